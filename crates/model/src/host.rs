@@ -230,7 +230,11 @@ impl HostState {
     }
 
     /// Routes leaving through the named link in one table.
-    pub fn routes_of<'a>(&'a self, link: &'a str, table: u32) -> impl Iterator<Item = &'a Route> + 'a {
+    pub fn routes_of<'a>(
+        &'a self,
+        link: &'a str,
+        table: u32,
+    ) -> impl Iterator<Item = &'a Route> + 'a {
         self.routes
             .iter()
             .filter(move |r| r.table == table && r.oif.as_deref() == Some(link))

@@ -1,0 +1,125 @@
+//! The getNetworkCapabilities report in VDSM's exact shape (DESIGN §5.3).
+//!
+//! Field names and value forms are the wire contract an engine parses:
+//! `mtu` is a string, `gateway` is `""` and `ipv6gateway` is `"::"` when
+//! there is none, `stp` is `"on"`/`"off"`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::HostQos;
+
+/// The IP block every device entry carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpBlock {
+    /// The primary IPv4 address, `""` when none.
+    pub addr: String,
+    /// Its netmask, dotted; `""` when none.
+    pub netmask: String,
+    /// Every IPv4 address as `addr/prefix`, primary first.
+    pub ipv4addrs: Vec<String>,
+    /// The IPv4 default gateway through this device (any table), `""` when none.
+    pub gateway: String,
+    /// Whether the main table's default route leaves through this device.
+    pub ipv4defaultroute: bool,
+    /// Global and site IPv6 addresses as `addr/prefix` (no link-local).
+    pub ipv6addrs: Vec<String>,
+    /// The IPv6 default gateway through this device, `"::"` when none.
+    pub ipv6gateway: String,
+    pub ipv6autoconf: bool,
+    pub dhcpv4: bool,
+    pub dhcpv6: bool,
+    /// MTU as a decimal string, as VDSM sends it.
+    pub mtu: String,
+}
+
+/// A nic: a physical device or a fake nic (`dummy_*`, `veth_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicReport {
+    #[serde(flatten)]
+    pub ip: IpBlock,
+    pub hwaddr: String,
+    /// Mbit/s; 0 when unknown or down.
+    pub speed: u32,
+    /// The nic's own MAC, present on bond slaves (whose `hwaddr` is the bond's).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub permhwaddr: Option<String>,
+}
+
+/// A bond.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BondReport {
+    #[serde(flatten)]
+    pub ip: IpBlock,
+    pub hwaddr: String,
+    pub slaves: Vec<String>,
+    /// `""` when none.
+    pub active_slave: String,
+    /// `mode` and every non-default option.
+    pub opts: BTreeMap<String, String>,
+    pub switch: String,
+}
+
+/// A VLAN device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VlanReport {
+    #[serde(flatten)]
+    pub ip: IpBlock,
+    /// The device under the VLAN.
+    pub iface: String,
+    pub vlanid: u16,
+}
+
+/// A Linux bridge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeReport {
+    #[serde(flatten)]
+    pub ip: IpBlock,
+    pub ports: Vec<String>,
+    pub stp: String,
+    pub opts: BTreeMap<String, String>,
+}
+
+/// A network: the running config joined with live state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetReport {
+    #[serde(flatten)]
+    pub ip: IpBlock,
+    /// The northbound device carrying the IP config.
+    pub iface: String,
+    pub bridged: bool,
+    /// Bridge ports (bridged networks).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ports: Option<Vec<String>>,
+    /// The device itself (bridgeless networks).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub interface: Option<String>,
+    /// `on`/`off` (bridged networks).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub stp: Option<String>,
+    /// The device under the network (the VLAN device when tagged), `""` for
+    /// a nicless network.
+    pub southbound: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vlanid: Option<u16>,
+    pub switch: String,
+    #[serde(rename = "hostQos", skip_serializing_if = "Option::is_none", default)]
+    pub host_qos: Option<HostQos>,
+}
+
+/// getNetworkCapabilities' networking part.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Caps {
+    #[serde(rename = "networks")]
+    pub networks: BTreeMap<String, NetReport>,
+    pub bridges: BTreeMap<String, BridgeReport>,
+    pub nics: BTreeMap<String, NicReport>,
+    pub bondings: BTreeMap<String, BondReport>,
+    pub vlans: BTreeMap<String, VlanReport>,
+    pub nameservers: Vec<String>,
+    #[serde(rename = "supportsIPv6")]
+    pub supports_ipv6: bool,
+    pub net_config_dirty: bool,
+}

@@ -1,0 +1,935 @@
+//! Parse a setupNetworks request from JSON or YAML into its canonical form.
+//!
+//! The text is read into a generic value first and then walked by hand:
+//! serde's derive would stop at the first type error with a message that
+//! names a column, not the network and attribute an operator must fix, and
+//! could not accept VDSM's loose forms (`"yes"`, `"1500"`, `"on"`).
+//! Canonicalisation (defaults, normal forms) happens during the walk, so a
+//! `Request` only ever holds canonical attributes.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use serde_json::{Map, Value};
+
+use crate::bondopts::BondOptions;
+use crate::config::{BondAttrs, BootProto, Curve, Custom, HostQos, NetAttrs, QosOut, SwitchType};
+use crate::error::{Code, RequestError};
+use crate::request::{BondChange, NetChange, Options, Request};
+
+/// The largest request text accepted (a 1000-network request is ~300 KiB).
+pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+/// The most networks one request may carry.
+pub const MAX_NETWORKS: usize = 10_000;
+/// The most bonds one request may carry.
+pub const MAX_BONDS: usize = 1_000;
+
+/// Reads a request from JSON or YAML text (JSON when it starts with `{`).
+pub fn parse_request(text: &[u8]) -> Result<Request, RequestError> {
+    let value = parse_document(text)?;
+    request_from_value(&value)
+}
+
+/// Reads JSON or YAML text into a generic value, bounded in size.
+pub fn parse_document(text: &[u8]) -> Result<Value, RequestError> {
+    if text.len() > MAX_REQUEST_BYTES {
+        return Err(RequestError::request(
+            Code::BadParams,
+            format!(
+                "request is {} bytes; at most {MAX_REQUEST_BYTES} are accepted",
+                text.len()
+            ),
+        ));
+    }
+    let text = std::str::from_utf8(text).map_err(|e| {
+        RequestError::request(Code::BadParams, format!("request is not UTF-8 text: {e}"))
+    })?;
+    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if trimmed.is_empty() {
+        return Err(RequestError::request(Code::BadParams, "request is empty"));
+    }
+    if trimmed.starts_with('{') {
+        serde_json::from_str(trimmed).map_err(|e| {
+            RequestError::request(Code::BadParams, format!("request is not valid JSON: {e}"))
+        })
+    } else {
+        serde_saphyr::from_str::<Value>(trimmed).map_err(|e| {
+            RequestError::request(
+                Code::BadParams,
+                format!("request is not valid YAML: {}", first_line(&e.to_string())),
+            )
+        })
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// Builds a canonical request from a parsed document.
+pub fn request_from_value(value: &Value) -> Result<Request, RequestError> {
+    let Value::Object(top) = value else {
+        return Err(RequestError::request(
+            Code::BadParams,
+            "request must be a mapping with networks, bondings and options",
+        ));
+    };
+    let mut req = Request::default();
+    for (key, v) in top {
+        match key.as_str() {
+            "networks" => {
+                let nets = section(v, "networks")?;
+                if nets.len() > MAX_NETWORKS {
+                    return Err(RequestError::request(
+                        Code::BadParams,
+                        format!(
+                            "request carries {} networks; at most {MAX_NETWORKS} are accepted",
+                            nets.len()
+                        ),
+                    ));
+                }
+                for (name, attrs) in nets {
+                    req.networks
+                        .insert(name.clone(), parse_network(name, attrs)?);
+                }
+            }
+            "bondings" => {
+                let bonds = section(v, "bondings")?;
+                if bonds.len() > MAX_BONDS {
+                    return Err(RequestError::request(
+                        Code::BadParams,
+                        format!(
+                            "request carries {} bonds; at most {MAX_BONDS} are accepted",
+                            bonds.len()
+                        ),
+                    ));
+                }
+                for (name, attrs) in bonds {
+                    req.bondings.insert(name.clone(), parse_bond(name, attrs)?);
+                }
+            }
+            "options" => {
+                let opts = section(v, "options")?;
+                req.options = parse_options(opts)?;
+                req.options_given = opts.keys().cloned().collect();
+            }
+            other => {
+                return Err(RequestError::request(
+                    Code::BadParams,
+                    format!(
+                        "unknown top-level key {other:?} (expected networks, bondings, options)"
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(req)
+}
+
+fn section<'a>(v: &'a Value, name: &str) -> Result<&'a Map<String, Value>, RequestError> {
+    match v {
+        Value::Object(m) => Ok(m),
+        Value::Null => {
+            static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+            Ok(EMPTY.get_or_init(Map::new))
+        }
+        _ => Err(RequestError::request(
+            Code::BadParams,
+            format!("{name} must be a mapping of name to attributes"),
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- values
+
+/// VDSM's bool-ish forms: true/false, yes/no, on/off, 1/0, as booleans,
+/// numbers or strings (any case).
+pub fn boolish(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_u64() {
+            Some(0) => Some(false),
+            Some(1) => Some(true),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "1" => Some(true),
+            "false" | "no" | "off" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A non-negative whole number given as a number or a string of digits.
+pub fn uint(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => {
+            let s = s.trim();
+            if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse().ok()
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+fn describe(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 40 {
+        let cut: String = text.chars().take(40).collect();
+        format!("{cut}...")
+    } else {
+        text
+    }
+}
+
+/// A MAC address in lower-case colon form, from colon or dash form.
+pub fn canonical_mac(s: &str) -> Option<String> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return None;
+    }
+    Some(parts.join(":").to_ascii_lowercase())
+}
+
+/// The netmask of a prefix length (0..=32).
+pub fn prefix_to_netmask(prefix: u8) -> Ipv4Addr {
+    let bits = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix.min(32)))
+    };
+    Ipv4Addr::from(bits)
+}
+
+/// The prefix length of a contiguous netmask.
+pub fn netmask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let bits = u32::from(mask);
+    let ones = bits.leading_ones();
+    if bits.checked_shl(ones).unwrap_or(0) == 0 {
+        Some(ones as u8)
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------- names
+
+/// Kernel device-name rules plus VDSM's bridge-name rules (code 27):
+/// 1–15 bytes, none of `: . /` or white space or control characters, not
+/// starting with `-`.
+pub fn check_device_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("name is empty".into());
+    }
+    if name.len() > 15 {
+        return Err(format!(
+            "name is {} bytes long; a device name has at most 15",
+            name.len()
+        ));
+    }
+    if name.starts_with('-') {
+        return Err("name starts with '-'".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, ':' | '.' | '/') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("name contains {c:?}, which a device name may not"));
+    }
+    Ok(())
+}
+
+/// Rules for any network name, bridged or not: it names a file in the
+/// persistence store, so it must be a safe, printable path component.
+fn check_any_net_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("network name is empty".into());
+    }
+    if name.len() > 255 {
+        return Err("network name is longer than 255 bytes".into());
+    }
+    if name == "." || name == ".." || name.starts_with('-') {
+        return Err(format!("{name:?} is not a usable network name"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!("network name contains {c:?}"));
+    }
+    Ok(())
+}
+
+/// VDSM's bond name rule: `^bond\w+$`, and a device name.
+pub fn check_bond_name(name: &str) -> Result<(), String> {
+    let rest = name.strip_prefix("bond").unwrap_or("");
+    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("bond names must match bond\\w+ (bond, then letters, digits or _)".into());
+    }
+    check_device_name(name)
+}
+
+// ---------------------------------------------------------------- networks
+
+const NET_KEYS: &[&str] = &[
+    "nic",
+    "bonding",
+    "vlan",
+    "bridged",
+    "stp",
+    "STP",
+    "mtu",
+    "ipaddr",
+    "netmask",
+    "prefix",
+    "gateway",
+    "bootproto",
+    "dhcpv6",
+    "ipv6autoconf",
+    "ipv6addr",
+    "ipv6gateway",
+    "defaultRoute",
+    "nameservers",
+    "switch",
+    "hostQos",
+    "custom",
+    "remove",
+    "blockingdhcp",
+];
+
+fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
+    let err = |code, attr: Option<&str>, why: String| RequestError::net(code, name, attr, why);
+    check_any_net_name(name).map_err(|why| err(Code::BadBridge, None, why))?;
+    let Value::Object(m) = v else {
+        return Err(err(
+            Code::BadParams,
+            None,
+            format!("attributes must be a mapping, not {}", describe(v)),
+        ));
+    };
+    for key in m.keys() {
+        if !NET_KEYS.contains(&key.as_str()) {
+            return Err(err(Code::BadParams, Some(key), "unknown attribute".into()));
+        }
+    }
+    let flag = |key: &str, default: bool| -> Result<bool, RequestError> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => boolish(v).ok_or_else(|| {
+                err(
+                    Code::BadParams,
+                    Some(key),
+                    format!(
+                        "{} is not a boolean (true/false, yes/no, on/off, 1/0)",
+                        describe(v)
+                    ),
+                )
+            }),
+        }
+    };
+    let string = |key: &str, code: Code| -> Result<Option<String>, RequestError> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(v) => Err(err(
+                code,
+                Some(key),
+                format!("{} is not a string", describe(v)),
+            )),
+        }
+    };
+
+    if flag("remove", false)? {
+        if let Some(other) = m
+            .keys()
+            .find(|k| !matches!(k.as_str(), "remove" | "custom"))
+        {
+            return Err(err(
+                Code::BadParams,
+                Some(other),
+                "only custom may accompany remove".into(),
+            ));
+        }
+        return Ok(NetChange::Remove);
+    }
+
+    let mut a = NetAttrs::default();
+    a.nic = string("nic", Code::BadParams)?;
+    if a.nic.as_deref() == Some("") {
+        return Err(err(Code::BadNic, Some("nic"), "nic is empty".into()));
+    }
+    a.bonding = string("bonding", Code::BadBonding)?;
+    if let Some(b) = &a.bonding {
+        check_bond_name(b)
+            .map_err(|why| err(Code::BadBonding, Some("bonding"), format!("{b:?}: {why}")))?;
+    }
+    if a.nic.is_some() && a.bonding.is_some() {
+        return Err(err(
+            Code::BadParams,
+            Some("nic"),
+            "nic and bonding exclude each other".into(),
+        ));
+    }
+    if let Some(v) = m.get("vlan").filter(|v| !v.is_null()) {
+        let id = uint(v).filter(|id| *id <= 4094).ok_or_else(|| {
+            err(
+                Code::BadVlan,
+                Some("vlan"),
+                format!("{} is not a VLAN id in 0..4094", describe(v)),
+            )
+        })?;
+        a.vlan = Some(id as u16);
+    }
+    a.bridged = flag("bridged", true)?;
+    a.stp = if m.contains_key("stp") {
+        flag("stp", false)?
+    } else {
+        flag("STP", false)?
+    } && a.bridged;
+    if let Some(v) = m.get("mtu").filter(|v| !v.is_null()) {
+        let mtu = uint(v)
+            .filter(|mtu| (68..=65535).contains(mtu))
+            .ok_or_else(|| {
+                err(
+                    Code::BadParams,
+                    Some("mtu"),
+                    format!("{} is not an MTU in 68..65535", describe(v)),
+                )
+            })?;
+        a.mtu = mtu as u32;
+    }
+    a.switch = match string("switch", Code::BadParams)?.as_deref() {
+        None | Some("legacy") => SwitchType::Legacy,
+        Some("ovs") => SwitchType::Ovs,
+        Some(other) => {
+            return Err(err(
+                Code::BadParams,
+                Some("switch"),
+                format!("{other:?} is neither legacy nor ovs"),
+            ))
+        }
+    };
+    if a.bridged || a.switch == SwitchType::Ovs {
+        check_device_name(name).map_err(|why| {
+            err(
+                Code::BadBridge,
+                None,
+                format!("{why} (the network names a bridge or port)"),
+            )
+        })?;
+    }
+    parse_ipv4(&mut a, m, name)?;
+    parse_ipv6(&mut a, m, name, &flag)?;
+    a.default_route = flag("defaultRoute", false)?;
+    a.nameservers = parse_nameservers(m, name)?;
+    if !a.nameservers.is_empty() && !a.default_route {
+        return Err(err(
+            Code::BadParams,
+            Some("nameservers"),
+            "nameservers may only be set on the defaultRoute network".into(),
+        ));
+    }
+    if let Some(q) = m.get("hostQos").filter(|v| !v.is_null()) {
+        a.host_qos = Some(parse_qos(q, name)?);
+    }
+    if let Some(c) = m.get("custom").filter(|v| !v.is_null()) {
+        a.custom = parse_custom(c, name)?;
+        if !a.bridged && a.custom.as_ref().is_some_and(|c| c.bridge_opts.is_some()) {
+            return Err(err(
+                Code::BadParams,
+                Some("custom.bridge_opts"),
+                "a bridgeless network has no bridge to set options on".into(),
+            ));
+        }
+    }
+    let blocking_dhcp = flag("blockingdhcp", false)?;
+    Ok(NetChange::Set {
+        attrs: a,
+        blocking_dhcp,
+    })
+}
+
+fn parse_ipv4(a: &mut NetAttrs, m: &Map<String, Value>, name: &str) -> Result<(), RequestError> {
+    let bad = |attr: &str, why: String| RequestError::net(Code::BadAddr, name, Some(attr), why);
+    let addr_of = |key: &str| -> Result<Option<Ipv4Addr>, RequestError> {
+        match m.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse::<Ipv4Addr>()
+                .map(Some)
+                .map_err(|_| bad(key, format!("{s:?} is not an IPv4 address"))),
+            Some(v) => Err(bad(key, format!("{} is not an IPv4 address", describe(v)))),
+        }
+    };
+    a.bootproto = match m.get("bootproto") {
+        None | Some(Value::Null) => BootProto::None,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("none") || s.is_empty() => BootProto::None,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("dhcp") => BootProto::Dhcp,
+        Some(v) => {
+            return Err(RequestError::net(
+                Code::BadParams,
+                name,
+                Some("bootproto"),
+                format!("{} is neither dhcp nor none", describe(v)),
+            ))
+        }
+    };
+    a.ipaddr = addr_of("ipaddr")?;
+    let netmask = addr_of("netmask")?;
+    let prefix = match m.get("prefix") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(uint(v).filter(|p| (1..=32).contains(p)).ok_or_else(|| {
+            bad(
+                "prefix",
+                format!("{} is not a prefix length in 1..32", describe(v)),
+            )
+        })? as u8),
+    };
+    a.gateway = addr_of("gateway")?;
+    if netmask.is_some() && prefix.is_some() {
+        return Err(RequestError::net(
+            Code::BadParams,
+            name,
+            Some("prefix"),
+            "give netmask or prefix, not both",
+        ));
+    }
+    if let Some(mask) = netmask {
+        if netmask_to_prefix(mask).is_none_or(|p| p == 0) {
+            return Err(bad(
+                "netmask",
+                format!("{mask} is not a contiguous netmask"),
+            ));
+        }
+    }
+    a.netmask = netmask.or(prefix.map(prefix_to_netmask));
+    match (a.ipaddr, a.netmask) {
+        (Some(ip), Some(_)) => {
+            if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
+                return Err(bad("ipaddr", format!("{ip} cannot be a host address")));
+            }
+        }
+        (Some(_), None) => return Err(bad("netmask", "ipaddr needs a netmask or prefix".into())),
+        (None, Some(_)) => return Err(bad("ipaddr", "a netmask or prefix needs an ipaddr".into())),
+        (None, None) => {}
+    }
+    if let Some(gw) = a.gateway {
+        if a.ipaddr.is_none() {
+            return Err(bad("gateway", "a gateway needs a static ipaddr".into()));
+        }
+        if gw.is_unspecified() || gw.is_multicast() || gw.is_broadcast() {
+            return Err(bad("gateway", format!("{gw} cannot be a gateway")));
+        }
+    }
+    if a.bootproto == BootProto::Dhcp && a.ipaddr.is_some() {
+        return Err(bad(
+            "ipaddr",
+            "bootproto dhcp and a static ipaddr exclude each other".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_ipv6(
+    a: &mut NetAttrs,
+    m: &Map<String, Value>,
+    name: &str,
+    flag: &dyn Fn(&str, bool) -> Result<bool, RequestError>,
+) -> Result<(), RequestError> {
+    let bad = |attr: &str, why: String| RequestError::net(Code::BadAddr, name, Some(attr), why);
+    a.dhcpv6 = flag("dhcpv6", false)?;
+    a.ipv6autoconf = flag("ipv6autoconf", false)?;
+    match m.get("ipv6addr") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.is_empty() => {}
+        Some(Value::String(s)) => {
+            let (addr, prefix) = match s.trim().split_once('/') {
+                Some((a, p)) => (a, Some(p)),
+                None => (s.trim(), None),
+            };
+            let ip: Ipv6Addr = addr
+                .parse()
+                .map_err(|_| bad("ipv6addr", format!("{s:?} is not an IPv6 address")))?;
+            let prefix: u8 = match prefix {
+                None => 128,
+                Some(p) => p
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| (1..=128).contains(p))
+                    .ok_or_else(|| bad("ipv6addr", format!("{s:?}: prefix is not in 1..128")))?,
+            };
+            if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
+                return Err(bad("ipv6addr", format!("{ip} cannot be a host address")));
+            }
+            a.ipv6addr = Some(format!("{ip}/{prefix}"));
+        }
+        Some(v) => {
+            return Err(bad(
+                "ipv6addr",
+                format!("{} is not an IPv6 address", describe(v)),
+            ))
+        }
+    }
+    match m.get("ipv6gateway") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.is_empty() || s == "::" => {}
+        Some(Value::String(s)) => {
+            let gw: Ipv6Addr = s
+                .trim()
+                .parse()
+                .map_err(|_| bad("ipv6gateway", format!("{s:?} is not an IPv6 address")))?;
+            if gw.is_multicast() {
+                return Err(bad("ipv6gateway", format!("{gw} cannot be a gateway")));
+            }
+            a.ipv6gateway = Some(gw);
+        }
+        Some(v) => {
+            return Err(bad(
+                "ipv6gateway",
+                format!("{} is not an IPv6 address", describe(v)),
+            ))
+        }
+    }
+    if a.ipv6gateway.is_some() && a.ipv6addr.is_none() && !a.dhcpv6 && !a.ipv6autoconf {
+        return Err(bad(
+            "ipv6gateway",
+            "an IPv6 gateway needs ipv6addr, dhcpv6 or ipv6autoconf".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_nameservers(m: &Map<String, Value>, name: &str) -> Result<Vec<IpAddr>, RequestError> {
+    let bad = |why: String| RequestError::net(Code::BadAddr, name, Some("nameservers"), why);
+    match m.get("nameservers") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => {
+            let mut out: Vec<IpAddr> = Vec::new();
+            for item in items {
+                let Value::String(s) = item else {
+                    return Err(bad(format!("{} is not an IP address", describe(item))));
+                };
+                let ip: IpAddr = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(format!("{s:?} is not an IP address")))?;
+                if !out.contains(&ip) {
+                    out.push(ip);
+                }
+            }
+            Ok(out)
+        }
+        Some(v) => Err(RequestError::net(
+            Code::BadParams,
+            name,
+            Some("nameservers"),
+            format!("{} is not a list of addresses", describe(v)),
+        )),
+    }
+}
+
+fn parse_qos(v: &Value, name: &str) -> Result<HostQos, RequestError> {
+    let bad = |attr: &str, why: String| RequestError::net(Code::BadParams, name, Some(attr), why);
+    let Value::Object(top) = v else {
+        return Err(bad("hostQos", "must be a mapping with out".into()));
+    };
+    let mut qos = HostQos::default();
+    for (dir, curves) in top {
+        if dir != "out" {
+            return Err(bad(
+                &format!("hostQos.{dir}"),
+                "only out (egress) host QoS exists".into(),
+            ));
+        }
+        let Value::Object(curves) = curves else {
+            return Err(bad("hostQos.out", "must be a mapping of ls, ul, rt".into()));
+        };
+        let mut out = QosOut::default();
+        for (kind, c) in curves {
+            let path = format!("hostQos.out.{kind}");
+            let slot = match kind.as_str() {
+                "ls" => &mut out.ls,
+                "ul" => &mut out.ul,
+                "rt" => &mut out.rt,
+                _ => return Err(bad(&path, "unknown curve (ls, ul, rt)".into())),
+            };
+            let Value::Object(c) = c else {
+                return Err(bad(&path, "must be a mapping of m1, d, m2".into()));
+            };
+            let mut curve = Curve::default();
+            let mut m2 = None;
+            for (k, v) in c {
+                let n = uint(v).ok_or_else(|| {
+                    bad(
+                        &format!("{path}.{k}"),
+                        format!("{} is not a non-negative number", describe(v)),
+                    )
+                })?;
+                match k.as_str() {
+                    "m1" => curve.m1 = Some(n),
+                    "d" => curve.d = Some(n),
+                    "m2" => m2 = Some(n),
+                    _ => {
+                        return Err(bad(
+                            &format!("{path}.{k}"),
+                            "unknown curve parameter (m1, d, m2)".into(),
+                        ))
+                    }
+                }
+            }
+            curve.m2 = m2.ok_or_else(|| bad(&path, "m2 is required".into()))?;
+            if curve.m1.is_some() != curve.d.is_some() {
+                return Err(bad(&path, "m1 and d go together".into()));
+            }
+            *slot = Some(curve);
+        }
+        if out.ul.is_some() && out.ls.is_none() {
+            return Err(bad(
+                "hostQos.out.ul",
+                "an upper limit needs a link-share curve (ls)".into(),
+            ));
+        }
+        if out.ls.is_none() && out.rt.is_none() {
+            return Err(bad(
+                "hostQos.out",
+                "needs at least a link-share (ls) curve".into(),
+            ));
+        }
+        qos.out = out;
+    }
+    Ok(qos)
+}
+
+fn parse_custom(v: &Value, name: &str) -> Result<Option<Custom>, RequestError> {
+    let bad = |attr: &str, why: String| RequestError::net(Code::BadParams, name, Some(attr), why);
+    let Value::Object(m) = v else {
+        return Err(bad("custom", "must be a mapping".into()));
+    };
+    let mut custom = Custom::default();
+    for (k, v) in m {
+        if k == "bridge_opts" {
+            let Value::String(s) = v else {
+                return Err(bad(
+                    "custom.bridge_opts",
+                    "must be a string of key=value pairs".into(),
+                ));
+            };
+            let mut opts: BTreeMap<&str, &str> = BTreeMap::new();
+            for token in s.split_whitespace() {
+                let Some((key, value)) = token.split_once('=') else {
+                    return Err(bad(
+                        "custom.bridge_opts",
+                        format!("{token:?} is not key=value"),
+                    ));
+                };
+                if key.is_empty()
+                    || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    || value.is_empty()
+                {
+                    return Err(bad(
+                        "custom.bridge_opts",
+                        format!("{token:?} is not key=value"),
+                    ));
+                }
+                if opts.insert(key, value).is_some() {
+                    return Err(bad("custom.bridge_opts", format!("{key} is given twice")));
+                }
+            }
+            if !opts.is_empty() {
+                let joined: Vec<String> = opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                custom.bridge_opts = Some(joined.join(" "));
+            }
+        } else {
+            custom.other.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(if custom == Custom::default() {
+        None
+    } else {
+        Some(custom)
+    })
+}
+
+// ---------------------------------------------------------------- bonds
+
+fn parse_bond(name: &str, v: &Value) -> Result<BondChange, RequestError> {
+    let err = |code, attr: Option<&str>, why: String| RequestError::bond(code, name, attr, why);
+    check_bond_name(name).map_err(|why| err(Code::BadBonding, None, why))?;
+    let Value::Object(m) = v else {
+        return Err(err(
+            Code::BadParams,
+            None,
+            format!("attributes must be a mapping, not {}", describe(v)),
+        ));
+    };
+    for key in m.keys() {
+        if !matches!(
+            key.as_str(),
+            "nics" | "options" | "hwaddr" | "switch" | "remove"
+        ) {
+            return Err(err(Code::BadParams, Some(key), "unknown attribute".into()));
+        }
+    }
+    if let Some(r) = m.get("remove") {
+        let remove = boolish(r).ok_or_else(|| {
+            err(
+                Code::BadParams,
+                Some("remove"),
+                format!("{} is not a boolean", describe(r)),
+            )
+        })?;
+        if remove {
+            if let Some(other) = m.keys().find(|k| *k != "remove") {
+                return Err(err(
+                    Code::BadParams,
+                    Some(other),
+                    "nothing may accompany remove".into(),
+                ));
+            }
+            return Ok(BondChange::Remove);
+        }
+    }
+    let nics = match m.get("nics") {
+        Some(Value::Array(items)) => {
+            let mut nics = Vec::new();
+            for item in items {
+                match item {
+                    Value::String(s) if !s.is_empty() => nics.push(s.clone()),
+                    other => {
+                        return Err(err(
+                            Code::BadParams,
+                            Some("nics"),
+                            format!("{} is not a nic name", describe(other)),
+                        ))
+                    }
+                }
+            }
+            nics.sort();
+            if let Some(w) = nics.windows(2).find(|w| w[0] == w[1]) {
+                return Err(err(
+                    Code::BadParams,
+                    Some("nics"),
+                    format!("{} is listed twice", w[0]),
+                ));
+            }
+            nics
+        }
+        None | Some(Value::Null) => Vec::new(),
+        Some(v) => {
+            return Err(err(
+                Code::BadParams,
+                Some("nics"),
+                format!("{} is not a list of nics", describe(v)),
+            ))
+        }
+    };
+    if nics.is_empty() {
+        return Err(err(
+            Code::BadParams,
+            Some("nics"),
+            "a bond needs at least one nic".into(),
+        ));
+    }
+    let options = match m.get("options") {
+        None | Some(Value::Null) => BondOptions::parse(""),
+        Some(Value::String(s)) => BondOptions::parse(s),
+        Some(v) => {
+            return Err(err(
+                Code::BadBonding,
+                Some("options"),
+                format!("{} is not an option string", describe(v)),
+            ))
+        }
+    }
+    .map_err(|e| err(Code::BadBonding, Some("options"), e.0))?;
+    let hwaddr = match m.get("hwaddr") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(canonical_mac(s).ok_or_else(|| {
+            err(
+                Code::BadBonding,
+                Some("hwaddr"),
+                format!("{s:?} is not a MAC address"),
+            )
+        })?),
+        Some(v) => {
+            return Err(err(
+                Code::BadBonding,
+                Some("hwaddr"),
+                format!("{} is not a MAC address", describe(v)),
+            ))
+        }
+    };
+    let switch = match m.get("switch") {
+        None | Some(Value::Null) => SwitchType::Legacy,
+        Some(Value::String(s)) if s == "legacy" => SwitchType::Legacy,
+        Some(Value::String(s)) if s == "ovs" => SwitchType::Ovs,
+        Some(v) => {
+            return Err(err(
+                Code::BadParams,
+                Some("switch"),
+                format!("{} is neither legacy nor ovs", describe(v)),
+            ))
+        }
+    };
+    Ok(BondChange::Set(BondAttrs {
+        nics,
+        options,
+        hwaddr,
+        switch,
+    }))
+}
+
+// ---------------------------------------------------------------- options
+
+fn parse_options(m: &Map<String, Value>) -> Result<Options, RequestError> {
+    let mut o = Options::default();
+    for (k, v) in m {
+        let flag = || {
+            boolish(v).ok_or_else(|| {
+                RequestError::option(
+                    Code::BadParams,
+                    k,
+                    format!("{} is not a boolean", describe(v)),
+                )
+            })
+        };
+        match k.as_str() {
+            "connectivityCheck" => o.connectivity_check = flag()?,
+            "commitOnSuccess" => o.commit_on_success = flag()?,
+            "dryRun" => o.dry_run = flag()?,
+            "connectivityTimeout" => {
+                let secs = match v {
+                    Value::Number(n) => n.as_f64(),
+                    Value::String(s) => s.trim().parse::<f64>().ok(),
+                    _ => None,
+                }
+                .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0)
+                .ok_or_else(|| {
+                    RequestError::option(
+                        Code::BadParams,
+                        k,
+                        format!("{} is not a number of seconds in 0..3600", describe(v)),
+                    )
+                })?;
+                o.connectivity_timeout = secs;
+            }
+            _ => return Err(RequestError::option(
+                Code::BadParams,
+                k,
+                "unknown option (connectivityCheck, connectivityTimeout, commitOnSuccess, dryRun)",
+            )),
+        }
+    }
+    Ok(o)
+}
