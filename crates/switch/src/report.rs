@@ -1,0 +1,263 @@
+//! getNetworkCapabilities: the host snapshot joined with the running config
+//! in VDSM's shape (DESIGN §5.3).
+//!
+//! Addresses and routes are indexed by device once, so the report is linear
+//! in the size of the host (4000 links must report in milliseconds).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use netswitch_model::bondopts::BondOptions;
+use netswitch_model::caps::{
+    BondReport, BridgeReport, Caps, IpBlock, NetReport, NicReport, VlanReport,
+};
+use netswitch_model::config::{BootProto, Config, NetAttrs};
+use netswitch_model::host::{Addr, HostState, Link, LinkKind, Route, MAIN_TABLE};
+use netswitch_model::parse::prefix_to_netmask;
+use netswitch_model::NicPolicy;
+
+use crate::topology::place;
+
+/// What the report needs beyond the host and the running config.
+#[derive(Debug, Clone, Default)]
+pub struct ReportContext {
+    /// Name servers as read back from the resolver configuration.
+    pub nameservers: Vec<String>,
+    /// Whether the kernel has IPv6.
+    pub supports_ipv6: bool,
+    /// Whether the running config differs from the persistent one.
+    pub net_config_dirty: bool,
+}
+
+struct Index<'a> {
+    addrs: BTreeMap<&'a str, Vec<&'a Addr>>,
+    default_routes: BTreeMap<&'a str, Vec<&'a Route>>,
+    /// The network whose IP config a device carries.
+    net_on: BTreeMap<String, &'a NetAttrs>,
+}
+
+fn index<'a>(host: &'a HostState, running: &'a Config) -> Index<'a> {
+    let mut addrs: BTreeMap<&str, Vec<&Addr>> = BTreeMap::new();
+    for a in &host.addrs {
+        addrs.entry(a.link.as_str()).or_default().push(a);
+    }
+    let mut default_routes: BTreeMap<&str, Vec<&Route>> = BTreeMap::new();
+    for r in host
+        .routes
+        .iter()
+        .filter(|r| r.is_default() && r.kind == "unicast")
+    {
+        if let Some(oif) = &r.oif {
+            default_routes.entry(oif.as_str()).or_default().push(r);
+        }
+    }
+    let mut net_on = BTreeMap::new();
+    for (name, a) in &running.networks {
+        if let Some(nb) = place(name, a).northbound {
+            net_on.insert(nb, a);
+        }
+    }
+    Index {
+        addrs,
+        default_routes,
+        net_on,
+    }
+}
+
+fn gateway(routes: &[&Route], v4: bool) -> Option<IpAddr> {
+    let family: Vec<&&Route> = routes
+        .iter()
+        .filter(|r| r.dst.addr().is_ipv4() == v4 && r.gateway.is_some())
+        .collect();
+    // The main table speaks first; else one unique gateway among the others.
+    if let Some(r) = family.iter().find(|r| r.table == MAIN_TABLE) {
+        return r.gateway;
+    }
+    let mut gws: Vec<IpAddr> = family.iter().filter_map(|r| r.gateway).collect();
+    gws.dedup();
+    (gws.len() == 1).then(|| gws[0])
+}
+
+fn ip_block(link: &Link, idx: &Index<'_>) -> IpBlock {
+    let empty = Vec::new();
+    let addrs = idx.addrs.get(link.name.as_str()).unwrap_or(&empty);
+    let mut v4: Vec<&&Addr> = addrs.iter().filter(|a| a.address.is_ipv4()).collect();
+    // Primary (non-secondary) first, otherwise kernel order.
+    v4.sort_by_key(|a| a.secondary);
+    let v6: Vec<String> = addrs
+        .iter()
+        .filter(|a| matches!(a.address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) != 0xfe80))
+        .map(|a| format!("{}/{}", a.address, a.prefix_len))
+        .collect();
+    let routes = idx
+        .default_routes
+        .get(link.name.as_str())
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let net = idx.net_on.get(&link.name);
+    IpBlock {
+        addr: v4
+            .first()
+            .map(|a| a.address.to_string())
+            .unwrap_or_default(),
+        netmask: v4
+            .first()
+            .map(|a| prefix_to_netmask(a.prefix_len).to_string())
+            .unwrap_or_default(),
+        ipv4addrs: v4
+            .iter()
+            .map(|a| format!("{}/{}", a.address, a.prefix_len))
+            .collect(),
+        gateway: gateway(routes, true)
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        ipv4defaultroute: routes
+            .iter()
+            .any(|r| r.table == MAIN_TABLE && r.dst.addr().is_ipv4()),
+        ipv6addrs: v6,
+        ipv6gateway: gateway(routes, false)
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "::".into()),
+        ipv6autoconf: net.is_some_and(|a| a.ipv6autoconf),
+        dhcpv4: net.is_some_and(|a| a.bootproto == BootProto::Dhcp) || v4.iter().any(|a| a.dynamic),
+        dhcpv6: net.is_some_and(|a| a.dhcpv6),
+        mtu: link.mtu.to_string(),
+    }
+}
+
+fn on_off(b: bool) -> String {
+    if b { "on" } else { "off" }.to_string()
+}
+
+/// Builds the caps report.
+pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportContext) -> Caps {
+    let idx = index(host, running);
+    let mut c = Caps {
+        nameservers: ctx.nameservers.clone(),
+        supports_ipv6: ctx.supports_ipv6,
+        net_config_dirty: ctx.net_config_dirty,
+        ..Caps::default()
+    };
+    for (name, link) in &host.links {
+        match &link.kind {
+            LinkKind::Bond => {
+                let b = link
+                    .bond
+                    .clone()
+                    .unwrap_or_else(|| netswitch_model::host::BondInfo {
+                        options: BTreeMap::new(),
+                        slaves: Vec::new(),
+                        active_slave: None,
+                    });
+                let mut slaves = b.slaves.clone();
+                slaves.sort();
+                c.bondings.insert(
+                    name.clone(),
+                    BondReport {
+                        ip: ip_block(link, &idx),
+                        hwaddr: link.mac.clone().unwrap_or_default(),
+                        slaves,
+                        active_slave: b.active_slave.clone().unwrap_or_default(),
+                        opts: BondOptions::non_default(&b.options),
+                        switch: running
+                            .bonds
+                            .get(name)
+                            .map_or("legacy", |a| a.switch.as_str())
+                            .to_string(),
+                    },
+                );
+            }
+            LinkKind::Vlan => {
+                if let Some(v) = &link.vlan {
+                    c.vlans.insert(
+                        name.clone(),
+                        VlanReport {
+                            ip: ip_block(link, &idx),
+                            iface: v.parent.clone(),
+                            vlanid: v.id,
+                        },
+                    );
+                }
+            }
+            LinkKind::Bridge => {
+                let b = link.bridge.as_ref();
+                let mut ports = b.map(|b| b.ports.clone()).unwrap_or_default();
+                ports.sort();
+                c.bridges.insert(
+                    name.clone(),
+                    BridgeReport {
+                        ip: ip_block(link, &idx),
+                        ports,
+                        stp: on_off(b.is_some_and(|b| b.stp)),
+                        opts: b.map(|b| b.options.clone()).unwrap_or_default(),
+                    },
+                );
+            }
+            _ if nics.is_nic(host, name) => {
+                let permhwaddr = link
+                    .master
+                    .as_ref()
+                    .and_then(|m| host.link(m))
+                    .filter(|m| m.kind == LinkKind::Bond)
+                    .map(|_| {
+                        link.bond_slave
+                            .as_ref()
+                            .and_then(|s| s.perm_mac.clone())
+                            .or_else(|| link.perm_mac.clone())
+                            .or_else(|| link.mac.clone())
+                            .unwrap_or_default()
+                    });
+                c.nics.insert(
+                    name.clone(),
+                    NicReport {
+                        ip: ip_block(link, &idx),
+                        hwaddr: link.mac.clone().unwrap_or_default(),
+                        speed: if link.oper_state == "up" {
+                            link.speed.unwrap_or(0)
+                        } else {
+                            0
+                        },
+                        permhwaddr,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    for (name, a) in &running.networks {
+        c.networks
+            .insert(name.clone(), net_report(name, a, host, &idx));
+    }
+    c
+}
+
+fn net_report(name: &str, a: &NetAttrs, host: &HostState, idx: &Index<'_>) -> NetReport {
+    let p = place(name, a);
+    let iface = p.northbound.clone().unwrap_or_else(|| name.to_string());
+    let ip = match host.link(&iface) {
+        Some(link) => ip_block(link, idx),
+        // The device is gone (deleted behind netswitch's back): say so by
+        // reporting the config's MTU and no addresses.
+        None => IpBlock {
+            mtu: a.mtu.to_string(),
+            gateway: String::new(),
+            ipv6gateway: "::".into(),
+            ..IpBlock::default()
+        },
+    };
+    let bridge = host.link(&iface).and_then(|l| l.bridge.as_ref());
+    let mut ports = bridge.map(|b| b.ports.clone()).unwrap_or_default();
+    ports.sort();
+    NetReport {
+        ip,
+        iface: iface.clone(),
+        bridged: a.bridged,
+        ports: a.bridged.then_some(ports),
+        interface: (!a.bridged).then(|| iface.clone()),
+        stp: a.bridged.then(|| on_off(bridge.map_or(a.stp, |b| b.stp))),
+        southbound: p.southbound.unwrap_or_default(),
+        vlanid: a.vlan,
+        switch: a.switch.as_str().to_string(),
+        host_qos: a.host_qos.clone(),
+    }
+}
