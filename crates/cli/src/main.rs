@@ -1,1 +1,216 @@
-fn main() {}
+//! `netswitch`: the command an operator, a script or an engine runs.
+//!
+//! Exit status is the VDSM error code of the failure (DESIGN §5.2), 0 on
+//! success; `--json` prints JSON only on stdout, a failure as
+//! `{"status": {"code": N, "message": "..."}}`.
+
+mod table;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use netswitch_engine::{Engine, EngineError};
+use netswitch_model::{Code, NicPolicy, RequestError};
+use serde_json::json;
+
+const ABOUT: &str = "Host networking for virtualization hosts: bridges, bonds, VLANs, MTU, IP, \
+routes and DNS from one declarative request, in VDSM's setupNetworks contract.";
+
+const AFTER_HELP: &str = "\
+A request names the networks the host must carry:
+
+  {\"networks\": {\"ovirtmgmt\": {\"nic\": \"eth0\", \"vlan\": 100, \"bootproto\": \"none\",
+                               \"ipaddr\": \"192.0.2.10\", \"prefix\": 24,
+                               \"gateway\": \"192.0.2.1\", \"defaultRoute\": true}},
+   \"bondings\": {\"bond0\": {\"nics\": [\"eth1\", \"eth2\"], \"options\": \"mode=4 miimon=100\"}},
+   \"options\":  {\"connectivityCheck\": false}}
+
+Examples:
+  netswitch caps                              what the host carries, as tables
+  netswitch caps --json                       the getNetworkCapabilities object
+  netswitch setup --dry-run examples/bridged-vlan-on-bond.json
+                                              print the plan; change nothing
+  netswitch --netns lab1 caps                 look inside network namespace lab1
+
+Exit status: 0 on success, else the error code: 21 bad parameters, 22 bad address,
+23 bad nic, 24 nic in use, 25 bad bonding, 26 bad VLAN, 27 bad network name,
+29 backend failure, 31 bond in use.";
+
+#[derive(Parser, Debug)]
+#[command(name = "netswitch", version, about = ABOUT, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Run inside the named network namespace (see `ip netns list`).
+    #[arg(long, global = true, value_name = "NAME")]
+    netns: Option<String>,
+    /// Where the running and persistent configs live.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/var/lib/netswitch"
+    )]
+    state_dir: PathBuf,
+    /// The resolver configuration netswitch reads back and writes.
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        default_value = "/etc/resolv.conf"
+    )]
+    resolv_conf: PathBuf,
+    /// Name patterns of devices that count as nics besides physical ones
+    /// (VDSM's fake_nics), comma-separated; a trailing * matches any rest.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATTERNS",
+        default_value = "dummy_*,veth_*"
+    )]
+    fake_nics: String,
+    /// Print JSON only on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log what happens to stderr (-v info, -vv debug); or set NETSWITCH_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand, Debug)]
+enum Verb {
+    /// Show what the host carries: networks, bridges, bonds, VLANs, nics.
+    #[command(visible_alias = "show")]
+    Caps {
+        /// Print YAML instead of tables.
+        #[arg(long, conflicts_with = "json")]
+        yaml: bool,
+    },
+    /// Read a setupNetworks request (JSON or YAML) and carry it out.
+    ///
+    /// The request replaces the named networks' and bonds' attributes as a
+    /// whole; networks and bonds it does not name are left as they are.
+    Setup {
+        /// The request file, or - for standard input.
+        file: String,
+        /// Validate and print the plan; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.code();
+            if cli.global.json {
+                println!(
+                    "{}",
+                    json!({"status": {"code": code, "message": e.to_string()}})
+                );
+            } else {
+                eprintln!("netswitch: error {code}: {e}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter =
+        EnvFilter::try_from_env("NETSWITCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn run(cli: &Cli) -> Result<(), EngineError> {
+    let g = &cli.global;
+    if let Some(ns) = &g.netns {
+        // Before any thread exists, so every later thread starts inside it.
+        netswitch_netinfo::enter_netns(ns)?;
+    }
+    let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
+    engine.nics = NicPolicy {
+        fake_nics: g
+            .fake_nics
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect(),
+    };
+    match &cli.verb {
+        Verb::Caps { yaml } => {
+            let caps = engine.caps()?;
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&caps).unwrap_or_default()
+                );
+            } else if *yaml {
+                print!("{}", serde_saphyr::to_string(&caps).unwrap_or_default());
+            } else {
+                print!("{}", table::caps(&caps));
+            }
+        }
+        Verb::Setup { file, dry_run } => {
+            let text = read_request(file)?;
+            let planned = engine.plan(&text)?;
+            if !*dry_run && !planned.request.options.dry_run {
+                return Err(RequestError::request(
+                    Code::BadParams,
+                    "this build plans but does not yet apply requests; run with --dry-run to see the plan",
+                )
+                .into());
+            }
+            if g.json {
+                let out = json!({"plan": planned.plan, "desired": planned.desired});
+                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else {
+                print!("{}", table::plan(&planned));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_request(file: &str) -> Result<Vec<u8>, EngineError> {
+    let limit = netswitch_model::parse::MAX_REQUEST_BYTES as u64 + 1;
+    let mut buf = Vec::new();
+    let res = if file == "-" {
+        std::io::stdin().lock().take(limit).read_to_end(&mut buf)
+    } else {
+        std::fs::File::open(file).and_then(|f| f.take(limit).read_to_end(&mut buf))
+    };
+    res.map_err(|e| {
+        let what = if file == "-" {
+            "standard input".to_string()
+        } else {
+            file.to_string()
+        };
+        RequestError::request(
+            Code::BadParams,
+            format!("cannot read the request from {what}: {e}"),
+        )
+    })?;
+    Ok(buf)
+}

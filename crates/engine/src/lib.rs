@@ -1,1 +1,116 @@
-//! placeholder
+//! The transaction around a request: read the host and the running config,
+//! plan, and (in later stages) apply, verify, persist and roll back.
+//!
+//! The one place where model, netinfo, switch and the backends meet, so the
+//! CLI and the daemon share every step of a request's way (DESIGN §3).
+
+pub mod resolv;
+pub mod store;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use netswitch_model::caps::Caps;
+use netswitch_model::config::Config;
+use netswitch_model::error::RequestError;
+use netswitch_model::plan::Plan;
+use netswitch_model::{NicPolicy, Request};
+use netswitch_netinfo::NetinfoError;
+use netswitch_switch::report::{self, ReportContext};
+use tracing::{debug, info_span};
+
+pub use store::{Store, StoreError, Which};
+
+/// Any failure of a verb, with the VDSM code it maps to.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request broke a rule.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The host could not be read.
+    #[error("reading the host's network state failed: {0}")]
+    Netinfo(#[from] NetinfoError),
+    /// The state directory could not be read or written.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl EngineError {
+    /// The VDSM error code (DESIGN §5.2); host and store failures are 29.
+    pub fn code(&self) -> u8 {
+        match self {
+            EngineError::Request(e) => e.code(),
+            EngineError::Netinfo(_) | EngineError::Store(_) => 29,
+        }
+    }
+}
+
+/// Where the engine keeps its state and what it counts as a nic.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub store: Store,
+    /// The resolver configuration netswitch writes and reports.
+    pub resolv_conf: PathBuf,
+    pub nics: NicPolicy,
+}
+
+/// A planned request: what `setup --dry-run` prints.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub request: Request,
+    pub desired: Config,
+    pub plan: Plan,
+}
+
+impl Engine {
+    /// An engine over a state directory.
+    pub fn new(state_dir: impl Into<PathBuf>, resolv_conf: impl Into<PathBuf>) -> Self {
+        Self {
+            store: Store::new(state_dir),
+            resolv_conf: resolv_conf.into(),
+            nics: NicPolicy::default(),
+        }
+    }
+
+    /// The running config.
+    pub fn running(&self) -> Result<Config, EngineError> {
+        Ok(self.store.load(Which::Running)?)
+    }
+
+    /// getNetworkCapabilities.
+    pub fn caps(&self) -> Result<Caps, EngineError> {
+        let _span = info_span!("caps").entered();
+        let t = Instant::now();
+        let host = netswitch_netinfo::snapshot()?;
+        let running = self.running()?;
+        let persistent = self.store.load(Which::Persistent)?;
+        let ctx = ReportContext {
+            nameservers: resolv::read_nameservers(&self.resolv_conf),
+            supports_ipv6: std::path::Path::new("/proc/net/if_inet6").exists(),
+            net_config_dirty: running != persistent,
+        };
+        let caps = report::caps(&host, &running, &self.nics, &ctx);
+        debug!(
+            links = host.links.len(),
+            elapsed_us = t.elapsed().as_micros() as u64,
+            "caps built"
+        );
+        Ok(caps)
+    }
+
+    /// Parses, canonicalises, validates and plans a request against the
+    /// host as it is now. Changes nothing.
+    pub fn plan(&self, text: &[u8]) -> Result<Planned, EngineError> {
+        let _span = info_span!("plan").entered();
+        let host = netswitch_netinfo::snapshot()?;
+        let running = self.running()?;
+        let (request, desired) = netswitch_model::prepare(text, &running, &host, &self.nics)?;
+        let plan = netswitch_switch::plan(&host, &running, &desired)?;
+        debug!(ops = plan.ops.len(), "planned");
+        Ok(Planned {
+            request,
+            desired,
+            plan,
+        })
+    }
+}
