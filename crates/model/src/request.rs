@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use crate::config::{BondAttrs, NetAttrs};
 
 /// What a request asks of one network.
+// Boxing `Set` would buy nothing: a request holds one per network, and
+// nearly all of them are `Set`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum NetChange {
     /// `{"remove": true}`.

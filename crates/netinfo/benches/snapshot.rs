@@ -1,0 +1,135 @@
+//! How long a snapshot of a host with 4000 links takes, beside the time
+//! `ip` needs to print the same state (`ip -j link`, `ip -j addr`,
+//! `ip -j route show table all`): the kernel's own cost plus one process
+//! per call, the baseline netswitch should not fall behind.
+//!
+//! `cargo bench -p netswitch-netinfo --bench snapshot` (run as root; it
+//! works in a throwaway namespace and deletes it). With
+//! `RUST_LOG=netswitch_netinfo=debug` each dump logs its count and time.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use netswitch_testkit::Netns;
+
+const PAIRS: usize = 2000;
+const ROUNDS: usize = 10;
+/// Every how many pairs one end gets an IPv4 address.
+const ADDR_EVERY: usize = 4;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    // RUST_LOG=netswitch_netinfo=debug shows each dump's count and time.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let ns = Netns::new();
+    let mut script = String::new();
+    for i in 0..PAIRS {
+        script.push_str(&format!(
+            "link add veth_{i}a type veth peer name veth_{i}b\n"
+        ));
+    }
+    for i in 0..PAIRS {
+        script.push_str(&format!("link set veth_{i}a up\nlink set veth_{i}b up\n"));
+        if i % ADDR_EVERY == 0 {
+            script.push_str(&format!(
+                "addr add 10.{}.{}.1/24 dev veth_{i}a\n",
+                i / 256,
+                i % 256
+            ));
+        }
+    }
+    let built = Instant::now();
+    ns.ip_batch(&script);
+    eprintln!(
+        "built {} links in {} ms; letting IPv6 autoconf settle",
+        PAIRS * 2,
+        ms(built.elapsed())
+    );
+    std::thread::sleep(Duration::from_secs(3));
+
+    // snapshot() as the CLI calls it (own runtime and socket each time), and
+    // snapshot_with() on one kept connection as a daemon would.
+    let (fresh, kept, state) = ns.run(|| {
+        let mut fresh = Vec::new();
+        let mut state = None;
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let s = netswitch_netinfo::snapshot().expect("snapshot");
+            fresh.push(t.elapsed());
+            state = Some(s);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .expect("runtime");
+        let kept = runtime.block_on(async {
+            let (conn, handle, _) =
+                netswitch_netinfo::rtnetlink::new_connection().expect("netlink");
+            tokio::spawn(conn);
+            let mut kept = Vec::new();
+            for _ in 0..ROUNDS {
+                let t = Instant::now();
+                netswitch_netinfo::snapshot_with(&handle)
+                    .await
+                    .expect("snapshot");
+                kept.push(t.elapsed());
+            }
+            kept
+        });
+        (fresh, kept, state.expect("rounds > 0"))
+    });
+
+    let mut ip = Vec::new();
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        for args in [
+            &["-j", "link"][..],
+            &["-j", "addr"][..],
+            &["-j", "route", "show", "table", "all"][..],
+        ] {
+            let out = Command::new("ip")
+                .arg("-n")
+                .arg(ns.name())
+                .args(args)
+                .output()
+                .expect("ip");
+            assert!(out.status.success(), "ip {args:?} failed");
+        }
+        ip.push(t.elapsed());
+    }
+
+    println!(
+        "host: {} links, {} addresses, {} routes, {} rules; median of {ROUNDS}",
+        state.links.len(),
+        state.addrs.len(),
+        state.routes.len(),
+        state.rules.len()
+    );
+    println!("{:<52} {:>10}", "what", "ms");
+    println!(
+        "{:<52} {:>10}",
+        "netinfo::snapshot() (own runtime + socket)",
+        ms(median(fresh))
+    );
+    println!(
+        "{:<52} {:>10}",
+        "netinfo::snapshot_with() (kept connection)",
+        ms(median(kept))
+    );
+    println!(
+        "{:<52} {:>10}",
+        "ip -j link + ip -j addr + ip -j route show table all",
+        ms(median(ip))
+    );
+}

@@ -1,0 +1,125 @@
+//! The names `ip` and the rest of netswitch use for the kernel's numbers.
+//! Pure; unknown numbers come back as their decimal string.
+
+use netlink_packet_route::link::State;
+
+/// A hardware address as lower-case colon-separated hex; `None` when the
+/// kernel sent none (tun in L3 mode, some tunnels).
+pub(crate) fn mac(bytes: &[u8]) -> Option<String> {
+    if bytes.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        out.push_str(&format!("{b:02x}"));
+    }
+    Some(out)
+}
+
+/// An address scope (`ifa_scope`) as `ip addr` names it.
+pub(crate) fn addr_scope(scope: u8) -> String {
+    match scope {
+        0 => "global".into(),
+        200 => "site".into(),
+        253 => "link".into(),
+        254 => "host".into(),
+        255 => "nowhere".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A route scope (`rtm_scope`) as `ip route` names it.
+pub(crate) fn route_scope(scope: u8) -> String {
+    match scope {
+        0 => "universe".into(),
+        200 => "site".into(),
+        253 => "link".into(),
+        254 => "host".into(),
+        255 => "nowhere".into(),
+        n => n.to_string(),
+    }
+}
+
+/// Who installed a route (`rtm_protocol`). Only the origins netswitch
+/// reasons about are named; routing daemons' numbers stay numbers.
+pub(crate) fn route_protocol(protocol: u8) -> String {
+    match protocol {
+        1 => "redirect".into(),
+        2 => "kernel".into(),
+        3 => "boot".into(),
+        4 => "static".into(),
+        9 => "ra".into(),
+        16 => "dhcp".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A route's type (`rtm_type`) as `ip route` names it.
+pub(crate) fn route_kind(kind: u8) -> String {
+    match kind {
+        0 => "unspec".into(),
+        1 => "unicast".into(),
+        2 => "local".into(),
+        3 => "broadcast".into(),
+        4 => "anycast".into(),
+        5 => "multicast".into(),
+        6 => "blackhole".into(),
+        7 => "unreachable".into(),
+        8 => "prohibit".into(),
+        9 => "throw".into(),
+        10 => "nat".into(),
+        11 => "xresolve".into(),
+        n => n.to_string(),
+    }
+}
+
+/// `IFLA_OPERSTATE` (RFC 2863) in lower case.
+pub(crate) fn oper_state(state: &State) -> String {
+    match state {
+        State::Unknown => "unknown".into(),
+        State::NotPresent => "notpresent".into(),
+        State::Down => "down".into(),
+        State::LowerLayerDown => "lowerlayerdown".into(),
+        State::Testing => "testing".into(),
+        State::Dormant => "dormant".into(),
+        State::Up => "up".into(),
+        State::Other(n) => n.to_string(),
+        // The enum is non-exhaustive; a future variant still gets a name.
+        #[allow(unreachable_patterns)]
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_lower_case_colon_hex() {
+        assert_eq!(
+            mac(&[0x02, 0xAB, 0, 0x10, 0xff, 1]).as_deref(),
+            Some("02:ab:00:10:ff:01")
+        );
+        assert_eq!(mac(&[]), None);
+    }
+
+    #[test]
+    fn unknown_numbers_stay_numbers() {
+        assert_eq!(addr_scope(0), "global");
+        assert_eq!(addr_scope(17), "17");
+        assert_eq!(route_scope(0), "universe");
+        assert_eq!(route_protocol(186), "186");
+        assert_eq!(route_protocol(16), "dhcp");
+        assert_eq!(route_kind(7), "unreachable");
+        assert_eq!(route_kind(42), "42");
+    }
+
+    #[test]
+    fn oper_states_are_lower_case() {
+        assert_eq!(oper_state(&State::LowerLayerDown), "lowerlayerdown");
+        assert_eq!(oper_state(&State::Other(9)), "9");
+    }
+}

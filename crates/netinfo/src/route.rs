@@ -1,0 +1,184 @@
+//! Route and rule messages to [`Route`]s and [`Rule`]s.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use netlink_packet_route::{
+    route::{RouteAddress, RouteAttribute, RouteMessage, RouteVia},
+    rule::{RuleAttribute, RuleMessage},
+    AddressFamily,
+};
+use netswitch_model::host::{Route, Rule};
+
+use crate::names;
+
+fn ip(addr: &RouteAddress) -> Option<IpAddr> {
+    match addr {
+        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
+        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    }
+}
+
+fn via(v: &RouteVia) -> Option<IpAddr> {
+    match v {
+        RouteVia::Inet(a) => Some(IpAddr::V4(*a)),
+        RouteVia::Inet6(a) => Some(IpAddr::V6(*a)),
+        _ => None,
+    }
+}
+
+fn unspecified(family: AddressFamily) -> Option<IpAddr> {
+    match family {
+        AddressFamily::Inet => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        AddressFamily::Inet6 => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        _ => None,
+    }
+}
+
+/// Builds one route; `None` for families other than IPv4/IPv6, and (with a
+/// debug event) for a route through a link the link dump did not have.
+///
+/// A multipath route is reported by its first next hop (the model has one
+/// gateway per route).
+pub(crate) fn build_route(msg: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route> {
+    let h = &msg.header;
+    let mut table = u32::from(h.table);
+    let mut dst = None;
+    let mut gateway = None;
+    let mut oif = None;
+    let mut prefsrc = None;
+    let mut metric = None;
+    for attr in &msg.attributes {
+        match attr {
+            // RTA_TABLE carries ids above 255, which the header cannot.
+            RouteAttribute::Table(t) => table = *t,
+            RouteAttribute::Destination(a) => dst = ip(a),
+            RouteAttribute::Gateway(a) => gateway = ip(a),
+            RouteAttribute::Via(v) => gateway = gateway.or_else(|| via(v)),
+            RouteAttribute::Oif(i) => oif = Some(*i),
+            RouteAttribute::PrefSource(a) => prefsrc = ip(a),
+            RouteAttribute::Priority(p) => metric = Some(*p),
+            RouteAttribute::MultiPath(hops) => {
+                if let Some(first) = hops.first() {
+                    oif = oif.or(Some(first.interface_index));
+                    gateway = gateway.or_else(|| {
+                        first.attributes.iter().find_map(|a| match a {
+                            RouteAttribute::Gateway(g) => ip(g),
+                            RouteAttribute::Via(v) => via(v),
+                            _ => None,
+                        })
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let dst = dst.or_else(|| unspecified(h.address_family))?;
+    let Ok(dst) = IpNet::new(dst, h.destination_prefix_length) else {
+        tracing::debug!(%dst, len = h.destination_prefix_length, "route with an impossible prefix; skipped");
+        return None;
+    };
+    let oif = match oif.filter(|i| *i != 0) {
+        Some(index) => match names.get(&index) {
+            Some(name) => Some(name.clone()),
+            None => {
+                tracing::debug!(index, %dst, "route through a link not in the link dump; skipped");
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(Route {
+        table,
+        dst,
+        gateway,
+        oif,
+        prefsrc,
+        metric,
+        protocol: names::route_protocol(u8::from(h.protocol)),
+        scope: names::route_scope(u8::from(h.scope)),
+        kind: names::route_kind(u8::from(h.kind)),
+    })
+}
+
+/// Builds one rule; `None` for families other than IPv4/IPv6.
+///
+/// The kernel leaves `FRA_PRIORITY` out for priority 0 (the `local` rule);
+/// every kernel rule has a priority, so a missing one is reported as 0.
+pub(crate) fn build_rule(msg: &RuleMessage) -> Option<Rule> {
+    let h = &msg.header;
+    let family = match h.family {
+        AddressFamily::Inet => 4,
+        AddressFamily::Inet6 => 6,
+        _ => return None,
+    };
+    let mut rule = Rule {
+        family,
+        priority: Some(0),
+        table: u32::from(h.table),
+        src: None,
+        dst: None,
+        iif: None,
+        oif: None,
+    };
+    for attr in &msg.attributes {
+        match attr {
+            RuleAttribute::Priority(p) => rule.priority = Some(*p),
+            RuleAttribute::Table(t) => rule.table = *t,
+            RuleAttribute::Source(a) => rule.src = IpNet::new(*a, h.src_len).ok(),
+            RuleAttribute::Destination(a) => rule.dst = IpNet::new(*a, h.dst_len).ok(),
+            RuleAttribute::Iifname(n) => rule.iif = Some(n.clone()),
+            RuleAttribute::Oifname(n) => rule.oif = Some(n.clone()),
+            _ => {}
+        }
+    }
+    Some(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::{RouteProtocol, RouteScope, RouteType};
+
+    #[test]
+    fn rta_table_wins_over_the_header_and_a_missing_dst_is_default() {
+        let mut m = RouteMessage::default();
+        m.header.address_family = AddressFamily::Inet6;
+        m.header.table = 252; // RT_TABLE_COMPAT, as the kernel sends for ids > 255
+        m.header.protocol = RouteProtocol::Static;
+        m.header.scope = RouteScope::Universe;
+        m.header.kind = RouteType::Unicast;
+        m.attributes = vec![
+            RouteAttribute::Table(1000),
+            RouteAttribute::Oif(3),
+            RouteAttribute::Gateway(RouteAddress::Inet6("fd00::1".parse().unwrap())),
+            RouteAttribute::Priority(1024),
+        ];
+        let names = HashMap::from([(3, "veth_a".to_string())]);
+        let r = build_route(&m, &names).unwrap();
+        assert_eq!(r.table, 1000);
+        assert_eq!(r.dst.to_string(), "::/0");
+        assert!(r.is_default());
+        assert_eq!(r.oif.as_deref(), Some("veth_a"));
+        assert_eq!(r.metric, Some(1024));
+        assert_eq!(
+            (r.protocol.as_str(), r.scope.as_str(), r.kind.as_str()),
+            ("static", "universe", "unicast")
+        );
+    }
+
+    #[test]
+    fn a_rule_without_priority_is_the_priority_0_rule() {
+        let mut m = RuleMessage::default();
+        m.header.family = AddressFamily::Inet;
+        m.header.table = 255;
+        m.header.src_len = 24;
+        m.attributes = vec![RuleAttribute::Source("10.1.0.0".parse().unwrap())];
+        let r = build_rule(&m).unwrap();
+        assert_eq!(r.priority, Some(0));
+        assert_eq!(r.table, 255);
+        assert_eq!(r.src.map(|n| n.to_string()).as_deref(), Some("10.1.0.0/24"));
+    }
+}
