@@ -109,6 +109,24 @@ fn main() {
         ip.push(t.elapsed());
     }
 
+    // The caps report built from the snapshot, as `netswitch caps --json`
+    // does it (report, then JSON text).
+    let mut report = Vec::new();
+    let mut json_bytes = 0;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let caps = netswitch_switch::report::caps(
+            &state,
+            &netswitch_model::Config::default(),
+            &netswitch_model::NicPolicy::default(),
+            &netswitch_switch::report::ReportContext::default(),
+        );
+        json_bytes = serde_json::to_vec(&caps).expect("caps serialize").len();
+        report.push(t.elapsed());
+    }
+    let kept_ms = median(kept.clone());
+    let report_ms = median(report.clone());
+
     println!(
         "host: {} links, {} addresses, {} routes, {} rules; median of {ROUNDS}",
         state.links.len(),
@@ -126,6 +144,16 @@ fn main() {
         "{:<52} {:>10}",
         "netinfo::snapshot_with() (kept connection)",
         ms(median(kept))
+    );
+    println!(
+        "{:<52} {:>10}",
+        format!("caps report + JSON ({json_bytes} bytes) from a snapshot"),
+        ms(report_ms)
+    );
+    println!(
+        "{:<52} {:>10}",
+        "snapshot_with() + caps report + JSON",
+        ms(kept_ms + report_ms)
     );
     println!(
         "{:<52} {:>10}",
