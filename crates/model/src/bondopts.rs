@@ -262,13 +262,14 @@ impl BondOptions {
     /// every option against the mode.
     pub fn parse(text: &str) -> Result<Self, BondOptError> {
         let mut raw: Vec<(&str, &str)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for token in text.split_whitespace() {
             let Some((k, v)) = token.split_once('=') else {
                 return Err(BondOptError(format!(
                     "option {token:?} is not of the form name=value"
                 )));
             };
-            if raw.iter().any(|(seen, _)| *seen == k) {
+            if !seen.insert(k) {
                 return Err(BondOptError(format!("option {k} is given twice")));
             }
             raw.push((k, v));
@@ -348,15 +349,21 @@ impl BondOptions {
 
     /// Whether the kernel state `current` (full option map) carries every
     /// option asked here, and defaults for the rest that are asked nowhere.
+    /// Only options that apply to the mode are compared: the kernel reports
+    /// the others with values that mean nothing for this mode.
     pub fn matches(&self, current: &BTreeMap<String, String>) -> bool {
-        SPECS.iter().all(|s| {
-            let want = self.0.get(s.name).map(String::as_str).unwrap_or(s.default);
-            match current.get(s.name) {
-                Some(have) => have == want,
-                // The kernel did not report it: only fine if we want the default.
-                None => want == s.default,
-            }
-        })
+        let mode = self.mode();
+        SPECS
+            .iter()
+            .filter(|s| s.modes & (1 << mode) != 0)
+            .all(|s| {
+                let want = self.0.get(s.name).map(String::as_str).unwrap_or(s.default);
+                match current.get(s.name) {
+                    Some(have) => have == want,
+                    // The kernel did not report it: only fine if we want the default.
+                    None => want == s.default,
+                }
+            })
     }
 }
 

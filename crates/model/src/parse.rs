@@ -615,6 +615,7 @@ fn parse_nameservers(m: &Map<String, Value>, name: &str) -> Result<Vec<IpAddr>, 
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => {
             let mut out: Vec<IpAddr> = Vec::new();
+            let mut seen = std::collections::HashSet::new();
             for item in items {
                 let Value::String(s) = item else {
                     return Err(bad(format!("{} is not an IP address", describe(item))));
@@ -623,7 +624,7 @@ fn parse_nameservers(m: &Map<String, Value>, name: &str) -> Result<Vec<IpAddr>, 
                     .trim()
                     .parse()
                     .map_err(|_| bad(format!("{s:?} is not an IP address")))?;
-                if !out.contains(&ip) {
+                if seen.insert(ip) {
                     out.push(ip);
                 }
             }
