@@ -64,18 +64,41 @@ pub enum Culprit {
     Bond { bond: String, attr: Option<String> },
 }
 
+/// Text from a request made safe to print on one line: control bytes
+/// escaped, and cut to `max` characters, so a hostile or huge name cannot
+/// break a log line or a terminal.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+const NAME_MAX: usize = 64;
+const REASON_MAX: usize = 400;
+
 impl fmt::Display for Culprit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = |s: &str| clip(s, NAME_MAX);
         match self {
             Culprit::Request => write!(f, "request"),
-            Culprit::Option(o) => write!(f, "option {o}"),
-            Culprit::Network { net, attr: None } => write!(f, "network {net}"),
-            Culprit::Network { net, attr: Some(a) } => write!(f, "network {net}: {a}"),
-            Culprit::Bond { bond, attr: None } => write!(f, "bond {bond}"),
+            Culprit::Option(o) => write!(f, "option {}", c(o)),
+            Culprit::Network { net, attr: None } => write!(f, "network {}", c(net)),
+            Culprit::Network { net, attr: Some(a) } => write!(f, "network {}: {}", c(net), c(a)),
+            Culprit::Bond { bond, attr: None } => write!(f, "bond {}", c(bond)),
             Culprit::Bond {
                 bond,
                 attr: Some(a),
-            } => write!(f, "bond {bond}: {a}"),
+            } => write!(f, "bond {}: {}", c(bond), c(a)),
         }
     }
 }
@@ -86,7 +109,7 @@ impl fmt::Display for Culprit {
 /// each needs only these three facts; the code and culprit are what callers
 /// match on, the reason is for people.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{culprit}: {reason}")]
+#[error("{culprit}: {}", clip(reason, REASON_MAX))]
 pub struct RequestError {
     pub code: Code,
     pub culprit: Culprit,

@@ -362,7 +362,10 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
         return Ok(NetChange::Remove);
     }
 
-    let mut a = NetAttrs { nic: string("nic", Code::BadParams)?, ..NetAttrs::default() };
+    let mut a = NetAttrs {
+        nic: string("nic", Code::BadParams)?,
+        ..NetAttrs::default()
+    };
     if a.nic.as_deref() == Some("") {
         return Err(err(Code::BadNic, Some("nic"), "nic is empty".into()));
     }
