@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use netswitch_engine::{Engine, EngineError};
+use netswitch_engine::{Engine, EngineError, SetupOptions};
 use netswitch_model::{Code, NicPolicy, RequestError};
 use serde_json::json;
 
@@ -97,13 +97,19 @@ enum Verb {
     /// Read a setupNetworks request (JSON or YAML) and carry it out.
     ///
     /// The request replaces the named networks' and bonds' attributes as a
-    /// whole; networks and bonds it does not name are left as they are.
+    /// whole; networks and bonds it does not name are left as they are. The
+    /// plan is applied in netlink batches and verified by reading the host
+    /// back; on any failure the host is rolled back to where it was and the
+    /// exit status is 29.
     Setup {
         /// The request file, or - for standard input.
         file: String,
         /// Validate and print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Testing aid: fail at this op of the plan (1-based) and roll back.
+        #[arg(long, hide = true, value_name = "N")]
+        inject_failure_at: Option<usize>,
     },
 }
 
@@ -172,21 +178,39 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
                 print!("{}", table::caps(&caps));
             }
         }
-        Verb::Setup { file, dry_run } => {
+        Verb::Setup {
+            file,
+            dry_run,
+            inject_failure_at,
+        } => {
             let text = read_request(file)?;
-            let planned = engine.plan(&text)?;
-            if !*dry_run && !planned.request.options.dry_run {
-                return Err(RequestError::request(
-                    Code::BadParams,
-                    "this build plans but does not yet apply requests; run with --dry-run to see the plan",
-                )
-                .into());
-            }
+            let opts = SetupOptions {
+                dry_run: *dry_run,
+                inject_failure_at: inject_failure_at.map(|n| n.saturating_sub(1)),
+            };
+            let started = std::time::Instant::now();
+            let outcome = engine.setup(&text, &opts)?;
             if g.json {
-                let out = json!({"plan": planned.plan, "desired": planned.desired});
+                let out = json!({
+                    "status": {"code": 0, "message": "Done"},
+                    "applied": outcome.applied,
+                    "plan": outcome.plan,
+                    "desired": outcome.desired,
+                });
                 println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            } else if !outcome.applied {
+                print!("{}", table::plan(&outcome));
             } else {
-                print!("{}", table::plan(&planned));
+                println!(
+                    "Applied and verified {} operations in {} ms; the running config is saved{}.",
+                    outcome.plan.ops.len(),
+                    started.elapsed().as_millis(),
+                    if outcome.request.options.commit_on_success {
+                        " and persistent"
+                    } else {
+                        ""
+                    }
+                );
             }
         }
     }

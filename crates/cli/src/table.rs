@@ -3,7 +3,7 @@
 use std::fmt::Write;
 
 use comfy_table::{presets, ContentArrangement, Table};
-use netswitch_engine::Planned;
+use netswitch_engine::Outcome;
 use netswitch_model::caps::{Caps, IpBlock};
 use netswitch_model::request::{BondChange, NetChange};
 
@@ -171,7 +171,7 @@ pub fn caps(c: &Caps) -> String {
 }
 
 /// A dry-run plan: what the request asks, then each operation in order.
-pub fn plan(p: &Planned) -> String {
+pub fn plan(p: &Outcome) -> String {
     let mut out = String::new();
     let count = |set: usize, rm: usize, what: &str| -> Option<String> {
         match (set, rm) {

@@ -1,11 +1,12 @@
 //! The transaction around a request: read the host and the running config,
-//! plan, and (in later stages) apply, verify, persist and roll back.
+//! plan, apply, verify, persist, roll back (see [`transaction`]).
 //!
 //! The one place where model, netinfo, switch and the backends meet, so the
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
 pub mod resolv;
 pub mod store;
+pub mod transaction;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,13 +14,13 @@ use std::time::Instant;
 use netswitch_model::caps::Caps;
 use netswitch_model::config::Config;
 use netswitch_model::error::RequestError;
-use netswitch_model::plan::Plan;
-use netswitch_model::{NicPolicy, Request};
+use netswitch_model::NicPolicy;
 use netswitch_netinfo::NetinfoError;
 use netswitch_switch::report::{self, ReportContext};
 use tracing::{debug, info_span};
 
 pub use store::{Store, StoreError, Which};
+pub use transaction::{Facts, Outcome, SetupOptions};
 
 /// Any failure of a verb, with the VDSM code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -52,14 +53,6 @@ pub struct Engine {
     /// The resolver configuration netswitch writes and reports.
     pub resolv_conf: PathBuf,
     pub nics: NicPolicy,
-}
-
-/// A planned request: what `setup --dry-run` prints.
-#[derive(Debug, Clone)]
-pub struct Planned {
-    pub request: Request,
-    pub desired: Config,
-    pub plan: Plan,
 }
 
 impl Engine {
@@ -96,21 +89,5 @@ impl Engine {
             "caps built"
         );
         Ok(caps)
-    }
-
-    /// Parses, canonicalises, validates and plans a request against the
-    /// host as it is now. Changes nothing.
-    pub fn plan(&self, text: &[u8]) -> Result<Planned, EngineError> {
-        let _span = info_span!("plan").entered();
-        let host = netswitch_netinfo::snapshot()?;
-        let running = self.running()?;
-        let (request, desired) = netswitch_model::prepare(text, &running, &host, &self.nics)?;
-        let plan = netswitch_switch::plan(&host, &running, &desired)?;
-        debug!(ops = plan.ops.len(), "planned");
-        Ok(Planned {
-            request,
-            desired,
-            plan,
-        })
     }
 }

@@ -167,7 +167,7 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
         let Some(oif) = &r.oif else { continue };
         let managed = if r.table == MAIN_TABLE {
             r.is_default()
-                && r.metric.unwrap_or(0) == 0
+                && default_metric(r)
                 && (owned_nb.contains(oif)
                     || (r.dst.addr().is_ipv4() && sets_default_v4)
                     || (r.dst.addr().is_ipv6() && sets_default_v6))
@@ -526,6 +526,18 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     Plan {
         ops,
         nameservers: nameservers(running, desired),
+    }
+}
+
+/// Whether a route has the metric the kernel gives a route added without
+/// one: 0 for IPv4, 1024 for IPv6. Only such default routes compete with
+/// the one netswitch sets.
+fn default_metric(r: &netswitch_model::host::Route) -> bool {
+    let m = r.metric.unwrap_or(0);
+    if r.dst.addr().is_ipv4() {
+        m == 0
+    } else {
+        m == 0 || m == 1024
     }
 }
 

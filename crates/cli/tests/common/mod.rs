@@ -1,0 +1,115 @@
+//! Shared by the CLI's integration tests: a scratch host to run netswitch on.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::process::{Command, Stdio};
+
+use netswitch_engine::{Facts, Store, Which};
+use netswitch_testkit::Netns;
+use serde_json::Value;
+
+/// A scratch namespace with its own state dir and resolv.conf, and the
+/// netswitch binary pointed at both.
+pub struct Host {
+    pub ns: Netns,
+    pub state: tempfile::TempDir,
+}
+
+impl Host {
+    /// A namespace with two veth pairs as nics: veth_a0-veth_a1, veth_b0-veth_b1.
+    pub fn new() -> Host {
+        let h = Host::empty();
+        h.ns.veth("veth_a0", "veth_a1");
+        h.ns.veth("veth_b0", "veth_b1");
+        h
+    }
+
+    /// A namespace with no nics yet.
+    pub fn empty() -> Host {
+        let ns = Netns::new();
+        let state = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            state.path().join("resolv.conf"),
+            "search example.org\nnameserver 10.9.9.9\n",
+        )
+        .unwrap();
+        Host { ns, state }
+    }
+
+    pub fn netswitch(&self, args: &[&str], stdin: Option<&Value>) -> (i32, String, String) {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netswitch"));
+        cmd.args(["--netns", self.ns.name()])
+            .arg("--state-dir")
+            .arg(self.state.path().join("lib"))
+            .arg("--resolv-conf")
+            .arg(self.state.path().join("resolv.conf"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn netswitch");
+        let text = stdin.map(|v| v.to_string()).unwrap_or_default();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Applies a request and insists it succeeds.
+    pub fn setup(&self, req: Value) {
+        let (code, out, err) = self.netswitch(&["setup", "-"], Some(&req));
+        assert_eq!(code, 0, "setup failed: {err}{out}");
+    }
+
+    pub fn setup_code(&self, req: &Value, extra: &[&str]) -> (i32, String) {
+        let mut args = vec!["setup"];
+        args.extend_from_slice(extra);
+        args.push("-");
+        let (code, _, err) = self.netswitch(&args, Some(req));
+        (code, err)
+    }
+
+    pub fn caps(&self) -> Value {
+        let (code, out, err) = self.netswitch(&["--json", "caps"], None);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    }
+
+    pub fn link(&self, dev: &str) -> Option<Value> {
+        self.ns
+            .try_ip(&["-j", "-d", "link", "show", "dev", dev])
+            .ok()
+            .map(|t| serde_json::from_str::<Value>(&t).unwrap()[0].clone())
+    }
+
+    pub fn addrs(&self, dev: &str) -> Vec<String> {
+        let v = self.ns.ip_json(&["addr", "show", "dev", dev]);
+        v[0]["addr_info"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["scope"] != "link")
+            .map(|a| format!("{}/{}", a["local"].as_str().unwrap(), a["prefixlen"]))
+            .collect()
+    }
+
+    pub fn routes(&self, family: &str, table: &str) -> Vec<Value> {
+        self.ns
+            .ip_json(&[family, "route", "show", "table", table])
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn running(&self) -> netswitch_model::Config {
+        Store::new(self.state.path().join("lib"))
+            .load(Which::Running)
+            .unwrap()
+    }
+
+    pub fn facts(&self) -> Facts {
+        Facts::of(&self.ns.run(|| netswitch_netinfo::snapshot().unwrap()))
+    }
+}
