@@ -50,6 +50,9 @@ struct Spec {
     default: &'static str,
 }
 
+/// Defaults are those of a bond created over netlink (what netswitch does),
+/// read from the lab kernel's sysfs: `miimon` is 0 there, not the 100 the
+/// module parameters give the module's own bonds.
 const SPECS: &[Spec] = &[
     Spec {
         name: "mode",
@@ -61,7 +64,7 @@ const SPECS: &[Spec] = &[
         name: "miimon",
         form: Form::Int(0, i32::MAX as u64),
         modes: ALL,
-        default: "100",
+        default: "0",
     },
     Spec {
         name: "updelay",
@@ -491,6 +494,9 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         let nd = BondOptions::non_default(&map);
-        assert_eq!(nd.keys().collect::<Vec<_>>(), vec!["mode", "updelay"]);
+        assert_eq!(
+            nd.keys().collect::<Vec<_>>(),
+            vec!["miimon", "mode", "updelay"]
+        );
     }
 }

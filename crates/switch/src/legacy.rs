@@ -302,6 +302,13 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
                         mtu: DEFAULT_MTU,
                     });
                 }
+                // Released by the kernel from its bond, it is closed: give
+                // it back up, as it was while enslaved.
+                if link.admin_up && is_bond_slave(link, host) {
+                    ops.push(Op::SetUp {
+                        link: (*name).clone(),
+                    });
+                }
             }
             _ => {
                 ops.push(Op::DeleteLink {
@@ -357,6 +364,10 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
                             link: name.clone(),
                             mtu: dev.mtu,
                         });
+                    }
+                    // The kernel closes a slave that leaves its bond.
+                    if is_bond_slave(l, host) && !is_slave(dev, &des) {
+                        ups.push(name.clone());
                     }
                 }
             }
@@ -539,6 +550,16 @@ fn default_metric(r: &netswitch_model::host::Route) -> bool {
     } else {
         m == 0 || m == 1024
     }
+}
+
+/// Whether a link is enslaved to a bond now. The kernel closes a slave
+/// when it leaves its bond (released, or the bond deleted), so such a nic
+/// must be set up again afterwards.
+fn is_bond_slave(link: &netswitch_model::host::Link, host: &HostState) -> bool {
+    link.master
+        .as_ref()
+        .and_then(|m| host.link(m))
+        .is_some_and(|m| m.kind == LinkKind::Bond)
 }
 
 fn owned(dev: &str, cur: &Topology, des: &Topology) -> bool {
