@@ -124,6 +124,17 @@ fn bond_options_slaves_and_mode_are_edited() {
         "vmnet100",
         "the VLANs stayed"
     );
+    // An 802.3ad actor option, which the kernel takes only on a down bond.
+    h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_3"], "options": "mode=4 miimon=200 lacp_rate=slow"}}}));
+    assert_eq!(sysfs(&h, "bond0/bonding/lacp_rate"), "slow 0");
+    assert!(h.link("bond0").unwrap()["flags"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("UP")));
+    assert_eq!(
+        sysfs(&h, "bond0/bonding/slaves").split_whitespace().count(),
+        2
+    );
     // Mode change.
     h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_3"], "options": "mode=active-backup miimon=100"}}}));
     assert_eq!(sysfs(&h, "bond0/bonding/mode"), "active-backup 1");

@@ -370,6 +370,41 @@ impl BondOptions {
     }
 }
 
+impl BondOptions {
+    /// The options (that apply to the mode) whose kernel value `current`
+    /// differs from what is asked here, an unasked option counting as its
+    /// default. `mode` is compared first and listed first.
+    pub fn changed(&self, current: &BTreeMap<String, String>) -> Vec<&'static str> {
+        let mode = self.mode();
+        SPECS
+            .iter()
+            .filter(|s| s.name == "mode" || s.modes & (1 << mode) != 0)
+            .filter(|s| {
+                let want = self.0.get(s.name).map(String::as_str).unwrap_or(s.default);
+                current
+                    .get(s.name)
+                    .map_or(want != s.default, |have| have != want)
+            })
+            .map(|s| s.name)
+            .collect()
+    }
+}
+
+/// Options the kernel changes only on a bond that is down and has no
+/// slaves.
+pub const NEED_NO_SLAVES: &[&str] = &["mode", "fail_over_mac"];
+
+/// Options the kernel changes only on a bond that is down (802.3ad actor
+/// settings; `EBUSY` otherwise).
+pub const NEED_DOWN: &[&str] = &[
+    "lacp_rate",
+    "ad_select",
+    "ad_user_port_key",
+    "ad_actor_sys_prio",
+    "ad_actor_system",
+    "lacp_active",
+];
+
 impl fmt::Display for BondOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mode = self.0.get("mode").map(String::as_str).unwrap_or("0");

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use netswitch_model::bondopts::{NEED_DOWN, NEED_NO_SLAVES};
 use netswitch_model::config::{BootProto, Config, NetAttrs, DEFAULT_MTU};
 use netswitch_model::host::{HostState, LinkKind, MAIN_TABLE};
 use netswitch_model::plan::{Op, Plan, RouteSpec, RuleSpec};
@@ -372,6 +373,7 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
                 }
             }
             DevKind::Bond { options, hwaddr } => {
+                let mut released_slaves = false;
                 if !exists {
                     ops.push(Op::CreateBond {
                         name: name.clone(),
@@ -385,15 +387,19 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
                         });
                     }
                 } else if let Some(l) = link {
-                    let current = l.bond.as_ref().map(|b| &b.options);
-                    if !current.is_some_and(|c| options.matches(c)) {
-                        let mode_changes = current.and_then(|c| c.get("mode")).map(String::as_str)
-                            != options.map().get("mode").map(String::as_str);
-                        if mode_changes {
-                            // The kernel changes a mode only on a bond that is down and has no slaves.
+                    let empty = BTreeMap::new();
+                    let current = l.bond.as_ref().map_or(&empty, |b| &b.options);
+                    let changed = options.changed(current);
+                    if !changed.is_empty() {
+                        let no_slaves = changed.iter().any(|o| NEED_NO_SLAVES.contains(o));
+                        let down = no_slaves || changed.iter().any(|o| NEED_DOWN.contains(o));
+                        if no_slaves {
                             for s in l.bond.iter().flat_map(|b| b.slaves.iter()) {
                                 ops.push(Op::ReleaseMaster { link: s.clone() });
                             }
+                            released_slaves = true;
+                        }
+                        if down {
                             ops.push(Op::SetDown { link: name.clone() });
                         }
                         ops.push(Op::SetBondOptions {
@@ -417,16 +423,13 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
                     }
                 }
                 // Slaves: down, then enslaved (the kernel refuses an up slave).
-                let mode_reset = ops
-                    .iter()
-                    .any(|o| matches!(o, Op::SetDown { link } if link == name));
                 for (slave, _) in des
                     .devices
                     .iter()
                     .filter(|(_, d)| d.master.as_deref() == Some(name))
                 {
                     let Some(sl) = host.link(slave) else { continue };
-                    if sl.master.as_deref() != Some(name) || mode_reset || !exists {
+                    if sl.master.as_deref() != Some(name) || released_slaves || !exists {
                         ops.push(Op::SetDown {
                             link: slave.clone(),
                         });
