@@ -162,7 +162,7 @@ pub fn caps(c: &Caps) -> String {
         "\nnameservers: {ns}   IPv6: {}   unsaved changes: {}",
         if c.supports_ipv6 { "yes" } else { "no" },
         if c.net_config_dirty {
-            "yes (run netswitch commit)"
+            "yes (the running config is not the persistent one)"
         } else {
             "no"
         }
