@@ -291,3 +291,83 @@ fn a_device_deleted_behind_our_back_comes_back_with_the_next_request() {
         .iter()
         .any(|r| r["dst"] == "default" && r["dev"] == "mgmt"));
 }
+
+/// The gateway and device the kernel picks for `dst` from source `src`.
+fn route_get(h: &Host, family: &str, dst: &str, src: &str) -> (String, String) {
+    let v = h.ns.ip_json(&[family, "route", "get", dst, "from", src]);
+    let r = &v[0];
+    (
+        r["gateway"].as_str().unwrap_or("-").to_string(),
+        r["dev"].as_str().unwrap_or("-").to_string(),
+    )
+}
+
+#[test]
+fn several_gateways_work_at_once_through_source_routing() {
+    let h = Host::new();
+    h.setup(json!({"networks": {
+        "front": {"nic": "veth_a0", "ipaddr": "192.0.2.10", "prefix": 24, "gateway": "192.0.2.1",
+                  "ipv6addr": "2001:db8:a::10/64", "ipv6gateway": "2001:db8:a::1", "defaultRoute": true},
+        "back": {"nic": "veth_b0", "bridged": false, "ipaddr": "198.51.100.20", "prefix": 24, "gateway": "198.51.100.1",
+                 "ipv6addr": "2001:db8:b::20/64", "ipv6gateway": "2001:db8:b::1"},
+    }}));
+    // Replies leave through the gateway of the network they are from.
+    assert_eq!(
+        route_get(&h, "-4", "203.0.113.9", "192.0.2.10"),
+        ("192.0.2.1".into(), "front".into())
+    );
+    assert_eq!(
+        route_get(&h, "-4", "203.0.113.9", "198.51.100.20"),
+        ("198.51.100.1".into(), "veth_b0".into())
+    );
+    assert_eq!(
+        route_get(&h, "-6", "2001:db8:ffff::9", "2001:db8:a::10"),
+        ("2001:db8:a::1".into(), "front".into())
+    );
+    assert_eq!(
+        route_get(&h, "-6", "2001:db8:ffff::9", "2001:db8:b::20"),
+        ("2001:db8:b::1".into(), "veth_b0".into())
+    );
+    let caps = h.caps();
+    assert_eq!(caps["networks"]["back"]["gateway"], "198.51.100.1");
+    assert_eq!(caps["networks"]["back"]["ipv6gateway"], "2001:db8:b::1");
+    assert_eq!(caps["networks"]["back"]["ipv4defaultroute"], false);
+    assert_eq!(caps["networks"]["front"]["ipv4defaultroute"], true);
+    // Removing the second network takes its table and rules with it.
+    h.setup(json!({"networks": {"back": {"remove": true}}}));
+    let rules = h.ns.ip_json(&["-6", "rule"]).to_string();
+    assert!(!rules.contains("2001:db8:b::"), "{rules}");
+}
+
+#[test]
+fn devices_netswitch_does_not_own_are_left_alone() {
+    let h = Host::new();
+    h.ns.ip(&["link", "add", "br_foreign", "type", "bridge"]);
+    h.ns.ip(&["link", "set", "veth_b1", "master", "br_foreign"]);
+    h.ns.ip(&["addr", "add", "10.20.30.40/24", "dev", "br_foreign"]);
+    h.ns.ip(&["addr", "add", "10.99.0.1/16", "dev", "veth_a0"]);
+    h.setup(mgmt());
+    assert!(
+        h.addrs("veth_a0").is_empty(),
+        "a nic that joins a network loses stray addresses"
+    );
+    h.setup(json!({"networks": {"mgmt": {"remove": true}}}));
+    assert_eq!(h.link("veth_b1").unwrap()["master"], "br_foreign");
+    assert_eq!(h.addrs("br_foreign"), vec!["10.20.30.40/24"]);
+    assert!(h.caps()["bridges"]["br_foreign"]["ports"] == json!(["veth_b1"]));
+}
+
+#[test]
+fn a_network_moves_to_another_nic_in_one_request() {
+    let h = Host::new();
+    h.setup(mgmt());
+    let mut moved = mgmt();
+    moved["networks"]["mgmt"]["nic"] = json!("veth_b0");
+    h.setup(moved);
+    assert_eq!(h.link("veth_b0").unwrap()["master"], "mgmt");
+    assert!(h.link("veth_a0").unwrap().get("master").is_none());
+    let mut addrs = h.addrs("mgmt");
+    addrs.sort();
+    assert_eq!(addrs, vec!["192.0.2.10/24", "2001:db8:1::10/64"]);
+    assert_eq!(h.caps()["networks"]["mgmt"]["ports"], json!(["veth_b0"]));
+}

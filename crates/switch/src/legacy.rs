@@ -82,8 +82,8 @@ fn net_routes(a: &NetAttrs, dev: &str, routes: &mut Vec<RouteSpec>, rules: &mut 
             });
         }
     }
-    if a.default_route {
-        if let Some(gw6) = a.ipv6gateway {
+    if let Some(gw6) = a.ipv6gateway {
+        if a.default_route {
             routes.push(RouteSpec {
                 table: MAIN_TABLE,
                 dst: "::/0".parse().expect("literal"),
@@ -93,7 +93,63 @@ fn net_routes(a: &NetAttrs, dev: &str, routes: &mut Vec<RouteSpec>, rules: &mut 
                 scope: "universe".into(),
             });
         }
+        // IPv6 source routing, which VDSM never had: the same table and
+        // rules as for IPv4, so replies from this network's IPv6 address
+        // leave through its own gateway.
+        if let (Some(table), Some((ip, prefix))) = (table6_of(a), a.ipv6()) {
+            if let Ok(subnet) = IpNet::new(IpAddr::V6(ip), prefix).map(|n| n.trunc()) {
+                routes.push(RouteSpec {
+                    table,
+                    dst: "::/0".parse().expect("literal"),
+                    gateway: Some(IpAddr::V6(gw6)),
+                    dev: dev.to_string(),
+                    prefsrc: None,
+                    scope: "universe".into(),
+                });
+                routes.push(RouteSpec {
+                    table,
+                    dst: subnet,
+                    gateway: None,
+                    dev: dev.to_string(),
+                    // No source: the kernel refuses a tentative (still in
+                    // DAD) IPv6 address as one, and the rule picks the table.
+                    prefsrc: None,
+                    scope: "universe".into(),
+                });
+                rules.push(RuleSpec {
+                    priority: RULE_PRIORITY,
+                    table,
+                    src: Some(subnet),
+                    dst: None,
+                    iif: None,
+                });
+                rules.push(RuleSpec {
+                    priority: RULE_PRIORITY,
+                    table,
+                    src: None,
+                    dst: Some(subnet),
+                    iif: Some(dev.to_string()),
+                });
+            }
+        }
     }
+}
+
+/// The source-routing table of a network's IPv6 side: its IPv4 table when
+/// it has one, else the low 32 bits of its static IPv6 address (moved off
+/// the kernel's own table numbers).
+pub fn table6_of(a: &NetAttrs) -> Option<u32> {
+    a.ipv6gateway?;
+    if let Some(t) = table_of(a) {
+        return Some(t);
+    }
+    let (ip, _) = a.ipv6()?;
+    let low = u32::from_be_bytes(ip.octets()[12..16].try_into().ok()?);
+    Some(if low == 0 || (253..=255).contains(&low) {
+        low | 0x8000_0000
+    } else {
+        low
+    })
 }
 
 /// The static addresses a network puts on its northbound device.
@@ -138,6 +194,7 @@ fn wanted<'a>(config: &'a Config, topo: &Topology) -> Wanted<'a> {
         let a = &config.networks[net];
         net_routes(a, dev, &mut w.routes, &mut w.rules);
         w.tables.extend(table_of(a));
+        w.tables.extend(table6_of(a));
         w.ips.insert(dev.clone(), (a, net_addrs(a)));
     }
     w
