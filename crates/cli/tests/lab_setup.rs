@@ -248,3 +248,56 @@ fn a_vlan_device_deleted_behind_our_back_is_recreated() {
     assert_eq!(vlan_of(&h, "dummy_1.30"), ("dummy_1".into(), 30));
     assert_eq!(h.link("dummy_1.30").unwrap()["master"], "v");
 }
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_bond_in_every_mode_by_name_and_by_number() {
+    let Some(h) = lab_host() else { return };
+    let names = [
+        "balance-rr",
+        "active-backup",
+        "balance-xor",
+        "broadcast",
+        "802.3ad",
+        "balance-tlb",
+        "balance-alb",
+    ];
+    for (n, name) in names.iter().enumerate() {
+        // Alternate the spelling: by name for even modes, by number for odd.
+        let mode = if n % 2 == 0 {
+            name.to_string()
+        } else {
+            n.to_string()
+        };
+        h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": format!("mode={mode} miimon=100")}},
+                       "networks": {"n": {"bonding": "bond0"}}}));
+        assert_eq!(sysfs(&h, "bond0/bonding/mode"), format!("{name} {n}"));
+        assert_eq!(h.caps()["bondings"]["bond0"]["opts"]["mode"], n.to_string());
+        assert_eq!(h.link("bond0").unwrap()["master"], "n");
+    }
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_slave_moves_between_bonds_without_touching_the_other_slaves() {
+    let Some(h) = lab_host() else { return };
+    h.setup(json!({"bondings": {
+        "bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=1"},
+        "bond1": {"nics": ["dummy_3"], "options": "mode=1"}}}));
+    h.setup(json!({"bondings": {
+        "bond0": {"nics": ["dummy_1"], "options": "mode=1"},
+        "bond1": {"nics": ["dummy_2", "dummy_3"], "options": "mode=1"}}}));
+    assert_eq!(sysfs(&h, "bond0/bonding/slaves"), "dummy_1");
+    let mut slaves: Vec<String> = sysfs(&h, "bond1/bonding/slaves")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    slaves.sort();
+    assert_eq!(slaves, vec!["dummy_2", "dummy_3"]);
+    let caps = h.caps();
+    assert_eq!(caps["bondings"]["bond0"]["slaves"], json!(["dummy_1"]));
+    assert_eq!(
+        caps["bondings"]["bond1"]["slaves"],
+        json!(["dummy_2", "dummy_3"])
+    );
+}

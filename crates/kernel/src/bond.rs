@@ -60,6 +60,9 @@ pub(crate) const BOND_OPTIONS: &[&str] = &[
 
 const ZERO_MAC: &str = "00:00:00:00:00:00";
 
+/// Options the kernel takes only while MII monitoring is on.
+const MIIMON_DELAYS: &[&str] = &["updelay", "downdelay", "peer_notif_delay"];
+
 /// What the plan knows of each bond's options at the current op: full maps
 /// (sysfs names, canonical values) as `BondInfo::options` has them.
 #[derive(Debug, Clone, Default)]
@@ -124,6 +127,14 @@ impl Bonds {
             if name == "ad_actor_system" && value == ZERO_MAC {
                 // The kernel refuses the all-zero default (not a valid
                 // unicast address); it can only be left as it is.
+                continue;
+            }
+            if MIIMON_DELAYS.contains(&name.as_str())
+                && want.get("miimon").is_some_and(|m| m == "0")
+            {
+                // The kernel refuses these (EPERM) while miimon is 0, and
+                // applies miimon before them within one message; they are
+                // kept as multiples of miimon, so they read back as 0 anyway.
                 continue;
             }
             let attr = attribute(bond, name, value, devices)?;
