@@ -371,3 +371,24 @@ fn a_network_moves_to_another_nic_in_one_request() {
     assert_eq!(addrs, vec!["192.0.2.10/24", "2001:db8:1::10/64"]);
     assert_eq!(h.caps()["networks"]["mgmt"]["ports"], json!(["veth_b0"]));
 }
+
+#[test]
+fn a_nicless_bridge_carries_its_address_and_goes_away_cleanly() {
+    let h = Host::new();
+    h.setup(json!({"networks": {"isolated": {"ipaddr": "10.10.0.1", "prefix": 24, "mtu": 9000}}}));
+    let br = h.link("isolated").expect("bridge isolated");
+    assert_eq!(br["linkinfo"]["info_kind"], "bridge");
+    assert_eq!(br["mtu"], 9000);
+    assert!(h
+        .ns
+        .ip_json(&["link", "show", "master", "isolated"])
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.addrs("isolated"), vec!["10.10.0.1/24"]);
+    let n = &h.caps()["networks"]["isolated"];
+    assert_eq!(n["ports"], json!([]));
+    assert_eq!(n["southbound"], "");
+    h.setup(json!({"networks": {"isolated": {"remove": true}}}));
+    assert!(h.link("isolated").is_none());
+}
