@@ -36,7 +36,8 @@ Examples:
 
 Exit status: 0 on success, else the error code: 21 bad parameters, 22 bad address,
 23 bad nic, 24 nic in use, 25 bad bonding, 26 bad VLAN, 27 bad network name,
-29 backend failure, 31 bond in use.";
+29 backend failure (rolled back), 31 bond in use, 10 no confirmation in time
+(rolled back).";
 
 #[derive(Parser, Debug)]
 #[command(name = "netswitch", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -107,9 +108,34 @@ enum Verb {
         /// Validate and print the plan; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// After applying, wait up to SECS for `netswitch confirm` (from the
+        /// management side, over the new network) and roll back with code 10
+        /// without it. Also turned on by the request's connectivityCheck.
+        #[arg(long, value_name = "SECS")]
+        confirm_within: Option<f64>,
         /// Testing aid: fail at this op of the plan (1-based) and roll back.
         #[arg(long, hide = true, value_name = "N")]
         inject_failure_at: Option<usize>,
+    },
+    /// Confirm that the host is still reachable, so a waiting `setup
+    /// --confirm-within` keeps its change (VDSM's confirmConnectivity).
+    Confirm,
+    /// Make the running config the persistent one, restored at boot
+    /// (VDSM's setSafeNetworkConfig).
+    Commit,
+    /// Make the host carry the persistent config: unpersisted networks go,
+    /// missing or changed ones come back. Runs once per boot (the systemd
+    /// unit calls it) unless --force.
+    Restore {
+        /// Restore even if this boot was restored already.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Import a VDSM persistence directory (nets/, bonds/) as the
+    /// persistent config; `netswitch restore --force` then applies it.
+    ImportVdsm {
+        /// The directory, e.g. /var/lib/vdsm/persistence/netconf.
+        dir: PathBuf,
     },
 }
 
@@ -178,15 +204,60 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
                 print!("{}", table::caps(&caps));
             }
         }
+        Verb::Confirm => {
+            let waiting = engine.confirm()?;
+            let message = if waiting {
+                "confirmed"
+            } else {
+                "no setup is waiting for a confirmation"
+            };
+            say(g.json, message, json!({"confirmed": waiting}));
+        }
+        Verb::Commit => {
+            let c = engine.commit()?;
+            let message = format!(
+                "the running config ({} networks, {} bonds) is now the persistent one",
+                c.networks.len(),
+                c.bonds.len()
+            );
+            say(g.json, &message, json!({}));
+        }
+        Verb::Restore { force } => {
+            let r = engine.restore(*force)?;
+            for s in &r.skipped {
+                eprintln!("netswitch: restore: skipped {s}");
+            }
+            let message = match (r.ran, r.applied) {
+                (false, _) => "this boot was restored already (use --force to restore again)",
+                (true, false) => "the host already carries the persistent config",
+                (true, true) => "the host carries the persistent config again",
+            };
+            say(
+                g.json,
+                message,
+                json!({"ran": r.ran, "applied": r.applied, "skipped": r.skipped}),
+            );
+        }
+        Verb::ImportVdsm { dir } => {
+            let c = engine.import_vdsm(dir)?;
+            let message = format!(
+                "imported {} networks and {} bonds as the persistent config; run `netswitch restore --force` to apply it",
+                c.networks.len(),
+                c.bonds.len()
+            );
+            say(g.json, &message, json!({}));
+        }
         Verb::Setup {
             file,
             dry_run,
+            confirm_within,
             inject_failure_at,
         } => {
             let text = read_request(file)?;
             let opts = SetupOptions {
                 dry_run: *dry_run,
                 inject_failure_at: inject_failure_at.map(|n| n.saturating_sub(1)),
+                confirm_within: *confirm_within,
             };
             let started = std::time::Instant::now();
             let outcome = engine.setup(&text, &opts)?;
@@ -215,6 +286,20 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
         }
     }
     Ok(())
+}
+
+/// Prints a success: a line for people, or the status object and extra
+/// fields for scripts.
+fn say(as_json: bool, message: &str, extra: serde_json::Value) {
+    if as_json {
+        let mut out = json!({"status": {"code": 0, "message": message}});
+        if let (Some(o), serde_json::Value::Object(e)) = (out.as_object_mut(), extra) {
+            o.extend(e);
+        }
+        println!("{out}");
+    } else {
+        println!("{message}");
+    }
 }
 
 fn read_request(file: &str) -> Result<Vec<u8>, EngineError> {

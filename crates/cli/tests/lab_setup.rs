@@ -301,3 +301,19 @@ fn a_slave_moves_between_bonds_without_touching_the_other_slaves() {
         json!(["dummy_2", "dummy_3"])
     );
 }
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_bond_mode_edit_without_confirmation_is_rolled_back_with_code_10() {
+    let Some(h) = lab_host() else { return };
+    h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=active-backup miimon=100"}},
+                   "networks": {"n": {"bonding": "bond0", "vlan": 7}}}));
+    let before = h.facts();
+    let (code, err) = h.setup_code(
+        &json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=802.3ad miimon=100"}}}),
+        &["--confirm-within", "0.5"],
+    );
+    assert_eq!(code, 10, "{err}");
+    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "active-backup 1");
+    assert_eq!(h.facts(), before, "{:#?}", before.diff(&h.facts()));
+}

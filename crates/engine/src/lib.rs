@@ -5,6 +5,7 @@
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
 pub mod resolv;
+pub mod safe;
 pub mod store;
 pub mod transaction;
 
@@ -19,6 +20,7 @@ use netswitch_netinfo::NetinfoError;
 use netswitch_switch::report::{self, ReportContext};
 use tracing::{debug, info_span};
 
+pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
 pub use transaction::{Facts, Outcome, SetupOptions};
 

@@ -30,6 +30,9 @@ pub struct SetupOptions {
     /// Testing aid: fail as if the kernel refused the op at this index of
     /// the plan, after applying the ones before it.
     pub inject_failure_at: Option<usize>,
+    /// Wait this many seconds for `confirm` after applying, and roll back
+    /// with code 10 without one (overrides the request's options).
+    pub confirm_within: Option<f64>,
 }
 
 /// What a setup did.
@@ -138,34 +141,27 @@ fn backend(reason: impl Into<String>) -> EngineError {
 impl Engine {
     /// setupNetworks: the whole transaction of DESIGN §3.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
-        let span = info_span!("setup");
-        let _span = span.enter();
-        let started = Instant::now();
+        let _span = info_span!("setup").entered();
         let before = netswitch_netinfo::snapshot()?;
         let running = self.running()?;
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
         let dry = opts.dry_run || request.options.dry_run;
-        // Off unless the request asks (the CLI contract, DESIGN §4); the
-        // confirmation flow comes with the daemon.
-        if !dry
-            && request.options.connectivity_check
-            && request
-                .options_given
-                .iter()
-                .any(|o| o == "connectivityCheck")
-        {
-            return Err(RequestError::option(
-                Code::BadParams,
-                "connectivityCheck",
-                "the connectivity check (netswitch confirm) is not available yet; set it to false",
-            )
-            .into());
-        }
-        if dry || plan.is_empty() {
-            if !dry && desired != running {
-                self.commit_config(&desired, request.options.commit_on_success)?;
+        // The CLI's contract (DESIGN §4): off unless the request's options or
+        // the caller (`--confirm-within`) turn it on.
+        let confirm = match opts.confirm_within {
+            Some(secs) => Some(secs),
+            None if request.options.connectivity_check
+                && request
+                    .options_given
+                    .iter()
+                    .any(|o| o == "connectivityCheck") =>
+            {
+                Some(request.options.connectivity_timeout)
             }
+            None => None,
+        };
+        if dry {
             return Ok(Outcome {
                 request,
                 desired,
@@ -173,13 +169,43 @@ impl Engine {
                 applied: false,
             });
         }
-        info!(ops = plan.ops.len(), "applying");
+        let persist = request.options.commit_on_success;
+        let applied = self.carry_out(&before, &running, &desired, &plan, opts, confirm, persist)?;
+        Ok(Outcome {
+            request,
+            desired,
+            plan,
+            applied,
+        })
+    }
 
+    /// Moves the host from `running` to `desired` by `plan` (planned
+    /// against `before`): apply, resolver, verify, wait for a confirmation
+    /// when asked, save — or roll back. Returns whether anything was applied.
+    #[allow(clippy::too_many_arguments)] // one transaction's whole context
+    pub(crate) fn carry_out(
+        &self,
+        before: &HostState,
+        running: &Config,
+        desired: &Config,
+        plan: &Plan,
+        opts: &SetupOptions,
+        confirm: Option<f64>,
+        persist: bool,
+    ) -> Result<bool, EngineError> {
+        let started = Instant::now();
+        if plan.is_empty() {
+            if desired != running || persist {
+                self.commit_config(desired, persist)?;
+            }
+            return Ok(false);
+        }
+        info!(ops = plan.ops.len(), "applying");
         let ops = &plan.ops;
         let limit = opts
             .inject_failure_at
             .map_or(ops.len(), |i| i.min(ops.len()));
-        let applied = netswitch_kernel::apply(&before, &ops[..limit]);
+        let applied = netswitch_kernel::apply(before, &ops[..limit]);
         let failure = match (applied.failure, opts.inject_failure_at) {
             (Some(f), _) => Some(format!(
                 "op {} ({}) failed: {}",
@@ -195,7 +221,7 @@ impl Engine {
             _ => None,
         };
         if let Some(why) = failure {
-            let note = self.rollback(&before, &running, &desired, ops, &applied.done, None);
+            let note = self.rollback(before, running, desired, ops, &applied.done, None);
             return Err(backend(format!("{why}; rolled back{note}")));
         }
 
@@ -203,7 +229,7 @@ impl Engine {
             Some(ns) => match resolv::write_nameservers(&self.resolv_conf, ns) {
                 Ok(old) => Some(old),
                 Err(e) => {
-                    let note = self.rollback(&before, &running, &desired, ops, &applied.done, None);
+                    let note = self.rollback(before, running, desired, ops, &applied.done, None);
                     return Err(backend(format!(
                         "writing {}: {e}; rolled back{note}",
                         self.resolv_conf.display()
@@ -216,12 +242,12 @@ impl Engine {
         // Verify: the planner, asked again against the host as it now is,
         // must find nothing left to do.
         let after = netswitch_netinfo::snapshot()?;
-        let residual = netswitch_switch::plan(&after, &desired, &desired)?;
+        let residual = netswitch_switch::plan(&after, desired, desired)?;
         if let Some(op) = residual.ops.first() {
             let note = self.rollback(
-                &before,
-                &running,
-                &desired,
+                before,
+                running,
+                desired,
                 ops,
                 &applied.done,
                 old_resolv.as_ref(),
@@ -230,11 +256,27 @@ impl Engine {
                 "verification failed: after applying, the host still needs \"{op}\"; rolled back{note}"
             )));
         }
-        if let Err(e) = self.commit_config(&desired, request.options.commit_on_success) {
+        if let Some(secs) = confirm {
+            if !self.wait_for_confirmation(secs)? {
+                let note = self.rollback(
+                    before,
+                    running,
+                    desired,
+                    ops,
+                    &applied.done,
+                    old_resolv.as_ref(),
+                );
+                return Err(EngineError::Request(RequestError::request(
+                    Code::LostConnectivity,
+                    format!("no connectivity confirmation within {secs} s; rolled back{note}"),
+                )));
+            }
+        }
+        if let Err(e) = self.commit_config(desired, persist) {
             let note = self.rollback(
-                &before,
-                &running,
-                &desired,
+                before,
+                running,
+                desired,
                 ops,
                 &applied.done,
                 old_resolv.as_ref(),
@@ -246,12 +288,7 @@ impl Engine {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "applied and verified"
         );
-        Ok(Outcome {
-            request,
-            desired,
-            plan,
-            applied: true,
-        })
+        Ok(true)
     }
 
     fn commit_config(&self, desired: &Config, persist: bool) -> Result<(), EngineError> {

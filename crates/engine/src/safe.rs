@@ -1,0 +1,212 @@
+//! The verbs around the safe config: the connectivity check and its
+//! confirmation, setSafeNetworkConfig (`commit`), restore at boot, and the
+//! import of a VDSM persistence directory.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use netswitch_model::config::Config;
+use netswitch_model::error::{Code, RequestError};
+use serde_json::{Map, Value};
+use tracing::{info, info_span, warn};
+
+use crate::store::StoreError;
+use crate::transaction::SetupOptions;
+use crate::{Engine, EngineError, Which};
+
+/// What a restore did.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// False when this boot was restored already and `force` was not given.
+    pub ran: bool,
+    /// Whether the host needed any change.
+    pub applied: bool,
+    /// Persisted networks and bonds left out, with why (a missing nic).
+    pub skipped: Vec<String>,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Store(StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+impl Engine {
+    fn pending_confirmation(&self) -> PathBuf {
+        self.store.root().join("pending-confirmation")
+    }
+
+    /// Waits up to `secs` for [`Engine::confirm`]. The decision is one
+    /// atomic unlink of the pending file: whoever removes it first wins, so
+    /// a confirmation racing the deadline is never lost or double-counted.
+    pub(crate) fn wait_for_confirmation(&self, secs: f64) -> Result<bool, EngineError> {
+        let path = self.pending_confirmation();
+        fs::create_dir_all(self.store.root()).map_err(|e| io_err(self.store.root(), e))?;
+        fs::write(&path, format!("{}\n", std::process::id())).map_err(|e| io_err(&path, e))?;
+        info!(secs, "waiting for a connectivity confirmation");
+        let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
+        while Instant::now() < deadline {
+            if !path.exists() {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(false),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    /// confirmConnectivity: tells a waiting setup that the engine still
+    /// reaches the host. Returns whether a setup was waiting.
+    pub fn confirm(&self) -> Result<bool, EngineError> {
+        let path = self.pending_confirmation();
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+
+    /// setSafeNetworkConfig: the running config becomes the one restored
+    /// at boot.
+    pub fn commit(&self) -> Result<Config, EngineError> {
+        let running = self.running()?;
+        self.store.save(Which::Persistent, &running)?;
+        Ok(running)
+    }
+
+    /// Restore at boot: make the host carry the persistent config. Networks
+    /// only in the running config go; missing or changed ones are set up;
+    /// bonds keep the slaves present on this host. Once per boot unless
+    /// `force`.
+    pub fn restore(&self, force: bool) -> Result<Restored, EngineError> {
+        let _span = info_span!("restore", force).entered();
+        let marker = self.store.root().join("restored-boot-id");
+        let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        if !force
+            && !boot_id.is_empty()
+            && fs::read_to_string(&marker).ok().as_deref() == Some(boot_id.as_str())
+        {
+            return Ok(Restored::default());
+        }
+        let before = netswitch_netinfo::snapshot()?;
+        let running = self.running()?;
+        let persistent = self.store.load(Which::Persistent)?;
+        let mut out = Restored {
+            ran: true,
+            ..Restored::default()
+        };
+
+        let mut desired = persistent.clone();
+        for (name, bond) in desired.bonds.iter_mut() {
+            let (present, missing): (Vec<String>, Vec<String>) = bond
+                .nics
+                .iter()
+                .cloned()
+                .partition(|n| self.nics.is_nic(&before, n));
+            if !missing.is_empty() {
+                out.skipped.push(format!(
+                    "bond {name}: slaves {} are not on this host",
+                    missing.join(", ")
+                ));
+                bond.nics = present;
+            }
+        }
+        let empty: Vec<String> = desired
+            .bonds
+            .iter()
+            .filter(|(_, b)| b.nics.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &empty {
+            desired.bonds.remove(name);
+            out.skipped
+                .push(format!("bond {name}: none of its slaves is on this host"));
+        }
+        let unusable: Vec<String> = desired
+            .networks
+            .iter()
+            .filter(|(_, a)| {
+                a.nic
+                    .as_ref()
+                    .is_some_and(|n| !self.nics.is_nic(&before, n))
+                    || a.bonding
+                        .as_ref()
+                        .is_some_and(|b| !desired.bonds.contains_key(b))
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in &unusable {
+            desired.networks.remove(name);
+            out.skipped.push(format!(
+                "network {name}: its nic or bond is not on this host"
+            ));
+        }
+        for s in &out.skipped {
+            warn!("{s}");
+        }
+
+        let plan = netswitch_switch::plan(&before, &running, &desired)?;
+        out.applied = self.carry_out(
+            &before,
+            &running,
+            &desired,
+            &plan,
+            &SetupOptions::default(),
+            None,
+            false,
+        )?;
+        if !boot_id.is_empty() {
+            fs::write(&marker, &boot_id).map_err(|e| io_err(&marker, e))?;
+        }
+        Ok(out)
+    }
+
+    /// Imports a VDSM persistence directory (`nets/`, `bonds/`, one JSON
+    /// file per entity, VDSM's attribute names) as the persistent config.
+    /// Every file goes through the same parser as a request, so a bad one
+    /// is refused with its code and the network it describes.
+    pub fn import_vdsm(&self, dir: &Path) -> Result<Config, EngineError> {
+        let mut doc = Map::new();
+        for (sub, key) in [("nets", "networks"), ("bonds", "bondings")] {
+            let mut entities = Map::new();
+            let d = dir.join(sub);
+            let entries = match fs::read_dir(&d) {
+                Ok(e) => e,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&d, e)),
+            };
+            for entry in entries {
+                let path = entry.map_err(|e| io_err(&d, e))?.path();
+                let Some(name) = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(str::to_string)
+                else {
+                    continue;
+                };
+                if name.starts_with('.') {
+                    continue;
+                }
+                let text = fs::read(&path).map_err(|e| io_err(&path, e))?;
+                let value: Value = serde_json::from_slice(&text).map_err(|e| {
+                    EngineError::Request(RequestError::request(
+                        Code::BadParams,
+                        format!("{}: not a JSON object: {e}", path.display()),
+                    ))
+                })?;
+                entities.insert(name, value);
+            }
+            doc.insert(key.to_string(), Value::Object(entities));
+        }
+        let request = netswitch_model::parse::request_from_value(&Value::Object(doc))?;
+        let config = Config::default().apply(&request);
+        self.store.save(Which::Persistent, &config)?;
+        Ok(config)
+    }
+}
