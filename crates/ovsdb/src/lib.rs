@@ -1,4 +1,33 @@
-//! OVSDB JSON-RPC client (RFC 7047) for the ovs switch.
+//! Talks to ovsdb-server over OVSDB JSON-RPC (RFC 7047): transact, monitor,
+//! echo, and typed rows for the vswitch tables the ovs switch uses.
 //!
-//! Not yet built: this is the OVS-switch issue. The crate exists so the
-//! workspace has its final shape.
+//! No published crate offers both monitor and transact (DESIGN §2), so this
+//! is our own: a blocking [`Client`] with a reader thread that answers the
+//! server's `echo` probes and keeps a [`Replica`] of monitored tables
+//! current. Ops are plain values ([`Op`]), so planners build them without a
+//! connection; [`datum`] converts the OVSDB set/map/uuid encodings.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod datum;
+pub mod error;
+pub mod op;
+pub mod replica;
+pub mod vswitch;
+
+use std::collections::BTreeMap;
+
+pub use client::{Address, Client, TableMonitor};
+pub use datum::Uuid;
+pub use error::Error;
+pub use op::{row, Condition, Function, Mutation, Mutator, Op, OpResult, WaitUntil};
+pub use replica::{ColumnKind, ColumnKinds, Replica};
+pub use vswitch::{Bridge, Interface, OpenVSwitch, Port};
+
+/// A row: column name to datum in OVSDB JSON form. Ordered for
+/// deterministic output and comparisons.
+pub type Row = BTreeMap<String, serde_json::Value>;
+
+/// The vswitch database name.
+pub const VSWITCH_DB: &str = "Open_vSwitch";
