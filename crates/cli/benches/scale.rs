@@ -24,13 +24,23 @@
 //! - **remove all**: every network and the bond in one `netswitch setup`;
 //!   beside it one `ip -batch` deleting the same links.
 //!
+//! Before each measured step the bench waits until no IPv6 address is
+//! tentative in either namespace (the kernel's duplicate address detection
+//! on the links just made is over) and one second more, so a step does not
+//! pay for the kernel's deferred work on the other side's links. Its own
+//! links' deferred work overlaps it, as on a real host.
+//!
 //! Every cell is the wall time of one process (fork + exec + the work), as
 //! an engine or a script would pay it. One measured run per cell for
 //! N ≥ 500 (TCG is slow), the median of 3 below (`NETSWITCH_BENCH_REPS`
-//! overrides). netswitch runs with `NETSWITCH_LOG=info,netswitch_netinfo=debug`
-//! (a few dozen log lines) so a second table can split its time: process
+//! overrides). netswitch runs with `NETSWITCH_LOG` = [`LOG_FILTER`] (about
+//! 25 log lines per request) so a second table can split its time: process
 //! start and exit, the snapshot, parse + validate + plan, the netlink apply,
-//! the verifying snapshot and re-plan + persist.
+//! the verifying snapshot and re-plan + persist. With
+//! `NETSWITCH_BENCH_LOG_DIR=DIR` (a directory the lab can write, e.g. under
+//! the target dir) each `netswitch setup`'s log is kept there as
+//! `n<N>-run<R>-<step>.log`; `NETSWITCH_BENCH_NETSWITCH_LOG` replaces the
+//! log filter (e.g. `debug` for every netlink dump's count and time).
 //!
 //! The netswitch binary: `NETSWITCH_BIN`, else the one cargo built beside
 //! this bench (`CARGO_BIN_EXE_netswitch`, the release profile under
@@ -209,10 +219,14 @@ fn one_run(bin: &Path, n: usize, rep: usize) -> Sample {
     }
     let mut s = Sample::default();
 
+    let both = [&host.ns, &base];
+    settle(&both);
+
     // (a) setup: netswitch, then (b) ip -batch in the other namespace.
-    let run = host.setup(&setup_request(n));
+    let run = host.setup(&setup_request(n), &format!("n{n}-run{}-setup", rep + 1));
     s.setup_ns = run.wall;
     s.setup_phases = run.phases;
+    settle(&both);
     s.setup_ip = ip_batch(&base, &setup_script(n));
     let (got_ns, got_ip) = (count(&host.ns), count(&base));
     let want = Counts {
@@ -227,9 +241,14 @@ fn one_run(bin: &Path, n: usize, rep: usize) -> Sample {
     // every run changes something); the bond stays at 1500.
     let edited = 1;
     let mtu = 1400 - 100 * rep as u32;
-    let run = host.setup(&edit_request(edited, mtu));
+    settle(&both);
+    let run = host.setup(
+        &edit_request(edited, mtu),
+        &format!("n{n}-run{}-edit", rep + 1),
+    );
     s.edit_ns = run.wall;
     s.edit_phases = run.phases;
+    settle(&both);
     s.edit_ip = ip_batch(
         &base,
         &format!("link set {BOND}.{edited} mtu {mtu}\nlink set net{edited} mtu {mtu}\n"),
@@ -242,6 +261,7 @@ fn one_run(bin: &Path, n: usize, rep: usize) -> Sample {
     }
 
     // (e) caps at N.
+    settle(&both);
     let t = Instant::now();
     let out = host.netswitch(&["--json", "caps"], None);
     s.caps = t.elapsed();
@@ -250,9 +270,11 @@ fn one_run(bin: &Path, n: usize, rep: usize) -> Sample {
     assert_eq!(nets, n, "caps reports {nets} networks, want {n}");
 
     // (d) remove all: netswitch, then ip -batch.
-    let run = host.setup(&remove_request(n));
+    settle(&both);
+    let run = host.setup(&remove_request(n), &format!("n{n}-run{}-remove", rep + 1));
     s.remove_ns = run.wall;
     s.remove_phases = run.phases;
+    settle(&both);
     s.remove_ip = ip_batch(&base, &remove_script(n));
     for ns in [&host.ns, &base] {
         assert_eq!(
@@ -263,6 +285,39 @@ fn one_run(bin: &Path, n: usize, rep: usize) -> Sample {
         );
     }
     s
+}
+
+/// Waits until the kernel's deferred IPv6 work on new links is over in
+/// every namespace (no tentative address left: duplicate address detection
+/// done), then one second more, so that each measured step starts on a
+/// quiet kernel and neither side pays for the other's links.
+fn settle(namespaces: &[&Netns]) {
+    let give_up = Instant::now() + Duration::from_secs(120);
+    loop {
+        let tentative: usize = namespaces
+            .iter()
+            .map(|ns| {
+                let links = ns.ip_json(&["-6", "addr", "show", "tentative"]);
+                links
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| l["addr_info"].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+            .sum();
+        if tentative == 0 {
+            break;
+        }
+        if Instant::now() > give_up {
+            eprintln!(
+                "scale bench: {tentative} IPv6 addresses still tentative after 120 s; going on"
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(1));
 }
 
 fn add_dummies(ns: &Netns) {
@@ -451,13 +506,20 @@ impl Host {
     }
 
     /// Times `netswitch setup FILE` (the request written beforehand).
-    fn setup(&self, request: &Value) -> Run {
+    fn setup(&self, request: &Value, label: &str) -> Run {
         let file = self.dir.path().join("request.json");
         std::fs::write(&file, request.to_string()).expect("write the request");
         let path = file.to_str().expect("utf-8 temp path");
         let t = Instant::now();
-        let out = self.netswitch(&["setup", path], Some(LOG_FILTER));
+        let filter = std::env::var("NETSWITCH_BENCH_NETSWITCH_LOG")
+            .unwrap_or_else(|_| LOG_FILTER.to_string());
+        let out = self.netswitch(&["setup", path], Some(&filter));
         let wall = t.elapsed();
+        if let Some(dir) = std::env::var_os("NETSWITCH_BENCH_LOG_DIR") {
+            let file = Path::new(&dir).join(format!("{label}.log"));
+            std::fs::write(&file, &out.stderr)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+        }
         Run {
             wall,
             phases: Phases::from_log(&out.stderr, wall),
@@ -496,7 +558,6 @@ impl Phases {
         let mut snapshots: Vec<(f64, u64)> = Vec::new();
         let mut applying_at = None;
         let mut applied_at = None;
-        let mut total_us = None;
         for line in log.lines() {
             let at = timestamp(line);
             if line.contains("netlink snapshot taken") {
@@ -511,11 +572,10 @@ impl Phases {
                 p.sendmsg = field(line, "sendmsg_calls").unwrap_or(0);
             } else if line.contains("applied and verified") {
                 applied_at = at;
-                total_us = field(line, "elapsed_ms").map(|ms| ms * 1000);
             }
         }
-        let (Some(total), Some(applying), Some(done), [(first_at, first), .., (verify_at, verify)]) =
-            (total_us, applying_at, applied_at, snapshots.as_slice())
+        let (Some(applying), Some(done), [(first_at, first), .., (verify_at, verify)]) =
+            (applying_at, applied_at, snapshots.as_slice())
         else {
             return p;
         };
@@ -524,7 +584,10 @@ impl Phases {
         p.plan = us(applying - first_at);
         p.verify_snapshot = *verify;
         p.replan_persist = us(done - verify_at);
-        p.process = (wall.as_micros() as u64).saturating_sub(total);
+        // From the start of the first snapshot (the first thing
+        // `Engine::setup` does) to the last event.
+        let inside = us(done - first_at) + first;
+        p.process = (wall.as_micros() as u64).saturating_sub(inside);
         p
     }
 }
