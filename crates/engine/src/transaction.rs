@@ -134,10 +134,6 @@ impl Facts {
     }
 }
 
-fn backend(reason: impl Into<String>) -> EngineError {
-    EngineError::Request(RequestError::request(Code::BackendFailed, reason))
-}
-
 impl Engine {
     /// setupNetworks: the whole transaction of DESIGN §3.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
@@ -220,20 +216,24 @@ impl Engine {
             )),
             _ => None,
         };
+        // Every failure from here on rolls back and says so.
+        let fail = |code: Code, why: String, old_resolv: Option<&Option<Vec<u8>>>| {
+            let note = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
+            EngineError::Request(RequestError::request(
+                code,
+                format!("{why}; rolled back{note}"),
+            ))
+        };
         if let Some(why) = failure {
-            let note = self.rollback(before, running, desired, ops, &applied.done, None);
-            return Err(backend(format!("{why}; rolled back{note}")));
+            return Err(fail(Code::BackendFailed, why, None));
         }
 
         let old_resolv = match &plan.nameservers {
             Some(ns) => match resolv::write_nameservers(&self.resolv_conf, ns) {
                 Ok(old) => Some(old),
                 Err(e) => {
-                    let note = self.rollback(before, running, desired, ops, &applied.done, None);
-                    return Err(backend(format!(
-                        "writing {}: {e}; rolled back{note}",
-                        self.resolv_conf.display()
-                    )));
+                    let why = format!("writing {}: {e}", self.resolv_conf.display());
+                    return Err(fail(Code::BackendFailed, why, None));
                 }
             },
             None => None,
@@ -244,44 +244,21 @@ impl Engine {
         let after = netswitch_netinfo::snapshot()?;
         let residual = netswitch_switch::plan(&after, desired, desired)?;
         if let Some(op) = residual.ops.first() {
-            let note = self.rollback(
-                before,
-                running,
-                desired,
-                ops,
-                &applied.done,
-                old_resolv.as_ref(),
-            );
-            return Err(backend(format!(
-                "verification failed: after applying, the host still needs \"{op}\"; rolled back{note}"
-            )));
+            let why = format!("verification failed: after applying, the host still needs \"{op}\"");
+            return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
         }
         if let Some(secs) = confirm {
             if !self.wait_for_confirmation(secs)? {
-                let note = self.rollback(
-                    before,
-                    running,
-                    desired,
-                    ops,
-                    &applied.done,
-                    old_resolv.as_ref(),
-                );
-                return Err(EngineError::Request(RequestError::request(
-                    Code::LostConnectivity,
-                    format!("no connectivity confirmation within {secs} s; rolled back{note}"),
-                )));
+                let why = format!("no connectivity confirmation within {secs} s");
+                return Err(fail(Code::LostConnectivity, why, old_resolv.as_ref()));
             }
         }
         if let Err(e) = self.commit_config(desired, persist) {
-            let note = self.rollback(
-                before,
-                running,
-                desired,
-                ops,
-                &applied.done,
+            return Err(fail(
+                Code::BackendFailed,
+                e.to_string(),
                 old_resolv.as_ref(),
-            );
-            return Err(backend(format!("{e}; rolled back{note}")));
+            ));
         }
         info!(
             ops = ops.len(),

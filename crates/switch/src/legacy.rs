@@ -35,103 +35,93 @@ pub fn table_of(a: &NetAttrs) -> Option<u32> {
     (t != 0 && !(253..=255).contains(&t)).then_some(t)
 }
 
-/// Routes and rules one network needs, by the device carrying its IP.
+/// One family's side of a network's routing: its address, subnet and
+/// gateway, and the table its source routing uses.
+struct Side {
+    subnet: IpNet,
+    gateway: IpAddr,
+    table: Option<u32>,
+    /// The subnet route's source and scope. IPv6 gets none: the kernel
+    /// refuses a tentative (still in DAD) address as a source, and the
+    /// rule picks the table anyway.
+    prefsrc: Option<IpAddr>,
+    scope: &'static str,
+}
+
+/// Routes and rules one network needs, by the device carrying its IP: the
+/// main-table default for the defaultRoute network, and for every family
+/// with a gateway its own table (default + subnet) and two rules
+/// (`from subnet`, `to subnet iif dev`). IPv6 source routing goes beyond
+/// VDSM, which had it for IPv4 only.
 fn net_routes(a: &NetAttrs, dev: &str, routes: &mut Vec<RouteSpec>, rules: &mut Vec<RuleSpec>) {
+    let mut sides = Vec::new();
     if let (Some(ip), Some(prefix), Some(gw)) = (a.ipaddr, a.prefix(), a.gateway) {
-        let subnet = IpNet::new(IpAddr::V4(ip), prefix).map(|n| n.trunc()).ok();
-        if a.default_route {
-            routes.push(RouteSpec {
-                table: MAIN_TABLE,
-                dst: "0.0.0.0/0".parse().expect("literal"),
-                gateway: Some(IpAddr::V4(gw)),
-                dev: dev.to_string(),
-                prefsrc: None,
-                scope: "universe".into(),
-            });
-        }
-        if let (Some(table), Some(subnet)) = (table_of(a), subnet) {
-            routes.push(RouteSpec {
-                table,
-                dst: "0.0.0.0/0".parse().expect("literal"),
-                gateway: Some(IpAddr::V4(gw)),
-                dev: dev.to_string(),
-                prefsrc: None,
-                scope: "universe".into(),
-            });
-            routes.push(RouteSpec {
-                table,
-                dst: subnet,
-                gateway: None,
-                dev: dev.to_string(),
+        if let Ok(subnet) = IpNet::new(IpAddr::V4(ip), prefix).map(|n| n.trunc()) {
+            sides.push(Side {
+                subnet,
+                gateway: IpAddr::V4(gw),
+                table: table_of(a),
                 prefsrc: Some(IpAddr::V4(ip)),
-                scope: "link".into(),
-            });
-            rules.push(RuleSpec {
-                priority: RULE_PRIORITY,
-                table,
-                src: Some(subnet),
-                dst: None,
-                iif: None,
-            });
-            rules.push(RuleSpec {
-                priority: RULE_PRIORITY,
-                table,
-                src: None,
-                dst: Some(subnet),
-                iif: Some(dev.to_string()),
+                scope: "link",
             });
         }
     }
-    if let Some(gw6) = a.ipv6gateway {
-        if a.default_route {
-            routes.push(RouteSpec {
-                table: MAIN_TABLE,
-                dst: "::/0".parse().expect("literal"),
-                gateway: Some(IpAddr::V6(gw6)),
-                dev: dev.to_string(),
+    if let (Some(gw6), Some((ip, prefix))) = (a.ipv6gateway, a.ipv6()) {
+        if let Ok(subnet) = IpNet::new(IpAddr::V6(ip), prefix).map(|n| n.trunc()) {
+            sides.push(Side {
+                subnet,
+                gateway: IpAddr::V6(gw6),
+                table: table6_of(a),
                 prefsrc: None,
-                scope: "universe".into(),
+                scope: "universe",
             });
         }
-        // IPv6 source routing, which VDSM never had: the same table and
-        // rules as for IPv4, so replies from this network's IPv6 address
-        // leave through its own gateway.
-        if let (Some(table), Some((ip, prefix))) = (table6_of(a), a.ipv6()) {
-            if let Ok(subnet) = IpNet::new(IpAddr::V6(ip), prefix).map(|n| n.trunc()) {
-                routes.push(RouteSpec {
-                    table,
-                    dst: "::/0".parse().expect("literal"),
-                    gateway: Some(IpAddr::V6(gw6)),
-                    dev: dev.to_string(),
-                    prefsrc: None,
-                    scope: "universe".into(),
-                });
-                routes.push(RouteSpec {
-                    table,
-                    dst: subnet,
-                    gateway: None,
-                    dev: dev.to_string(),
-                    // No source: the kernel refuses a tentative (still in
-                    // DAD) IPv6 address as one, and the rule picks the table.
-                    prefsrc: None,
-                    scope: "universe".into(),
-                });
-                rules.push(RuleSpec {
-                    priority: RULE_PRIORITY,
-                    table,
-                    src: Some(subnet),
-                    dst: None,
-                    iif: None,
-                });
-                rules.push(RuleSpec {
-                    priority: RULE_PRIORITY,
-                    table,
-                    src: None,
-                    dst: Some(subnet),
-                    iif: Some(dev.to_string()),
-                });
-            }
+    } else if let (Some(gw6), true) = (a.ipv6gateway, a.default_route) {
+        // A dynamic IPv6 address with a static gateway: the default only.
+        routes.push(default_route(MAIN_TABLE, IpAddr::V6(gw6), dev));
+    }
+    for side in sides {
+        if a.default_route {
+            routes.push(default_route(MAIN_TABLE, side.gateway, dev));
         }
+        let Some(table) = side.table else { continue };
+        routes.push(default_route(table, side.gateway, dev));
+        routes.push(RouteSpec {
+            table,
+            dst: side.subnet,
+            gateway: None,
+            dev: dev.to_string(),
+            prefsrc: side.prefsrc,
+            scope: side.scope.into(),
+        });
+        for (src, dst, iif) in [
+            (Some(side.subnet), None, None),
+            (None, Some(side.subnet), Some(dev.to_string())),
+        ] {
+            rules.push(RuleSpec {
+                priority: RULE_PRIORITY,
+                table,
+                src,
+                dst,
+                iif,
+            });
+        }
+    }
+}
+
+fn default_route(table: u32, gateway: IpAddr, dev: &str) -> RouteSpec {
+    let any = if gateway.is_ipv4() {
+        "0.0.0.0/0"
+    } else {
+        "::/0"
+    };
+    RouteSpec {
+        table,
+        dst: any.parse().expect("literal"),
+        gateway: Some(gateway),
+        dev: dev.to_string(),
+        prefsrc: None,
+        scope: "universe".into(),
     }
 }
 
