@@ -78,36 +78,9 @@ pub fn request_from_value(value: &Value) -> Result<Request, RequestError> {
     for (key, v) in top {
         match key.as_str() {
             "networks" => {
-                let nets = section(v, "networks")?;
-                if nets.len() > MAX_NETWORKS {
-                    return Err(RequestError::request(
-                        Code::BadParams,
-                        format!(
-                            "request carries {} networks; at most {MAX_NETWORKS} are accepted",
-                            nets.len()
-                        ),
-                    ));
-                }
-                for (name, attrs) in nets {
-                    req.networks
-                        .insert(name.clone(), parse_network(name, attrs)?);
-                }
+                req.networks = entities(v, "networks", "networks", MAX_NETWORKS, parse_network)?
             }
-            "bondings" => {
-                let bonds = section(v, "bondings")?;
-                if bonds.len() > MAX_BONDS {
-                    return Err(RequestError::request(
-                        Code::BadParams,
-                        format!(
-                            "request carries {} bonds; at most {MAX_BONDS} are accepted",
-                            bonds.len()
-                        ),
-                    ));
-                }
-                for (name, attrs) in bonds {
-                    req.bondings.insert(name.clone(), parse_bond(name, attrs)?);
-                }
-            }
+            "bondings" => req.bondings = entities(v, "bondings", "bonds", MAX_BONDS, parse_bond)?,
             "options" => {
                 let opts = section(v, "options")?;
                 req.options = parse_options(opts)?;
@@ -124,6 +97,31 @@ pub fn request_from_value(value: &Value) -> Result<Request, RequestError> {
         }
     }
     Ok(req)
+}
+
+/// One of the request's name -> attributes sections (`what`, whose entries
+/// are `noun`), bounded in size, each entry parsed by `parse`.
+fn entities<T>(
+    v: &Value,
+    what: &str,
+    noun: &str,
+    max: usize,
+    parse: fn(&str, &Value) -> Result<T, RequestError>,
+) -> Result<BTreeMap<String, T>, RequestError> {
+    let entries = section(v, what)?;
+    if entries.len() > max {
+        return Err(RequestError::request(
+            Code::BadParams,
+            format!(
+                "request carries {} {noun}; at most {max} are accepted",
+                entries.len()
+            ),
+        ));
+    }
+    entries
+        .iter()
+        .map(|(name, attrs)| Ok((name.clone(), parse(name, attrs)?)))
+        .collect()
 }
 
 fn section<'a>(v: &'a Value, name: &str) -> Result<&'a Map<String, Value>, RequestError> {
