@@ -78,6 +78,27 @@ struct Global {
         default_value = "dummy_*,veth_*"
     )]
     fake_nics: String,
+    /// The OVS database OVS networks are configured through (unix:PATH or
+    /// tcp:HOST:PORT); only read when OVS networks run or are asked for.
+    #[arg(
+        long,
+        global = true,
+        value_name = "ADDR",
+        env = "NETSWITCH_OVS_DB",
+        default_value = "unix:/run/openvswitch/db.sock"
+    )]
+    ovs_db: String,
+    /// Datapath of the OVS bridges netswitch creates: system (the kernel's
+    /// openvswitch module) or netdev (userspace, where the module is missing).
+    #[arg(
+        long,
+        global = true,
+        value_name = "TYPE",
+        env = "NETSWITCH_OVS_DATAPATH",
+        default_value = "system",
+        value_parser = ["system", "netdev"]
+    )]
+    ovs_datapath: String,
     /// Print JSON only on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -181,6 +202,8 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
         netswitch_netinfo::enter_netns(ns)?;
     }
     let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
+    engine.ovs.db = g.ovs_db.clone();
+    engine.ovs.datapath = g.ovs_datapath.clone();
     engine.nics = NicPolicy {
         fake_nics: g
             .fake_nics

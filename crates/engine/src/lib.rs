@@ -4,6 +4,8 @@
 //! The one place where model, netinfo, switch and the backends meet, so the
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
+pub mod backend;
+pub mod ovs;
 pub mod resolv;
 pub mod safe;
 pub mod store;
@@ -15,11 +17,13 @@ use std::time::Instant;
 use netswitch_model::caps::Caps;
 use netswitch_model::config::Config;
 use netswitch_model::error::RequestError;
+use netswitch_model::host::HostState;
 use netswitch_model::NicPolicy;
 use netswitch_netinfo::NetinfoError;
 use netswitch_switch::report::{self, ReportContext};
 use tracing::{debug, info_span};
 
+pub use ovs::OvsSettings;
 pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
 pub use transaction::{Facts, Outcome, SetupOptions};
@@ -36,6 +40,9 @@ pub enum EngineError {
     /// The state directory could not be read or written.
     #[error("state store: {0}")]
     Store(#[from] StoreError),
+    /// The OVS database could not be read.
+    #[error(transparent)]
+    Ovs(#[from] netswitch_ovsdb::Error),
 }
 
 impl EngineError {
@@ -44,6 +51,7 @@ impl EngineError {
         match self {
             EngineError::Request(e) => e.code(),
             EngineError::Netinfo(_) | EngineError::Store(_) => 29,
+            EngineError::Ovs(e) => e.code(),
         }
     }
 }
@@ -55,6 +63,8 @@ pub struct Engine {
     /// The resolver configuration netswitch writes and reports.
     pub resolv_conf: PathBuf,
     pub nics: NicPolicy,
+    /// Where OVS is, for OVS networks.
+    pub ovs: OvsSettings,
 }
 
 impl Engine {
@@ -64,12 +74,23 @@ impl Engine {
             store: Store::new(state_dir),
             resolv_conf: resolv_conf.into(),
             nics: NicPolicy::default(),
+            ovs: OvsSettings::default(),
         }
     }
 
     /// The running config.
     pub fn running(&self) -> Result<Config, EngineError> {
         Ok(self.store.load(Which::Running)?)
+    }
+
+    /// The host as it is now; with OVS's bridges and ports when `with_ovs`
+    /// (only then is the OVS database needed at all).
+    pub fn observe(&self, with_ovs: bool) -> Result<HostState, EngineError> {
+        let mut host = netswitch_netinfo::snapshot()?;
+        if with_ovs {
+            host.ovs = Some(ovs::read_state(&self.ovs)?);
+        }
+        Ok(host)
     }
 
     /// getNetworkCapabilities.

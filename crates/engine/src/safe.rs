@@ -151,6 +151,10 @@ impl Engine {
             warn!("{s}");
         }
 
+        let mut before = before;
+        if crate::transaction::uses_ovs(&running, &desired) {
+            before.ovs = Some(crate::ovs::read_state(&self.ovs)?);
+        }
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
         out.applied = self.carry_out(
             &before,

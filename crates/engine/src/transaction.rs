@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Instant;
 
-use netswitch_model::config::Config;
+use netswitch_model::config::{Config, SwitchType};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::HostState;
 use netswitch_model::plan::{Op, Plan};
@@ -20,7 +20,7 @@ use netswitch_model::Request;
 use netswitch_switch::inverse;
 use tracing::{info, info_span, warn};
 
-use crate::{resolv, Engine, EngineError, Which};
+use crate::{backend, resolv, Engine, EngineError, Which};
 
 /// How a setup runs, beyond what the request says.
 #[derive(Debug, Clone, Default)]
@@ -138,9 +138,12 @@ impl Engine {
     /// setupNetworks: the whole transaction of DESIGN §3.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let _span = info_span!("setup").entered();
-        let before = netswitch_netinfo::snapshot()?;
+        let mut before = netswitch_netinfo::snapshot()?;
         let running = self.running()?;
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
+        if uses_ovs(&running, &desired) {
+            before.ovs = Some(crate::ovs::read_state(&self.ovs)?);
+        }
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
         let dry = opts.dry_run || request.options.dry_run;
         // The CLI's contract (DESIGN §4): off unless the request's options or
@@ -201,7 +204,8 @@ impl Engine {
         let limit = opts
             .inject_failure_at
             .map_or(ops.len(), |i| i.min(ops.len()));
-        let applied = netswitch_kernel::apply(before, &ops[..limit]);
+        let with_ovs = uses_ovs(running, desired);
+        let applied = backend::apply(before, &ops[..limit], &self.ovs);
         let failure = match (applied.failure, opts.inject_failure_at) {
             (Some(f), _) => Some(format!(
                 "op {} ({}) failed: {}",
@@ -241,7 +245,7 @@ impl Engine {
 
         // Verify: the planner, asked again against the host as it now is,
         // must find nothing left to do.
-        let after = netswitch_netinfo::snapshot()?;
+        let after = self.observe(with_ovs)?;
         let residual = netswitch_switch::plan(&after, desired, desired)?;
         if let Some(op) = residual.ops.first() {
             let why = format!("verification failed: after applying, the host still needs \"{op}\"");
@@ -293,11 +297,12 @@ impl Engine {
         // pass below recreates the device (with what was on it); so these
         // failures are only worth reporting if the host does not end up
         // as it was.
+        let with_ovs = uses_ovs(running, desired);
         let undo = inverse::undo(ops, done, before);
-        problems.extend(apply_best_effort(&undo));
-        match netswitch_netinfo::snapshot() {
+        problems.extend(self.apply_best_effort(&undo, with_ovs));
+        match self.observe(with_ovs) {
             Ok(now) => match netswitch_switch::plan(&now, desired, running) {
-                Ok(back) => problems.extend(apply_best_effort(&back.ops)),
+                Ok(back) => problems.extend(self.apply_best_effort(&back.ops, with_ovs)),
                 Err(e) => problems.push(format!("replanning the old config: {e}")),
             },
             Err(e) => problems.push(e.to_string()),
@@ -307,7 +312,7 @@ impl Engine {
                 problems.push(format!("restoring {}: {e}", self.resolv_conf.display()));
             }
         }
-        let differences = match netswitch_netinfo::snapshot() {
+        let differences = match self.observe(with_ovs) {
             Ok(now) => Facts::of(before).diff(&Facts::of(&now)),
             Err(e) => vec![e.to_string()],
         };
@@ -327,31 +332,41 @@ impl Engine {
     }
 }
 
-/// Applies every op it can, going on after failures; returns the failures.
-fn apply_best_effort(ops: &[Op]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut queue: Vec<Op> = ops.to_vec();
-    while !queue.is_empty() {
-        let host = match netswitch_netinfo::snapshot() {
-            Ok(h) => h,
-            Err(e) => {
-                problems.push(e.to_string());
-                break;
+/// Whether OVS takes part in a move between two configs (only then is its
+/// database read).
+pub(crate) fn uses_ovs(running: &Config, desired: &Config) -> bool {
+    [running, desired]
+        .iter()
+        .any(|c| c.networks.values().any(|a| a.switch == SwitchType::Ovs))
+}
+
+impl Engine {
+    /// Applies every op it can, going on after failures; returns the failures.
+    fn apply_best_effort(&self, ops: &[Op], with_ovs: bool) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut queue: Vec<Op> = ops.to_vec();
+        while !queue.is_empty() {
+            let host = match self.observe(with_ovs) {
+                Ok(h) => h,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    break;
+                }
+            };
+            let applied = backend::apply(&host, &queue, &self.ovs);
+            let Some(f) = applied.failure else { break };
+            problems.push(format!("undo op {} failed: {}", f.op, f.message));
+            if applied.stats.sendmsg_calls == 0 {
+                // Refused before sending (a device that does not exist yet):
+                // nothing went out, so drop only the refused op.
+                queue.remove(f.index.min(queue.len() - 1));
+            } else {
+                // The kernel saw everything up to the failure and whatever it
+                // acked after it in the same batch; go on after that.
+                let seen = applied.done.last().copied().unwrap_or(0).max(f.index);
+                queue.drain(..=seen.min(queue.len() - 1));
             }
-        };
-        let applied = netswitch_kernel::apply(&host, &queue);
-        let Some(f) = applied.failure else { break };
-        problems.push(format!("undo op {} failed: {}", f.op, f.message));
-        if applied.stats.sendmsg_calls == 0 {
-            // Refused before sending (a device that does not exist yet):
-            // nothing went out, so drop only the refused op.
-            queue.remove(f.index.min(queue.len() - 1));
-        } else {
-            // The kernel saw everything up to the failure and whatever it
-            // acked after it in the same batch; go on after that.
-            let seen = applied.done.last().copied().unwrap_or(0).max(f.index);
-            queue.drain(..=seen.min(queue.len() - 1));
         }
+        problems
     }
-    problems
 }

@@ -244,6 +244,13 @@ impl Encoder {
             // A rule outlives the device its `iif` names, so removing one
             // whose device is gone must work: the name is not checked.
             Op::DelRule(spec) => (RouteNetlinkMessage::DelRule(rule(spec)?), 0),
+            // The engine sends these to OVSDB; one reaching here is a bug.
+            op if op.is_ovs() => {
+                return Err(EncodeError::invalid(format!(
+                    "\"{op}\" is an OVSDB op, not a kernel one"
+                )))
+            }
+            _ => unreachable!("every kernel op is matched above"),
         })
     }
 }

@@ -22,6 +22,54 @@ pub struct HostState {
     pub routes: Vec<Route>,
     /// Policy routing rules of both families.
     pub rules: Vec<Rule>,
+    /// What Open vSwitch carries, read from OVSDB; `None` when netswitch
+    /// did not look (no OVS networks running or asked for), so a host
+    /// without OVS never needs its database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ovs: Option<OvsState>,
+}
+
+/// Open vSwitch's configuration as netswitch needs it: bridges with their
+/// ports, and the OVN bridge mappings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OvsState {
+    /// Bridges by name.
+    pub bridges: BTreeMap<String, OvsBridge>,
+    /// `Open_vSwitch.external_ids:ovn-bridge-mappings`, if set.
+    pub bridge_mappings: Option<String>,
+}
+
+/// One OVS bridge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OvsBridge {
+    pub name: String,
+    pub datapath_type: String,
+    /// Where netswitch marks the bridges it owns (DESIGN §5.5).
+    pub external_ids: BTreeMap<String, String>,
+    /// Ports by name (the bridge's own local port included).
+    pub ports: BTreeMap<String, OvsPort>,
+}
+
+/// One OVS port with its (first) interface.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OvsPort {
+    pub name: String,
+    /// Access VLAN tag.
+    pub tag: Option<u16>,
+    /// Interface type `internal` (a network's port) rather than a system
+    /// device attached to the bridge (the southbound).
+    pub internal: bool,
+    pub mtu_request: Option<u32>,
+    pub external_ids: BTreeMap<String, String>,
+    /// `Interface.error`, when OVS could not open the device.
+    pub error: Option<String>,
+}
+
+impl OvsState {
+    /// The bridge holding a port of this name.
+    pub fn bridge_of_port(&self, port: &str) -> Option<&OvsBridge> {
+        self.bridges.values().find(|b| b.ports.contains_key(port))
+    }
 }
 
 /// What kind of device a link is, as the kernel's `IFLA_INFO_KIND` says.

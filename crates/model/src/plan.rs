@@ -105,6 +105,61 @@ pub enum Op {
     DelRoute(RouteSpec),
     AddRule(RuleSpec),
     DelRule(RuleSpec),
+    /// An OVS bridge netswitch owns, marked in `external_ids` so it is
+    /// found again (its name is made up), with its southbound port.
+    OvsAddBridge {
+        name: String,
+        /// The mark: `dev:<southbound>` or `net:<network>` for a nicless one.
+        mark: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        southbound: Option<String>,
+    },
+    OvsDelBridge {
+        name: String,
+    },
+    /// A port on an OVS bridge: a network's internal port or a southbound.
+    OvsAddPort {
+        bridge: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        tag: Option<u16>,
+        internal: bool,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        mtu: Option<u32>,
+    },
+    OvsDelPort {
+        bridge: String,
+        name: String,
+    },
+    /// A network's internal port gets a new tag or MTU.
+    OvsSetPort {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        tag: Option<u16>,
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        mtu: Option<u32>,
+    },
+    /// `ovn-bridge-mappings`; `None` removes the key.
+    OvsSetMappings {
+        #[serde(skip_serializing_if = "Option::is_none", default)]
+        mappings: Option<String>,
+    },
+}
+
+impl Op {
+    /// Whether the op goes to OVSDB rather than the kernel. The engine
+    /// sends a plan's OVS ops as one transaction.
+    pub fn is_ovs(&self) -> bool {
+        matches!(
+            self,
+            Op::OvsAddBridge { .. }
+                | Op::OvsDelBridge { .. }
+                | Op::OvsAddPort { .. }
+                | Op::OvsDelPort { .. }
+                | Op::OvsSetPort { .. }
+                | Op::OvsSetMappings { .. }
+        )
+    }
 }
 
 fn fmt_opts(opts: &BTreeMap<String, String>) -> String {
@@ -206,6 +261,53 @@ impl fmt::Display for Op {
             Op::DelRoute(r) => write!(f, "delete route {r}"),
             Op::AddRule(r) => write!(f, "add rule {r}"),
             Op::DelRule(r) => write!(f, "delete rule {r}"),
+            Op::OvsAddBridge {
+                name,
+                mark,
+                southbound,
+            } => {
+                write!(f, "ovs add bridge {name} ({mark})")?;
+                if let Some(sb) = southbound {
+                    write!(f, " port {sb}")?;
+                }
+                Ok(())
+            }
+            Op::OvsDelBridge { name } => write!(f, "ovs delete bridge {name}"),
+            Op::OvsAddPort {
+                bridge,
+                name,
+                tag,
+                internal,
+                mtu,
+            } => {
+                write!(f, "ovs add port {name} to {bridge}")?;
+                if *internal {
+                    write!(f, " internal")?;
+                }
+                if let Some(t) = tag {
+                    write!(f, " tag {t}")?;
+                }
+                if let Some(m) = mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                Ok(())
+            }
+            Op::OvsDelPort { bridge, name } => write!(f, "ovs delete port {name} from {bridge}"),
+            Op::OvsSetPort { name, tag, mtu } => {
+                write!(f, "ovs set port {name}")?;
+                match tag {
+                    Some(t) => write!(f, " tag {t}")?,
+                    None => write!(f, " untagged")?,
+                }
+                if let Some(m) = mtu {
+                    write!(f, " mtu {m}")?;
+                }
+                Ok(())
+            }
+            Op::OvsSetMappings { mappings } => match mappings {
+                Some(m) => write!(f, "ovs set ovn-bridge-mappings {m}"),
+                None => write!(f, "ovs remove ovn-bridge-mappings"),
+            },
         }
     }
 }
@@ -213,7 +315,8 @@ impl fmt::Display for Op {
 /// Everything one request needs done, in order.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Kernel operations, in the order they must run.
+    /// Kernel and OVS operations, in the order they must run (the OVS ones
+    /// contiguous: one OVSDB transaction).
     pub ops: Vec<Op>,
     /// Name servers to write to the resolver configuration; `None` keeps
     /// the file as it is.

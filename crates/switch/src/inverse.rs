@@ -98,6 +98,30 @@ pub fn inverse(op: &Op, before: &HostState) -> Vec<Op> {
         Op::DelRoute(r) => vec![Op::AddRoute(r.clone())],
         Op::AddRule(r) => vec![Op::DelRule(r.clone())],
         Op::DelRule(r) => vec![Op::AddRule(r.clone())],
+        // OVS: what was deleted comes back through the planner pass, like
+        // deleted links; what was added or changed is undone here.
+        Op::OvsAddBridge { name, .. } => vec![Op::OvsDelBridge { name: name.clone() }],
+        Op::OvsAddPort { bridge, name, .. } => vec![Op::OvsDelPort {
+            bridge: bridge.clone(),
+            name: name.clone(),
+        }],
+        Op::OvsDelBridge { .. } | Op::OvsDelPort { .. } => Vec::new(),
+        Op::OvsSetPort { name, .. } => before
+            .ovs
+            .as_ref()
+            .and_then(|o| o.bridge_of_port(name))
+            .and_then(|b| b.ports.get(name))
+            .map(|p| {
+                vec![Op::OvsSetPort {
+                    name: name.clone(),
+                    tag: p.tag,
+                    mtu: p.mtu_request,
+                }]
+            })
+            .unwrap_or_default(),
+        Op::OvsSetMappings { .. } => vec![Op::OvsSetMappings {
+            mappings: before.ovs.as_ref().and_then(|o| o.bridge_mappings.clone()),
+        }],
     }
 }
 

@@ -1,4 +1,6 @@
-//! The legacy switch's planner: Linux bridges, bonds and VLANs.
+//! The planner: Linux bridges, bonds and VLANs, and the kernel side of OVS
+//! networks (their bonds, addresses, routes and rules) with the OVS
+//! transaction of [`crate::ovs`] in its place among the ops.
 //!
 //! Pure: from the host as it is, the running config (what netswitch owns)
 //! and the desired config, the ordered ops that make the host carry the
@@ -19,6 +21,7 @@ use netswitch_model::config::{BootProto, Config, NetAttrs, DEFAULT_MTU};
 use netswitch_model::host::{HostState, LinkKind, MAIN_TABLE};
 use netswitch_model::plan::{Op, Plan, RouteSpec, RuleSpec};
 
+use crate::ovs;
 use crate::topology::{Dev, DevKind, Topology};
 
 /// Priority of the source-routing rules, as VDSM uses.
@@ -197,6 +200,28 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     let have = wanted(running, &cur);
     let want = wanted(desired, &des);
     let mut ops = Vec::new();
+    let ovs_ops = ovs::ops(host, &cur, &des);
+    // Northbound devices this plan creates anew where a device of that name
+    // is now: OVS internal ports (re)added, and legacy devices replacing an
+    // internal port. What the old device carries goes with it, so they are
+    // planned as if absent.
+    let mut fresh: BTreeSet<String> = ovs_ops
+        .iter()
+        .filter_map(|o| match o {
+            Op::OvsAddPort {
+                name,
+                internal: true,
+                ..
+            } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    fresh.extend(
+        des.devices
+            .keys()
+            .filter(|n| ovs::is_internal_port(host, n))
+            .cloned(),
+    );
 
     // ---- routes and rules netswitch manages: its tables, and main-table
     // default routes through its devices (or any, when it sets one).
@@ -259,7 +284,11 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     touched.extend(want.ips.keys());
     touched.extend(have.ips.keys());
     for dev in touched {
-        let Some(link) = host.link(dev) else {
+        // An internal port the OVS transaction deletes takes its addresses.
+        if cur.ovs.contains_key(dev) && !des.ovs.contains_key(dev) && !fresh.contains(dev) {
+            continue;
+        }
+        let Some(link) = host.link(dev).filter(|_| !fresh.contains(dev)) else {
             // Created by this plan: it only gets its addresses.
             for net in want.ips.get(dev).map(|(_, a)| a.as_slice()).unwrap_or(&[]) {
                 addr_adds.push(Op::AddAddr {
@@ -335,10 +364,11 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
         };
         match dev.kind {
             DevKind::Nic => {
+                // A port of OVS's kernel datapath leaves through OVSDB.
                 if link
                     .master
                     .as_ref()
-                    .is_some_and(|m| !deleted.contains(m.as_str()))
+                    .is_some_and(|m| !deleted.contains(m.as_str()) && !is_ovs_master(m, host))
                 {
                     ops.push(Op::ReleaseMaster {
                         link: (*name).clone(),
@@ -389,9 +419,16 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
         }
     }
 
-    // ---- build, bottom-up.
+    // ---- build, bottom-up. The OVS transaction goes in once bonds and
+    // their slaves exist (a new bond can be a southbound port) and before
+    // VLANs and bridges (a legacy bridge may take an internal port's name,
+    // a nic may leave OVS for a legacy bridge).
     let mut ups = Vec::new();
+    let mut ovs_ops = Some(ovs_ops);
     for (name, dev) in des.bottom_up() {
+        if dev.kind.rank() >= 2 {
+            ops.extend(ovs_ops.take().unwrap_or_default());
+        }
         let link = host.link(name);
         // Adopt a host device of the right kind; replace one of the wrong kind we own.
         let exists = link.is_some_and(|l| {
@@ -401,7 +438,11 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
                 l.vlan.as_ref().map(|v| (v.parent.as_str(), v.id)),
             )
         });
-        if link.is_some() && !exists && !matches!(dev.kind, DevKind::Nic) {
+        if link.is_some()
+            && !exists
+            && !matches!(dev.kind, DevKind::Nic)
+            && !ovs::is_internal_port(host, name)
+        {
             ops.push(Op::DeleteLink { name: name.clone() });
         }
         match &dev.kind {
@@ -542,6 +583,13 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
             ups.push(name.clone());
         }
     }
+    ops.extend(ovs_ops.take().unwrap_or_default());
+    // OVS internal ports are created down.
+    for net in des.ovs.keys() {
+        if fresh.contains(net) || !host.link(net).is_some_and(|l| l.admin_up) {
+            ups.push(net.clone());
+        }
+    }
     // Ports join their bridges once both exist.
     for (name, dev) in des.bottom_up() {
         let Some(master) = &dev.master else { continue };
@@ -577,7 +625,11 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
         }
     }
     ops.extend(addr_adds);
-    for r in want.routes.iter().filter(|r| !current_routes.contains(r)) {
+    for r in want
+        .routes
+        .iter()
+        .filter(|r| !current_routes.contains(r) || fresh.contains(&r.dev))
+    {
         ops.push(Op::AddRoute(r.clone()));
     }
     for r in want.rules.iter().filter(|r| !current_rules.contains(r)) {
@@ -610,6 +662,12 @@ fn is_bond_slave(link: &netswitch_model::host::Link, host: &HostState) -> bool {
         .as_ref()
         .and_then(|m| host.link(m))
         .is_some_and(|m| m.kind == LinkKind::Bond)
+}
+
+/// Whether `master` is OVS's kernel datapath device (`ovs-system`).
+fn is_ovs_master(master: &str, host: &HostState) -> bool {
+    host.link(master)
+        .is_some_and(|m| m.kind == LinkKind::Openvswitch)
 }
 
 fn owned(dev: &str, cur: &Topology, des: &Topology) -> bool {

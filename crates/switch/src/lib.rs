@@ -7,22 +7,18 @@
 
 pub mod inverse;
 pub mod legacy;
+pub mod ovs;
 pub mod report;
 pub mod topology;
 
-use netswitch_model::config::{Config, SwitchType};
-use netswitch_model::error::{Code, RequestError};
+use netswitch_model::config::Config;
+use netswitch_model::error::RequestError;
 use netswitch_model::host::HostState;
 use netswitch_model::plan::Plan;
 
-/// Plans the move from `running` to `desired` on the switch the desired
-/// config uses.
+/// Plans the move from `running` to `desired`: one planner for both
+/// switches, so a switch-type change is one plan (legacy devices torn down,
+/// OVS bridges built, or back) and IP config works the same on both.
 pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Result<Plan, RequestError> {
-    match (running.switch(), desired.switch()) {
-        (SwitchType::Legacy, SwitchType::Legacy) => Ok(legacy::plan(host, running, desired)),
-        _ => Err(RequestError::request(
-            Code::BadParams,
-            "switch ovs is not available in this build yet; use switch legacy",
-        )),
-    }
+    Ok(legacy::plan(host, running, desired))
 }

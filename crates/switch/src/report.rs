@@ -11,7 +11,7 @@ use netswitch_model::bondopts::BondOptions;
 use netswitch_model::caps::{
     BondReport, BridgeReport, Caps, IpBlock, NetReport, NicReport, VlanReport,
 };
-use netswitch_model::config::{BootProto, Config, NetAttrs};
+use netswitch_model::config::{BootProto, Config, NetAttrs, SwitchType};
 use netswitch_model::host::{Addr, HostState, Link, LinkKind, Route, MAIN_TABLE};
 use netswitch_model::parse::prefix_to_netmask;
 use netswitch_model::NicPolicy;
@@ -53,7 +53,9 @@ fn index<'a>(host: &'a HostState, running: &'a Config) -> Index<'a> {
     }
     let mut net_on = BTreeMap::new();
     for (name, a) in &running.networks {
-        if let Some(nb) = place(name, a).northbound {
+        if a.switch == SwitchType::Ovs {
+            net_on.insert(name.clone(), a);
+        } else if let Some(nb) = place(name, a).northbound {
             net_on.insert(nb, a);
         }
     }
@@ -225,26 +227,106 @@ pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportCo
         }
     }
     for (name, a) in &running.networks {
-        c.networks
-            .insert(name.clone(), net_report(name, a, host, &idx));
+        if a.switch == SwitchType::Ovs {
+            ovs_net_report(&mut c, name, a, host, &idx);
+        } else {
+            c.networks
+                .insert(name.clone(), net_report(name, a, host, &idx));
+        }
     }
     c
 }
 
-fn net_report(name: &str, a: &NetAttrs, host: &HostState, idx: &Index<'_>) -> NetReport {
-    let p = place(name, a);
-    let iface = p.northbound.clone().unwrap_or_else(|| name.to_string());
-    let ip = match host.link(&iface) {
+/// The IP block of a device, or the config's MTU and nothing else when the
+/// device is gone (deleted behind netswitch's back).
+fn ip_or_gone(host: &HostState, dev: &str, a: &NetAttrs, idx: &Index<'_>) -> IpBlock {
+    match host.link(dev) {
         Some(link) => ip_block(link, idx),
-        // The device is gone (deleted behind netswitch's back): say so by
-        // reporting the config's MTU and no addresses.
         None => IpBlock {
             mtu: a.mtu.to_string(),
             gateway: String::new(),
             ipv6gateway: "::".into(),
             ..IpBlock::default()
         },
+    }
+}
+
+/// An OVS network in the legacy shape (DESIGN §5.3), so an engine that
+/// only knows Linux bridges reads it: a bridged one as a bridge named after
+/// the network with its southbound as port; a bridgeless one on its
+/// nic/bond/VLAN entry, which carries the internal port's IP block; a
+/// tagged one with a `vlans` entry `<base>.<tag>` that no kernel device
+/// backs.
+fn ovs_net_report(c: &mut Caps, name: &str, a: &NetAttrs, host: &HostState, idx: &Index<'_>) {
+    let base = a.base().map(str::to_string);
+    let southbound = match (&base, a.vlan) {
+        (Some(b), Some(v)) => Some(crate::topology::vlan_name(b, v)),
+        (b, _) => b.clone(),
     };
+    let ip = ip_or_gone(host, name, a, idx);
+    let mut sb_ip = IpBlock {
+        mtu: a.mtu.to_string(),
+        gateway: String::new(),
+        ipv6gateway: "::".into(),
+        ..IpBlock::default()
+    };
+    if !a.bridged {
+        sb_ip = ip.clone();
+    }
+    if let (Some(b), Some(v), Some(sb)) = (&base, a.vlan, &southbound) {
+        c.vlans.insert(
+            sb.clone(),
+            VlanReport {
+                ip: sb_ip,
+                iface: b.clone(),
+                vlanid: v,
+            },
+        );
+    } else if let (Some(b), false) = (&base, a.bridged) {
+        if let Some(n) = c.nics.get_mut(b) {
+            n.ip = sb_ip;
+        } else if let Some(bond) = c.bondings.get_mut(b) {
+            bond.ip = sb_ip;
+        }
+    }
+    let ports: Vec<String> = southbound.iter().cloned().collect();
+    if a.bridged {
+        c.bridges.insert(
+            name.to_string(),
+            BridgeReport {
+                ip: ip.clone(),
+                ports: ports.clone(),
+                stp: on_off(false),
+                opts: BTreeMap::new(),
+            },
+        );
+    }
+    let iface = if a.bridged {
+        name.to_string()
+    } else {
+        southbound.clone().unwrap_or_else(|| name.to_string())
+    };
+    c.networks.insert(
+        name.to_string(),
+        NetReport {
+            ip,
+            iface: iface.clone(),
+            bridged: a.bridged,
+            ports: a.bridged.then_some(ports),
+            interface: (!a.bridged).then_some(iface),
+            stp: a.bridged.then(|| on_off(false)),
+            southbound: southbound.unwrap_or_default(),
+            vlanid: a.vlan,
+            switch: a.switch.as_str().to_string(),
+            host_qos: a.host_qos.clone(),
+        },
+    );
+}
+
+fn net_report(name: &str, a: &NetAttrs, host: &HostState, idx: &Index<'_>) -> NetReport {
+    let p = place(name, a);
+    let iface = p.northbound.clone().unwrap_or_else(|| name.to_string());
+    let ip = ip_or_gone(host, &iface, a, idx);
     let bridge = host.link(&iface).and_then(|l| l.bridge.as_ref());
     let mut ports = bridge.map(|b| b.ports.clone()).unwrap_or_default();
     ports.sort();

@@ -1,4 +1,5 @@
-//! The devices a config implies for the legacy switch, with derived MTUs.
+//! The devices a config implies, with derived MTUs: the legacy switch's
+//! kernel devices and the OVS switch's internal ports.
 //!
 //! Computed the same way for the running and the desired config, so the
 //! planner's "what do we own now / what must exist" is one diff of two
@@ -86,11 +87,27 @@ pub fn place(name: &str, a: &NetAttrs) -> NetPlace {
     }
 }
 
-/// The legacy devices of a config, by name.
+/// An OVS network: an internal port named after it, on the bridge of its
+/// base device (DESIGN §5.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OvsNet {
+    /// The nic or bond attached to its bridge; `None` for a nicless network,
+    /// which gets a bridge of its own.
+    pub base: Option<String>,
+    /// Access VLAN tag of its internal port.
+    pub tag: Option<u16>,
+    pub mtu: u32,
+}
+
+/// The devices of a config, by name: the kernel devices netswitch creates
+/// or uses (both switches' nics and bonds, the legacy VLANs and bridges),
+/// and the OVS networks' internal ports.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Topology {
     pub devices: BTreeMap<String, Dev>,
     pub places: BTreeMap<String, NetPlace>,
+    /// OVS networks by name.
+    pub ovs: BTreeMap<String, OvsNet>,
 }
 
 fn bridge_options(a: &NetAttrs) -> BTreeMap<String, String> {
@@ -118,16 +135,47 @@ impl Topology {
             });
             dev.mtu = dev.mtu.max(mtu);
         };
-        for (name, b) in config
-            .bonds
-            .iter()
-            .filter(|(_, b)| b.switch == SwitchType::Legacy)
-        {
+        // Bonds are Linux bonds under both switches.
+        for (name, b) in &config.bonds {
             let kind = DevKind::Bond {
                 options: b.options.clone(),
                 hwaddr: b.hwaddr.clone(),
             };
             raise(&mut t.devices, name, kind, DEFAULT_MTU);
+        }
+        for (name, a) in config
+            .networks
+            .iter()
+            .filter(|(_, a)| a.switch == SwitchType::Ovs)
+        {
+            let base = a.base().map(str::to_string);
+            if let Some(b) = &base {
+                if a.nic.is_some() {
+                    raise(&mut t.devices, b, DevKind::Nic, a.mtu);
+                } else if let Some(dev) = t.devices.get_mut(b) {
+                    dev.mtu = dev.mtu.max(a.mtu);
+                }
+            }
+            let southbound = match (&base, a.vlan) {
+                (Some(b), Some(v)) => Some(vlan_name(b, v)),
+                (b, _) => b.clone(),
+            };
+            t.places.insert(
+                name.clone(),
+                NetPlace {
+                    base: base.clone(),
+                    southbound,
+                    northbound: Some(name.clone()),
+                },
+            );
+            t.ovs.insert(
+                name.clone(),
+                OvsNet {
+                    base,
+                    tag: a.vlan,
+                    mtu: a.mtu,
+                },
+            );
         }
         for (name, a) in config
             .networks
@@ -171,7 +219,6 @@ impl Topology {
         let bonds: Vec<(String, Vec<String>, u32)> = config
             .bonds
             .iter()
-            .filter(|(_, b)| b.switch == SwitchType::Legacy)
             .map(|(n, b)| {
                 (
                     n.clone(),

@@ -11,6 +11,10 @@
 
 #![warn(missing_docs)]
 
+pub mod ovs;
+
+pub use ovs::Ovs;
+
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -12,6 +12,8 @@ use serde_json::Value;
 pub struct Host {
     pub ns: Netns,
     pub state: tempfile::TempDir,
+    /// Extra environment for every netswitch run (e.g. the OVS database).
+    pub env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -32,7 +34,18 @@ impl Host {
             "search example.org\nnameserver 10.9.9.9\n",
         )
         .unwrap();
-        Host { ns, state }
+        Host {
+            ns,
+            state,
+            env: Vec::new(),
+        }
+    }
+
+    /// Points netswitch at a test's private OVS.
+    pub fn use_ovs(&mut self, ovs: &netswitch_testkit::Ovs) {
+        self.env.push(("NETSWITCH_OVS_DB".into(), ovs.db()));
+        self.env
+            .push(("NETSWITCH_OVS_DATAPATH".into(), ovs.datapath.into()));
     }
 
     pub fn netswitch(&self, args: &[&str], stdin: Option<&Value>) -> (i32, String, String) {
@@ -43,6 +56,7 @@ impl Host {
             .arg("--resolv-conf")
             .arg(self.state.path().join("resolv.conf"))
             .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
