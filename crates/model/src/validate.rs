@@ -99,7 +99,7 @@ pub fn validate(
     check_removals(req, running, &desired)?;
     for (name, change) in &req.networks {
         if let NetChange::Set { attrs, .. } = change {
-            check_network(name, attrs, &desired, host, nics)?;
+            check_network(name, attrs, &desired, running, host, nics)?;
         }
     }
     for (name, change) in &req.bondings {
@@ -279,6 +279,7 @@ fn check_network(
     name: &str,
     a: &NetAttrs,
     desired: &Config,
+    running: &Config,
     host: &HostState,
     nics: &NicPolicy,
 ) -> Result<(), RequestError> {
@@ -323,7 +324,25 @@ fn check_network(
             "host QoS needs a nic or a bonding to shape".into(),
         ));
     }
-    if a.bridged && a.switch == SwitchType::Legacy {
+    // The device of this name is the network's own when it runs: a legacy
+    // bridge or OVS internal port that a switch change replaces.
+    let own = running
+        .networks
+        .get(name)
+        .is_some_and(|r| r.switch == SwitchType::Ovs || r.bridged);
+    if a.switch == SwitchType::Ovs && !own {
+        if let Some(link) = host.link(name) {
+            return Err(err(
+                Code::BadBridge,
+                None,
+                format!(
+                    "a device named {name} ({:?}) exists; an OVS network's internal port needs the name",
+                    link.kind
+                ),
+            ));
+        }
+    }
+    if a.bridged && a.switch == SwitchType::Legacy && !own {
         if let Some(link) = host.link(name) {
             if link.kind != LinkKind::Bridge {
                 return Err(err(

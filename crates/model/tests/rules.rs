@@ -512,6 +512,24 @@ rejects!(
     27,
     "network"
 );
+#[test]
+fn ovs_port_name_taken_by_any_device_is_27() {
+    let req =
+        json!({"networks": {"br_foreign": {"nic": "veth_b1", "switch": "ovs", "bridged": false}}});
+    let e = prepare(
+        req.to_string().as_bytes(),
+        &Config::default(),
+        &host(),
+        &NicPolicy::default(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), 27, "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("br_foreign") && msg.contains("internal port"),
+        "{msg}"
+    );
+}
 rejects!(
     bridge_name_taken_by_a_nic_is_27,
     json!({"networks": {"veth_a1": {"nic": "veth_b1"}}}),

@@ -628,10 +628,11 @@ fn reader_loop(sh: Arc<Shared>, stream: Stream, generation: u64) {
     {
         let mut st = lock(&sh.state);
         if st.generation == generation {
+            // No writer left: the client closed it (dropped), not the server.
             if let Some(w) = st.writer.take() {
                 w.shutdown();
+                tracing::warn!(addr = %sh.addr, "ovsdb connection lost");
             }
-            tracing::warn!(addr = %sh.addr, "ovsdb connection lost");
         }
     }
     let mut pending = lock(&sh.pending);

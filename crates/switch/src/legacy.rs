@@ -285,7 +285,11 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     touched.extend(have.ips.keys());
     for dev in touched {
         // An internal port the OVS transaction deletes takes its addresses.
-        if cur.ovs.contains_key(dev) && !des.ovs.contains_key(dev) && !fresh.contains(dev) {
+        if cur.ovs.contains_key(dev)
+            && !des.ovs.contains_key(dev)
+            && !des.devices.contains_key(dev)
+            && !want.ips.contains_key(dev)
+        {
             continue;
         }
         let Some(link) = host.link(dev).filter(|_| !fresh.contains(dev)) else {
