@@ -141,7 +141,8 @@ impl Topology {
                 options: b.options.clone(),
                 hwaddr: b.hwaddr.clone(),
             };
-            raise(&mut t.devices, name, kind, DEFAULT_MTU);
+            // Sized by its networks below; a bond without any keeps the default.
+            raise(&mut t.devices, name, kind, 0);
         }
         for (name, a) in config
             .networks
@@ -214,6 +215,11 @@ impl Topology {
                 }
             }
             t.places.insert(name.clone(), p);
+        }
+        for d in t.devices.values_mut() {
+            if d.mtu == 0 {
+                d.mtu = DEFAULT_MTU;
+            }
         }
         // A bond's MTU is only known once its networks are counted.
         let bonds: Vec<(String, Vec<String>, u32)> = config
