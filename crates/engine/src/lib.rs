@@ -4,6 +4,7 @@
 //! The one place where model, netinfo, switch and the backends meet, so the
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
+pub mod dynamic;
 pub mod resolv;
 pub mod safe;
 pub mod store;
