@@ -207,7 +207,7 @@ fn supervisors_of(state: &Path) -> Vec<i32> {
             .split(|c| *c == 0)
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
-        if args.iter().any(|a| a == "dhcp-client") && args.iter().any(|a| *a == key) {
+        if args.iter().any(|a| a == "dhcp-client") && args.contains(&key) {
             out.push(pid);
         }
     }
@@ -557,4 +557,59 @@ fn lease_is_renewed_after_the_server_goes_away_and_comes_back() {
     let valid = v4[0]["valid_life_time"].as_u64().unwrap();
     assert!(valid > 100, "lifetime refreshed: {valid}");
     lab.teardown(&["mgmt"]);
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn dhcp_on_a_vlan_over_a_bond() {
+    // Bond slaves veth_a0/veth_b0; their peers are ports of a bridge in the
+    // server namespace, whose VLAN 100 device carries dnsmasq.
+    let lab = Lab::new(2);
+    lab.srv.ip(&["link", "add", "srvbr", "type", "bridge"]);
+    for p in ["veth_a1", "veth_b1"] {
+        lab.srv.ip(&["addr", "flush", "dev", p]);
+        lab.srv.ip(&["link", "set", p, "master", "srvbr"]);
+    }
+    lab.srv.ip(&["link", "set", "srvbr", "up"]);
+    lab.srv.ip(&[
+        "link",
+        "add",
+        "link",
+        "srvbr",
+        "name",
+        "srvbr.100",
+        "type",
+        "vlan",
+        "id",
+        "100",
+    ]);
+    lab.srv.ip(&["link", "set", "srvbr.100", "up"]);
+    lab.srv
+        .ip(&["addr", "add", "10.77.0.1/24", "dev", "srvbr.100"]);
+    lab.srv
+        .ip(&["addr", "add", "fd77::1/64", "dev", "srvbr.100", "nodad"]);
+    let _srv = Dnsmasq::start(&lab.srv, &["srvbr.100"]);
+    lab.host.setup(json!({
+        "bondings": {"bond0": {"nics": ["veth_a0", "veth_b0"], "options": "mode=1 miimon=100"}},
+        "networks": {"mgmt": {"bonding": "bond0", "vlan": 100, "bootproto": "dhcp", "dhcpv6": true,
+                              "defaultRoute": true, "blockingdhcp": true}}}));
+    let a = lab.addr_info("mgmt");
+    let v4 = global(&a, "inet");
+    assert_eq!(v4.len(), 1, "{a:?}");
+    assert!(v4[0]["local"].as_str().unwrap().starts_with("10.77.0."));
+    assert!(
+        global(&a, "inet6").iter().any(|x| x["prefixlen"] == 128),
+        "{a:?}"
+    );
+    let caps = lab.host.caps();
+    assert_eq!(caps["networks"]["mgmt"]["dhcpv4"], true);
+    assert_eq!(caps["networks"]["mgmt"]["southbound"], "bond0.100");
+    lab.host.setup(
+        json!({"networks": {"mgmt": {"remove": true}}, "bondings": {"bond0": {"remove": true}}}),
+    );
+    assert_eq!(
+        lab.supervisors(),
+        Vec::<i32>::new(),
+        "supervisors left over"
+    );
 }
