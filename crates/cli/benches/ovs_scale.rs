@@ -29,18 +29,27 @@ fn fresh() -> (Netns, Ovs) {
 }
 
 fn netswitch(ns: &Netns, ovs: &Ovs, state: &std::path::Path, req: &serde_json::Value) -> Duration {
-    let bin = std::env::var("NETSWITCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netswitch").into());
+    let bin =
+        std::env::var("NETSWITCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_netswitch").into());
     let t = Instant::now();
     let mut child = Command::new(bin)
         .args(["--netns", ns.name(), "--state-dir"])
         .arg(state.join("lib"))
         .arg("--resolv-conf")
         .arg(state.join("resolv.conf"))
-        .args(["--ovs-db", &ovs.db(), "--ovs-datapath", ovs.datapath, "setup", "-"])
+        .args([
+            "--ovs-db",
+            &ovs.db(),
+            "--ovs-datapath",
+            ovs.datapath,
+            "setup",
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("run netswitch");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), req.to_string().as_bytes()).unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), req.to_string().as_bytes())
+        .unwrap();
     let st = child.wait().unwrap();
     let d = t.elapsed();
     assert!(st.success(), "netswitch setup failed");
@@ -55,7 +64,11 @@ fn vsctl(ovs: &Ovs, args: &[String]) -> Duration {
         .args(args)
         .output()
         .expect("ovs-vsctl");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     t.elapsed()
 }
 
@@ -84,7 +97,10 @@ fn main() {
         "{:>6} | {:>16} | {:>22} | {:>20} | {:>14}",
         "N", "netswitch (1 tx)", "ovs-vsctl per network", "ovs-vsctl batched", "netswitch rm"
     );
-    for n in ns_list.split_whitespace().filter_map(|s| s.parse::<usize>().ok()) {
+    for n in ns_list
+        .split_whitespace()
+        .filter_map(|s| s.parse::<usize>().ok())
+    {
         // netswitch: one request, one OVSDB transaction.
         let (ns, ovs) = fresh();
         let state = tempfile::tempdir().unwrap();

@@ -137,6 +137,9 @@ enum Verb {
         /// Testing aid: fail at this op of the plan (1-based) and roll back.
         #[arg(long, hide = true, value_name = "N")]
         inject_failure_at: Option<usize>,
+        /// Seconds a blockingdhcp network waits for its lease (default 30).
+        #[arg(long, hide = true, value_name = "SECS")]
+        dhcp_timeout: Option<f64>,
     },
     /// Confirm that the host is still reachable, so a waiting `setup
     /// --confirm-within` keeps its change (VDSM's confirmConnectivity).
@@ -157,6 +160,13 @@ enum Verb {
     ImportVdsm {
         /// The directory, e.g. /var/lib/vdsm/persistence/netconf.
         dir: PathBuf,
+    },
+    /// The DHCP supervisor of one network, started and stopped by setup
+    /// (internal: runs until SIGTERM, then releases its leases).
+    #[command(name = "dhcp-client", hide = true)]
+    DhcpClient {
+        /// The network, whose spec is <state-dir>/dhcp/NET.spec.json.
+        net: String,
     },
 }
 
@@ -200,6 +210,17 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
     if let Some(ns) = &g.netns {
         // Before any thread exists, so every later thread starts inside it.
         netswitch_netinfo::enter_netns(ns)?;
+    }
+    if let Verb::DhcpClient { net } = &cli.verb {
+        if net.is_empty() || net.contains('/') || net.starts_with('.') {
+            return Err(RequestError::request(
+                Code::BadParams,
+                format!("bad network name {net:?}"),
+            )
+            .into());
+        }
+        return netswitch_dhcp::supervise::serve(&g.state_dir, &g.resolv_conf, net)
+            .map_err(|e| RequestError::request(Code::BackendFailed, e.to_string()).into());
     }
     let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
     engine.ovs.db = g.ovs_db.clone();
@@ -261,6 +282,7 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
                 json!({"ran": r.ran, "applied": r.applied, "skipped": r.skipped}),
             );
         }
+        Verb::DhcpClient { .. } => {}
         Verb::ImportVdsm { dir } => {
             let c = engine.import_vdsm(dir)?;
             let message = format!(
@@ -275,12 +297,15 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             dry_run,
             confirm_within,
             inject_failure_at,
+            dhcp_timeout,
         } => {
             let text = read_request(file)?;
             let opts = SetupOptions {
                 dry_run: *dry_run,
                 inject_failure_at: inject_failure_at.map(|n| n.saturating_sub(1)),
                 confirm_within: *confirm_within,
+                dhcp_timeout: *dhcp_timeout,
+                ..SetupOptions::default()
             };
             let started = std::time::Instant::now();
             let outcome = engine.setup(&text, &opts)?;

@@ -5,6 +5,7 @@
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
 pub mod backend;
+pub mod dynamic;
 pub mod ovs;
 pub mod resolv;
 pub mod safe;

@@ -165,6 +165,13 @@ impl Engine {
             None,
             false,
         )?;
+        // DHCP networks come back with their leases: wait for them, but a
+        // missing server does not undo the restore (the clients go on).
+        let dynamic: Vec<String> = netswitch_dhcp::specs(&desired).into_keys().collect();
+        if let Err(e) = self.dynamic_wait(&desired, &dynamic, None) {
+            warn!("{e}");
+            out.skipped.push(e);
+        }
         if !boot_id.is_empty() {
             fs::write(&marker, &boot_id).map_err(|e| io_err(&marker, e))?;
         }

@@ -33,6 +33,13 @@ pub struct SetupOptions {
     /// Wait this many seconds for `confirm` after applying, and roll back
     /// with code 10 without one (overrides the request's options).
     pub confirm_within: Option<f64>,
+    /// Networks whose DHCP leases must be in place before the setup
+    /// returns (also set by a network's `blockingdhcp`); no lease in time
+    /// rolls back.
+    pub blocking_dhcp: Vec<String>,
+    /// Seconds to wait for those leases (default
+    /// [`crate::dynamic::DEFAULT_DHCP_TIMEOUT`]).
+    pub dhcp_timeout: Option<f64>,
 }
 
 /// What a setup did.
@@ -169,7 +176,17 @@ impl Engine {
             });
         }
         let persist = request.options.commit_on_success;
-        let applied = self.carry_out(&before, &running, &desired, &plan, opts, confirm, persist)?;
+        let mut opts = opts.clone();
+        opts.blocking_dhcp
+            .extend(request.networks.iter().filter_map(|(n, c)| match c {
+                netswitch_model::request::NetChange::Set {
+                    blocking_dhcp: true,
+                    ..
+                } => Some(n.clone()),
+                _ => None,
+            }));
+        let applied =
+            self.carry_out(&before, &running, &desired, &plan, &opts, confirm, persist)?;
         Ok(Outcome {
             request,
             desired,
@@ -194,6 +211,18 @@ impl Engine {
     ) -> Result<bool, EngineError> {
         let started = Instant::now();
         if plan.is_empty() {
+            // Nothing for the kernel, but clients may need (re)starting.
+            if let Err(why) = self
+                .dynamic_after(desired)
+                .and_then(|_| self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout))
+            {
+                self.dynamic_rollback_stop(running);
+                self.dynamic_rollback_start(running, opts.dhcp_timeout);
+                return Err(EngineError::Request(RequestError::request(
+                    Code::BackendFailed,
+                    format!("{why}; rolled back"),
+                )));
+            }
             if desired != running || persist {
                 self.commit_config(desired, persist)?;
             }
@@ -205,6 +234,7 @@ impl Engine {
             .inject_failure_at
             .map_or(ops.len(), |i| i.min(ops.len()));
         let with_ovs = uses_ovs(running, desired);
+        let stopped = self.dynamic_before(desired);
         let applied = backend::apply(before, &ops[..limit], &self.ovs);
         let failure = match (applied.failure, opts.inject_failure_at) {
             (Some(f), _) => Some(format!(
@@ -228,7 +258,10 @@ impl Engine {
                 format!("{why}; rolled back{note}"),
             ))
         };
-        if let Some(why) = failure {
+        if let Some(why) = failure.or(stopped.err()) {
+            return Err(fail(Code::BackendFailed, why, None));
+        }
+        if let Err(why) = self.dynamic_after(desired) {
             return Err(fail(Code::BackendFailed, why, None));
         }
 
@@ -249,6 +282,9 @@ impl Engine {
         let residual = netswitch_switch::plan(&after, desired, desired)?;
         if let Some(op) = residual.ops.first() {
             let why = format!("verification failed: after applying, the host still needs \"{op}\"");
+            return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+        }
+        if let Err(why) = self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout) {
             return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
         }
         if let Some(secs) = confirm {
@@ -298,6 +334,7 @@ impl Engine {
         // failures are only worth reporting if the host does not end up
         // as it was.
         let with_ovs = uses_ovs(running, desired);
+        problems.extend(self.dynamic_rollback_stop(running));
         let undo = inverse::undo(ops, done, before);
         problems.extend(self.apply_best_effort(&undo, with_ovs));
         match self.observe(with_ovs) {
@@ -307,6 +344,7 @@ impl Engine {
             },
             Err(e) => problems.push(e.to_string()),
         }
+        problems.extend(self.dynamic_rollback_start(running, None));
         if let Some(old) = old_resolv {
             if let Err(e) = resolv::restore(&self.resolv_conf, old.as_deref()) {
                 problems.push(format!("restoring {}: {e}", self.resolv_conf.display()));

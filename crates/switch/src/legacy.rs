@@ -238,6 +238,9 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     let mut current_routes: Vec<RouteSpec> = Vec::new();
     for r in &host.routes {
         let Some(oif) = &r.oif else { continue };
+        if dynamic_route(r, oif, &want) || dynamic_route(r, oif, &have) {
+            continue;
+        }
         let managed = if r.table == MAIN_TABLE {
             r.is_default()
                 && default_metric(r)
@@ -330,11 +333,20 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
             if addrs.contains(&net) {
                 continue;
             }
-            let dynamic_kept = a.dynamic
-                && attrs.is_some_and(|at| match a.address {
+            // A lease belongs to its client: kept while the network stays
+            // dynamic, and taken along by the client (stopped before the
+            // plan) when it was dynamic before.
+            let dynamic_of = |at: &NetAttrs| match a.address {
+                IpAddr::V4(_) => at.bootproto == BootProto::Dhcp,
+                IpAddr::V6(_) => at.dhcpv6 || at.ipv6autoconf,
+            };
+            let was_dynamic = a.dynamic
+                && have.ips.get(dev).is_some_and(|(at, _)| match a.address {
                     IpAddr::V4(_) => at.bootproto == BootProto::Dhcp,
-                    IpAddr::V6(_) => at.dhcpv6 || at.ipv6autoconf,
+                    // The DHCPv6 client's /128; SLAAC ones are the plan's to remove.
+                    IpAddr::V6(_) => at.dhcpv6 && a.prefix_len == 128,
                 });
+            let dynamic_kept = (a.dynamic && attrs.is_some_and(dynamic_of)) || was_dynamic;
             if dynamic_kept || (gone && !ours_before.contains(&net)) {
                 continue;
             }
@@ -643,6 +655,23 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     Plan {
         ops,
         nameservers: nameservers(running, desired),
+    }
+}
+
+/// Whether a route is a DHCP client's or the kernel's RA handling's on a
+/// network that asks for them (protocol `dhcp` for an IPv4 DHCP network,
+/// `dhcp` or `ra` for a DHCPv6 or autoconf one), in the running or the
+/// desired config: those belong to the client (stopped before the plan
+/// when its network goes, taking them along) and the kernel, not to the
+/// plan.
+fn dynamic_route(r: &netswitch_model::host::Route, oif: &str, want: &Wanted) -> bool {
+    let Some((a, _)) = want.ips.get(oif) else {
+        return false;
+    };
+    match (r.dst.addr().is_ipv4(), r.protocol.as_str()) {
+        (true, "dhcp") => a.bootproto == BootProto::Dhcp,
+        (false, "dhcp" | "ra") => a.dhcpv6 || a.ipv6autoconf,
+        _ => false,
     }
 }
 

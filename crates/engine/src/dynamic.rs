@@ -1,0 +1,86 @@
+//! Dynamic addressing around a transaction: the DHCP supervisors and the
+//! IPv6 RA sysctls of the desired config (`netswitch-dhcp`).
+//!
+//! Kept apart from `transaction` so that file only calls four steps:
+//! before applying, stop the clients the desired config drops or changes
+//! (their release still reaches the server over a device the plan may
+//! delete); after applying, set the RA sysctls and start the missing
+//! clients; after verifying, wait for the leases `blockingdhcp` asks for;
+//! on rollback, bring the old config's clients back.
+
+use std::time::Duration;
+
+use netswitch_dhcp::spec::{ra_settings, specs};
+use netswitch_dhcp::Supervisor;
+use netswitch_model::config::Config;
+use tracing::warn;
+
+use crate::Engine;
+
+/// How long `blockingdhcp` (and restore, and a rollback) waits for
+/// leases unless told otherwise.
+pub const DEFAULT_DHCP_TIMEOUT: f64 = 30.0;
+
+impl Engine {
+    /// The supervisors of this engine's state dir.
+    pub fn dhcp(&self) -> Supervisor {
+        Supervisor::new(self.store.root(), &self.resolv_conf)
+    }
+
+    /// Before the plan: stop the clients `desired` drops or changes.
+    pub(crate) fn dynamic_before(&self, desired: &Config) -> Result<(), String> {
+        self.dhcp()
+            .stop_unwanted(&specs(desired))
+            .map_err(|e| e.to_string())
+    }
+
+    /// After the plan: RA sysctls of every northbound, then the clients.
+    pub(crate) fn dynamic_after(&self, desired: &Config) -> Result<(), String> {
+        netswitch_dhcp::sysctl::apply(&ra_settings(desired)).map_err(|e| e.to_string())?;
+        self.dhcp()
+            .sync(&specs(desired))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Waits for the leases of `nets` (those of them with a client).
+    pub(crate) fn dynamic_wait(
+        &self,
+        desired: &Config,
+        nets: &[String],
+        timeout: Option<f64>,
+    ) -> Result<(), String> {
+        let all = specs(desired);
+        let wanted: Vec<_> = nets.iter().filter_map(|n| all.get(n)).collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let secs = timeout.unwrap_or(DEFAULT_DHCP_TIMEOUT).max(0.0);
+        self.dhcp()
+            .wait(&wanted, Duration::from_secs_f64(secs))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Rollback, first step: stop the clients the old config does not have.
+    pub(crate) fn dynamic_rollback_stop(&self, running: &Config) -> Vec<String> {
+        self.dynamic_before(running).err().into_iter().collect()
+    }
+
+    /// Rollback, last step: the old config's sysctls and clients, and their
+    /// leases (so the host compares equal to before).
+    pub(crate) fn dynamic_rollback_start(
+        &self,
+        running: &Config,
+        timeout: Option<f64>,
+    ) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = self.dynamic_after(running) {
+            problems.push(e);
+        }
+        let nets: Vec<String> = specs(running).into_keys().collect();
+        if let Err(e) = self.dynamic_wait(running, &nets, timeout) {
+            warn!(error = %e, "rollback: old leases not back");
+        }
+        problems
+    }
+}
