@@ -78,6 +78,15 @@ struct Global {
         default_value = "dummy_*,veth_*"
     )]
     fake_nics: String,
+    /// Hooks: executables in DIR/before_network_setup/ (may rewrite the
+    /// request) and DIR/after_network_setup/, as VDSM runs them.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/netswitch/hooks.d"
+    )]
+    hooks_dir: PathBuf,
     /// Print JSON only on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -181,6 +190,7 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
         netswitch_netinfo::enter_netns(ns)?;
     }
     let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
+    engine.hooks_dir = Some(g.hooks_dir.clone());
     engine.nics = NicPolicy {
         fake_nics: g
             .fake_nics

@@ -1,9 +1,12 @@
 //! The transaction around a request: read the host and the running config,
-//! plan, apply, verify, persist, roll back (see [`transaction`]).
+//! plan, apply, verify, persist, roll back (see [`transaction`]); the crash
+//! journal that lets the next start finish the job ([`journal`]); hooks.
 //!
 //! The one place where model, netinfo, switch and the backends meet, so the
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
+pub mod hooks;
+pub mod journal;
 pub mod resolv;
 pub mod safe;
 pub mod store;
@@ -20,6 +23,8 @@ use netswitch_netinfo::NetinfoError;
 use netswitch_switch::report::{self, ReportContext};
 use tracing::{debug, info_span};
 
+pub use hooks::HookError;
+pub use journal::{Recovery, TxLock};
 pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
 pub use transaction::{Facts, Outcome, SetupOptions};
@@ -36,6 +41,9 @@ pub enum EngineError {
     /// The state directory could not be read or written.
     #[error("state store: {0}")]
     Store(#[from] StoreError),
+    /// A before-hook failed or broke the request; nothing was changed.
+    #[error(transparent)]
+    Hook(#[from] HookError),
 }
 
 impl EngineError {
@@ -44,6 +52,7 @@ impl EngineError {
         match self {
             EngineError::Request(e) => e.code(),
             EngineError::Netinfo(_) | EngineError::Store(_) => 29,
+            EngineError::Hook(e) => e.code(),
         }
     }
 }
@@ -55,15 +64,20 @@ pub struct Engine {
     /// The resolver configuration netswitch writes and reports.
     pub resolv_conf: PathBuf,
     pub nics: NicPolicy,
+    /// Where the `before_network_setup/` and `after_network_setup/` hook
+    /// directories are; `None` runs no hooks.
+    pub hooks_dir: Option<PathBuf>,
 }
 
 impl Engine {
-    /// An engine over a state directory.
+    /// An engine over a state directory. Runs no hooks until `hooks_dir`
+    /// is set.
     pub fn new(state_dir: impl Into<PathBuf>, resolv_conf: impl Into<PathBuf>) -> Self {
         Self {
             store: Store::new(state_dir),
             resolv_conf: resolv_conf.into(),
             nics: NicPolicy::default(),
+            hooks_dir: None,
         }
     }
 
@@ -75,6 +89,7 @@ impl Engine {
     /// getNetworkCapabilities.
     pub fn caps(&self) -> Result<Caps, EngineError> {
         let _span = info_span!("caps").entered();
+        self.recover()?;
         let t = Instant::now();
         let host = netswitch_netinfo::snapshot()?;
         let running = self.running()?;
