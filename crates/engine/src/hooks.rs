@@ -222,3 +222,56 @@ pub fn after_network_setup(dir: &Path, request: &Value, code: u8, message: &str)
         warn!("after-hooks not run: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(dir: &Path, name: &str, body: &str, mode: u32) {
+        let p = dir.join(name);
+        fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn executables_are_listed_in_name_order_and_others_skipped() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join(BEFORE_NETWORK_SETUP);
+        fs::create_dir(&d).unwrap();
+        script(&d, "20-b", "", 0o755);
+        script(&d, "10-a", "", 0o700);
+        script(&d, "15-plain", "", 0o644);
+        script(&d, ".hidden", "", 0o755);
+        fs::create_dir(d.join("30-dir")).unwrap();
+        let names: Vec<String> = list(root.path(), BEFORE_NETWORK_SETUP)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["10-a", "20-b"]);
+        assert!(list(root.path(), AFTER_NETWORK_SETUP).is_empty());
+    }
+
+    #[test]
+    fn a_rewrite_is_passed_on_and_a_failure_names_the_hook() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join(BEFORE_NETWORK_SETUP);
+        fs::create_dir(&d).unwrap();
+        script(
+            &d,
+            "10-rewrite",
+            "echo '{\"request\": {\"networks\": {\"x\": {}}}}' > \"$_hook_json\"",
+            0o755,
+        );
+        let req = request_value(&json!({"networks": {}}));
+        let out = before_network_setup(root.path(), &req).unwrap().unwrap();
+        assert_eq!(out, json!({"networks": {"x": {}}}));
+        script(&d, "20-fail", "echo nope >&2; exit 4", 0o755);
+        let e = before_network_setup(root.path(), &req).unwrap_err();
+        assert_eq!(e.code(), 29);
+        assert!(
+            e.to_string().contains("before_network_setup/20-fail")
+                && e.to_string().contains("nope"),
+            "{e}"
+        );
+    }
+}

@@ -209,9 +209,15 @@ impl Engine {
         if !self.journal_path().exists() {
             return Ok(None);
         }
-        match self.try_lock()? {
-            Some(_lock) => self.recover_locked(),
-            None => Ok(None),
+        match self.try_lock() {
+            Ok(Some(_lock)) => self.recover_locked(),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                // A reader that may not take the lock (not root, say) goes
+                // on; the next mutating verb recovers or fails loudly.
+                warn!(error = %e, "a transaction journal is left but the lock cannot be taken; not recovered");
+                Ok(None)
+            }
         }
     }
 
@@ -379,5 +385,66 @@ pub(crate) fn crash_point(name: &str) {
         unsafe {
             libc::kill(libc::getpid(), libc::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netswitch_model::host::LinkKind;
+
+    #[test]
+    fn a_journal_keeps_only_the_links_its_ops_name_and_reads_back() {
+        let mut host = HostState::default();
+        for (i, name) in ["eth0", "eth1", "other"].iter().enumerate() {
+            let mut l = Link::new(i as u32 + 1, name, LinkKind::Device);
+            l.mtu = 9000;
+            host.links.insert(name.to_string(), l);
+        }
+        let ops = vec![
+            Op::SetMtu {
+                link: "eth0".into(),
+                mtu: 1500,
+            },
+            Op::SetMaster {
+                link: "eth1".into(),
+                master: "br".into(),
+            },
+        ];
+        let mut j = Journal::new("setup", &Config::default(), &Config::default(), true, &ops)
+            .with_links(&host);
+        j.resolv = Some(ResolvBackup {
+            path: "/etc/resolv.conf".into(),
+            old: Some(b"nameserver 10.0.0.1\n".to_vec()),
+        });
+        let names: Vec<&str> = j.before_links.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, vec!["eth0", "eth1"]);
+        let back: Journal = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
+        assert_eq!(back.ops, ops);
+        assert_eq!(back.before().link("eth0").unwrap().mtu, 9000);
+        assert_eq!(
+            back.resolv.unwrap().old.as_deref(),
+            Some(&b"nameserver 10.0.0.1\n"[..])
+        );
+    }
+
+    #[test]
+    fn recover_without_a_journal_does_nothing_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let engine = Engine::new(&root, dir.path().join("resolv.conf"));
+        assert_eq!(engine.recover().unwrap(), None);
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_state_dir_is_refused_with_40() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(dir.path(), dir.path().join("resolv.conf"));
+        let held = engine.lock().unwrap();
+        let e = engine.lock().unwrap_err();
+        assert_eq!(e.code(), 40, "{e}");
+        drop(held);
+        engine.lock().unwrap();
     }
 }

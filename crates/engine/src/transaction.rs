@@ -147,18 +147,24 @@ impl Engine {
         let _span = info_span!("setup").entered();
         if opts.dry_run {
             self.recover()?;
-            return self.setup_locked(text, opts);
+            return self.setup_inner(text, opts);
         }
         let _lock = self.lock()?;
         let Some(dir) = self.hooks_dir.as_deref() else {
-            return self.setup_locked(text, opts);
+            return self.setup_inner(text, opts);
         };
         let before_hooks = hooks::list(dir, hooks::BEFORE_NETWORK_SETUP);
         let after_hooks = hooks::list(dir, hooks::AFTER_NETWORK_SETUP);
         if before_hooks.is_empty() && after_hooks.is_empty() {
-            return self.setup_locked(text, opts);
+            return self.setup_inner(text, opts);
         }
-        let mut request = hooks::request_value(&netswitch_model::parse::parse_document(text)?);
+        let doc = netswitch_model::parse::parse_document(text)?;
+        if !doc.is_object() {
+            // Refused by the parser with its own message; hooks get only
+            // requests.
+            return self.setup_inner(text, opts);
+        }
+        let mut request = hooks::request_value(&doc);
         let mut owned = Vec::new();
         let mut text = text;
         if let Some(rewritten) = hooks::before_network_setup(dir, &request)? {
@@ -166,7 +172,7 @@ impl Engine {
             text = &owned;
             request = rewritten;
         }
-        let result = self.setup_locked(text, opts);
+        let result = self.setup_inner(text, opts);
         drop(owned);
         let (code, message) = match &result {
             Ok(_) => (0, "Done".to_string()),
@@ -176,7 +182,7 @@ impl Engine {
         result
     }
 
-    fn setup_locked(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
+    fn setup_inner(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let before = netswitch_netinfo::snapshot()?;
         let running = self.running()?;
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
