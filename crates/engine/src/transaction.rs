@@ -165,15 +165,12 @@ impl Engine {
             return self.setup_inner(text, opts);
         }
         let mut request = hooks::request_value(&doc);
-        let mut owned = Vec::new();
-        let mut text = text;
-        if let Some(rewritten) = hooks::before_network_setup(dir, &request)? {
-            owned = serde_json::to_vec(&rewritten).unwrap_or_default();
-            text = &owned;
-            request = rewritten;
+        let rewritten = hooks::before_network_setup(dir, &request)?;
+        let rewritten_text = rewritten.as_ref().map(|r| r.to_string().into_bytes());
+        let result = self.setup_inner(rewritten_text.as_deref().unwrap_or(text), opts);
+        if let Some(r) = rewritten {
+            request = r;
         }
-        let result = self.setup_inner(text, opts);
-        drop(owned);
         let (code, message) = match &result {
             Ok(_) => (0, "Done".to_string()),
             Err(e) => (e.code(), e.to_string()),
