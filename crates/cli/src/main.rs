@@ -99,6 +99,15 @@ struct Global {
         value_parser = ["system", "netdev"]
     )]
     ovs_datapath: String,
+    /// Hooks: executables in DIR/before_network_setup/ (may rewrite the
+    /// request) and DIR/after_network_setup/, as VDSM runs them.
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/etc/netswitch/hooks.d"
+    )]
+    hooks_dir: PathBuf,
     /// Print JSON only on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -225,6 +234,7 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
     let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
     engine.ovs.db = g.ovs_db.clone();
     engine.ovs.datapath = g.ovs_datapath.clone();
+    engine.hooks_dir = Some(g.hooks_dir.clone());
     engine.nics = NicPolicy {
         fake_nics: g
             .fake_nics

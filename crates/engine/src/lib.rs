@@ -1,11 +1,14 @@
 //! The transaction around a request: read the host and the running config,
-//! plan, apply, verify, persist, roll back (see [`transaction`]).
+//! plan, apply, verify, persist, roll back (see [`transaction`]); the crash
+//! journal that lets the next start finish the job ([`journal`]); hooks.
 //!
 //! The one place where model, netinfo, switch and the backends meet, so the
 //! CLI and the daemon share every step of a request's way (DESIGN §3).
 
 pub mod backend;
 pub mod dynamic;
+pub mod hooks;
+pub mod journal;
 pub mod ovs;
 pub mod resolv;
 pub mod safe;
@@ -24,6 +27,8 @@ use netswitch_netinfo::NetinfoError;
 use netswitch_switch::report::{self, ReportContext};
 use tracing::{debug, info_span};
 
+pub use hooks::HookError;
+pub use journal::{Recovery, TxLock};
 pub use ovs::OvsSettings;
 pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
@@ -44,6 +49,9 @@ pub enum EngineError {
     /// The OVS database could not be read.
     #[error(transparent)]
     Ovs(#[from] netswitch_ovsdb::Error),
+    /// A before-hook failed or broke the request; nothing was changed.
+    #[error(transparent)]
+    Hook(#[from] HookError),
 }
 
 impl EngineError {
@@ -53,6 +61,7 @@ impl EngineError {
             EngineError::Request(e) => e.code(),
             EngineError::Netinfo(_) | EngineError::Store(_) => 29,
             EngineError::Ovs(e) => e.code(),
+            EngineError::Hook(e) => e.code(),
         }
     }
 }
@@ -66,16 +75,21 @@ pub struct Engine {
     pub nics: NicPolicy,
     /// Where OVS is, for OVS networks.
     pub ovs: OvsSettings,
+    /// Where the `before_network_setup/` and `after_network_setup/` hook
+    /// directories are; `None` runs no hooks.
+    pub hooks_dir: Option<PathBuf>,
 }
 
 impl Engine {
-    /// An engine over a state directory.
+    /// An engine over a state directory. Runs no hooks until `hooks_dir`
+    /// is set.
     pub fn new(state_dir: impl Into<PathBuf>, resolv_conf: impl Into<PathBuf>) -> Self {
         Self {
             store: Store::new(state_dir),
             resolv_conf: resolv_conf.into(),
             nics: NicPolicy::default(),
             ovs: OvsSettings::default(),
+            hooks_dir: None,
         }
     }
 
@@ -97,6 +111,7 @@ impl Engine {
     /// getNetworkCapabilities.
     pub fn caps(&self) -> Result<Caps, EngineError> {
         let _span = info_span!("caps").entered();
+        self.recover()?;
         let t = Instant::now();
         let host = netswitch_netinfo::snapshot()?;
         let running = self.running()?;

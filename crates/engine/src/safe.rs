@@ -35,7 +35,7 @@ fn io_err(path: &Path, source: std::io::Error) -> EngineError {
 }
 
 impl Engine {
-    fn pending_confirmation(&self) -> PathBuf {
+    pub(crate) fn pending_confirmation(&self) -> PathBuf {
         self.store.root().join("pending-confirmation")
     }
 
@@ -63,7 +63,10 @@ impl Engine {
 
     /// confirmConnectivity: tells a waiting setup that the engine still
     /// reaches the host. Returns whether a setup was waiting.
+    ///
+    /// Takes no lock: the setup it confirms holds it.
     pub fn confirm(&self) -> Result<bool, EngineError> {
+        self.recover()?;
         let path = self.pending_confirmation();
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
@@ -75,6 +78,7 @@ impl Engine {
     /// setSafeNetworkConfig: the running config becomes the one restored
     /// at boot.
     pub fn commit(&self) -> Result<Config, EngineError> {
+        let _lock = self.lock()?;
         let running = self.running()?;
         self.store.save(Which::Persistent, &running)?;
         Ok(running)
@@ -86,6 +90,7 @@ impl Engine {
     /// `force`.
     pub fn restore(&self, force: bool) -> Result<Restored, EngineError> {
         let _span = info_span!("restore", force).entered();
+        let _lock = self.lock()?;
         let marker = self.store.root().join("restored-boot-id");
         let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
         if !force
@@ -157,6 +162,7 @@ impl Engine {
         }
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
         out.applied = self.carry_out(
+            "restore",
             &before,
             &running,
             &desired,
@@ -183,6 +189,7 @@ impl Engine {
     /// Every file goes through the same parser as a request, so a bad one
     /// is refused with its code and the network it describes.
     pub fn import_vdsm(&self, dir: &Path) -> Result<Config, EngineError> {
+        let _lock = self.lock()?;
         let mut doc = Map::new();
         for (sub, key) in [("nets", "networks"), ("bonds", "bondings")] {
             let mut entities = Map::new();

@@ -121,6 +121,38 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Removes generation directories and temporary symlinks that neither
+    /// config points to: what a process killed in the middle of a save
+    /// leaves behind. Best effort; called by crash recovery, under the
+    /// transaction lock.
+    pub fn remove_orphans(&self) {
+        let live: Vec<std::ffi::OsString> = [Which::Running, Which::Persistent]
+            .iter()
+            .filter_map(|w| fs::read_link(self.root.join(w.dir())).ok())
+            .map(|t| t.into_os_string())
+            .collect();
+        let Ok(entries) = fs::read_dir(&self.root) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let text = name.to_string_lossy();
+            let ours = text.starts_with(".running.") || text.starts_with(".persistent.");
+            if !ours || live.contains(&name) {
+                continue;
+            }
+            let path = entry.path();
+            let removed = if text.ends_with(".lnk") {
+                fs::remove_file(&path)
+            } else {
+                fs::remove_dir_all(&path)
+            };
+            if removed.is_ok() {
+                tracing::info!(path = %path.display(), "removed a config generation left by a crash");
+            }
+        }
+    }
 }
 
 fn read_entities<T: serde::de::DeserializeOwned>(

@@ -20,7 +20,8 @@ use netswitch_model::Request;
 use netswitch_switch::inverse;
 use tracing::{info, info_span, warn};
 
-use crate::{backend, resolv, Engine, EngineError, Which};
+use crate::journal::{crash_point, Journal, ResolvBackup};
+use crate::{backend, hooks, resolv, Engine, EngineError, Which};
 
 /// How a setup runs, beyond what the request says.
 #[derive(Debug, Clone, Default)]
@@ -143,8 +144,49 @@ impl Facts {
 
 impl Engine {
     /// setupNetworks: the whole transaction of DESIGN §3.
+    ///
+    /// Holds the transaction lock throughout (code 40 when another verb
+    /// holds it), after recovering what a dead transaction left. Runs the
+    /// before-hooks (which may rewrite the request) and the after-hooks
+    /// around it, except for `--dry-run`, which takes no lock and runs no
+    /// hooks.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let _span = info_span!("setup").entered();
+        if opts.dry_run {
+            self.recover()?;
+            return self.setup_inner(text, opts);
+        }
+        let _lock = self.lock()?;
+        let Some(dir) = self.hooks_dir.as_deref() else {
+            return self.setup_inner(text, opts);
+        };
+        let before_hooks = hooks::list(dir, hooks::BEFORE_NETWORK_SETUP);
+        let after_hooks = hooks::list(dir, hooks::AFTER_NETWORK_SETUP);
+        if before_hooks.is_empty() && after_hooks.is_empty() {
+            return self.setup_inner(text, opts);
+        }
+        let doc = netswitch_model::parse::parse_document(text)?;
+        if !doc.is_object() {
+            // Refused by the parser with its own message; hooks get only
+            // requests.
+            return self.setup_inner(text, opts);
+        }
+        let mut request = hooks::request_value(&doc);
+        let rewritten = hooks::before_network_setup(dir, &request)?;
+        let rewritten_text = rewritten.as_ref().map(|r| r.to_string().into_bytes());
+        let result = self.setup_inner(rewritten_text.as_deref().unwrap_or(text), opts);
+        if let Some(r) = rewritten {
+            request = r;
+        }
+        let (code, message) = match &result {
+            Ok(_) => (0, "Done".to_string()),
+            Err(e) => (e.code(), e.to_string()),
+        };
+        hooks::after_network_setup(dir, &request, code, &message);
+        result
+    }
+
+    fn setup_inner(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let mut before = netswitch_netinfo::snapshot()?;
         let running = self.running()?;
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
@@ -185,8 +227,9 @@ impl Engine {
                 } => Some(n.clone()),
                 _ => None,
             }));
-        let applied =
-            self.carry_out(&before, &running, &desired, &plan, &opts, confirm, persist)?;
+        let applied = self.carry_out(
+            "setup", &before, &running, &desired, &plan, &opts, confirm, persist,
+        )?;
         Ok(Outcome {
             request,
             desired,
@@ -198,9 +241,15 @@ impl Engine {
     /// Moves the host from `running` to `desired` by `plan` (planned
     /// against `before`): apply, resolver, verify, wait for a confirmation
     /// when asked, save — or roll back. Returns whether anything was applied.
+    ///
+    /// The caller holds the transaction lock. The journal is written before
+    /// the first change and removed after the save or the rollback, so a
+    /// process killed anywhere in between is rolled back (or finished, if
+    /// it had saved) by the next [`Engine::recover`].
     #[allow(clippy::too_many_arguments)] // one transaction's whole context
     pub(crate) fn carry_out(
         &self,
+        verb: &str,
         before: &HostState,
         running: &Config,
         desired: &Config,
@@ -224,12 +273,37 @@ impl Engine {
                 )));
             }
             if desired != running || persist {
+                // Two saves with commitOnSuccess: journaled so a crash
+                // between them is finished by the next start.
+                self.begin_journal(&Journal::new(verb, running, desired, persist, &[]))?;
                 self.commit_config(desired, persist)?;
+                self.end_journal()?;
             }
             return Ok(false);
         }
         info!(ops = plan.ops.len(), "applying");
         let ops = &plan.ops;
+        let mut journal = Journal::new(verb, running, desired, persist, ops).with_links(before);
+        if plan.nameservers.is_some() {
+            let old = match std::fs::read(&self.resolv_conf) {
+                Ok(b) => Some(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(EngineError::Request(RequestError::request(
+                        Code::BackendFailed,
+                        format!(
+                            "reading {}: {e}; nothing changed",
+                            self.resolv_conf.display()
+                        ),
+                    )))
+                }
+            };
+            journal.resolv = Some(ResolvBackup {
+                path: self.resolv_conf.clone(),
+                old,
+            });
+        }
+        self.begin_journal(&journal)?;
         let limit = opts
             .inject_failure_at
             .map_or(ops.len(), |i| i.min(ops.len()));
@@ -251,8 +325,14 @@ impl Engine {
             _ => None,
         };
         // Every failure from here on rolls back and says so.
+        // The journal goes only once the rollback is done; if it cannot be
+        // removed, the next start redoes the (idempotent) rollback.
         let fail = |code: Code, why: String, old_resolv: Option<&Option<Vec<u8>>>| {
             let note = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
+            let note = match self.end_journal() {
+                Ok(()) => note,
+                Err(e) => format!("{note} (the journal stays: {e})"),
+            };
             EngineError::Request(RequestError::request(
                 code,
                 format!("{why}; rolled back{note}"),
@@ -264,6 +344,7 @@ impl Engine {
         if let Err(why) = self.dynamic_after(desired) {
             return Err(fail(Code::BackendFailed, why, None));
         }
+        crash_point("applied");
 
         let old_resolv = match &plan.nameservers {
             Some(ns) => match resolv::write_nameservers(&self.resolv_conf, ns) {
@@ -278,19 +359,38 @@ impl Engine {
 
         // Verify: the planner, asked again against the host as it now is,
         // must find nothing left to do.
-        let after = self.observe(with_ovs)?;
-        let residual = netswitch_switch::plan(&after, desired, desired)?;
-        if let Some(op) = residual.ops.first() {
-            let why = format!("verification failed: after applying, the host still needs \"{op}\"");
-            return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+        let residual = self
+            .observe(with_ovs)
+            .map_err(EngineError::from)
+            .and_then(|after| Ok(netswitch_switch::plan(&after, desired, desired)?));
+        match residual {
+            Ok(r) => {
+                if let Some(op) = r.ops.first() {
+                    let why = format!(
+                        "verification failed: after applying, the host still needs \"{op}\""
+                    );
+                    return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+                }
+            }
+            Err(e) => {
+                let why = format!("verification failed: {e}");
+                return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+            }
         }
         if let Err(why) = self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout) {
             return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
         }
         if let Some(secs) = confirm {
-            if !self.wait_for_confirmation(secs)? {
-                let why = format!("no connectivity confirmation within {secs} s");
-                return Err(fail(Code::LostConnectivity, why, old_resolv.as_ref()));
+            match self.wait_for_confirmation(secs) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let why = format!("no connectivity confirmation within {secs} s");
+                    return Err(fail(Code::LostConnectivity, why, old_resolv.as_ref()));
+                }
+                Err(e) => {
+                    let why = format!("waiting for the confirmation: {e}");
+                    return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+                }
             }
         }
         if let Err(e) = self.commit_config(desired, persist) {
@@ -299,6 +399,11 @@ impl Engine {
                 e.to_string(),
                 old_resolv.as_ref(),
             ));
+        }
+        if let Err(e) = self.end_journal() {
+            // Saved and verified: the next start finds the running config
+            // saved and only finishes the transaction.
+            warn!(error = %e, "the transaction is complete but its journal could not be removed");
         }
         info!(
             ops = ops.len(),
@@ -310,6 +415,7 @@ impl Engine {
 
     fn commit_config(&self, desired: &Config, persist: bool) -> Result<(), EngineError> {
         self.store.save(Which::Running, desired)?;
+        crash_point("saved-running");
         if persist {
             self.store.save(Which::Persistent, desired)?;
         }
@@ -329,6 +435,14 @@ impl Engine {
     ) -> String {
         let _span = info_span!("rollback", done = done.len()).entered();
         let mut problems = Vec::new();
+        // A failed persistent save comes after the running one: put the
+        // running config back first, so that a crash during this rollback
+        // is rolled back again by the next start rather than "finished".
+        if self.store.load(Which::Running).ok().as_ref() != Some(running) {
+            if let Err(e) = self.store.save(Which::Running, running) {
+                problems.push(format!("restoring the running config: {e}"));
+            }
+        }
         // Undoing an op on a device the plan deleted fails until the planner
         // pass below recreates the device (with what was on it); so these
         // failures are only worth reporting if the host does not end up
@@ -380,7 +494,7 @@ pub(crate) fn uses_ovs(running: &Config, desired: &Config) -> bool {
 
 impl Engine {
     /// Applies every op it can, going on after failures; returns the failures.
-    fn apply_best_effort(&self, ops: &[Op], with_ovs: bool) -> Vec<String> {
+    pub(crate) fn apply_best_effort(&self, ops: &[Op], with_ovs: bool) -> Vec<String> {
         let mut problems = Vec::new();
         let mut queue: Vec<Op> = ops.to_vec();
         while !queue.is_empty() {

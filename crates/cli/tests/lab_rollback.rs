@@ -1,0 +1,135 @@
+//! Rollback and restore with bonds and VLANs: these need the kernel lab
+//! (bonding, 8021q and dummy modules), so they are ignored on the machine's
+//! own kernel and run by `tests/lab/run` with `--ignored`.
+
+mod common;
+
+use common::Host;
+use serde_json::{json, Value};
+
+/// A namespace with dummies dummy_1..dummy_4 as nics, or None outside the lab.
+fn lab_host() -> Option<Host> {
+    if !netswitch_testkit::in_lab() {
+        eprintln!("skipped: needs the kernel lab (tests/lab/run)");
+        return None;
+    }
+    let h = Host::empty();
+    for i in 1..=4 {
+        let name = format!("dummy_{i}");
+        h.ns.ip(&["link", "add", &name, "type", "dummy"]);
+        h.ns.ip(&["link", "set", &name, "up"]);
+    }
+    Some(h)
+}
+
+fn sysfs(h: &Host, path: &str) -> String {
+    h.ns.sysfs(path)
+        .unwrap_or_else(|| panic!("no /sys/class/net/{path}"))
+}
+
+/// A bond, a VLAN on it and a bridge over the VLAN, whose address the
+/// kernel takes but whose gateway (outside the subnet) it refuses: the
+/// failure comes after the bond, the VLAN, the bridge and the address went
+/// in.
+fn broken_bond_vlan_bridge(vlan: u16, mode: &str) -> Value {
+    json!({
+        "bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": format!("mode={mode} miimon=100")}},
+        "networks": {"vmnet": {"bonding": "bond0", "vlan": vlan, "ipaddr": "192.0.2.10", "prefix": 24,
+                               "gateway": "10.9.9.1", "defaultRoute": true, "nameservers": ["192.0.2.53"]}},
+    })
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_broken_bond_vlan_bridge_request_leaves_no_trace() {
+    let Some(h) = lab_host() else { return };
+    let before = h.facts();
+    let resolv = std::fs::read(h.state.path().join("resolv.conf")).unwrap();
+    let (code, err) = h.setup_code(&broken_bond_vlan_bridge(100, "active-backup"), &[]);
+    assert_eq!(code, 29, "{err}");
+    assert!(
+        err.contains("add route default via 10.9.9.1") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(!err.contains("incompletely"), "{err}");
+    assert_eq!(h.facts(), before, "{:#?}", before.diff(&h.facts()));
+    for dev in ["bond0", "bond0.100", "vmnet"] {
+        assert!(h.link(dev).is_none(), "{dev} left behind");
+    }
+    assert!(h.running().networks.is_empty() && h.running().bonds.is_empty());
+    assert_eq!(
+        std::fs::read(h.state.path().join("resolv.conf")).unwrap(),
+        resolv
+    );
+    // The same with an address validation refuses: code 22, nothing sent.
+    let mut bad = broken_bond_vlan_bridge(100, "active-backup");
+    bad["networks"]["vmnet"]["ipaddr"] = json!("192.0.2.300");
+    let (code, err) = h.setup_code(&bad, &[]);
+    assert_eq!(code, 22, "{err}");
+    assert!(err.contains("vmnet"), "{err}");
+    assert_eq!(h.facts(), before);
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_broken_bond_vlan_bridge_request_over_an_existing_network_leaves_it_unchanged() {
+    let Some(h) = lab_host() else { return };
+    h.setup(json!({
+        "bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=balance-xor miimon=100"}},
+        "networks": {"vmnet": {"bonding": "bond0", "vlan": 100, "mtu": 9000, "ipaddr": "198.51.100.2",
+                               "prefix": 24, "gateway": "198.51.100.1", "defaultRoute": true}},
+    }));
+    let before = h.facts();
+    let running = h.running();
+    let resolv = std::fs::read(h.state.path().join("resolv.conf")).unwrap();
+    // Same names, another tag, another bond mode, a new address the
+    // kernel refuses a route for.
+    let (code, err) = h.setup_code(&broken_bond_vlan_bridge(200, "active-backup"), &[]);
+    assert_eq!(code, 29, "{err}");
+    assert!(!err.contains("incompletely"), "{err}");
+    assert_eq!(h.facts(), before, "{:#?}", before.diff(&h.facts()));
+    assert_eq!(h.running(), running);
+    assert_eq!(
+        std::fs::read(h.state.path().join("resolv.conf")).unwrap(),
+        resolv
+    );
+    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "balance-xor 2");
+    assert_eq!(h.link("bond0.100").unwrap()["master"], "vmnet");
+    assert!(h.link("bond0.200").is_none());
+    assert_eq!(h.addrs("vmnet"), vec!["198.51.100.2/24"]);
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn restore_brings_back_a_removed_bond_with_the_slaves_still_present() {
+    let Some(h) = lab_host() else { return };
+    h.setup(json!({
+        "bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=802.3ad miimon=100"}},
+        "networks": {"vmnet": {"bonding": "bond0", "vlan": 30}},
+    }));
+    h.netswitch(&["commit"], None);
+    let persisted = h.facts();
+    h.setup(
+        json!({"networks": {"vmnet": {"remove": true}}, "bondings": {"bond0": {"remove": true}}}),
+    );
+    assert!(h.link("bond0").is_none());
+
+    let (code, _, err) = h.netswitch(&["restore", "--force"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(h.facts(), persisted, "{:#?}", persisted.diff(&h.facts()));
+    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "802.3ad 4");
+    assert_eq!(h.link("bond0.30").unwrap()["master"], "vmnet");
+    assert_eq!(h.caps()["netConfigDirty"], false);
+
+    // Gone again, and one slave gone from the host: the bond comes back
+    // with the slave that is left.
+    h.setup(
+        json!({"networks": {"vmnet": {"remove": true}}, "bondings": {"bond0": {"remove": true}}}),
+    );
+    h.ns.ip(&["link", "del", "dummy_2"]);
+    let (code, _, err) = h.netswitch(&["restore", "--force"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("bond bond0: slaves dummy_2"), "{err}");
+    assert_eq!(sysfs(&h, "bond0/bonding/slaves"), "dummy_1");
+    assert_eq!(h.link("bond0.30").unwrap()["master"], "vmnet");
+}

@@ -1,0 +1,463 @@
+//! The transaction journal: what a process killed in the middle of a setup
+//! leaves behind so the next start can put the host back.
+//!
+//! A transaction writes `<state-dir>/journal` (temp file, fsync, rename,
+//! fsync of the directory) before its first change, and removes it only
+//! after the running config is saved or the rollback is finished. The
+//! journal holds the old running config, the desired one, the plan's ops
+//! with the links they touch as they were before, and the resolver file's
+//! old bytes when the plan rewrites it: enough to roll back without the
+//! dead process's memory.
+//!
+//! Every transaction holds an exclusive `flock` on `<state-dir>/lock` from
+//! before it reads the running config until its journal is gone. The
+//! kernel drops the lock when the holder dies, so a journal whose lock can
+//! be taken belongs to a dead transaction; one whose lock is held belongs
+//! to a live one and is left alone.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+
+use netswitch_model::config::Config;
+use netswitch_model::error::{Code, RequestError};
+use netswitch_model::host::{HostState, Link};
+use netswitch_model::plan::Op;
+use serde::{Deserialize, Serialize};
+use tracing::{info, info_span, warn};
+
+use crate::store::StoreError;
+use crate::transaction::uses_ovs;
+use crate::{resolv, Engine, EngineError, Which};
+
+const JOURNAL: &str = "journal";
+const LOCK: &str = "lock";
+
+/// The record of one transaction in flight.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    /// Which verb wrote it (`setup`, `restore`), for the log.
+    pub verb: String,
+    /// The process that ran the transaction.
+    pub pid: u32,
+    /// The running config before the transaction: what a rollback restores.
+    pub old: Config,
+    /// The config the transaction moves to.
+    pub desired: Config,
+    /// Whether the desired config is also to become the persistent one
+    /// (`commitOnSuccess`).
+    pub persist: bool,
+    /// The plan's ops; a recovery undoes all of them (an undo of an op that
+    /// never ran fails harmlessly or sets a value to what it already is).
+    pub ops: Vec<Op>,
+    /// The links the ops name, as they were before the plan: what the
+    /// inverses of the ops restore on devices netswitch does not own.
+    pub before_links: Vec<Link>,
+    /// The resolver file and its old bytes, when the plan rewrites it.
+    pub resolv: Option<ResolvBackup>,
+}
+
+/// The resolver file as it was before a transaction rewrote it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ResolvBackup {
+    pub path: PathBuf,
+    /// Its old contents; `None`: there was no file.
+    pub old: Option<Vec<u8>>,
+}
+
+/// What [`Engine::recover`] found and did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The verb and process of the interrupted transaction.
+    pub verb: String,
+    pub pid: u32,
+    /// True when the interrupted transaction had already saved its running
+    /// config (it was complete but for the journal's removal or the
+    /// persistent copy): it was finished, not rolled back.
+    pub completed: bool,
+    /// What could not be put back, if anything.
+    pub problems: Vec<String>,
+}
+
+/// An exclusive hold on the state directory for one transaction; released
+/// when dropped (or by the kernel when the process dies).
+#[derive(Debug)]
+pub struct TxLock {
+    _file: File,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Store(StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn sync_dir(dir: &Path) -> Result<(), EngineError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err(dir, e))
+}
+
+/// The links `ops` name.
+fn op_links(op: &Op) -> Vec<&str> {
+    match op {
+        Op::CreateBridge { name, .. }
+        | Op::CreateBond { name, .. }
+        | Op::DeleteLink { name }
+        | Op::SetBridgeOptions { name, .. }
+        | Op::SetBondOptions { name, .. } => vec![name],
+        Op::CreateVlan { name, parent, .. } => vec![name, parent],
+        Op::SetMaster { link, master } => vec![link, master],
+        Op::ReleaseMaster { link }
+        | Op::SetMtu { link, .. }
+        | Op::SetUp { link }
+        | Op::SetDown { link }
+        | Op::SetMac { link, .. }
+        | Op::AddAddr { link, .. }
+        | Op::DelAddr { link, .. } => vec![link],
+        Op::AddRoute(r) | Op::DelRoute(r) => vec![&r.dev],
+        Op::AddRule(r) | Op::DelRule(r) => r.iif.as_deref().into_iter().collect(),
+        // OVSDB keeps its own record; the planner restores OVS.
+        Op::OvsAddBridge { .. }
+        | Op::OvsDelBridge { .. }
+        | Op::OvsAddPort { .. }
+        | Op::OvsDelPort { .. }
+        | Op::OvsSetPort { .. }
+        | Op::OvsSetMappings { .. } => Vec::new(),
+    }
+}
+
+impl Journal {
+    /// The journal of a transaction about to apply `ops` planned against
+    /// `before`.
+    pub fn new(verb: &str, old: &Config, desired: &Config, persist: bool, ops: &[Op]) -> Self {
+        Journal {
+            verb: verb.to_string(),
+            pid: std::process::id(),
+            old: old.clone(),
+            desired: desired.clone(),
+            persist,
+            ops: ops.to_vec(),
+            before_links: Vec::new(),
+            resolv: None,
+        }
+    }
+
+    /// Keeps the links the ops name as `before` has them.
+    pub fn with_links(mut self, before: &HostState) -> Self {
+        let names: std::collections::BTreeSet<&str> = self.ops.iter().flat_map(op_links).collect();
+        self.before_links = names
+            .into_iter()
+            .filter_map(|n| before.link(n).cloned())
+            .collect();
+        self
+    }
+
+    fn before(&self) -> HostState {
+        HostState {
+            links: self
+                .before_links
+                .iter()
+                .map(|l| (l.name.clone(), l.clone()))
+                .collect(),
+            ..HostState::default()
+        }
+    }
+}
+
+impl Engine {
+    fn journal_path(&self) -> PathBuf {
+        self.store.root().join(JOURNAL)
+    }
+
+    /// Takes the state directory's transaction lock, or fails with code 40
+    /// when another process (or thread) holds it; then recovers whatever a
+    /// dead transaction left behind. Held by every verb that changes the
+    /// host or the configs.
+    pub fn lock(&self) -> Result<TxLock, EngineError> {
+        let lock = self.try_lock()?.ok_or_else(|| {
+            EngineError::Request(RequestError::request(
+                Code::Busy,
+                "another network verb is running on this state directory",
+            ))
+        })?;
+        self.recover_locked()?;
+        Ok(lock)
+    }
+
+    fn try_lock(&self) -> Result<Option<TxLock>, EngineError> {
+        let root = self.store.root();
+        fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
+        let path = root.join(LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(TxLock { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(io_err(&path, e)),
+        }
+    }
+
+    /// Brings the host back from a transaction that died: with a journal
+    /// left and its lock free, the host is rolled back to the journal's old
+    /// running config through the planner (or, if the transaction had saved
+    /// its running config already, its persistent copy is finished), the
+    /// resolver file restored, a pending confirmation dropped, the journal
+    /// removed. Costs one `stat` when there is no journal; a journal of a
+    /// live transaction is left to it. Idempotent: a recovery killed half
+    /// way is redone by the next one. Every engine verb calls it first; the
+    /// daemon calls it at start.
+    pub fn recover(&self) -> Result<Option<Recovery>, EngineError> {
+        if !self.journal_path().exists() {
+            return Ok(None);
+        }
+        match self.try_lock() {
+            Ok(Some(_lock)) => self.recover_locked(),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                // A reader that may not take the lock (not root, say) goes
+                // on; the next mutating verb recovers or fails loudly.
+                warn!(error = %e, "a transaction journal is left but the lock cannot be taken; not recovered");
+                Ok(None)
+            }
+        }
+    }
+
+    fn recover_locked(&self) -> Result<Option<Recovery>, EngineError> {
+        let path = self.journal_path();
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        let _span = info_span!("recover").entered();
+        let journal: Journal = match serde_json::from_slice(&text) {
+            Ok(j) => j,
+            Err(e) => {
+                // Written by rename, so never torn; a journal that does not
+                // parse was not written by this version. Keep it for a human
+                // and go on rather than block every verb.
+                let aside = self.store.root().join("journal.unreadable");
+                warn!(error = %e, aside = %aside.display(), "a transaction journal cannot be read; moved aside, host not rolled back");
+                fs::rename(&path, &aside).map_err(|e| io_err(&path, e))?;
+                return Ok(Some(Recovery {
+                    verb: "?".into(),
+                    pid: 0,
+                    completed: false,
+                    problems: vec![format!("unreadable journal moved to {}", aside.display())],
+                }));
+            }
+        };
+        let running = self.store.load(Which::Running)?;
+        let mut out = Recovery {
+            verb: journal.verb.clone(),
+            pid: journal.pid,
+            completed: running == journal.desired && journal.desired != journal.old,
+            problems: Vec::new(),
+        };
+        if out.completed {
+            // The running config is saved only after verify and the
+            // confirmation: the host carries the new config. Finish.
+            if journal.persist {
+                self.store.save(Which::Persistent, &journal.desired)?;
+            }
+        } else {
+            out.problems = self.roll_back_journal(&journal);
+            if running != journal.old {
+                self.store.save(Which::Running, &journal.old)?;
+            }
+        }
+        let _ = fs::remove_file(self.pending_confirmation());
+        self.store.remove_orphans();
+        remove_journal_file(&path)?;
+        if out.completed {
+            warn!(
+                verb = %out.verb,
+                pid = out.pid,
+                "recovered an interrupted {}: it had saved its running config; finished it",
+                out.verb
+            );
+        } else if out.problems.is_empty() {
+            warn!(
+                verb = %out.verb,
+                pid = out.pid,
+                "recovered an interrupted {}: the host and the running config are back to the old config",
+                out.verb
+            );
+        } else {
+            warn!(
+                verb = %out.verb,
+                pid = out.pid,
+                problems = %out.problems.join("; "),
+                "recovered an interrupted {}: rolled back incompletely",
+                out.verb
+            );
+        }
+        Ok(Some(out))
+    }
+
+    /// The rollback of a dead transaction: undo every op, then plan from
+    /// the host as it is to the old config, then the resolver file.
+    fn roll_back_journal(&self, j: &Journal) -> Vec<String> {
+        let before = j.before();
+        let all: Vec<usize> = (0..j.ops.len()).collect();
+        // The journal keeps no OVS state to undo OVS ops against: the
+        // planner pass below puts OVS back as the old config has it.
+        let undo: Vec<_> = netswitch_switch::inverse::undo(&j.ops, &all, &before)
+            .into_iter()
+            .filter(|op| !op.is_ovs())
+            .collect();
+        let with_ovs = uses_ovs(&j.old, &j.desired);
+        // Undo steps for ops that never ran fail; only what is left after
+        // the planner pass counts.
+        let _ = self.apply_best_effort(&undo, with_ovs);
+        let mut problems = Vec::new();
+        match self.observe(with_ovs) {
+            Ok(now) => match netswitch_switch::plan(&now, &j.desired, &j.old) {
+                Ok(back) => {
+                    let _ = self.apply_best_effort(&back.ops, with_ovs);
+                }
+                Err(e) => problems.push(format!("replanning the old config: {e}")),
+            },
+            Err(e) => problems.push(e.to_string()),
+        }
+        if let Some(r) = &j.resolv {
+            if let Err(e) = resolv::restore(&r.path, r.old.as_deref()) {
+                problems.push(format!("restoring {}: {e}", r.path.display()));
+            }
+        }
+        match self.observe(with_ovs) {
+            Ok(now) => match netswitch_switch::plan(&now, &j.old, &j.old) {
+                Ok(left) => problems.extend(
+                    left.ops
+                        .iter()
+                        .take(5)
+                        .map(|op| format!("the old config still needs \"{op}\"")),
+                ),
+                Err(e) => problems.push(format!("checking the old config: {e}")),
+            },
+            Err(e) => problems.push(e.to_string()),
+        }
+        problems
+    }
+
+    /// Writes the journal, durably, before the transaction's first change.
+    pub(crate) fn begin_journal(&self, journal: &Journal) -> Result<(), EngineError> {
+        let root = self.store.root();
+        fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
+        let tmp = root.join("journal.tmp");
+        let text = serde_json::to_vec(journal).map_err(|source| {
+            EngineError::Store(StoreError::Corrupt {
+                path: tmp.clone(),
+                source,
+            })
+        })?;
+        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        f.write_all(&text).map_err(|e| io_err(&tmp, e))?;
+        f.sync_all().map_err(|e| io_err(&tmp, e))?;
+        let path = self.journal_path();
+        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
+        sync_dir(root)?;
+        info!(ops = journal.ops.len(), "journal written");
+        crash_point("journaled");
+        Ok(())
+    }
+
+    /// Removes the journal, durably: the transaction is over.
+    pub(crate) fn end_journal(&self) -> Result<(), EngineError> {
+        remove_journal_file(&self.journal_path())
+    }
+}
+
+fn remove_journal_file(path: &Path) -> Result<(), EngineError> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err(path, e)),
+    }
+    match path.parent() {
+        Some(dir) => sync_dir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Testing aid: when `NETSWITCH_TEST_CRASH_AT` names this point, the
+/// process kills itself with SIGKILL here, so tests can place a crash
+/// exactly (between the two saves of commitOnSuccess, say) besides the
+/// random kills.
+pub(crate) fn crash_point(name: &str) {
+    if std::env::var_os("NETSWITCH_TEST_CRASH_AT").is_some_and(|v| v == name) {
+        warn!(point = name, "NETSWITCH_TEST_CRASH_AT: killing myself");
+        // SAFETY: kill(2) on our own pid with a constant signal; no memory
+        // is touched.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netswitch_model::host::LinkKind;
+
+    #[test]
+    fn a_journal_keeps_only_the_links_its_ops_name_and_reads_back() {
+        let mut host = HostState::default();
+        for (i, name) in ["eth0", "eth1", "other"].iter().enumerate() {
+            let mut l = Link::new(i as u32 + 1, name, LinkKind::Device);
+            l.mtu = 9000;
+            host.links.insert(name.to_string(), l);
+        }
+        let ops = vec![
+            Op::SetMtu {
+                link: "eth0".into(),
+                mtu: 1500,
+            },
+            Op::SetMaster {
+                link: "eth1".into(),
+                master: "br".into(),
+            },
+        ];
+        let mut j = Journal::new("setup", &Config::default(), &Config::default(), true, &ops)
+            .with_links(&host);
+        j.resolv = Some(ResolvBackup {
+            path: "/etc/resolv.conf".into(),
+            old: Some(b"nameserver 10.0.0.1\n".to_vec()),
+        });
+        let names: Vec<&str> = j.before_links.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, vec!["eth0", "eth1"]);
+        let back: Journal = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
+        assert_eq!(back.ops, ops);
+        assert_eq!(back.before().link("eth0").unwrap().mtu, 9000);
+        assert_eq!(
+            back.resolv.unwrap().old.as_deref(),
+            Some(&b"nameserver 10.0.0.1\n"[..])
+        );
+    }
+
+    #[test]
+    fn recover_without_a_journal_does_nothing_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("state");
+        let engine = Engine::new(&root, dir.path().join("resolv.conf"));
+        assert_eq!(engine.recover().unwrap(), None);
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn a_second_lock_on_the_same_state_dir_is_refused_with_40() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(dir.path(), dir.path().join("resolv.conf"));
+        let held = engine.lock().unwrap();
+        let e = engine.lock().unwrap_err();
+        assert_eq!(e.code(), 40, "{e}");
+        drop(held);
+        engine.lock().unwrap();
+    }
+}
