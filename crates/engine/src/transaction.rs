@@ -361,7 +361,6 @@ impl Engine {
         // must find nothing left to do.
         let residual = self
             .observe(with_ovs)
-            .map_err(EngineError::from)
             .and_then(|after| Ok(netswitch_switch::plan(&after, desired, desired)?));
         match residual {
             Ok(r) => {
