@@ -224,7 +224,9 @@ impl From<ClientError> for Failure {
         let code = match &e {
             // A VDSM code passes through; JSON-RPC's own (negative) codes
             // and permission refusals are not VDSM codes: exit 1.
-            ClientError::Rpc { code, .. } => u8::try_from(*code).ok().filter(|c| *c > 0).unwrap_or(1),
+            ClientError::Rpc { code, .. } => {
+                u8::try_from(*code).ok().filter(|c| *c > 0).unwrap_or(1)
+            }
             ClientError::Io(_) | ClientError::Protocol(_) => 29,
         };
         Failure {
@@ -422,7 +424,10 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 }
             };
             if g.json {
-                println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stats).unwrap_or_default()
+                );
             } else {
                 print!("{}", table::stats(&stats));
             }

@@ -225,9 +225,13 @@ impl Daemon {
             Err(e) => {
                 let message = e.to_string();
                 if message.contains("rolled back") {
-                    self.notify(json!({"event": "setup.rolledBack", "code": e.code(), "message": message}));
+                    self.notify(
+                        json!({"event": "setup.rolledBack", "code": e.code(), "message": message}),
+                    );
                 } else {
-                    self.notify(json!({"event": "setup.refused", "code": e.code(), "message": message}));
+                    self.notify(
+                        json!({"event": "setup.refused", "code": e.code(), "message": message}),
+                    );
                 }
                 Err(e.into())
             }
@@ -454,31 +458,55 @@ async fn handle(
     let Value::Object(mut msg) = msg else {
         return Some(error_response(
             Value::Null,
-            RpcError::new(codes::INVALID_REQUEST, "a request must be a JSON object (batches are not supported)"),
+            RpcError::new(
+                codes::INVALID_REQUEST,
+                "a request must be a JSON object (batches are not supported)",
+            ),
         ));
     };
     let id = msg.remove("id");
-    let id_ok = matches!(id, None | Some(Value::Null | Value::String(_) | Value::Number(_)));
-    let reply_id = if id_ok { id.clone().unwrap_or(Value::Null) } else { Value::Null };
-    let invalid = |why: &str| Some(error_response(reply_id.clone(), RpcError::new(codes::INVALID_REQUEST, why)));
+    let id_ok = matches!(
+        id,
+        None | Some(Value::Null | Value::String(_) | Value::Number(_))
+    );
+    let reply_id = if id_ok {
+        id.clone().unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let invalid = |why: &str| {
+        Some(error_response(
+            reply_id.clone(),
+            RpcError::new(codes::INVALID_REQUEST, why),
+        ))
+    };
     if !id_ok {
         return invalid("id must be a string, a number or null");
     }
     if msg.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid("jsonrpc must be \"2.0\"");
     }
-    let Some(method) = msg.get("method").and_then(Value::as_str).map(str::to_string) else {
+    let Some(method) = msg
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+    else {
         return invalid("method must be a string");
     };
     let params = msg.remove("params");
     if !matches!(params, None | Some(Value::Object(_) | Value::Array(_))) {
         return Some(error_response(
             reply_id,
-            RpcError::new(codes::INVALID_PARAMS, format!("{method}: params must be an object or an array")),
+            RpcError::new(
+                codes::INVALID_PARAMS,
+                format!("{method}: params must be an object or an array"),
+            ),
         ));
     }
     let span = info_span!("rpc", method = %method);
-    let result = call(daemon, uid, &method, params, tx).instrument(span).await;
+    let result = call(daemon, uid, &method, params, tx)
+        .instrument(span)
+        .await;
     id.as_ref()?;
     let v = match result {
         Ok(result) => json!({"jsonrpc": "2.0", "id": reply_id, "result": result}),
@@ -540,7 +568,9 @@ async fn call(
         let who = uid.map_or("an unknown uid".to_string(), |u| format!("uid {u}"));
         return Err(RpcError::new(
             codes::PERMISSION_DENIED,
-            format!("{method}: permission denied: only root (uid 0) may call it; the caller is {who}"),
+            format!(
+                "{method}: permission denied: only root (uid 0) may call it; the caller is {who}"
+            ),
         ));
     }
     match method {
@@ -551,23 +581,34 @@ async fn call(
                 .unwrap_or_else(|_| Err(RpcError::new(codes::INTERNAL, "caps worker died")))
         }
         "Host.getNetworkStatistics" => on_thread(move || daemon.stats()).await,
-        "Host.confirmConnectivity" => on_thread(move || {
-            let confirmed = daemon.engine.confirm()?;
-            Ok(json!({"confirmed": confirmed}))
-        })
-        .await,
+        "Host.confirmConnectivity" => {
+            on_thread(move || {
+                let confirmed = daemon.engine.confirm()?;
+                Ok(json!({"confirmed": confirmed}))
+            })
+            .await
+        }
         "Host.subscribe" => {
             let mut rx = daemon.events.subscribe();
-            let tx = tx.clone();
+            // Weak: the subscription must not keep the connection open
+            // after the client closed its side and its requests are done.
+            let tx = tx.downgrade();
             tokio::spawn(async move {
                 loop {
                     let params = match rx.recv().await {
                         Ok(p) => p,
-                        Err(broadcast::error::RecvError::Lagged(n)) => json!({"event": "lagged", "missed": n}),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            json!({"event": "lagged", "missed": n})
+                        }
                         Err(broadcast::error::RecvError::Closed) => break,
                     };
                     let n = json!({"jsonrpc": "2.0", "method": "Host.event", "params": params});
-                    if tx.send(serde_json::to_vec(&n).unwrap_or_default()).await.is_err() {
+                    let Some(tx) = tx.upgrade() else { break };
+                    if tx
+                        .send(serde_json::to_vec(&n).unwrap_or_default())
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -577,7 +618,9 @@ async fn call(
         _ => {
             // Mutating: one at a time. The slot is taken here, at once, so
             // a concurrent caller gets 40 without waiting.
-            let force = param(&params, "force", 0).and_then(Value::as_bool).unwrap_or(false);
+            let force = param(&params, "force", 0)
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             let slot = daemon.take_slot(method)?;
             on_thread(move || {
                 let _slot = slot;
