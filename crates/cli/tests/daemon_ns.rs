@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -569,14 +569,11 @@ fn a_link_taken_down_behind_the_daemons_back_is_an_event() {
     );
     host.ns.ip(&["link", "set", "veth_b1", "down"]);
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || loop {
-        match sub.read_message() {
-            Ok(m) => {
-                if tx.send(m).is_err() {
-                    break;
-                }
+    std::thread::spawn(move || {
+        while let Ok(m) = sub.read_message() {
+            if tx.send(m).is_err() {
+                break;
             }
-            Err(_) => break,
         }
     });
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -595,7 +592,6 @@ fn a_link_taken_down_behind_the_daemons_back_is_an_event() {
     }
     // The CLI's `events` prints them too.
     let sock = d.socket.clone();
-    let ns = host.ns.name().to_string();
     let events = std::thread::spawn(move || {
         Command::new(env!("CARGO_BIN_EXE_netswitch"))
             .args(["--json", "--socket"])
@@ -605,7 +601,6 @@ fn a_link_taken_down_behind_the_daemons_back_is_an_event() {
             .unwrap()
     });
     std::thread::sleep(Duration::from_millis(500));
-    let _ = ns;
     host.ns
         .ip(&["addr", "add", "10.7.0.1/24", "dev", "veth_a0"]);
     let out = events.join().unwrap();
@@ -649,5 +644,4 @@ fn stats_counters_grow_with_traffic() {
     let (code, out, _) = via(&host, &d, &["stats"], None);
     assert_eq!(code, 0);
     assert!(out.contains("veth_a0"));
-    let _ = Path::new("/");
 }

@@ -179,8 +179,16 @@ impl<K: Hash + Eq + Clone, M> Ordered<K, M> {
 
 /// Address identity: family, link index, address bytes, prefix length.
 type AddrKey = (u8, u32, Vec<u8>, u8);
-/// Route identity: what tells two routes of one table apart.
-type RouteKey = String;
+/// Route identity: a 64-bit hash of what tells two routes of one table
+/// apart (a fixed-key SipHash; kept small because a host has thousands).
+type RouteKey = u64;
+
+fn hash_of(text: &str) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(text.as_bytes());
+    h.finish()
+}
 
 /// The raw state and everything needed to keep it current.
 struct Tracker {
@@ -189,7 +197,7 @@ struct Tracker {
     links: BTreeMap<u32, LinkMessage>,
     addrs: Ordered<AddrKey, AddressMessage>,
     routes: Ordered<RouteKey, RouteMessage>,
-    rules: Ordered<String, RuleMessage>,
+    rules: Ordered<u64, RuleMessage>,
     /// Link speeds by name, read once per link notification.
     speeds: RefCell<HashMap<String, Option<u32>>>,
     ethtool: Option<ethtool::Ethtool>,
@@ -606,11 +614,11 @@ impl Tracker {
             }
             RouteNetlinkMessage::NewRule(m) => {
                 self.rules
-                    .put(format!("{:?}", (&m.header, &m.attributes)), m);
+                    .put(hash_of(&format!("{:?}", (&m.header, &m.attributes))), m);
             }
             RouteNetlinkMessage::DelRule(m) => {
                 self.rules
-                    .remove(&format!("{:?}", (&m.header, &m.attributes)));
+                    .remove(&hash_of(&format!("{:?}", (&m.header, &m.attributes))));
             }
             _ => return,
         }
@@ -796,14 +804,14 @@ fn route_key(m: &RouteMessage) -> RouteKey {
             _ => {}
         }
     }
-    format!(
+    hash_of(&format!(
         "{} {:?} oif {:?} gw {:?} mp {:?}",
         route_slot(m),
         m.header.kind,
         route_oif(m),
         gw,
         mp
-    )
+    ))
 }
 
 /// Splits a datagram into netlink messages; a message that does not parse
