@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use netswitch_engine::{Engine, EngineError, SetupOptions};
+use netswitch_daemon::{Client, ClientError};
+use netswitch_engine::{Engine, EngineError, Outcome, SetupOptions};
 use netswitch_model::{Code, NicPolicy, RequestError};
-use serde_json::json;
+use serde_json::{json, Value};
 
 const ABOUT: &str = "Host networking for virtualization hosts: bridges, bonds, VLANs, MTU, IP, \
 routes and DNS from one declarative request, in VDSM's setupNetworks contract.";
@@ -108,6 +109,12 @@ struct Global {
         default_value = "/etc/netswitch/hooks.d"
     )]
     hooks_dir: PathBuf,
+    /// The daemon's socket. When it exists the verbs go to the daemon
+    /// (the daemon's own --state-dir, --resolv-conf and --fake-nics then
+    /// apply); otherwise they run in this process. Default
+    /// /run/netswitch/api.sock, or /run/netswitch/netns-NAME.sock with --netns.
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
     /// Print JSON only on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -164,6 +171,18 @@ enum Verb {
         #[arg(long)]
         force: bool,
     },
+    /// Serve the verbs as JSON-RPC 2.0 on a Unix socket (mode 0600), with
+    /// caps from netinfo kept live by netlink notifications.
+    Daemon,
+    /// Print what happens on the host as it happens (links up/down,
+    /// addresses, setups), one JSON object per line with --json.
+    Events {
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
+    },
+    /// Per-interface traffic counters: bytes, packets, errors, drops, speed.
+    Stats,
     /// Import a VDSM persistence directory (nets/, bonds/) as the
     /// persistent config; `netswitch restore --force` then applies it.
     ImportVdsm {
@@ -199,6 +218,64 @@ fn main() -> ExitCode {
     }
 }
 
+/// A failed verb: the exit code (the VDSM code, DESIGN §5.2) and what
+/// failed, whether it ran here or in the daemon.
+#[derive(Debug)]
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<RequestError> for Failure {
+    fn from(e: RequestError) -> Self {
+        EngineError::from(e).into()
+    }
+}
+
+impl From<netswitch_netinfo::NetinfoError> for Failure {
+    fn from(e: netswitch_netinfo::NetinfoError) -> Self {
+        EngineError::from(e).into()
+    }
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        let code = match &e {
+            // A VDSM code passes through; JSON-RPC's own (negative) codes
+            // and permission refusals are not VDSM codes: exit 1.
+            ClientError::Rpc { code, .. } => {
+                u8::try_from(*code).ok().filter(|c| *c > 0).unwrap_or(1)
+            }
+            ClientError::Io(_) | ClientError::Protocol(_) => 29,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
@@ -214,22 +291,42 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn run(cli: &Cli) -> Result<(), EngineError> {
-    let g = &cli.global;
-    if let Some(ns) = &g.netns {
-        // Before any thread exists, so every later thread starts inside it.
-        netswitch_netinfo::enter_netns(ns)?;
+/// Connects to the daemon when its socket is there; `None` means run the
+/// engine here (no socket, or a stale one nobody listens on).
+fn daemon_client(g: &Global) -> Result<Option<Client>, Failure> {
+    let path = g
+        .socket
+        .clone()
+        .unwrap_or_else(|| netswitch_daemon::default_socket(g.netns.as_deref()));
+    if !path.exists() {
+        return Ok(None);
     }
+    match Client::connect(&path) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            tracing::warn!(socket = %path.display(), "stale daemon socket; running in-process");
+            Ok(None)
+        }
+        Err(e) => Err(Failure {
+            code: 29,
+            message: format!("daemon socket {}: {e}", path.display()),
+        }),
+    }
+}
+
+fn run(cli: &Cli) -> Result<(), Failure> {
+    let g = &cli.global;
     if let Verb::DhcpClient { net } = &cli.verb {
         if net.is_empty() || net.contains('/') || net.starts_with('.') {
-            return Err(RequestError::request(
+            return Err(EngineError::from(RequestError::request(
                 Code::BadParams,
                 format!("bad network name {net:?}"),
-            )
+            ))
             .into());
         }
-        return netswitch_dhcp::supervise::serve(&g.state_dir, &g.resolv_conf, net)
-            .map_err(|e| RequestError::request(Code::BackendFailed, e.to_string()).into());
+        return netswitch_dhcp::supervise::serve(&g.state_dir, &g.resolv_conf, net).map_err(|e| {
+            EngineError::from(RequestError::request(Code::BackendFailed, e.to_string())).into()
+        });
     }
     let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
     engine.ovs.db = g.ovs_db.clone();
@@ -244,9 +341,42 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             .map(str::to_string)
             .collect(),
     };
+    if let Verb::Daemon = cli.verb {
+        if let Some(ns) = &g.netns {
+            // Before any thread exists, so every later thread starts inside it.
+            netswitch_netinfo::enter_netns(ns)?;
+        }
+        let socket = g
+            .socket
+            .clone()
+            .unwrap_or_else(|| netswitch_daemon::default_socket(g.netns.as_deref()));
+        return netswitch_daemon::serve(netswitch_daemon::DaemonConfig { socket, engine }).map_err(
+            |e| Failure {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        );
+    }
+    // import-vdsm only writes the persistent config; it stays in-process.
+    let mut remote = match cli.verb {
+        Verb::ImportVdsm { .. } => None,
+        _ => daemon_client(g)?,
+    };
+    if remote.is_none() {
+        if let Some(ns) = &g.netns {
+            netswitch_netinfo::enter_netns(ns)?;
+        }
+    }
     match &cli.verb {
+        Verb::Daemon => unreachable!("handled above"),
         Verb::Caps { yaml } => {
-            let caps = engine.caps()?;
+            let caps = match remote.as_mut() {
+                Some(c) => {
+                    let v = c.call("Host.getNetworkCapabilities", json!({}))?;
+                    serde_json::from_value(v).map_err(|e| protocol(&e))?
+                }
+                None => engine.caps()?,
+            };
             if g.json {
                 println!(
                     "{}",
@@ -259,7 +389,14 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             }
         }
         Verb::Confirm => {
-            let waiting = engine.confirm()?;
+            let waiting = match remote.as_mut() {
+                Some(c) => c
+                    .call("Host.confirmConnectivity", json!({}))?
+                    .get("confirmed")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                None => engine.confirm()?,
+            };
             let message = if waiting {
                 "confirmed"
             } else {
@@ -268,20 +405,45 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             say(g.json, message, json!({"confirmed": waiting}));
         }
         Verb::Commit => {
-            let c = engine.commit()?;
+            let (nets, bonds) = match remote.as_mut() {
+                Some(c) => {
+                    let v = c.call("Host.setSafeNetworkConfig", json!({}))?;
+                    (
+                        v["networks"].as_u64().unwrap_or(0) as usize,
+                        v["bonds"].as_u64().unwrap_or(0) as usize,
+                    )
+                }
+                None => {
+                    let c = engine.commit()?;
+                    (c.networks.len(), c.bonds.len())
+                }
+            };
             let message = format!(
-                "the running config ({} networks, {} bonds) is now the persistent one",
-                c.networks.len(),
-                c.bonds.len()
+                "the running config ({nets} networks, {bonds} bonds) is now the persistent one"
             );
             say(g.json, &message, json!({}));
         }
         Verb::Restore { force } => {
-            let r = engine.restore(*force)?;
-            for s in &r.skipped {
+            let (ran, applied, skipped) = match remote.as_mut() {
+                Some(c) => {
+                    let v = c.call("Host.restoreNetworks", json!({"force": force}))?;
+                    let skipped: Vec<String> =
+                        serde_json::from_value(v["skipped"].clone()).unwrap_or_default();
+                    (
+                        v["ran"].as_bool().unwrap_or(false),
+                        v["applied"].as_bool().unwrap_or(false),
+                        skipped,
+                    )
+                }
+                None => {
+                    let r = engine.restore(*force)?;
+                    (r.ran, r.applied, r.skipped)
+                }
+            };
+            for s in &skipped {
                 eprintln!("netswitch: restore: skipped {s}");
             }
-            let message = match (r.ran, r.applied) {
+            let message = match (ran, applied) {
                 (false, _) => "this boot was restored already (use --force to restore again)",
                 (true, false) => "the host already carries the persistent config",
                 (true, true) => "the host carries the persistent config again",
@@ -289,7 +451,7 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             say(
                 g.json,
                 message,
-                json!({"ran": r.ran, "applied": r.applied, "skipped": r.skipped}),
+                json!({"ran": ran, "applied": applied, "skipped": skipped}),
             );
         }
         Verb::DhcpClient { .. } => {}
@@ -302,6 +464,70 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             );
             say(g.json, &message, json!({}));
         }
+        Verb::Stats => {
+            let stats = match remote.as_mut() {
+                Some(c) => c.call("Host.getNetworkStatistics", json!({}))?,
+                None => {
+                    let mut ifaces = serde_json::Map::new();
+                    for s in netswitch_netinfo::statistics()? {
+                        let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
+                        if let Some(o) = v.as_object_mut() {
+                            o.remove("name");
+                        }
+                        ifaces.insert(s.name, v);
+                    }
+                    json!({"interfaces": ifaces})
+                }
+            };
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&stats).unwrap_or_default()
+                );
+            } else {
+                print!("{}", table::stats(&stats));
+            }
+        }
+        Verb::Events { count } => {
+            let mut left = count.unwrap_or(usize::MAX);
+            let print = |v: &Value| {
+                if g.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", table::event(v));
+                }
+                use std::io::Write as _;
+                let _ = std::io::stdout().flush();
+            };
+            match remote.as_mut() {
+                Some(c) => {
+                    c.call("Host.subscribe", json!({}))?;
+                    while left > 0 {
+                        let msg = c.read_message()?;
+                        if msg.get("method").and_then(Value::as_str) == Some("Host.event") {
+                            print(&msg["params"]);
+                            left -= 1;
+                        }
+                    }
+                }
+                None => {
+                    let live = netswitch_netinfo::Live::start()?;
+                    let mut rx = live.subscribe();
+                    while left > 0 {
+                        match rx.blocking_recv() {
+                            Ok(e) => {
+                                print(&serde_json::to_value(&e).unwrap_or(Value::Null));
+                                left -= 1;
+                            }
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                                print(&json!({"event": "lagged", "missed": n}));
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+        }
         Verb::Setup {
             file,
             dry_run,
@@ -310,15 +536,20 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
             dhcp_timeout,
         } => {
             let text = read_request(file)?;
-            let opts = SetupOptions {
-                dry_run: *dry_run,
-                inject_failure_at: inject_failure_at.map(|n| n.saturating_sub(1)),
-                confirm_within: *confirm_within,
-                dhcp_timeout: *dhcp_timeout,
-                ..SetupOptions::default()
-            };
             let started = std::time::Instant::now();
-            let outcome = engine.setup(&text, &opts)?;
+            let outcome = match remote.as_mut() {
+                Some(c) => remote_setup(c, &text, *dry_run, *confirm_within, *inject_failure_at)?,
+                None => {
+                    let opts = SetupOptions {
+                        dry_run: *dry_run,
+                        inject_failure_at: inject_failure_at.map(|n| n.saturating_sub(1)),
+                        confirm_within: *confirm_within,
+                        dhcp_timeout: *dhcp_timeout,
+                        ..SetupOptions::default()
+                    };
+                    engine.setup(&text, &opts)?
+                }
+            };
             if g.json {
                 let out = json!({
                     "status": {"code": 0, "message": "Done"},
@@ -346,6 +577,58 @@ fn run(cli: &Cli) -> Result<(), EngineError> {
     Ok(())
 }
 
+fn protocol(e: &serde_json::Error) -> Failure {
+    Failure {
+        code: 29,
+        message: format!("daemon sent a malformed answer: {e}"),
+    }
+}
+
+/// setup through the daemon, with the CLI's contract kept: the connectivity
+/// check is off unless the request's options or --confirm-within turn it
+/// on (over JSON-RPC it is on by default), and the request is parsed here
+/// first so a malformed one fails exactly as in-process.
+fn remote_setup(
+    client: &mut Client,
+    text: &[u8],
+    dry_run: bool,
+    confirm_within: Option<f64>,
+    inject_failure_at: Option<usize>,
+) -> Result<Outcome, Failure> {
+    let request = netswitch_model::parse::parse_request(text)?;
+    let doc = netswitch_model::parse::parse_document(text)?;
+    let Value::Object(mut doc) = doc else {
+        unreachable!("parse_request accepted it, so it is an object")
+    };
+    let options = doc
+        .entry("options")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| RequestError::request(Code::BadParams, "options must be an object"))?;
+    match confirm_within {
+        Some(secs) => {
+            options.insert("connectivityCheck".into(), json!(true));
+            options.insert("connectivityTimeout".into(), json!(secs));
+        }
+        None => {
+            options.entry("connectivityCheck").or_insert(json!(false));
+        }
+    }
+    if dry_run {
+        options.insert("dryRun".into(), json!(true));
+    }
+    if let Some(n) = inject_failure_at {
+        doc.insert("_injectFailureAt".into(), json!(n));
+    }
+    let v = client.call("Host.setupNetworks", Value::Object(doc))?;
+    Ok(Outcome {
+        request,
+        desired: serde_json::from_value(v["desired"].clone()).map_err(|e| protocol(&e))?,
+        plan: serde_json::from_value(v["plan"].clone()).map_err(|e| protocol(&e))?,
+        applied: v["applied"].as_bool().unwrap_or(false),
+    })
+}
+
 /// Prints a success: a line for people, or the status object and extra
 /// fields for scripts.
 fn say(as_json: bool, message: &str, extra: serde_json::Value) {
@@ -360,7 +643,7 @@ fn say(as_json: bool, message: &str, extra: serde_json::Value) {
     }
 }
 
-fn read_request(file: &str) -> Result<Vec<u8>, EngineError> {
+fn read_request(file: &str) -> Result<Vec<u8>, Failure> {
     let limit = netswitch_model::parse::MAX_REQUEST_BYTES as u64 + 1;
     let mut buf = Vec::new();
     let res = if file == "-" {

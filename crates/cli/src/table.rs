@@ -227,3 +227,55 @@ pub fn plan(p: &Outcome) -> String {
     }
     out
 }
+
+/// getNetworkStatistics as a table, one row per interface.
+pub fn stats(v: &serde_json::Value) -> String {
+    let mut t = new_table(&[
+        "interface",
+        "rx bytes",
+        "rx packets",
+        "rx errors",
+        "rx drops",
+        "tx bytes",
+        "tx packets",
+        "tx errors",
+        "tx drops",
+        "speed",
+    ]);
+    if let Some(ifaces) = v["interfaces"].as_object() {
+        for (name, s) in ifaces {
+            let n = |k: &str| s[k].as_u64().map_or("-".to_string(), |x| x.to_string());
+            let speed = s["speed"]
+                .as_u64()
+                .map_or("-".to_string(), |x| format!("{x} Mb/s"));
+            t.add_row(vec![
+                name.clone(),
+                n("rxBytes"),
+                n("rxPackets"),
+                n("rxErrors"),
+                n("rxDropped"),
+                n("txBytes"),
+                n("txPackets"),
+                n("txErrors"),
+                n("txDropped"),
+                speed,
+            ]);
+        }
+    }
+    format!("{t}\n")
+}
+
+/// One event as a line: its kind, then its fields as `key=value`.
+pub fn event(v: &serde_json::Value) -> String {
+    let mut out = v["event"].as_str().unwrap_or("event").to_string();
+    if let Some(o) = v.as_object() {
+        for (k, val) in o.iter().filter(|(k, _)| *k != "event") {
+            let text = match val {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            let _ = write!(out, " {k}={text}");
+        }
+    }
+    out
+}

@@ -18,8 +18,10 @@ mod addr;
 mod dump;
 mod ethtool;
 mod link;
+pub mod live;
 mod names;
 mod route;
+mod stats;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -36,9 +38,11 @@ use netswitch_model::host::HostState;
 use nix::sched::{setns, CloneFlags};
 
 pub use dump::DumpKind;
+pub use live::{Live, LiveCounters, LiveEvent};
 /// The netlink stack this crate speaks, re-exported so a caller of
 /// [`snapshot_with`] builds its [`rtnetlink::Handle`] from the same version.
 pub use rtnetlink;
+pub use stats::{statistics, LinkStats};
 
 /// Why a snapshot or a namespace switch failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +62,15 @@ pub enum NetinfoError {
         /// The kernel's error (an errno) or the transport's.
         #[source]
         source: rtnetlink::Error,
+    },
+    /// A dump on a plain (blocking) netlink socket failed to send or receive.
+    #[error("netlink {kind} dump failed")]
+    DumpIo {
+        /// The dump that failed.
+        kind: DumpKind,
+        /// The socket's error.
+        #[source]
+        source: std::io::Error,
     },
     /// `/run/netns/NAME` could not be opened: the namespace does not exist
     /// or is not readable.

@@ -37,11 +37,11 @@ struct RawBond {
 ///
 /// `speed` is asked for devices and veths only (the kinds that stand for
 /// nics); it returns `None` when the driver does not know.
-pub(crate) fn build_links(
-    msgs: &[LinkMessage],
+pub(crate) fn build_links<'a>(
+    msgs: impl IntoIterator<Item = &'a LinkMessage>,
     speed: impl Fn(&str) -> Option<u32>,
 ) -> BTreeMap<String, Link> {
-    let raws: Vec<RawLink> = msgs.iter().filter_map(read_link).collect();
+    let raws: Vec<RawLink> = msgs.into_iter().filter_map(read_link).collect();
     let names: HashMap<u32, &str> = raws
         .iter()
         .map(|r| (r.link.index, r.link.name.as_str()))

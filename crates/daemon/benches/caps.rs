@@ -1,0 +1,210 @@
+//! getNetworkCapabilities with 1000 networks: from the daemon (live
+//! netinfo, over the socket) beside in-process (`Engine::caps`: six netlink
+//! dumps, ethtool, report), measured in the same run; and the daemon's
+//! resident memory.
+//!
+//! `cargo bench -p netswitch-daemon --bench caps` (as root; everything
+//! happens in a throwaway namespace). The host: 1000 veth pairs, one
+//! bridged network with a static address on one end of each (1000 bridges,
+//! 3000 links). The daemon is this binary run again with
+//! `NETSWITCH_BENCH_DAEMON=<netns>:<state dir>:<socket>`, so its RSS is a
+//! process of its own.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netswitch_daemon::Client;
+use netswitch_engine::{Engine, SetupOptions};
+use netswitch_testkit::Netns;
+use serde_json::{json, Map, Value};
+
+const NETWORKS: usize = 1000;
+const ROUNDS: usize = 30;
+
+fn stats(mut v: Vec<Duration>) -> (f64, f64) {
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (
+        ms(v[v.len() / 2]),
+        ms(v[(v.len() * 95 / 100).min(v.len() - 1)]),
+    )
+}
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn engine(state: &std::path::Path) -> Engine {
+    Engine::new(state.join("lib"), state.join("resolv.conf"))
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("NETSWITCH_BENCH_DAEMON") {
+        let mut parts = spec.splitn(3, ':');
+        let (ns, state, socket) = (
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+            parts.next().unwrap().to_string(),
+        );
+        netswitch_netinfo::enter_netns(&ns).expect("enter netns");
+        let config = netswitch_daemon::DaemonConfig {
+            socket: socket.into(),
+            engine: engine(std::path::Path::new(&state)),
+        };
+        netswitch_daemon::serve(config).expect("serve");
+        return;
+    }
+
+    let ns = Netns::new();
+    let state = tempfile::tempdir().unwrap();
+    std::fs::write(state.path().join("resolv.conf"), "nameserver 10.9.9.9\n").unwrap();
+    let mut script = String::new();
+    for i in 0..NETWORKS {
+        script.push_str(&format!(
+            "link add veth_n{i} type veth peer name veth_p{i}\n"
+        ));
+        script.push_str(&format!("link set veth_n{i} up\nlink set veth_p{i} up\n"));
+    }
+    ns.ip_batch(&script);
+    let mut nets = Map::new();
+    for i in 0..NETWORKS {
+        nets.insert(
+            format!("net{i}"),
+            json!({"nic": format!("veth_n{i}"), "ipaddr": format!("10.{}.{}.1", i / 256, i % 256), "prefix": 24}),
+        );
+    }
+    let request = json!({"networks": nets}).to_string();
+    let t = Instant::now();
+    ns.run(|| {
+        engine(state.path())
+            .setup(request.as_bytes(), &SetupOptions::default())
+            .expect("setup of 1000 networks")
+    });
+    eprintln!(
+        "set up {NETWORKS} bridged networks in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+
+    // In-process: what `netswitch caps` does without a daemon.
+    let (local, local_caps) = ns.run(|| {
+        let e = engine(state.path());
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let c = e.caps().expect("caps");
+            times.push(t.elapsed());
+            last = Some(c);
+        }
+        (times, serde_json::to_value(last.unwrap()).unwrap())
+    });
+
+    // The daemon's work, split: live state (cached), report, JSON.
+    let split = ns.run(|| {
+        let live = netswitch_netinfo::Live::start().unwrap();
+        let e = engine(state.path());
+        let running = e.running().unwrap();
+        let ctx = netswitch_switch::report::ReportContext {
+            nameservers: vec![],
+            supports_ipv6: true,
+            net_config_dirty: true,
+        };
+        let mut t_state = Vec::new();
+        let mut t_report = Vec::new();
+        let mut t_json = Vec::new();
+        let mut size = 0;
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let host = live.state();
+            t_state.push(t.elapsed());
+            let t = Instant::now();
+            let caps = netswitch_switch::report::caps(&host, &running, &e.nics, &ctx);
+            t_report.push(t.elapsed());
+            let t = Instant::now();
+            size = serde_json::to_vec(&caps).unwrap().len();
+            t_json.push(t.elapsed());
+        }
+        (stats(t_state), stats(t_report), stats(t_json), size)
+    });
+    eprintln!(
+        "split (median ms): live state {:.2}, report {:.2}, JSON {:.2}; {} bytes",
+        split.0 .0, split.1 .0, split.2 .0, split.3
+    );
+
+    // The daemon, as a process of its own.
+    let socket = state.path().join("api.sock");
+    let mut child: Child = Command::new(std::env::current_exe().unwrap())
+        .env(
+            "NETSWITCH_BENCH_DAEMON",
+            format!(
+                "{}:{}:{}",
+                ns.name(),
+                state.path().display(),
+                socket.display()
+            ),
+        )
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while Client::connect(&socket).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let startup = started.elapsed();
+    let rss_idle = status_kib(child.id(), "VmRSS:");
+    let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut remote = Vec::new();
+    let mut parse = Vec::new();
+    let mut remote_caps = Value::Null;
+    let mut line = Vec::new();
+    for i in 0..ROUNDS {
+        use std::io::{BufRead, Write};
+        let t = Instant::now();
+        writeln!(
+            writer,
+            r#"{{"jsonrpc":"2.0","id":{i},"method":"Host.getNetworkCapabilities"}}"#
+        )
+        .unwrap();
+        line.clear();
+        reader.read_until(b'\n', &mut line).unwrap();
+        remote.push(t.elapsed());
+        let t = Instant::now();
+        let v: Value = serde_json::from_slice(&line).unwrap();
+        parse.push(t.elapsed());
+        remote_caps = v["result"].clone();
+    }
+    let rss = status_kib(child.id(), "VmRSS:");
+    let hwm = status_kib(child.id(), "VmHWM:");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+
+    let count = |c: &Value| c["networks"].as_object().map_or(0, |o| o.len());
+    assert_eq!(count(&remote_caps), NETWORKS);
+    assert_eq!(count(&local_caps), NETWORKS);
+    let (lm, lp) = stats(local);
+    let (rm, rp) = stats(remote);
+    let (pm, _) = stats(parse);
+    println!("caps with {NETWORKS} networks (3000 links), {ROUNDS} rounds each:");
+    println!("  in-process (dumps + report):          median {lm:7.1} ms   p95 {lp:7.1} ms");
+    println!("  daemon (live netinfo, socket, JSON):  median {rm:7.1} ms   p95 {rp:7.1} ms   ({} bytes; the client's JSON parse adds {pm:.1} ms)", line.len());
+    println!(
+        "  daemon RSS: {:.1} MiB after start ({} ms to serve), {:.1} MiB after the caps rounds (peak {:.1} MiB)",
+        rss_idle as f64 / 1024.0,
+        startup.as_millis(),
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+}
