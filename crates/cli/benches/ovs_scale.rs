@@ -94,8 +94,13 @@ fn main() {
     let ns_list = std::env::var("NETSWITCH_BENCH_N").unwrap_or_else(|_| "500".into());
     println!("OVS networks (tagged internal ports on one nic); wall time until OVS carries them");
     println!(
-        "{:>6} | {:>16} | {:>22} | {:>20} | {:>14}",
-        "N", "netswitch (1 tx)", "ovs-vsctl per network", "ovs-vsctl batched", "netswitch rm"
+        "{:>6} | {:>16} | {:>22} | {:>20} | {:>14} | {:>16}",
+        "N",
+        "netswitch (1 tx)",
+        "ovs-vsctl per network",
+        "ovs-vsctl batched",
+        "netswitch rm",
+        "ovs-vsctl del-br"
     );
     for n in ns_list
         .split_whitespace()
@@ -176,16 +181,18 @@ fn main() {
         }
         let t_batch = vsctl(&ovs, &args);
         assert_eq!(count_ports(&ovs, "br0"), n + 1);
+        let t_delbr = vsctl(&ovs, &["del-br".into(), "br0".into()]);
         drop(ovs);
         drop(ns);
 
         println!(
-            "{:>6} | {:>14.2} s | {:>20.2} s | {:>18.2} s | {:>12.2} s",
+            "{:>6} | {:>14.2} s | {:>20.2} s | {:>18.2} s | {:>12.2} s | {:>14.2} s",
             n,
             t_ns.as_secs_f64(),
             t_each.as_secs_f64(),
             t_batch.as_secs_f64(),
-            t_rm.as_secs_f64()
+            t_rm.as_secs_f64(),
+            t_delbr.as_secs_f64()
         );
     }
 }

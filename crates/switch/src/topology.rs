@@ -75,7 +75,8 @@ pub fn place(name: &str, a: &NetAttrs) -> NetPlace {
         (Some(b), Some(v)) => Some(vlan_name(b, v)),
         (b, _) => b.clone(),
     };
-    let northbound = if a.bridged {
+    // An OVS network's IP config is on its internal port, bridged or not.
+    let northbound = if a.bridged || a.switch == SwitchType::Ovs {
         Some(name.to_string())
     } else {
         southbound.clone()
