@@ -23,7 +23,7 @@ pub use datum::Uuid;
 pub use error::Error;
 pub use op::{row, Condition, Function, Mutation, Mutator, Op, OpResult, WaitUntil};
 pub use replica::{ColumnKind, ColumnKinds, Replica};
-pub use vswitch::{Bridge, Interface, OpenVSwitch, Port};
+pub use vswitch::{Bridge, Interface, Mirror, OpenVSwitch, Port, Qos, Queue};
 
 /// A row: column name to datum in OVSDB JSON form. Ordered for
 /// deterministic output and comparisons.

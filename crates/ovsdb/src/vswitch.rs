@@ -147,3 +147,153 @@ impl Interface {
         })
     }
 }
+
+/// A QoS row: how a port's egress is shaped (`linux-htb`, `linux-hfsc`),
+/// with its queues by queue number; where host QoS lands on OVS ports.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Qos {
+    /// Row UUID.
+    pub uuid: Uuid,
+    /// `type` (`linux-htb`, `linux-hfsc`, ...).
+    pub type_: String,
+    /// Queue number -> Queue row.
+    pub queues: BTreeMap<i64, Uuid>,
+    /// `other_config` (e.g. `max-rate`).
+    pub other_config: BTreeMap<String, String>,
+    /// `external_ids`.
+    pub external_ids: BTreeMap<String, String>,
+}
+
+fn int_uuid_map(v: &Value) -> Option<BTreeMap<i64, Uuid>> {
+    crate::datum::map_entries(v)?
+        .into_iter()
+        .map(|(k, u)| Some((k.as_i64()?, Uuid::from_json(u)?)))
+        .collect()
+}
+
+impl Qos {
+    /// Decodes a replica or select row; errs naming the bad column.
+    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+        Ok(Self {
+            uuid: uuid.clone(),
+            type_: col(row, "type", |v| v.as_str().map(str::to_owned))?,
+            queues: col(row, "queues", int_uuid_map)?,
+            other_config: col(row, "other_config", as_str_map)?,
+            external_ids: col(row, "external_ids", as_str_map)?,
+        })
+    }
+}
+
+/// A queue of a QoS row (`min-rate`, `max-rate`, ... in `other_config`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Queue {
+    /// Row UUID.
+    pub uuid: Uuid,
+    /// DSCP value to mark packets with, if any.
+    pub dscp: Option<i64>,
+    /// `other_config`.
+    pub other_config: BTreeMap<String, String>,
+    /// `external_ids`.
+    pub external_ids: BTreeMap<String, String>,
+}
+
+impl Queue {
+    /// Decodes a replica or select row; errs naming the bad column.
+    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+        Ok(Self {
+            uuid: uuid.clone(),
+            dscp: col(row, "dscp", as_optional_i64)?,
+            other_config: col(row, "other_config", as_str_map)?,
+            external_ids: col(row, "external_ids", as_str_map)?,
+        })
+    }
+}
+
+/// A port mirror (VM traffic mirroring): what it selects and where it
+/// sends the copies.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Mirror {
+    /// Row UUID.
+    pub uuid: Uuid,
+    /// Mirror name.
+    pub name: String,
+    /// Mirror every packet on the bridge.
+    pub select_all: bool,
+    /// Ports whose received packets are mirrored.
+    pub select_src_port: Vec<Uuid>,
+    /// Ports whose sent packets are mirrored.
+    pub select_dst_port: Vec<Uuid>,
+    /// The port the copies go out of.
+    pub output_port: Option<Uuid>,
+    /// Or the VLAN they go out on.
+    pub output_vlan: Option<i64>,
+    /// `external_ids`.
+    pub external_ids: BTreeMap<String, String>,
+}
+
+impl Mirror {
+    /// Decodes a replica or select row; errs naming the bad column.
+    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+        let output_port = col(row, "output_port", as_uuid_set)?;
+        if output_port.len() > 1 {
+            return Err(format!("column output_port: {} UUIDs", output_port.len()));
+        }
+        Ok(Self {
+            uuid: uuid.clone(),
+            name: name(row)?,
+            select_all: col(row, "select_all", Value::as_bool)?,
+            select_src_port: col(row, "select_src_port", as_uuid_set)?,
+            select_dst_port: col(row, "select_dst_port", as_uuid_set)?,
+            output_port: output_port.into_iter().next(),
+            output_vlan: col(row, "output_vlan", as_optional_i64)?,
+            external_ids: col(row, "external_ids", as_str_map)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn qos_queue_and_mirror_rows_decode() {
+        let u = Uuid("u".into());
+        let qos: Row = [
+            ("type".to_string(), json!("linux-hfsc")),
+            (
+                "queues".to_string(),
+                json!(["map", [[0, ["uuid", "q0"]], [1, ["uuid", "q1"]]]]),
+            ),
+            (
+                "other_config".to_string(),
+                json!(["map", [["max-rate", "1000000"]]]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let q = Qos::from_row(&u, &qos).unwrap();
+        assert_eq!(q.type_, "linux-hfsc");
+        assert_eq!(q.queues.get(&1), Some(&Uuid("q1".into())));
+        assert_eq!(q.other_config["max-rate"], "1000000");
+        let queue: Row = [("dscp".to_string(), json!(["set", []]))]
+            .into_iter()
+            .collect();
+        assert_eq!(Queue::from_row(&u, &queue).unwrap().dscp, None);
+        let m: Row = [
+            ("name".to_string(), json!("m1")),
+            ("select_all".to_string(), json!(false)),
+            ("select_src_port".to_string(), json!(["uuid", "p1"])),
+            ("output_port".to_string(), json!(["set", [["uuid", "p9"]]])),
+            ("output_vlan".to_string(), json!(["set", []])),
+        ]
+        .into_iter()
+        .collect();
+        let m = Mirror::from_row(&u, &m).unwrap();
+        assert_eq!(m.select_src_port, vec![Uuid("p1".into())]);
+        assert_eq!(m.output_port, Some(Uuid("p9".into())));
+        assert_eq!(m.output_vlan, None);
+        let bad: Row = [("queues".to_string(), json!("x"))].into_iter().collect();
+        assert!(Qos::from_row(&u, &bad).unwrap_err().contains("queues"));
+    }
+}
