@@ -72,6 +72,26 @@ fn vsctl(ovs: &Ovs, args: &[String]) -> Duration {
     t.elapsed()
 }
 
+/// `ovs-vsctl` arguments for bridge br0 with the nic as its port.
+fn bridge_args(datapath: &str) -> Vec<String> {
+    [
+        "add-br",
+        "br0",
+        "--",
+        "set",
+        "Bridge",
+        "br0",
+        &format!("datapath_type={datapath}"),
+        "--",
+        "add-port",
+        "br0",
+        "veth_a0",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect()
+}
+
 fn port_args(i: usize) -> Vec<String> {
     vec![
         "add-port".into(),
@@ -137,22 +157,7 @@ fn main() {
 
         // ovs-vsctl, one call per network.
         let (ns, ovs) = fresh();
-        let mut t_each = vsctl(
-            &ovs,
-            &[
-                "add-br".into(),
-                "br0".into(),
-                "--".into(),
-                "set".into(),
-                "Bridge".into(),
-                "br0".into(),
-                format!("datapath_type={}", ovs.datapath),
-                "--".into(),
-                "add-port".into(),
-                "br0".into(),
-                "veth_a0".into(),
-            ],
-        );
+        let mut t_each = vsctl(&ovs, &bridge_args(ovs.datapath));
         for i in 1..=n {
             t_each += vsctl(&ovs, &port_args(i));
         }
@@ -162,19 +167,7 @@ fn main() {
 
         // ovs-vsctl, one batched call.
         let (ns, ovs) = fresh();
-        let mut args: Vec<String> = vec![
-            "add-br".into(),
-            "br0".into(),
-            "--".into(),
-            "set".into(),
-            "Bridge".into(),
-            "br0".into(),
-            format!("datapath_type={}", ovs.datapath),
-            "--".into(),
-            "add-port".into(),
-            "br0".into(),
-            "veth_a0".into(),
-        ];
+        let mut args = bridge_args(ovs.datapath);
         for i in 1..=n {
             args.push("--".into());
             args.extend(port_args(i));
