@@ -7,26 +7,6 @@ mod common;
 use common::Host;
 use serde_json::{json, Value};
 
-/// A namespace with dummies dummy_1..dummy_4 as nics, or None outside the lab.
-fn lab_host() -> Option<Host> {
-    if !netswitch_testkit::in_lab() {
-        eprintln!("skipped: needs the kernel lab (tests/lab/run)");
-        return None;
-    }
-    let h = Host::empty();
-    for i in 1..=4 {
-        let name = format!("dummy_{i}");
-        h.ns.ip(&["link", "add", &name, "type", "dummy"]);
-        h.ns.ip(&["link", "set", &name, "up"]);
-    }
-    Some(h)
-}
-
-fn sysfs(h: &Host, path: &str) -> String {
-    h.ns.sysfs(path)
-        .unwrap_or_else(|| panic!("no /sys/class/net/{path}"))
-}
-
 /// A bond, a VLAN on it and a bridge over the VLAN, whose address the
 /// kernel takes but whose gateway (outside the subnet) it refuses: the
 /// failure comes after the bond, the VLAN, the bridge and the address went
@@ -42,7 +22,7 @@ fn broken_bond_vlan_bridge(vlan: u16, mode: &str) -> Value {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_broken_bond_vlan_bridge_request_leaves_no_trace() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     let before = h.facts();
     let resolv = std::fs::read(h.state.path().join("resolv.conf")).unwrap();
     let (code, err) = h.setup_code(&broken_bond_vlan_bridge(100, "active-backup"), &[]);
@@ -73,7 +53,7 @@ fn a_broken_bond_vlan_bridge_request_leaves_no_trace() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_broken_bond_vlan_bridge_request_over_an_existing_network_leaves_it_unchanged() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({
         "bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=balance-xor miimon=100"}},
         "networks": {"vmnet": {"bonding": "bond0", "vlan": 100, "mtu": 9000, "ipaddr": "198.51.100.2",
@@ -93,7 +73,7 @@ fn a_broken_bond_vlan_bridge_request_over_an_existing_network_leaves_it_unchange
         std::fs::read(h.state.path().join("resolv.conf")).unwrap(),
         resolv
     );
-    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "balance-xor 2");
+    assert_eq!(h.sysfs("bond0/bonding/mode"), "balance-xor 2");
     assert_eq!(h.link("bond0.100").unwrap()["master"], "vmnet");
     assert!(h.link("bond0.200").is_none());
     assert_eq!(h.addrs("vmnet"), vec!["198.51.100.2/24"]);
@@ -102,7 +82,7 @@ fn a_broken_bond_vlan_bridge_request_over_an_existing_network_leaves_it_unchange
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn restore_brings_back_a_removed_bond_with_the_slaves_still_present() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({
         "bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=802.3ad miimon=100"}},
         "networks": {"vmnet": {"bonding": "bond0", "vlan": 30}},
@@ -117,7 +97,7 @@ fn restore_brings_back_a_removed_bond_with_the_slaves_still_present() {
     let (code, _, err) = h.netswitch(&["restore", "--force"], None);
     assert_eq!(code, 0, "{err}");
     assert_eq!(h.facts(), persisted, "{:#?}", persisted.diff(&h.facts()));
-    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "802.3ad 4");
+    assert_eq!(h.sysfs("bond0/bonding/mode"), "802.3ad 4");
     assert_eq!(h.link("bond0.30").unwrap()["master"], "vmnet");
     assert_eq!(h.caps()["netConfigDirty"], false);
 
@@ -130,6 +110,6 @@ fn restore_brings_back_a_removed_bond_with_the_slaves_still_present() {
     let (code, _, err) = h.netswitch(&["restore", "--force"], None);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("bond bond0: slaves dummy_2"), "{err}");
-    assert_eq!(sysfs(&h, "bond0/bonding/slaves"), "dummy_1");
+    assert_eq!(h.sysfs("bond0/bonding/slaves"), "dummy_1");
     assert_eq!(h.link("bond0.30").unwrap()["master"], "vmnet");
 }

@@ -7,26 +7,6 @@ mod common;
 use common::Host;
 use serde_json::{json, Value};
 
-/// A namespace with dummies dummy_1..dummy_4 as nics, or None outside the lab.
-fn lab_host() -> Option<Host> {
-    if !netswitch_testkit::in_lab() {
-        eprintln!("skipped: needs the kernel lab (tests/lab/run)");
-        return None;
-    }
-    let h = Host::empty();
-    for i in 1..=4 {
-        let name = format!("dummy_{i}");
-        h.ns.ip(&["link", "add", &name, "type", "dummy"]);
-        h.ns.ip(&["link", "set", &name, "up"]);
-    }
-    Some(h)
-}
-
-fn sysfs(h: &Host, path: &str) -> String {
-    h.ns.sysfs(path)
-        .unwrap_or_else(|| panic!("no /sys/class/net/{path}"))
-}
-
 fn vlan_of(h: &Host, dev: &str) -> (String, u64) {
     let l = h.link(dev).unwrap_or_else(|| panic!("{dev} missing"));
     let id = l["linkinfo"]["info_data"]["id"].as_u64().unwrap();
@@ -47,12 +27,13 @@ fn bonded_vlans() -> Value {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn bridged_vlans_on_a_bond() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(bonded_vlans());
-    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "802.3ad 4");
-    assert_eq!(sysfs(&h, "bond0/bonding/miimon"), "100");
-    assert_eq!(sysfs(&h, "bond0/bonding/lacp_rate"), "fast 1");
-    let mut slaves: Vec<String> = sysfs(&h, "bond0/bonding/slaves")
+    assert_eq!(h.sysfs("bond0/bonding/mode"), "802.3ad 4");
+    assert_eq!(h.sysfs("bond0/bonding/miimon"), "100");
+    assert_eq!(h.sysfs("bond0/bonding/lacp_rate"), "fast 1");
+    let mut slaves: Vec<String> = h
+        .sysfs("bond0/bonding/slaves")
         .split_whitespace()
         .map(str::to_string)
         .collect();
@@ -105,13 +86,14 @@ fn bridged_vlans_on_a_bond() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn bond_options_slaves_and_mode_are_edited() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(bonded_vlans());
     let mac = h.link("bond0").unwrap()["address"].clone();
     // New miimon, a slave swapped.
     h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_3"], "options": "mode=4 miimon=200 lacp_rate=fast"}}}));
-    assert_eq!(sysfs(&h, "bond0/bonding/miimon"), "200");
-    let mut slaves: Vec<String> = sysfs(&h, "bond0/bonding/slaves")
+    assert_eq!(h.sysfs("bond0/bonding/miimon"), "200");
+    let mut slaves: Vec<String> = h
+        .sysfs("bond0/bonding/slaves")
         .split_whitespace()
         .map(str::to_string)
         .collect();
@@ -126,18 +108,18 @@ fn bond_options_slaves_and_mode_are_edited() {
     );
     // An 802.3ad actor option, which the kernel takes only on a down bond.
     h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_3"], "options": "mode=4 miimon=200 lacp_rate=slow"}}}));
-    assert_eq!(sysfs(&h, "bond0/bonding/lacp_rate"), "slow 0");
+    assert_eq!(h.sysfs("bond0/bonding/lacp_rate"), "slow 0");
     assert!(h.link("bond0").unwrap()["flags"]
         .as_array()
         .unwrap()
         .contains(&json!("UP")));
     assert_eq!(
-        sysfs(&h, "bond0/bonding/slaves").split_whitespace().count(),
+        h.sysfs("bond0/bonding/slaves").split_whitespace().count(),
         2
     );
     // Mode change.
     h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_3"], "options": "mode=active-backup miimon=100"}}}));
-    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "active-backup 1");
+    assert_eq!(h.sysfs("bond0/bonding/mode"), "active-backup 1");
     assert_eq!(h.caps()["bondings"]["bond0"]["opts"]["mode"], "1");
     assert!(!h.caps()["bondings"]["bond0"]["active_slave"]
         .as_str()
@@ -156,7 +138,7 @@ fn bond_options_slaves_and_mode_are_edited() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn untagged_and_tagged_on_one_nic_and_the_same_tag_on_two() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({"networks": {
         "plain": {"nic": "dummy_1"},
         "t10a": {"nic": "dummy_1", "vlan": 10},
@@ -174,7 +156,7 @@ fn untagged_and_tagged_on_one_nic_and_the_same_tag_on_two() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_network_moves_from_a_bond_to_one_of_its_slaves_in_one_request() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=1"}},
                    "networks": {"n": {"bonding": "bond0", "vlan": 5, "ipaddr": "192.0.2.7", "prefix": 24}}}));
     h.setup(json!({"bondings": {"bond0": {"remove": true}},
@@ -188,7 +170,7 @@ fn a_network_moves_from_a_bond_to_one_of_its_slaves_in_one_request() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn an_existing_unowned_bond_is_adopted_with_its_mac() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.ns.ip(&[
         "link",
         "add",
@@ -207,7 +189,8 @@ fn an_existing_unowned_bond_is_adopted_with_its_mac() {
     );
     assert_eq!(h.link("bond7").unwrap()["address"], "02:aa:bb:cc:dd:ee");
     assert_eq!(h.link("bond7").unwrap()["master"], "n");
-    let mut slaves: Vec<String> = sysfs(&h, "bond7/bonding/slaves")
+    let mut slaves: Vec<String> = h
+        .sysfs("bond7/bonding/slaves")
         .split_whitespace()
         .map(str::to_string)
         .collect();
@@ -218,7 +201,7 @@ fn an_existing_unowned_bond_is_adopted_with_its_mac() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_failure_at_each_op_of_a_bond_plan_leaves_no_trace() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({"networks": {"old": {"nic": "dummy_4", "vlan": 44}}}));
     let before = h.facts();
     let running = h.running();
@@ -241,7 +224,7 @@ fn a_failure_at_each_op_of_a_bond_plan_leaves_no_trace() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_vlan_device_deleted_behind_our_back_is_recreated() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({"networks": {"v": {"nic": "dummy_1", "vlan": 30}}}));
     h.ns.ip(&["link", "del", "dummy_1.30"]);
     h.setup(json!({"networks": {"w": {"nic": "dummy_2"}}}));
@@ -252,7 +235,7 @@ fn a_vlan_device_deleted_behind_our_back_is_recreated() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_bond_in_every_mode_by_name_and_by_number() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     let names = [
         "balance-rr",
         "active-backup",
@@ -271,7 +254,7 @@ fn a_bond_in_every_mode_by_name_and_by_number() {
         };
         h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": format!("mode={mode} miimon=100")}},
                        "networks": {"n": {"bonding": "bond0"}}}));
-        assert_eq!(sysfs(&h, "bond0/bonding/mode"), format!("{name} {n}"));
+        assert_eq!(h.sysfs("bond0/bonding/mode"), format!("{name} {n}"));
         assert_eq!(h.caps()["bondings"]["bond0"]["opts"]["mode"], n.to_string());
         assert_eq!(h.link("bond0").unwrap()["master"], "n");
     }
@@ -280,15 +263,16 @@ fn a_bond_in_every_mode_by_name_and_by_number() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_slave_moves_between_bonds_without_touching_the_other_slaves() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({"bondings": {
         "bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=1"},
         "bond1": {"nics": ["dummy_3"], "options": "mode=1"}}}));
     h.setup(json!({"bondings": {
         "bond0": {"nics": ["dummy_1"], "options": "mode=1"},
         "bond1": {"nics": ["dummy_2", "dummy_3"], "options": "mode=1"}}}));
-    assert_eq!(sysfs(&h, "bond0/bonding/slaves"), "dummy_1");
-    let mut slaves: Vec<String> = sysfs(&h, "bond1/bonding/slaves")
+    assert_eq!(h.sysfs("bond0/bonding/slaves"), "dummy_1");
+    let mut slaves: Vec<String> = h
+        .sysfs("bond1/bonding/slaves")
         .split_whitespace()
         .map(str::to_string)
         .collect();
@@ -305,7 +289,7 @@ fn a_slave_moves_between_bonds_without_touching_the_other_slaves() {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn a_bond_mode_edit_without_confirmation_is_rolled_back_with_code_10() {
-    let Some(h) = lab_host() else { return };
+    let Some(h) = Host::lab() else { return };
     h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=active-backup miimon=100"}},
                    "networks": {"n": {"bonding": "bond0", "vlan": 7}}}));
     let before = h.facts();
@@ -314,6 +298,6 @@ fn a_bond_mode_edit_without_confirmation_is_rolled_back_with_code_10() {
         &["--confirm-within", "0.5"],
     );
     assert_eq!(code, 10, "{err}");
-    assert_eq!(sysfs(&h, "bond0/bonding/mode"), "active-backup 1");
+    assert_eq!(h.sysfs("bond0/bonding/mode"), "active-backup 1");
     assert_eq!(h.facts(), before, "{:#?}", before.diff(&h.facts()));
 }

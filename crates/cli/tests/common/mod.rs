@@ -25,6 +25,29 @@ impl Host {
         h
     }
 
+    /// In the kernel lab, a namespace with dummies dummy_1..dummy_4 (up) as
+    /// nics; outside it `None`, and the test says it skipped.
+    pub fn lab() -> Option<Host> {
+        if !netswitch_testkit::in_lab() {
+            eprintln!("skipped: needs the kernel lab (tests/lab/run)");
+            return None;
+        }
+        let h = Host::empty();
+        for i in 1..=4 {
+            let name = format!("dummy_{i}");
+            h.ns.ip(&["link", "add", &name, "type", "dummy"]);
+            h.ns.ip(&["link", "set", &name, "up"]);
+        }
+        Some(h)
+    }
+
+    /// A file under /sys/class/net inside the namespace; panics if missing.
+    pub fn sysfs(&self, path: &str) -> String {
+        self.ns
+            .sysfs(path)
+            .unwrap_or_else(|| panic!("no /sys/class/net/{path}"))
+    }
+
     /// A namespace with no nics yet.
     pub fn empty() -> Host {
         let ns = Netns::new();
