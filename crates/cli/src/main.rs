@@ -620,6 +620,7 @@ fn remote_setup(
     if let Some(n) = inject_failure_at {
         doc.insert("_injectFailureAt".into(), json!(n));
     }
+    doc.insert("_withDesired".into(), json!(true));
     let v = client.call("Host.setupNetworks", Value::Object(doc))?;
     Ok(Outcome {
         request,

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use netswitch_engine::{Engine, EngineError, SetupOptions, Which};
 use netswitch_model::config::Config;
+use netswitch_model::host::HostState;
 use netswitch_netinfo::Live;
 use netswitch_switch::report::{self, ReportContext};
 use serde_json::{json, Map, Value};
@@ -90,7 +91,7 @@ type ConfigCache = Option<((Option<PathBuf>, Option<PathBuf>), Arc<(Config, Conf
 
 struct Daemon {
     engine: Engine,
-    live: Live,
+    live: Arc<Live>,
     /// The mutating verb running now, if any.
     busy: Mutex<Option<&'static str>>,
     /// Notifications for subscribers, as JSON `params`.
@@ -200,6 +201,10 @@ impl Daemon {
             }
             Some(_) => unreachable!("params checked by dispatch"),
         };
+        // The CLI asks for the desired config back (it prints it with
+        // --json); an engine gets VDSM's answer, without the cost of
+        // serializing every network of the host.
+        let with_desired = doc.remove("_withDesired").and_then(|v| v.as_bool()) == Some(true);
         // Testing aid, as the CLI's hidden --inject-failure-at.
         let inject = doc
             .remove("_injectFailureAt")
@@ -219,13 +224,16 @@ impl Daemon {
         match self.engine.setup(&text, &opts) {
             Ok(outcome) => {
                 self.notify(json!({"event": "setup.done", "applied": outcome.applied}));
-                Ok(json!({
+                let mut answer = json!({
                     "status": {"code": 0, "message": "Done"},
                     "applied": outcome.applied,
                     "commitOnSuccess": outcome.request.options.commit_on_success,
                     "plan": outcome.plan,
-                    "desired": outcome.desired,
-                }))
+                });
+                if with_desired {
+                    answer["desired"] = json!(outcome.desired);
+                }
+                Ok(answer)
             }
             Err(e) => {
                 let message = e.to_string();
@@ -275,8 +283,11 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
         Ok(None) => {}
         Err(e) => tracing::error!(error = %e, "recovering an interrupted transaction failed"),
     }
-    let live = Live::start()?;
+    let live = Arc::new(Live::start()?);
     trim();
+    let mut engine = config.engine;
+    // Setups read the host from the live state too: no dump per request.
+    engine.host = Arc::new(LiveHost(live.clone()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(8)
@@ -286,7 +297,7 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
         .map_err(DaemonError::Runtime)?;
     let (events, _) = broadcast::channel(4096);
     let daemon = Arc::new(Daemon {
-        engine: config.engine,
+        engine,
         live,
         busy: Mutex::new(None),
         events,
@@ -346,6 +357,26 @@ fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
     let listener = bound.map_err(err)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(err)?;
     Ok(listener)
+}
+
+/// The engine's view of the host, from live netinfo.
+///
+/// The kernel queues a change's notifications before it acknowledges the
+/// change, and [`Live::state`] applies everything queued, so a read after
+/// an apply sees the apply, as a dump would. A lost notification (ENOBUFS)
+/// makes live netinfo dump again.
+struct LiveHost(Arc<Live>);
+
+impl std::fmt::Debug for LiveHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveHost")
+    }
+}
+
+impl netswitch_engine::HostSource for LiveHost {
+    fn read(&self) -> Result<Arc<HostState>, netswitch_netinfo::NetinfoError> {
+        Ok(self.0.state())
+    }
 }
 
 /// Turns live netinfo's events into subscriber notifications.

@@ -9,14 +9,21 @@ use netswitch_model::plan::Op;
 use tracing::debug;
 
 use crate::ovs::{self, OvsSettings};
+use crate::HostSource;
 
 /// Applies `ops` in order, planned against `before`. Same contract as
 /// [`netswitch_kernel::apply`]: `done` holds the indexes (into `ops`) of
 /// what took effect, `failure` the first op that failed (for an OVS
-/// transaction, its first op: the transaction is all or nothing).
-pub fn apply(before: &HostState, ops: &[Op], settings: &OvsSettings) -> Applied {
+/// transaction, its first op: the transaction is all or nothing). `source`
+/// reads the host again after an OVS transaction.
+pub fn apply(
+    before: &HostState,
+    ops: &[Op],
+    settings: &OvsSettings,
+    source: &dyn HostSource,
+) -> Applied {
     let mut out = Applied::default();
-    let mut host: Option<HostState> = None;
+    let mut host: Option<std::sync::Arc<HostState>> = None;
     let mut i = 0;
     while i < ops.len() {
         let ovs_seg = ops[i].is_ovs();
@@ -37,7 +44,7 @@ pub fn apply(before: &HostState, ops: &[Op], settings: &OvsSettings) -> Applied 
             }
             out.done.extend(i..end);
             debug!(ops = seg.len(), "OVS segment applied");
-            match netswitch_netinfo::snapshot() {
+            match source.read() {
                 Ok(h) => host = Some(h),
                 Err(e) => {
                     out.failure = Some(OpFailure {
@@ -50,7 +57,7 @@ pub fn apply(before: &HostState, ops: &[Op], settings: &OvsSettings) -> Applied 
                 }
             }
         } else {
-            let applied = netswitch_kernel::apply(host.as_ref().unwrap_or(before), seg);
+            let applied = netswitch_kernel::apply(host.as_deref().unwrap_or(before), seg);
             out.done.extend(applied.done.iter().map(|d| d + i));
             out.stats.messages += applied.stats.messages;
             out.stats.bytes += applied.stats.bytes;

@@ -8,11 +8,13 @@
 //! clients; after verifying, wait for the leases `blockingdhcp` asks for;
 //! on rollback, bring the old config's clients back.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use netswitch_dhcp::spec::{ra_settings, specs};
 use netswitch_dhcp::Supervisor;
 use netswitch_model::config::Config;
+use netswitch_model::plan::Op;
 use tracing::warn;
 
 use crate::Engine;
@@ -37,6 +39,41 @@ impl Engine {
     /// After the plan: RA sysctls of every northbound, then the clients.
     pub(crate) fn dynamic_after(&self, desired: &Config) -> Result<(), String> {
         netswitch_dhcp::sysctl::apply(&ra_settings(desired)).map_err(|e| e.to_string())?;
+        self.dhcp()
+            .sync(&specs(desired))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`Engine::dynamic_after`] for a move from `running` by `ops`: the RA
+    /// sysctls only of the northbounds whose network changed or that the
+    /// ops touched (a recreated device starts from the kernel's defaults),
+    /// so a one-network edit does not read three sysctls per network.
+    pub(crate) fn dynamic_after_move(
+        &self,
+        running: &Config,
+        desired: &Config,
+        ops: &[Op],
+    ) -> Result<(), String> {
+        let changed = Config {
+            networks: desired
+                .networks
+                .iter()
+                .filter(|(n, a)| running.networks.get(*n) != Some(*a))
+                .map(|(n, a)| (n.clone(), a.clone()))
+                .collect(),
+            ..Config::default()
+        };
+        let mut devs: BTreeSet<String> = ra_settings(&changed).into_keys().collect();
+        for op in ops {
+            devs.extend(crate::journal::op_links(op).into_iter().map(str::to_string));
+            if let Op::OvsAddPort { name, .. } = op {
+                devs.insert(name.clone());
+            }
+        }
+        let mut settings = ra_settings(desired);
+        settings.retain(|dev, _| devs.contains(dev));
+        netswitch_dhcp::sysctl::apply(&settings).map_err(|e| e.to_string())?;
         self.dhcp()
             .sync(&specs(desired))
             .map(|_| ())

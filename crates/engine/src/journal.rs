@@ -100,7 +100,7 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
 }
 
 /// The links `ops` name.
-fn op_links(op: &Op) -> Vec<&str> {
+pub(crate) fn op_links(op: &Op) -> Vec<&str> {
     match op {
         Op::CreateBridge { name, .. }
         | Op::CreateBond { name, .. }

@@ -16,6 +16,7 @@ pub mod store;
 pub mod transaction;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use netswitch_model::caps::Caps;
@@ -66,6 +67,28 @@ impl EngineError {
     }
 }
 
+/// Where the engine reads the host from.
+///
+/// The CLI dumps the kernel's tables on every read ([`Dumps`]); the daemon
+/// reads the state its netlink listener keeps current, which makes a read
+/// cost nothing however many devices the host has, so that a one-network
+/// edit costs what it changes and not what the host carries.
+pub trait HostSource: Send + Sync + std::fmt::Debug {
+    /// The host as it is now, including every change the kernel has
+    /// acknowledged to this process.
+    fn read(&self) -> Result<Arc<HostState>, NetinfoError>;
+}
+
+/// A fresh netlink snapshot per read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Dumps;
+
+impl HostSource for Dumps {
+    fn read(&self) -> Result<Arc<HostState>, NetinfoError> {
+        Ok(Arc::new(netswitch_netinfo::snapshot()?))
+    }
+}
+
 /// Where the engine keeps its state and what it counts as a nic.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -78,6 +101,9 @@ pub struct Engine {
     /// Where the `before_network_setup/` and `after_network_setup/` hook
     /// directories are; `None` runs no hooks.
     pub hooks_dir: Option<PathBuf>,
+    /// How the host is read (netlink dumps unless the daemon sets its
+    /// live state).
+    pub host: Arc<dyn HostSource>,
 }
 
 impl Engine {
@@ -90,6 +116,7 @@ impl Engine {
             nics: NicPolicy::default(),
             ovs: OvsSettings::default(),
             hooks_dir: None,
+            host: Arc::new(Dumps),
         }
     }
 
@@ -100,10 +127,10 @@ impl Engine {
 
     /// The host as it is now; with OVS's bridges and ports when `with_ovs`
     /// (only then is the OVS database needed at all).
-    pub fn observe(&self, with_ovs: bool) -> Result<HostState, EngineError> {
-        let mut host = netswitch_netinfo::snapshot()?;
+    pub fn observe(&self, with_ovs: bool) -> Result<Arc<HostState>, EngineError> {
+        let mut host = self.host.read()?;
         if with_ovs {
-            host.ovs = Some(ovs::read_state(&self.ovs)?);
+            Arc::make_mut(&mut host).ovs = Some(ovs::read_state(&self.ovs)?);
         }
         Ok(host)
     }
@@ -113,7 +140,7 @@ impl Engine {
         let _span = info_span!("caps").entered();
         self.recover()?;
         let t = Instant::now();
-        let host = netswitch_netinfo::snapshot()?;
+        let host = self.host.read()?;
         let running = self.running()?;
         let persistent = self.store.load(Which::Persistent)?;
         let ctx = ReportContext {

@@ -99,7 +99,7 @@ impl Engine {
         {
             return Ok(Restored::default());
         }
-        let before = netswitch_netinfo::snapshot()?;
+        let before = self.host.read()?;
         let running = self.running()?;
         let persistent = self.store.load(Which::Persistent)?;
         let mut out = Restored {
@@ -158,7 +158,7 @@ impl Engine {
 
         let mut before = before;
         if crate::transaction::uses_ovs(&running, &desired) {
-            before.ovs = Some(crate::ovs::read_state(&self.ovs)?);
+            std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);
         }
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
         out.applied = self.carry_out(

@@ -187,11 +187,11 @@ impl Engine {
     }
 
     fn setup_inner(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
-        let mut before = netswitch_netinfo::snapshot()?;
+        let mut before = self.host.read()?;
         let running = self.running()?;
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
         if uses_ovs(&running, &desired) {
-            before.ovs = Some(crate::ovs::read_state(&self.ovs)?);
+            std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);
         }
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
         let dry = opts.dry_run || request.options.dry_run;
@@ -309,7 +309,7 @@ impl Engine {
             .map_or(ops.len(), |i| i.min(ops.len()));
         let with_ovs = uses_ovs(running, desired);
         let stopped = self.dynamic_before(desired);
-        let applied = backend::apply(before, &ops[..limit], &self.ovs);
+        let applied = backend::apply(before, &ops[..limit], &self.ovs, &*self.host);
         let failure = match (applied.failure, opts.inject_failure_at) {
             (Some(f), _) => Some(format!(
                 "op {} ({}) failed: {}",
@@ -341,7 +341,7 @@ impl Engine {
         if let Some(why) = failure.or(stopped.err()) {
             return Err(fail(Code::BackendFailed, why, None));
         }
-        if let Err(why) = self.dynamic_after(desired) {
+        if let Err(why) = self.dynamic_after_move(running, desired, ops) {
             return Err(fail(Code::BackendFailed, why, None));
         }
         crash_point("applied");
@@ -504,7 +504,7 @@ impl Engine {
                     break;
                 }
             };
-            let applied = backend::apply(&host, &queue, &self.ovs);
+            let applied = backend::apply(&host, &queue, &self.ovs, &*self.host);
             let Some(f) = applied.failure else { break };
             problems.push(format!("undo op {} failed: {}", f.op, f.message));
             if applied.stats.sendmsg_calls == 0 {

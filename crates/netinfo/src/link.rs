@@ -14,7 +14,7 @@ use netswitch_model::host::{BondInfo, BondSlaveInfo, BridgeInfo, Link, LinkKind,
 use crate::names;
 
 /// One link message read on its own, before names are known.
-struct RawLink {
+pub(crate) struct RawLink {
     link: Link,
     /// `IFLA_MASTER`.
     master: Option<u32>,
@@ -42,14 +42,25 @@ pub(crate) fn build_links<'a>(
     speed: impl Fn(&str) -> Option<u32>,
 ) -> BTreeMap<String, Link> {
     let raws: Vec<RawLink> = msgs.into_iter().filter_map(read_link).collect();
+    assemble(raws.iter(), speed)
+}
+
+/// Links from their parsed messages (in ifindex order), with the names
+/// that other links' indexes stand for filled in. Live netinfo keeps the
+/// parsed messages of links that did not change, so only this part costs
+/// something on every rebuild.
+pub(crate) fn assemble<'a>(
+    raws: impl Iterator<Item = &'a RawLink> + Clone,
+    speed: impl Fn(&str) -> Option<u32>,
+) -> BTreeMap<String, Link> {
     let names: HashMap<u32, &str> = raws
-        .iter()
+        .clone()
         .map(|r| (r.link.index, r.link.name.as_str()))
         .collect();
     let name_of = |index: u32| names.get(&index).map(|n| n.to_string());
 
-    let mut links: Vec<Link> = Vec::with_capacity(raws.len());
-    for raw in &raws {
+    let mut links: Vec<Link> = Vec::with_capacity(names.len());
+    for raw in raws {
         let mut link = raw.link.clone();
         link.master = raw.master.and_then(name_of);
         if let Some(id) = raw.vlan_id {
@@ -112,7 +123,7 @@ pub(crate) fn index_names(links: &BTreeMap<String, Link>) -> HashMap<u32, String
 
 /// Reads one link message; `None` (and a debug event) when it carries no
 /// name, which the kernel never does for a real link.
-fn read_link(msg: &LinkMessage) -> Option<RawLink> {
+pub(crate) fn read_link(msg: &LinkMessage) -> Option<RawLink> {
     let mut name = None;
     let mut kind = None;
     let mut mtu = 0;

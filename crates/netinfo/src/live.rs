@@ -172,6 +172,10 @@ impl<K: Hash + Eq + Clone, M> Ordered<K, M> {
         self.items.values().map(|(_, m)| m)
     }
 
+    fn iter(&self) -> impl Iterator<Item = (&K, &M)> {
+        self.items.values().map(|(k, m)| (k, m))
+    }
+
     fn len(&self) -> usize {
         self.items.len()
     }
@@ -203,11 +207,28 @@ struct Tracker {
     ethtool: Option<ethtool::Ethtool>,
     /// The state built from the raw messages; `None` after a change.
     cached: Option<Arc<HostState>>,
+    /// What the last rebuild parsed, reused by the next for every message
+    /// that did not change since.
+    built: Built,
     /// A link went down: the kernel dropped routes without notifications,
     /// so the routes are dumped again before the next rebuild.
     routes_stale: bool,
     resyncs: u64,
     buf: Vec<u8>,
+}
+
+/// Parsed forms of the raw messages, so that a rebuild after a change to
+/// one link parses that link, not the host: a one-network edit then costs
+/// what it touched (plus assembling the state), not 2000 links' worth of
+/// attribute parsing.
+#[derive(Default)]
+struct Built {
+    links: HashMap<u32, link::RawLink>,
+    /// The index-to-name map the addresses and routes were built with;
+    /// they name links, so a rename builds them all again.
+    names: HashMap<u32, String>,
+    addrs: HashMap<AddrKey, Option<netswitch_model::host::Addr>>,
+    routes: HashMap<RouteKey, Option<netswitch_model::host::Route>>,
 }
 
 /// Counters of a [`Live`], for logs and benchmarks.
@@ -266,6 +287,7 @@ impl Live {
             speeds: RefCell::new(HashMap::new()),
             ethtool: ethtool::Ethtool::open(),
             cached: None,
+            built: Built::default(),
             routes_stale: false,
             resyncs: 0,
             buf: vec![0; 1 << 16],
@@ -479,6 +501,7 @@ impl Tracker {
         self.rules = Ordered::new();
         self.speeds.borrow_mut().clear();
         self.cached = None;
+        self.built = Built::default();
         let mut sink = Vec::new();
         for m in links.into_iter().chain(addrs).chain(routes).chain(rules) {
             self.apply(m, 0, &mut sink);
@@ -502,6 +525,7 @@ impl Tracker {
         match self.dump_routes() {
             Ok(routes) => {
                 self.routes = Ordered::new();
+                self.built.routes.clear();
                 let mut sink = Vec::new();
                 for m in routes {
                     self.apply(m, 0, &mut sink);
@@ -565,6 +589,7 @@ impl Tracker {
                 if let Some(n) = &new.name {
                     self.speeds.borrow_mut().remove(n);
                 }
+                self.built.links.remove(&index);
                 self.links.insert(index, m);
             }
             RouteNetlinkMessage::DelLink(m) => {
@@ -572,6 +597,7 @@ impl Tracker {
                     return;
                 }
                 let index = m.header.index;
+                self.built.links.remove(&index);
                 if let Some(old) = self.links.remove(&index) {
                     if let Some(name) = link_view(&old).name {
                         self.speeds.borrow_mut().remove(&name);
@@ -584,6 +610,7 @@ impl Tracker {
             RouteNetlinkMessage::NewAddress(m) => {
                 let Some(key) = addr_key(&m) else { return };
                 let text = self.addr_text(&m);
+                self.built.addrs.remove(&key);
                 if self.addrs.put(key, m) {
                     events.extend(
                         text.map(|(link, address)| LiveEvent::AddressAdded { link, address }),
@@ -593,6 +620,7 @@ impl Tracker {
             RouteNetlinkMessage::DelAddress(m) => {
                 let Some(key) = addr_key(&m) else { return };
                 let text = self.addr_text(&m);
+                self.built.addrs.remove(&key);
                 if self.addrs.remove(&key).is_some() {
                     events.extend(
                         text.map(|(link, address)| LiveEvent::AddressRemoved { link, address }),
@@ -607,10 +635,14 @@ impl Tracker {
                     let slot = route_slot(&m);
                     self.routes.retain(|_, r| route_slot(r) != slot);
                 }
-                self.routes.put(route_key(&m), m);
+                let key = route_key(&m);
+                self.built.routes.remove(&key);
+                self.routes.put(key, m);
             }
             RouteNetlinkMessage::DelRoute(m) => {
-                self.routes.remove(&route_key(&m));
+                let key = route_key(&m);
+                self.built.routes.remove(&key);
+                self.routes.remove(&key);
             }
             RouteNetlinkMessage::NewRule(m) => {
                 self.rules
@@ -648,7 +680,22 @@ impl Tracker {
             return c.clone();
         }
         let started = Instant::now();
-        let links = link::build_links(self.links.values(), |name| {
+        let mut old = std::mem::take(&mut self.built.links);
+        let mut raws: BTreeMap<u32, link::RawLink> = BTreeMap::new();
+        let mut parsed = 0usize;
+        for (index, m) in &self.links {
+            let raw = match old.remove(index) {
+                Some(r) => Some(r),
+                None => {
+                    parsed += 1;
+                    link::read_link(m)
+                }
+            };
+            if let Some(r) = raw {
+                raws.insert(*index, r);
+            }
+        }
+        let links = link::assemble(raws.values(), |name| {
             if let Some(s) = self.speeds.borrow().get(name) {
                 return *s;
             }
@@ -656,24 +703,42 @@ impl Tracker {
             self.speeds.borrow_mut().insert(name.to_string(), s);
             s
         });
+        self.built.links = raws.into_iter().collect();
         let names = link::index_names(&links);
+        if names != self.built.names {
+            self.built.addrs.clear();
+            self.built.routes.clear();
+            self.built.names = names;
+        }
+        let names = &self.built.names;
+        let mut old_addrs = std::mem::take(&mut self.built.addrs);
+        let mut addrs = Vec::with_capacity(self.addrs.len());
+        for (key, m) in self.addrs.iter() {
+            let a = old_addrs
+                .remove(key)
+                .unwrap_or_else(|| addr::build_addr(m, names));
+            addrs.extend(a.clone());
+            self.built.addrs.insert(key.clone(), a);
+        }
+        let mut old_routes = std::mem::take(&mut self.built.routes);
+        let mut routes = Vec::with_capacity(self.routes.len());
+        for (key, m) in self.routes.iter() {
+            let r = old_routes
+                .remove(key)
+                .unwrap_or_else(|| route::build_route(m, names));
+            routes.extend(r.clone());
+            self.built.routes.insert(*key, r);
+        }
         let state = HostState {
-            addrs: self
-                .addrs
-                .values()
-                .filter_map(|a| addr::build_addr(a, &names))
-                .collect(),
-            routes: self
-                .routes
-                .values()
-                .filter_map(|r| route::build_route(r, &names))
-                .collect(),
+            addrs,
+            routes,
             rules: self.rules.values().filter_map(route::build_rule).collect(),
             links,
             ovs: None,
         };
         tracing::debug!(
             links = state.links.len(),
+            parsed,
             elapsed_us = started.elapsed().as_micros() as u64,
             "live netinfo: state rebuilt"
         );

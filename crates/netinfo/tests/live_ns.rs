@@ -95,6 +95,21 @@ fn live_state_equals_a_snapshot_after_changes_behind_its_back() {
 
         ns.ip(&["link", "set", "veth_b", "down"]);
         assert_converges(&live);
+        // Changes to one link or one address, between reads: a rebuild
+        // reuses what it parsed before for everything else.
+        ns.ip(&["link", "set", "veth_a", "mtu", "1400"]);
+        assert_converges(&live);
+        ns.ip(&["addr", "add", "10.2.0.1/24", "dev", "veth_a"]);
+        ns.ip(&["addr", "change", "10.2.0.1/24", "dev", "veth_a", "valid_lft", "300", "preferred_lft", "200"]);
+        assert_converges(&live);
+        // A rename changes what addresses and routes name.
+        ns.ip(&["link", "set", "veth_a", "down"]);
+        ns.ip(&["link", "set", "veth_a", "name", "veth_r"]);
+        ns.ip(&["link", "set", "veth_r", "up"]);
+        assert_converges(&live);
+        ns.ip(&["link", "set", "veth_r", "name", "veth_a"]);
+        ns.ip(&["link", "set", "veth_a", "down"]);
+        assert_converges(&live);
         let deadline = Instant::now() + Duration::from_secs(5);
         let mut seen = Vec::new();
         while Instant::now() < deadline {

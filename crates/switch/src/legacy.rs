@@ -12,7 +12,7 @@
 //! decreases top-down), then build (bonds and slaves, MTU increases
 //! bottom-up, VLANs, bridges, ports, links up, addresses, routes, rules).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -273,12 +273,25 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
             iif: r.iif.clone(),
         })
         .collect();
-    for r in current_rules.iter().filter(|r| !want.rules.contains(r)) {
+    // Sets for the membership tests below: a host with a route and a rule
+    // per network would otherwise cost networks² comparisons.
+    let want_rules: HashSet<&RuleSpec> = want.rules.iter().collect();
+    let want_routes: HashSet<&RouteSpec> = want.routes.iter().collect();
+    let have_rules: HashSet<&RuleSpec> = current_rules.iter().collect();
+    let have_routes: HashSet<&RouteSpec> = current_routes.iter().collect();
+    for r in current_rules.iter().filter(|r| !want_rules.contains(r)) {
         ops.push(Op::DelRule(r.clone()));
     }
-    for r in current_routes.iter().filter(|r| !want.routes.contains(r)) {
+    for r in current_routes.iter().filter(|r| !want_routes.contains(r)) {
         ops.push(Op::DelRoute(r.clone()));
     }
+    // Addresses by device, once: asking the host per device is a scan of
+    // every address on it.
+    let mut addrs_by_dev: HashMap<&str, Vec<&netswitch_model::host::Addr>> = HashMap::new();
+    for a in &host.addrs {
+        addrs_by_dev.entry(a.link.as_str()).or_default().push(a);
+    }
+    let addrs_of = |dev: &str| addrs_by_dev.get(dev).into_iter().flatten().copied();
 
     // ---- addresses: northbounds carry exactly their network's static
     // addresses; other devices netswitch uses carry none.
@@ -325,7 +338,7 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
             .get(dev)
             .map(|(_, a)| a.clone())
             .unwrap_or_default();
-        for a in host.addrs_of(dev) {
+        for a in addrs_of(dev) {
             if is_link_local(&a.address) || a.scope == "host" {
                 continue;
             }
@@ -356,7 +369,7 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
             });
         }
         for net in addrs {
-            if !host.addrs_of(dev).any(|a| a.net().as_ref() == Some(net)) {
+            if !addrs_of(dev).any(|a| a.net().as_ref() == Some(net)) {
                 addr_adds.push(Op::AddAddr {
                     link: dev.clone(),
                     addr: *net,
@@ -644,11 +657,11 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     for r in want
         .routes
         .iter()
-        .filter(|r| !current_routes.contains(r) || fresh.contains(&r.dev))
+        .filter(|r| !have_routes.contains(r) || fresh.contains(&r.dev))
     {
         ops.push(Op::AddRoute(r.clone()));
     }
-    for r in want.rules.iter().filter(|r| !current_rules.contains(r)) {
+    for r in want.rules.iter().filter(|r| !have_rules.contains(r)) {
         ops.push(Op::AddRule(r.clone()));
     }
 
