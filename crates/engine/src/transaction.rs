@@ -362,6 +362,10 @@ impl Engine {
         let residual = self
             .observe(with_ovs)
             .and_then(|after| Ok(netswitch_switch::plan(&after, desired, desired)?));
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "verified against the host read back"
+        );
         match residual {
             Ok(r) => {
                 if let Some(op) = r.ops.first() {
