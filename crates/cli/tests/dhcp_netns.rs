@@ -613,3 +613,178 @@ fn dhcp_on_a_vlan_over_a_bond() {
         "supervisors left over"
     );
 }
+
+fn mac(lab: &Lab, dev: &str) -> String {
+    lab.host.link(dev).expect(dev)["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// How many IPv4 leases dnsmasq holds.
+fn v4_leases(srv: &Dnsmasq) -> usize {
+    srv.leases().lines().filter(|l| l.contains(" 10.")).count()
+}
+
+fn v4_of(lab: &Lab, dev: &str) -> String {
+    let v4 = global(&lab.addr_info(dev), "inet");
+    assert_eq!(v4.len(), 1, "{dev}: {v4:?}");
+    v4[0]["local"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_dhcp_nic_keeps_its_lease_moving_between_bridgeless_and_bridged() {
+    let lab = Lab::new(1);
+    let srv = lab.dnsmasq(1);
+    let nic_mac = mac(&lab, "veth_a0");
+    let bridgeless = json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "bridged": false, "bootproto": "dhcp", "blockingdhcp": true}}});
+    let bridged = json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "bridged": true, "bootproto": "dhcp", "blockingdhcp": true}}});
+    lab.host.setup(bridgeless.clone());
+    let ip = v4_of(&lab, "veth_a0");
+
+    // Bridgeless -> bridged: the bridge wears the nic's MAC and the lease
+    // moves with it; the nic keeps no address of its own.
+    lab.host.setup(bridged);
+    assert_eq!(mac(&lab, "mgmt"), nic_mac);
+    assert_eq!(v4_of(&lab, "mgmt"), ip);
+    assert!(global(&lab.addr_info("veth_a0"), "inet").is_empty());
+    assert_eq!(lab.lease("mgmt")["v4"]["address"], ip.as_str());
+    assert_eq!(lab.lease("mgmt")["dev"], "mgmt");
+    assert_eq!(v4_leases(&srv), 1, "{}", srv.leases());
+    assert!(srv.leases().contains(&ip));
+
+    // And back: the same address on the nic, the bridge gone.
+    lab.host.setup(bridgeless);
+    assert!(lab.host.link("mgmt").is_none());
+    assert_eq!(v4_of(&lab, "veth_a0"), ip);
+    assert_eq!(lab.lease("mgmt")["dev"], "veth_a0");
+    assert_eq!(v4_leases(&srv), 1, "{}", srv.leases());
+    lab.teardown(&["mgmt"]);
+}
+
+#[test]
+fn a_non_default_dhcpv6_network_routes_through_its_own_ipv6_table() {
+    let lab = Lab::new(2);
+    let _srv = lab.dnsmasq(2);
+    lab.host.setup(json!({"networks": {
+        "mgmt": {"nic": "veth_a0", "bootproto": "dhcp", "dhcpv6": true, "defaultRoute": true,
+                 "blockingdhcp": true},
+        "vms": {"nic": "veth_b0", "bridged": false, "bootproto": "dhcp", "dhcpv6": true,
+                "blockingdhcp": true}}}));
+    // The defaultRoute network's router is the main table's (from the RA).
+    wait_for("the RA default route on mgmt", 15, || {
+        lab.host
+            .routes("-6", "main")
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "mgmt")
+    });
+    let main = lab.host.routes("-6", "main");
+    assert!(
+        !main
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "veth_b0"),
+        "{main:?}"
+    );
+    // The other one's router goes into its own table, with its rules.
+    let l6: std::net::Ipv6Addr = lab.lease("vms")["v6"]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(l6.to_string().starts_with("fd78::"), "{l6}");
+    let table = lab.lease("vms")["v6"]["table"]
+        .as_u64()
+        .expect("a table in the v6 lease")
+        .to_string();
+    wait_for("the router in vms' own IPv6 table", 15, || {
+        lab.host
+            .routes("-6", &table)
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "veth_b0")
+    });
+    let t = lab.host.routes("-6", &table);
+    let router = t.iter().find(|r| r["dst"] == "default").unwrap()["gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(router.starts_with("fe80::"), "{t:?}");
+    assert!(
+        t.iter()
+            .any(|r| r["dst"] == "fd78::/64" && r["dev"] == "veth_b0"),
+        "{t:?}"
+    );
+    let rules = lab.host.ns.ip_json(&["-6", "rule", "show"]);
+    let ours: Vec<_> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["priority"] == 32000 && r["table"] == table.as_str())
+        .collect();
+    assert_eq!(ours.len(), 2, "{rules}");
+    assert!(ours.iter().any(|r| r["src"] == "fd78::"), "{rules}");
+    assert!(
+        ours.iter()
+            .any(|r| r["dst"] == "fd78::" && r["iif"] == "veth_b0"),
+        "{rules}"
+    );
+    // The v4 side still has its table too.
+    assert!(lab.lease("vms")["v4"]["table"].is_u64());
+
+    lab.teardown(&["mgmt", "vms"]);
+    assert!(lab.host.routes("-6", &table).is_empty());
+    let rules = lab.host.ns.ip_json(&["-6", "rule", "show"]);
+    assert!(
+        !rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["priority"] == 32000),
+        "{rules}"
+    );
+}
+
+#[test]
+fn dhcp_on_a_bridged_ovs_network() {
+    let mut lab = Lab::new(1);
+    let ovs = netswitch_testkit::Ovs::start(&lab.host.ns);
+    lab.host.use_ovs(&ovs);
+    let srv = lab.dnsmasq(1);
+    lab.host.setup(json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "switch": "ovs", "bootproto": "dhcp", "defaultRoute": true,
+        "blockingdhcp": true}}, "options": {"connectivityCheck": false}}));
+    let ip = v4_of(&lab, "mgmt");
+    assert!(ip.starts_with("10.77.0."), "{ip}");
+    assert!(srv.leases().contains(&ip));
+    let main = lab.host.routes("-4", "main");
+    assert!(
+        main.iter()
+            .any(|r| r["dst"] == "default" && r["gateway"] == "10.77.0.1" && r["dev"] == "mgmt"),
+        "{main:?}"
+    );
+    let caps = lab.host.caps();
+    let net = &caps["networks"]["mgmt"];
+    assert_eq!(net["switch"], "ovs", "{net}");
+    assert_eq!(net["dhcpv4"], true, "{net}");
+    assert_eq!(net["addr"], ip.as_str(), "{net}");
+    assert_eq!(lab.supervisors().len(), 1);
+
+    // Removed: released, and nothing left in OVS or the kernel.
+    lab.host
+        .setup(json!({"networks": {"mgmt": {"remove": true}},
+        "options": {"connectivityCheck": false}}));
+    assert_eq!(lab.supervisors(), Vec::<i32>::new());
+    wait_for("the release to reach dnsmasq", 5, || {
+        !srv.leases().contains(&ip)
+    });
+    assert!(lab.host.link("mgmt").is_none());
+    assert_eq!(ovs.vsctl(&["list-br"]).trim(), "");
+    assert!(lab
+        .host
+        .routes("-4", "main")
+        .iter()
+        .all(|r| r["dst"] != "default"));
+    assert!(lab.host.caps()["networks"].as_object().unwrap().is_empty());
+    assert!(!lab.state().join("dhcp/mgmt.lease.json").exists());
+}

@@ -247,6 +247,15 @@ async fn run_v4(
     }
     if let Some((lease, old)) = held {
         let _ = tokio::time::timeout(Duration::from_secs(1), cli.release(&lease)).await;
+        // Let the release leave before its source address and maybe its
+        // device go; a userspace datapath forwards it a moment later.
+        let peers: Vec<IpAddr> = [Some(lease.srv_id), old.gateway]
+            .into_iter()
+            .flatten()
+            .map(IpAddr::V4)
+            .collect();
+        install::wait_resolved(handle, index, &peers, Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         install::uninstall_v4(
             handle,
             index,
@@ -363,6 +372,9 @@ async fn run_v6(
     }
     if let Some((lease, old)) = held {
         let _ = tokio::time::timeout(Duration::from_secs(1), cli.release(&lease)).await;
+        // Multicast, no neighbour to wait for; a moment for a userspace
+        // datapath to forward it before the device may go.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
         info!(dev, address = %old.address, "dhcpv6 lease released");
         shared.update(|f| f.v6 = None);
