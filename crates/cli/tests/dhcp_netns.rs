@@ -788,3 +788,139 @@ fn dhcp_on_a_bridged_ovs_network() {
     assert!(lab.host.caps()["networks"].as_object().unwrap().is_empty());
     assert!(!lab.state().join("dhcp/mgmt.lease.json").exists());
 }
+
+/// `netswitch daemon` on a lab's host; SIGTERM, then SIGKILL, on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(lab: &Lab) -> Daemon {
+        let socket = lab.host.state.path().join("api.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netswitch"));
+        cmd.args(["--netns", lab.host.ns.name()])
+            .arg("--state-dir")
+            .arg(lab.state())
+            .arg("--resolv-conf")
+            .arg(lab.host.state.path().join("resolv.conf"))
+            .arg("--socket")
+            .arg(&socket)
+            .arg("daemon")
+            .stdin(Stdio::null());
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let d = Daemon {
+            child: cmd.spawn().expect("spawn the daemon"),
+            socket,
+        };
+        wait_for("the daemon's socket", 20, || {
+            std::os::unix::net::UnixStream::connect(&d.socket).is_ok()
+        });
+        d
+    }
+
+    /// Subscribes; the events arrive on the returned channel.
+    fn subscribe(&self) -> std::sync::mpsc::Receiver<Value> {
+        let mut c = netswitch_daemon::Client::connect(&self.socket).unwrap();
+        c.call("Host.subscribe", json!({})).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            while let Ok(m) = c.read_message() {
+                if tx.send(m["params"].clone()).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    fn setup(&self, lab: &Lab, req: Value) {
+        let sock = self.socket.to_str().unwrap();
+        let (code, out, err) = lab
+            .host
+            .netswitch(&["--socket", sock, "setup", "-"], Some(&req));
+        assert_eq!(code, 0, "{err}{out}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The next event of `kind` (skipping others), within `secs`.
+fn next_event(rx: &std::sync::mpsc::Receiver<Value>, kind: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(e) if e["event"] == kind => return e,
+            Ok(_) => {}
+            Err(_) => panic!("no {kind} event within {secs} s"),
+        }
+    }
+}
+
+#[test]
+fn subscribers_hear_lease_events_naming_the_network() {
+    let lab = Lab::new(1);
+    let srv = lab.dnsmasq(1);
+    let d = Daemon::start(&lab);
+    let events = d.subscribe();
+    d.setup(
+        &lab,
+        json!({"networks": {"mgmt": {"nic": "veth_a0", "bootproto": "dhcp", "dhcpv6": true,
+            "defaultRoute": true, "blockingdhcp": true}},
+            "options": {"connectivityCheck": false}}),
+    );
+    let ip = v4_of(&lab, "mgmt");
+    let mut got = vec![
+        next_event(&events, "dhcp.lease", 10),
+        next_event(&events, "dhcp.lease", 10),
+    ];
+    got.sort_by_key(|e| e["family"].as_str().unwrap().to_string());
+    let (v4, v6) = (&got[0], &got[1]);
+    assert_eq!(v4["network"], "mgmt", "{v4}");
+    assert_eq!(v4["device"], "mgmt", "{v4}");
+    assert_eq!(v4["family"], "ipv4", "{v4}");
+    assert_eq!(v4["address"], ip.as_str(), "{v4}");
+    assert_eq!(v4["prefix"], 24, "{v4}");
+    assert_eq!(v4["lifetime"], 120, "{v4}");
+    assert_eq!(v4["renewed"], false, "{v4}");
+    assert_eq!(v6["network"], "mgmt", "{v6}");
+    assert_eq!(v6["family"], "ipv6", "{v6}");
+    assert_eq!(v6["address"], lab.lease("mgmt")["v6"]["address"], "{v6}");
+
+    // Removal: the client releases both, and says so.
+    d.setup(
+        &lab,
+        json!({"networks": {"mgmt": {"remove": true}}, "options": {"connectivityCheck": false}}),
+    );
+    let mut gone = vec![
+        next_event(&events, "dhcp.released", 10),
+        next_event(&events, "dhcp.released", 10),
+    ];
+    gone.sort_by_key(|e| e["family"].as_str().unwrap().to_string());
+    assert_eq!(gone[0]["network"], "mgmt", "{}", gone[0]);
+    assert_eq!(gone[0]["address"], ip.as_str(), "{}", gone[0]);
+    assert_eq!(gone[1]["family"], "ipv6", "{}", gone[1]);
+    wait_for("the release to reach dnsmasq", 5, || {
+        !srv.leases().contains(&ip)
+    });
+    assert_eq!(lab.supervisors(), Vec::<i32>::new());
+}

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::install;
-use crate::lease::{Lease4, Lease6, LeaseFile};
+use crate::lease::{EndReason, Lease4, Lease6, LeaseFile};
 use crate::spec::ClientSpec;
 use crate::DhcpError;
 
@@ -202,7 +202,10 @@ async fn run_v4(
                     grants,
                 };
                 info!(dev, address = %mine.address, prefix, lease_time = mine.lease_time, grants, "dhcpv4 lease bound");
-                shared.update(|f| f.v4 = Some(mine.clone()));
+                shared.update(|f| {
+                    f.v4 = Some(mine.clone());
+                    f.ended_v4 = None;
+                });
                 held = Some((lease, mine));
             }
             Ok(DhcpV4State::InitReboot) => {
@@ -219,7 +222,7 @@ async fn run_v4(
                         spec.default_route,
                     )
                     .await;
-                    shared.update(|f| f.v4 = None);
+                    shared.update(|f| f.end_v4(old.address, EndReason::Expired));
                 }
             }
             Ok(other) => info!(dev, state = %other, "dhcpv4"),
@@ -237,7 +240,7 @@ async fn run_v4(
                         spec.default_route,
                     )
                     .await;
-                    shared.update(|f| f.v4 = None);
+                    shared.update(|f| f.end_v4(old.address, EndReason::Expired));
                 }
                 if pause(&mut stop, Duration::from_secs(1)).await {
                     break;
@@ -267,7 +270,7 @@ async fn run_v4(
         )
         .await;
         info!(dev, address = %old.address, "dhcpv4 lease released");
-        shared.update(|f| f.v4 = None);
+        shared.update(|f| f.end_v4(old.address, EndReason::Released));
     }
 }
 
@@ -344,16 +347,20 @@ async fn run_v6(
                     valid_time: lease.valid_time_sec,
                     preferred_time: lease.preferred_time_sec,
                     grants,
+                    table: None,
                 };
                 info!(dev, address = %mine.address, grants, "dhcpv6 lease bound");
-                shared.update(|f| f.v6 = Some(mine.clone()));
+                shared.update(|f| {
+                    f.v6 = Some(mine.clone());
+                    f.ended_v6 = None;
+                });
                 held = Some((lease, mine));
             }
             Ok(DhcpV6State::Solicit) => {
                 if let Some((_, old)) = held.take() {
                     warn!(dev, address = %old.address, "dhcpv6 lease expired");
                     install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
-                    shared.update(|f| f.v6 = None);
+                    shared.update(|f| f.end_v6(old.address, EndReason::Expired));
                 }
             }
             Ok(other) => info!(dev, state = %other, "dhcpv6"),
@@ -362,7 +369,7 @@ async fn run_v6(
                 cli.clean_up();
                 if let Some((_, old)) = held.take() {
                     install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
-                    shared.update(|f| f.v6 = None);
+                    shared.update(|f| f.end_v6(old.address, EndReason::Expired));
                 }
                 if pause(&mut stop, Duration::from_secs(1)).await {
                     break;
@@ -377,6 +384,6 @@ async fn run_v6(
         tokio::time::sleep(Duration::from_millis(100)).await;
         install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
         info!(dev, address = %old.address, "dhcpv6 lease released");
-        shared.update(|f| f.v6 = None);
+        shared.update(|f| f.end_v6(old.address, EndReason::Released));
     }
 }
