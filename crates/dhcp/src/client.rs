@@ -112,12 +112,26 @@ pub async fn run(
             run_v4(&shared, &handle, index, &mac, stop.clone()).await;
         }
     };
+    // The leased IPv6 address, for the router's source routing.
+    let (addr6_tx, addr6_rx) = watch::channel(None);
     let v6 = async {
         if spec.v6 {
-            run_v6(&shared, &handle, index, &mac, stop.clone()).await;
+            run_v6(&shared, &handle, index, &mac, &addr6_tx, stop.clone()).await;
         }
     };
-    futures::join!(v4, v6);
+    let router6 = async {
+        if spec.v6 && !spec.default_route {
+            crate::ra::run(
+                handle.clone(),
+                index,
+                spec.dev.clone(),
+                addr6_rx,
+                stop.clone(),
+            )
+            .await;
+        }
+    };
+    futures::join!(v4, v6, router6);
     info!(net = spec.net, "dhcp clients stopped");
     Ok(())
 }
@@ -279,6 +293,7 @@ async fn run_v6(
     handle: &Handle,
     index: u32,
     mac: &[u8],
+    addr6: &watch::Sender<Option<std::net::Ipv6Addr>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let dev = shared.spec.dev.as_str();
@@ -347,8 +362,10 @@ async fn run_v6(
                     valid_time: lease.valid_time_sec,
                     preferred_time: lease.preferred_time_sec,
                     grants,
-                    table: None,
+                    table: (!shared.spec.default_route)
+                        .then(|| crate::ra::table6_of(lease.address)),
                 };
+                addr6.send_replace(Some(lease.address));
                 info!(dev, address = %mine.address, grants, "dhcpv6 lease bound");
                 shared.update(|f| {
                     f.v6 = Some(mine.clone());
@@ -360,6 +377,7 @@ async fn run_v6(
                 if let Some((_, old)) = held.take() {
                     warn!(dev, address = %old.address, "dhcpv6 lease expired");
                     install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
+                    addr6.send_replace(None);
                     shared.update(|f| f.end_v6(old.address, EndReason::Expired));
                 }
             }
@@ -369,6 +387,7 @@ async fn run_v6(
                 cli.clean_up();
                 if let Some((_, old)) = held.take() {
                     install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
+                    addr6.send_replace(None);
                     shared.update(|f| f.end_v6(old.address, EndReason::Expired));
                 }
                 if pause(&mut stop, Duration::from_secs(1)).await {
@@ -384,6 +403,7 @@ async fn run_v6(
         tokio::time::sleep(Duration::from_millis(100)).await;
         install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
         info!(dev, address = %old.address, "dhcpv6 lease released");
+        addr6.send_replace(None);
         shared.update(|f| f.end_v6(old.address, EndReason::Released));
     }
 }

@@ -70,7 +70,8 @@ pub fn table_of(ip: Ipv4Addr) -> Option<u32> {
     (t != 0 && !(253..=255).contains(&t)).then_some(t)
 }
 
-fn is_exists(e: &rtnetlink::Error) -> bool {
+/// Whether a netlink request failed because its object exists already.
+pub(crate) fn is_exists(e: &rtnetlink::Error) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST)
 }
 
