@@ -889,7 +889,7 @@ fn subscribers_hear_lease_events_naming_the_network() {
             "options": {"connectivityCheck": false}}),
     );
     let ip = v4_of(&lab, "mgmt");
-    let mut got = vec![
+    let mut got = [
         next_event(&events, "dhcp.lease", 10),
         next_event(&events, "dhcp.lease", 10),
     ];
@@ -911,7 +911,7 @@ fn subscribers_hear_lease_events_naming_the_network() {
         &lab,
         json!({"networks": {"mgmt": {"remove": true}}, "options": {"connectivityCheck": false}}),
     );
-    let mut gone = vec![
+    let mut gone = [
         next_event(&events, "dhcp.released", 10),
         next_event(&events, "dhcp.released", 10),
     ];
