@@ -613,3 +613,314 @@ fn dhcp_on_a_vlan_over_a_bond() {
         "supervisors left over"
     );
 }
+
+fn mac(lab: &Lab, dev: &str) -> String {
+    lab.host.link(dev).expect(dev)["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// How many IPv4 leases dnsmasq holds.
+fn v4_leases(srv: &Dnsmasq) -> usize {
+    srv.leases().lines().filter(|l| l.contains(" 10.")).count()
+}
+
+fn v4_of(lab: &Lab, dev: &str) -> String {
+    let v4 = global(&lab.addr_info(dev), "inet");
+    assert_eq!(v4.len(), 1, "{dev}: {v4:?}");
+    v4[0]["local"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_dhcp_nic_keeps_its_lease_moving_between_bridgeless_and_bridged() {
+    let lab = Lab::new(1);
+    let srv = lab.dnsmasq(1);
+    let nic_mac = mac(&lab, "veth_a0");
+    let bridgeless = json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "bridged": false, "bootproto": "dhcp", "blockingdhcp": true}}});
+    let bridged = json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "bridged": true, "bootproto": "dhcp", "blockingdhcp": true}}});
+    lab.host.setup(bridgeless.clone());
+    let ip = v4_of(&lab, "veth_a0");
+
+    // Bridgeless -> bridged: the bridge wears the nic's MAC and the lease
+    // moves with it; the nic keeps no address of its own.
+    lab.host.setup(bridged);
+    assert_eq!(mac(&lab, "mgmt"), nic_mac);
+    assert_eq!(v4_of(&lab, "mgmt"), ip);
+    assert!(global(&lab.addr_info("veth_a0"), "inet").is_empty());
+    assert_eq!(lab.lease("mgmt")["v4"]["address"], ip.as_str());
+    assert_eq!(lab.lease("mgmt")["dev"], "mgmt");
+    assert_eq!(v4_leases(&srv), 1, "{}", srv.leases());
+    assert!(srv.leases().contains(&ip));
+
+    // And back: the same address on the nic, the bridge gone.
+    lab.host.setup(bridgeless);
+    assert!(lab.host.link("mgmt").is_none());
+    assert_eq!(v4_of(&lab, "veth_a0"), ip);
+    assert_eq!(lab.lease("mgmt")["dev"], "veth_a0");
+    assert_eq!(v4_leases(&srv), 1, "{}", srv.leases());
+    lab.teardown(&["mgmt"]);
+}
+
+#[test]
+fn a_non_default_dhcpv6_network_routes_through_its_own_ipv6_table() {
+    let lab = Lab::new(2);
+    let _srv = lab.dnsmasq(2);
+    lab.host.setup(json!({"networks": {
+        "mgmt": {"nic": "veth_a0", "bootproto": "dhcp", "dhcpv6": true, "defaultRoute": true,
+                 "blockingdhcp": true},
+        "vms": {"nic": "veth_b0", "bridged": false, "bootproto": "dhcp", "dhcpv6": true,
+                "blockingdhcp": true}}}));
+    // The defaultRoute network's router is the main table's (from the RA).
+    wait_for("the RA default route on mgmt", 15, || {
+        lab.host
+            .routes("-6", "main")
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "mgmt")
+    });
+    let main = lab.host.routes("-6", "main");
+    assert!(
+        !main
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "veth_b0"),
+        "{main:?}"
+    );
+    // The other one's router goes into its own table, with its rules.
+    let l6: std::net::Ipv6Addr = lab.lease("vms")["v6"]["address"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(l6.to_string().starts_with("fd78::"), "{l6}");
+    let table = lab.lease("vms")["v6"]["table"]
+        .as_u64()
+        .expect("a table in the v6 lease")
+        .to_string();
+    wait_for("the router in vms' own IPv6 table", 15, || {
+        lab.host
+            .routes("-6", &table)
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "veth_b0")
+    });
+    let t = lab.host.routes("-6", &table);
+    let router = t.iter().find(|r| r["dst"] == "default").unwrap()["gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(router.starts_with("fe80::"), "{t:?}");
+    assert!(
+        t.iter()
+            .any(|r| r["dst"] == "fd78::/64" && r["dev"] == "veth_b0"),
+        "{t:?}"
+    );
+    let rules = lab.host.ns.ip_json(&["-6", "rule", "show"]);
+    let ours: Vec<_> = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["priority"] == 32000 && r["table"] == table.as_str())
+        .collect();
+    assert_eq!(ours.len(), 2, "{rules}");
+    assert!(ours.iter().any(|r| r["src"] == "fd78::"), "{rules}");
+    assert!(
+        ours.iter()
+            .any(|r| r["dst"] == "fd78::" && r["iif"] == "veth_b0"),
+        "{rules}"
+    );
+    // The v4 side still has its table too.
+    assert!(lab.lease("vms")["v4"]["table"].is_u64());
+
+    lab.teardown(&["mgmt", "vms"]);
+    assert!(lab.host.routes("-6", &table).is_empty());
+    let rules = lab.host.ns.ip_json(&["-6", "rule", "show"]);
+    assert!(
+        !rules
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["priority"] == 32000),
+        "{rules}"
+    );
+}
+
+#[test]
+fn dhcp_on_a_bridged_ovs_network() {
+    let mut lab = Lab::new(1);
+    let ovs = netswitch_testkit::Ovs::start(&lab.host.ns);
+    lab.host.use_ovs(&ovs);
+    let srv = lab.dnsmasq(1);
+    lab.host.setup(json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "switch": "ovs", "bootproto": "dhcp", "defaultRoute": true,
+        "blockingdhcp": true}}, "options": {"connectivityCheck": false}}));
+    let ip = v4_of(&lab, "mgmt");
+    assert!(ip.starts_with("10.77.0."), "{ip}");
+    assert!(srv.leases().contains(&ip));
+    let main = lab.host.routes("-4", "main");
+    assert!(
+        main.iter()
+            .any(|r| r["dst"] == "default" && r["gateway"] == "10.77.0.1" && r["dev"] == "mgmt"),
+        "{main:?}"
+    );
+    let caps = lab.host.caps();
+    let net = &caps["networks"]["mgmt"];
+    assert_eq!(net["switch"], "ovs", "{net}");
+    assert_eq!(net["dhcpv4"], true, "{net}");
+    assert_eq!(net["addr"], ip.as_str(), "{net}");
+    assert_eq!(lab.supervisors().len(), 1);
+
+    // Removed: released, and nothing left in OVS or the kernel.
+    lab.host
+        .setup(json!({"networks": {"mgmt": {"remove": true}},
+        "options": {"connectivityCheck": false}}));
+    assert_eq!(lab.supervisors(), Vec::<i32>::new());
+    wait_for("the release to reach dnsmasq", 5, || {
+        !srv.leases().contains(&ip)
+    });
+    assert!(lab.host.link("mgmt").is_none());
+    assert_eq!(ovs.vsctl(&["list-br"]).trim(), "");
+    assert!(lab
+        .host
+        .routes("-4", "main")
+        .iter()
+        .all(|r| r["dst"] != "default"));
+    assert!(lab.host.caps()["networks"].as_object().unwrap().is_empty());
+    assert!(!lab.state().join("dhcp/mgmt.lease.json").exists());
+}
+
+/// `netswitch daemon` on a lab's host; SIGTERM, then SIGKILL, on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(lab: &Lab) -> Daemon {
+        let socket = lab.host.state.path().join("api.sock");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netswitch"));
+        cmd.args(["--netns", lab.host.ns.name()])
+            .arg("--state-dir")
+            .arg(lab.state())
+            .arg("--resolv-conf")
+            .arg(lab.host.state.path().join("resolv.conf"))
+            .arg("--socket")
+            .arg(&socket)
+            .arg("daemon")
+            .stdin(Stdio::null());
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let d = Daemon {
+            child: cmd.spawn().expect("spawn the daemon"),
+            socket,
+        };
+        wait_for("the daemon's socket", 20, || {
+            std::os::unix::net::UnixStream::connect(&d.socket).is_ok()
+        });
+        d
+    }
+
+    /// Subscribes; the events arrive on the returned channel.
+    fn subscribe(&self) -> std::sync::mpsc::Receiver<Value> {
+        let mut c = netswitch_daemon::Client::connect(&self.socket).unwrap();
+        c.call("Host.subscribe", json!({})).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            while let Ok(m) = c.read_message() {
+                if tx.send(m["params"].clone()).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    fn setup(&self, lab: &Lab, req: Value) {
+        let sock = self.socket.to_str().unwrap();
+        let (code, out, err) = lab
+            .host
+            .netswitch(&["--socket", sock, "setup", "-"], Some(&req));
+        assert_eq!(code, 0, "{err}{out}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(3) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The next event of `kind` (skipping others), within `secs`.
+fn next_event(rx: &std::sync::mpsc::Receiver<Value>, kind: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(e) if e["event"] == kind => return e,
+            Ok(_) => {}
+            Err(_) => panic!("no {kind} event within {secs} s"),
+        }
+    }
+}
+
+#[test]
+fn subscribers_hear_lease_events_naming_the_network() {
+    let lab = Lab::new(1);
+    let srv = lab.dnsmasq(1);
+    let d = Daemon::start(&lab);
+    let events = d.subscribe();
+    d.setup(
+        &lab,
+        json!({"networks": {"mgmt": {"nic": "veth_a0", "bootproto": "dhcp", "dhcpv6": true,
+            "defaultRoute": true, "blockingdhcp": true}},
+            "options": {"connectivityCheck": false}}),
+    );
+    let ip = v4_of(&lab, "mgmt");
+    let mut got = [
+        next_event(&events, "dhcp.lease", 10),
+        next_event(&events, "dhcp.lease", 10),
+    ];
+    got.sort_by_key(|e| e["family"].as_str().unwrap().to_string());
+    let (v4, v6) = (&got[0], &got[1]);
+    assert_eq!(v4["network"], "mgmt", "{v4}");
+    assert_eq!(v4["device"], "mgmt", "{v4}");
+    assert_eq!(v4["family"], "ipv4", "{v4}");
+    assert_eq!(v4["address"], ip.as_str(), "{v4}");
+    assert_eq!(v4["prefix"], 24, "{v4}");
+    assert_eq!(v4["lifetime"], 120, "{v4}");
+    assert_eq!(v4["renewed"], false, "{v4}");
+    assert_eq!(v6["network"], "mgmt", "{v6}");
+    assert_eq!(v6["family"], "ipv6", "{v6}");
+    assert_eq!(v6["address"], lab.lease("mgmt")["v6"]["address"], "{v6}");
+
+    // Removal: the client releases both, and says so.
+    d.setup(
+        &lab,
+        json!({"networks": {"mgmt": {"remove": true}}, "options": {"connectivityCheck": false}}),
+    );
+    let mut gone = [
+        next_event(&events, "dhcp.released", 10),
+        next_event(&events, "dhcp.released", 10),
+    ];
+    gone.sort_by_key(|e| e["family"].as_str().unwrap().to_string());
+    assert_eq!(gone[0]["network"], "mgmt", "{}", gone[0]);
+    assert_eq!(gone[0]["address"], ip.as_str(), "{}", gone[0]);
+    assert_eq!(gone[1]["family"], "ipv6", "{}", gone[1]);
+    wait_for("the release to reach dnsmasq", 5, || {
+        !srv.leases().contains(&ip)
+    });
+    assert_eq!(lab.supervisors(), Vec::<i32>::new());
+}

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod leases;
 pub mod server;
 
 use std::path::PathBuf;

@@ -308,6 +308,7 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
         let listener = bind(&socket)?;
         info!(socket = %socket.display(), "serving");
         forward_live_events(&daemon);
+        crate::leases::forward(daemon.engine.dhcp().dir, daemon.events.clone());
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .map_err(DaemonError::Runtime)?;
         let mut next = 0u64;

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::install;
-use crate::lease::{Lease4, Lease6, LeaseFile};
+use crate::lease::{EndReason, Lease4, Lease6, LeaseFile};
 use crate::spec::ClientSpec;
 use crate::DhcpError;
 
@@ -112,12 +112,26 @@ pub async fn run(
             run_v4(&shared, &handle, index, &mac, stop.clone()).await;
         }
     };
+    // The leased IPv6 address, for the router's source routing.
+    let (addr6_tx, addr6_rx) = watch::channel(None);
     let v6 = async {
         if spec.v6 {
-            run_v6(&shared, &handle, index, &mac, stop.clone()).await;
+            run_v6(&shared, &handle, index, &mac, &addr6_tx, stop.clone()).await;
         }
     };
-    futures::join!(v4, v6);
+    let router6 = async {
+        if spec.v6 && !spec.default_route {
+            crate::ra::run(
+                handle.clone(),
+                index,
+                spec.dev.clone(),
+                addr6_rx,
+                stop.clone(),
+            )
+            .await;
+        }
+    };
+    futures::join!(v4, v6, router6);
     info!(net = spec.net, "dhcp clients stopped");
     Ok(())
 }
@@ -202,7 +216,10 @@ async fn run_v4(
                     grants,
                 };
                 info!(dev, address = %mine.address, prefix, lease_time = mine.lease_time, grants, "dhcpv4 lease bound");
-                shared.update(|f| f.v4 = Some(mine.clone()));
+                shared.update(|f| {
+                    f.v4 = Some(mine.clone());
+                    f.ended_v4 = None;
+                });
                 held = Some((lease, mine));
             }
             Ok(DhcpV4State::InitReboot) => {
@@ -219,7 +236,7 @@ async fn run_v4(
                         spec.default_route,
                     )
                     .await;
-                    shared.update(|f| f.v4 = None);
+                    shared.update(|f| f.end_v4(old.address, EndReason::Expired));
                 }
             }
             Ok(other) => info!(dev, state = %other, "dhcpv4"),
@@ -237,7 +254,7 @@ async fn run_v4(
                         spec.default_route,
                     )
                     .await;
-                    shared.update(|f| f.v4 = None);
+                    shared.update(|f| f.end_v4(old.address, EndReason::Expired));
                 }
                 if pause(&mut stop, Duration::from_secs(1)).await {
                     break;
@@ -247,6 +264,15 @@ async fn run_v4(
     }
     if let Some((lease, old)) = held {
         let _ = tokio::time::timeout(Duration::from_secs(1), cli.release(&lease)).await;
+        // Let the release leave before its source address and maybe its
+        // device go; a userspace datapath forwards it a moment later.
+        let peers: Vec<IpAddr> = [Some(lease.srv_id), old.gateway]
+            .into_iter()
+            .flatten()
+            .map(IpAddr::V4)
+            .collect();
+        install::wait_resolved(handle, index, &peers, Duration::from_secs(1)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         install::uninstall_v4(
             handle,
             index,
@@ -258,7 +284,7 @@ async fn run_v4(
         )
         .await;
         info!(dev, address = %old.address, "dhcpv4 lease released");
-        shared.update(|f| f.v4 = None);
+        shared.update(|f| f.end_v4(old.address, EndReason::Released));
     }
 }
 
@@ -267,6 +293,7 @@ async fn run_v6(
     handle: &Handle,
     index: u32,
     mac: &[u8],
+    addr6: &watch::Sender<Option<std::net::Ipv6Addr>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let dev = shared.spec.dev.as_str();
@@ -335,16 +362,23 @@ async fn run_v6(
                     valid_time: lease.valid_time_sec,
                     preferred_time: lease.preferred_time_sec,
                     grants,
+                    table: (!shared.spec.default_route)
+                        .then(|| crate::ra::table6_of(lease.address)),
                 };
+                addr6.send_replace(Some(lease.address));
                 info!(dev, address = %mine.address, grants, "dhcpv6 lease bound");
-                shared.update(|f| f.v6 = Some(mine.clone()));
+                shared.update(|f| {
+                    f.v6 = Some(mine.clone());
+                    f.ended_v6 = None;
+                });
                 held = Some((lease, mine));
             }
             Ok(DhcpV6State::Solicit) => {
                 if let Some((_, old)) = held.take() {
                     warn!(dev, address = %old.address, "dhcpv6 lease expired");
                     install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
-                    shared.update(|f| f.v6 = None);
+                    addr6.send_replace(None);
+                    shared.update(|f| f.end_v6(old.address, EndReason::Expired));
                 }
             }
             Ok(other) => info!(dev, state = %other, "dhcpv6"),
@@ -353,7 +387,8 @@ async fn run_v6(
                 cli.clean_up();
                 if let Some((_, old)) = held.take() {
                     install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
-                    shared.update(|f| f.v6 = None);
+                    addr6.send_replace(None);
+                    shared.update(|f| f.end_v6(old.address, EndReason::Expired));
                 }
                 if pause(&mut stop, Duration::from_secs(1)).await {
                     break;
@@ -363,8 +398,12 @@ async fn run_v6(
     }
     if let Some((lease, old)) = held {
         let _ = tokio::time::timeout(Duration::from_secs(1), cli.release(&lease)).await;
+        // Multicast, no neighbour to wait for; a moment for a userspace
+        // datapath to forward it before the device may go.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         install::del_addr(handle, index, IpAddr::V6(old.address), old.prefix).await;
         info!(dev, address = %old.address, "dhcpv6 lease released");
-        shared.update(|f| f.v6 = None);
+        addr6.send_replace(None);
+        shared.update(|f| f.end_v6(old.address, EndReason::Released));
     }
 }

@@ -9,10 +9,12 @@
 //! client's and leaves them alone.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use futures::TryStreamExt;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, CacheInfo};
 use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
 use netlink_packet_route::route::{RouteProtocol, RouteScope};
 use netlink_packet_route::rule::RuleMessage;
 use rtnetlink::{Handle, RouteMessageBuilder};
@@ -68,7 +70,8 @@ pub fn table_of(ip: Ipv4Addr) -> Option<u32> {
     (t != 0 && !(253..=255).contains(&t)).then_some(t)
 }
 
-fn is_exists(e: &rtnetlink::Error) -> bool {
+/// Whether a netlink request failed because its object exists already.
+pub(crate) fn is_exists(e: &rtnetlink::Error) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST)
 }
 
@@ -92,6 +95,47 @@ pub async fn put_addr(
         }));
     req.execute().await?;
     Ok(())
+}
+
+/// Waits, up to `timeout`, until one of `ips` is a resolved neighbour of
+/// the device. A release goes out as unicast that may sit behind an ARP
+/// query; once the neighbour answered, the packet has left the host's
+/// stack, and the address and the device (an OVS internal port the plan
+/// deletes next) may go.
+pub async fn wait_resolved(handle: &Handle, index: u32, ips: &[IpAddr], timeout: Duration) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut s = handle.neighbours().get().execute();
+        while let Ok(Some(msg)) = s.try_next().await {
+            if msg.header.ifindex != index {
+                continue;
+            }
+            let resolved = matches!(
+                msg.header.state,
+                NeighbourState::Reachable
+                    | NeighbourState::Stale
+                    | NeighbourState::Delay
+                    | NeighbourState::Probe
+                    | NeighbourState::Permanent
+            );
+            let hit = msg.attributes.iter().any(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
+                    ips.contains(&IpAddr::V4(*v4))
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
+                    ips.contains(&IpAddr::V6(*v6))
+                }
+                _ => false,
+            });
+            if hit && resolved {
+                return;
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Removes an address; one already gone is fine.

@@ -14,11 +14,14 @@
 //! - [`client::run`]: one network's clients until told to stop (async);
 //! - [`supervise`]: the CLI's per-network supervisor processes (start,
 //!   stop, wait for leases) and the lease files they write;
-//! - [`sysctl`]: the kernel's own RA handling per device.
+//! - [`sysctl`]: the kernel's own RA handling per device;
+//! - [`ra`]: the router of a non-default DHCPv6 network, from its RAs,
+//!   into the network's own table.
 
 pub mod client;
 pub mod install;
 pub mod lease;
+pub mod ra;
 pub mod resolv;
 pub mod spec;
 pub mod supervise;
