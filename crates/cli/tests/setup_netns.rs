@@ -443,3 +443,34 @@ fn a_new_default_route_network_takes_the_role_off_the_old_holder() {
     assert_eq!(h.caps()["nameservers"], json!(["198.51.100.53"]));
     h.assert_in_sync();
 }
+
+#[test]
+fn stp_and_bridge_opts_are_edited_on_the_same_bridge() {
+    let h = Host::new();
+    h.setup(json!({"networks": {"vmnet": {"nic": "veth_a0", "stp": true,
+        "custom": {"bridge_opts": "forward_delay=500"}}}}));
+    let before = h.link("vmnet").unwrap();
+    assert_eq!(before["linkinfo"]["info_data"]["stp_state"], 1);
+    h.setup(
+        json!({"networks": {"vmnet": {"nic": "veth_a0", "stp": "off",
+        "custom": {"bridge_opts": "multicast_snooping=0 forward_delay=300"}}}}),
+    );
+    let after = h.link("vmnet").unwrap();
+    assert_eq!(after["ifindex"], before["ifindex"], "the bridge was kept");
+    let info = &after["linkinfo"]["info_data"];
+    assert_eq!(info["stp_state"], 0);
+    assert_eq!(info["forward_delay"], 300);
+    assert_eq!(info["mcast_snooping"], 0);
+    let caps = h.caps();
+    assert_eq!(caps["networks"]["vmnet"]["stp"], "off");
+    assert_eq!(caps["bridges"]["vmnet"]["opts"]["forward_delay"], "300");
+    assert_eq!(caps["bridges"]["vmnet"]["opts"]["multicast_snooping"], "0");
+    assert_eq!(
+        h.running().networks["vmnet"]
+            .custom
+            .as_ref()
+            .and_then(|c| c.bridge_opts.as_deref()),
+        Some("forward_delay=300 multicast_snooping=0")
+    );
+    h.assert_in_sync();
+}
