@@ -20,7 +20,8 @@ const ABOUT: &str = "Host networking for virtualization hosts: bridges, bonds, V
 routes and DNS from one declarative request, in VDSM's setupNetworks contract.";
 
 const AFTER_HELP: &str = "\
-A request names the networks the host must carry:
+A request names the networks the host must carry (JSON or YAML; every attribute
+is in DESIGN.md §5.1, examples in examples/):
 
   {\"networks\": {\"ovirtmgmt\": {\"nic\": \"eth0\", \"vlan\": 100, \"bootproto\": \"none\",
                                \"ipaddr\": \"192.0.2.10\", \"prefix\": 24,
@@ -28,17 +29,30 @@ A request names the networks the host must carry:
    \"bondings\": {\"bond0\": {\"nics\": [\"eth1\", \"eth2\"], \"options\": \"mode=4 miimon=100\"}},
    \"options\":  {\"connectivityCheck\": false}}
 
+A network named in a request gets exactly the attributes given (omitted ones
+return to their defaults); {\"remove\": true} takes it away; networks and bonds
+not named are left alone.
+
 Examples:
   netswitch caps                              what the host carries, as tables
   netswitch caps --json                       the getNetworkCapabilities object
   netswitch setup --dry-run examples/bridged-vlan-on-bond.json
                                               print the plan; change nothing
+  netswitch setup examples/static-ip-default-route.json
+                                              apply, verify, or roll back (exit 29)
+  echo '{\"networks\": {\"ovirtmgmt\": {\"remove\": true}}}' | netswitch setup -
+                                              a request on standard input
+  netswitch setup --confirm-within 60 req.yaml && netswitch commit
+                                              keep it only if `netswitch confirm`
+                                              comes within 60 s; then persist it
   netswitch --netns lab1 caps                 look inside network namespace lab1
 
-Exit status: 0 on success, else the error code: 21 bad parameters, 22 bad address,
-23 bad nic, 24 nic in use, 25 bad bonding, 26 bad VLAN, 27 bad network name,
-29 backend failure (rolled back), 31 bond in use, 10 no confirmation in time
-(rolled back).";
+Exit status: 0 on success, else the error code: 10 no confirmation in time
+(rolled back), 21 bad parameters, 22 bad address, 23 bad nic, 24 nic in use,
+25 bad bonding, 26 bad VLAN, 27 bad network name, 29 backend failure (rolled
+back), 31 bond in use, 32 OVS database unreachable, 40 another verb is running.
+A refused request changes nothing; the message names the network or bond and
+the attribute at fault.";
 
 #[derive(Parser, Debug)]
 #[command(name = "netswitch", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -135,10 +149,11 @@ enum Verb {
     /// Read a setupNetworks request (JSON or YAML) and carry it out.
     ///
     /// The request replaces the named networks' and bonds' attributes as a
-    /// whole; networks and bonds it does not name are left as they are. The
-    /// plan is applied in netlink batches and verified by reading the host
-    /// back; on any failure the host is rolled back to where it was and the
-    /// exit status is 29.
+    /// whole; networks and bonds it does not name are left as they are. A
+    /// request that breaks a rule is refused with its code (21-31) before
+    /// anything changes. Otherwise the plan is applied in netlink batches and
+    /// verified by reading the host back; on any failure the host is rolled
+    /// back to where it was and the exit status is 29.
     Setup {
         /// The request file, or - for standard input.
         file: String,

@@ -219,10 +219,30 @@ fn caps_report_matches_ip_field_by_field() {
             .map(|l| s(&l["ifname"]).to_string())
             .collect();
     assert_eq!(br["ports"], serde_json::json!(ports));
-    assert_eq!(
-        s(&br["opts"]["forward_delay"]),
-        detail["linkinfo"]["info_data"]["forward_delay"].to_string()
-    );
+    // Every option ip -d shows under the same name as a plain number
+    // (timers tick between the two readings).
+    let info = detail["linkinfo"]["info_data"].as_object().unwrap();
+    let mut compared = Vec::new();
+    for (k, v) in br["opts"].as_object().unwrap() {
+        match info.get(k) {
+            Some(Value::Number(n)) if n.is_u64() && !k.ends_with("_timer") => {
+                assert_eq!(s(v), n.to_string(), "br_t opts.{k}");
+                compared.push(k.as_str());
+            }
+            Some(Value::String(t)) if k == "group_addr" => assert_eq!(s(v), t, "br_t opts.{k}"),
+            _ => {}
+        }
+    }
+    for k in [
+        "forward_delay",
+        "hello_time",
+        "max_age",
+        "ageing_time",
+        "stp_state",
+        "priority",
+    ] {
+        assert!(compared.contains(&k), "opts.{k} not compared: {compared:?}");
+    }
     check_ip_block(&f, "br_t", br);
 
     // the specific values the fixture set, so a shared mistake in both
@@ -394,4 +414,42 @@ fn a_bad_request_exits_with_its_code_and_json_status() {
     let (code, _, err) = f.netswitch(&["setup", "--dry-run", "/nonexistent/req.json"]);
     assert_eq!(code, 21);
     assert!(err.contains("/nonexistent/req.json"), "{err}");
+}
+
+#[test]
+fn help_shows_a_request_examples_and_every_exit_code() {
+    let out = Command::new(env!("CARGO_BIN_EXE_netswitch"))
+        .arg("--help")
+        .output()
+        .expect("run netswitch --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for verb in [
+        "caps", "setup", "confirm", "commit", "restore", "daemon", "events", "stats",
+    ] {
+        assert!(
+            help.contains(&format!("\n  {verb} ")),
+            "no verb {verb}:\n{help}"
+        );
+    }
+    assert!(help.contains("\"networks\"") && help.contains("\"bondings\""));
+    for code in [10, 21, 22, 23, 24, 25, 26, 27, 29, 31, 32, 40] {
+        assert!(
+            help.contains(&format!("{code} ")),
+            "exit code {code} missing:\n{help}"
+        );
+    }
+    // Every example file the help names is in the repository.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let named: Vec<&str> = help
+        .split_whitespace()
+        .filter(|w| w.starts_with("examples/") && (w.ends_with(".json") || w.ends_with(".yaml")))
+        .collect();
+    assert!(!named.is_empty(), "the help points at no example:\n{help}");
+    for path in named {
+        assert!(
+            root.join(path).is_file(),
+            "--help names {path}, which is missing"
+        );
+    }
 }

@@ -72,10 +72,27 @@ fn bridged_vlans_on_a_bond() {
     assert_eq!(caps["networks"]["mgmt"]["iface"], "bond0");
     assert_eq!(caps["networks"]["mgmt"]["addr"], "192.0.2.10");
     assert!(caps["nics"]["dummy_1"]["permhwaddr"].is_string());
+    assert_eq!(caps["bondings"]["bond0"]["mtu"], "9000");
+    h.assert_in_sync();
+
+    // The 9000 network leaves: the bond and its slaves fall back to the
+    // max of the networks left on them, without touching those networks.
+    h.setup(json!({"networks": {"vmnet100": {"remove": true}}}));
+    assert!(h.link("bond0.100").is_none() && h.link("vmnet100").is_none());
+    assert_eq!(h.link("bond0").unwrap()["mtu"], 1500);
+    assert_eq!(h.link("dummy_1").unwrap()["mtu"], 1500);
+    assert_eq!(h.link("bond0.200").unwrap()["master"], "vmnet200");
+    assert_eq!(h.addrs("bond0"), vec!["192.0.2.10/24"]);
+    let caps = h.caps();
+    assert_eq!(caps["bondings"]["bond0"]["mtu"], "1500");
+    assert!(caps["networks"].get("vmnet100").is_none());
+    h.assert_in_sync();
 
     // Tear down: everything owned goes, the dummies stay.
-    h.setup(json!({"networks": {"vmnet100": {"remove": true}, "vmnet200": {"remove": true}, "mgmt": {"remove": true}},
-                   "bondings": {"bond0": {"remove": true}}}));
+    h.setup(
+        json!({"networks": {"vmnet200": {"remove": true}, "mgmt": {"remove": true}},
+                   "bondings": {"bond0": {"remove": true}}}),
+    );
     for dev in ["bond0", "bond0.100", "bond0.200", "vmnet100", "vmnet200"] {
         assert!(h.link(dev).is_none(), "{dev} left over");
     }
@@ -144,6 +161,7 @@ fn untagged_and_tagged_on_one_nic_and_the_same_tag_on_two() {
         "t10a": {"nic": "dummy_1", "vlan": 10},
         "t10b": {"nic": "dummy_2", "vlan": 10, "bridged": false, "ipaddr": "198.51.100.2", "prefix": 24},
         "t0": {"nic": "dummy_3", "vlan": 0},
+        "t4094": {"nic": "dummy_4", "vlan": 4094},
     }}));
     assert_eq!(h.link("dummy_1").unwrap()["master"], "plain");
     assert_eq!(vlan_of(&h, "dummy_1.10"), ("dummy_1".into(), 10));
@@ -151,6 +169,16 @@ fn untagged_and_tagged_on_one_nic_and_the_same_tag_on_two() {
     assert_eq!(vlan_of(&h, "dummy_2.10"), ("dummy_2".into(), 10));
     assert_eq!(h.addrs("dummy_2.10"), vec!["198.51.100.2/24"]);
     assert_eq!(vlan_of(&h, "dummy_3.0"), ("dummy_3".into(), 0));
+    assert_eq!(vlan_of(&h, "dummy_4.4094"), ("dummy_4".into(), 4094));
+    assert_eq!(h.link("dummy_4.4094").unwrap()["master"], "t4094");
+    let caps = h.caps();
+    assert_eq!(caps["vlans"]["dummy_4.4094"]["vlanid"], 4094);
+    assert_eq!(caps["networks"]["t4094"]["vlanid"], 4094);
+    assert_eq!(caps["networks"]["t10b"]["interface"], "dummy_2.10");
+    assert_eq!(caps["networks"]["t10b"]["addr"], "198.51.100.2");
+    assert_eq!(caps["networks"]["plain"]["ports"], json!(["dummy_1"]));
+    assert_eq!(caps["bridges"]["plain"]["stp"], "off");
+    h.assert_in_sync();
 }
 
 #[test]
@@ -165,6 +193,92 @@ fn a_network_moves_from_a_bond_to_one_of_its_slaves_in_one_request() {
     assert_eq!(vlan_of(&h, "dummy_1.5"), ("dummy_1".into(), 5));
     assert_eq!(h.link("dummy_1.5").unwrap()["master"], "n");
     assert_eq!(h.addrs("n"), vec!["192.0.2.7/24"]);
+    let caps = h.caps();
+    assert!(caps["bondings"].get("bond0").is_none());
+    assert_eq!(caps["networks"]["n"]["southbound"], "dummy_1.5");
+    h.assert_in_sync();
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_network_moves_from_a_nic_to_a_new_bond_of_that_nic_in_one_request() {
+    let Some(h) = Host::lab() else { return };
+    h.setup(json!({"networks": {"n": {"nic": "dummy_1", "vlan": 5, "ipaddr": "192.0.2.7", "prefix": 24}}}));
+    h.setup(json!({"bondings": {"bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=1"}},
+                   "networks": {"n": {"bonding": "bond0", "vlan": 5, "ipaddr": "192.0.2.7", "prefix": 24}}}));
+    assert!(h.link("dummy_1.5").is_none());
+    assert_eq!(h.link("dummy_1").unwrap()["master"], "bond0");
+    assert_eq!(vlan_of(&h, "bond0.5"), ("bond0".into(), 5));
+    assert_eq!(h.link("bond0.5").unwrap()["master"], "n");
+    assert_eq!(h.addrs("n"), vec!["192.0.2.7/24"]);
+    let caps = h.caps();
+    assert_eq!(caps["networks"]["n"]["southbound"], "bond0.5");
+    assert_eq!(
+        caps["bondings"]["bond0"]["slaves"],
+        json!(["dummy_1", "dummy_2"])
+    );
+    h.assert_in_sync();
+}
+
+/// Asserts that none of `devs` went down or away in `events`.
+fn assert_stayed_up(events: &[String], devs: &[&str]) {
+    for l in events {
+        let Some(dev) = devs
+            .iter()
+            .find(|d| l.contains(&format!(" {d}:")) || l.contains(&format!(" {d}@")))
+        else {
+            continue;
+        };
+        assert!(
+            !l.starts_with("Deleted") && !l.contains("state DOWN") && !l.contains("NO-CARRIER"),
+            "{dev} flapped: {l}"
+        );
+        assert!(
+            l.contains(",UP") || l.contains("<UP"),
+            "{dev} went admin-down: {l}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn an_mtu_only_edit_on_a_bond_flaps_no_link() {
+    let Some(h) = Host::lab() else { return };
+    h.setup(bonded_vlans());
+    // Let the new links settle (carrier, IPv6 ifinfo notifications).
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let ((), events) = h.link_events(|| {
+        h.setup(json!({"networks": {"vmnet100": {"bonding": "bond0", "vlan": 100, "mtu": 4000}}}))
+    });
+    assert!(
+        events
+            .iter()
+            .any(|l| l.contains(" bond0:") && l.contains("mtu 4000 ")),
+        "the bond's MTU change was seen: {events:#?}"
+    );
+    assert_stayed_up(
+        &events,
+        &[
+            "dummy_1",
+            "dummy_2",
+            "bond0",
+            "bond0.100",
+            "bond0.200",
+            "vmnet100",
+            "vmnet200",
+        ],
+    );
+    for l in events
+        .iter()
+        .filter(|l| l.contains("vmnet200") || l.contains("bond0.200"))
+    {
+        assert!(l.contains("mtu 1500"), "network vmnet200 changed: {l}");
+    }
+    assert_eq!(h.link("bond0").unwrap()["mtu"], 4000);
+    assert_eq!(h.link("dummy_2").unwrap()["mtu"], 4000);
+    assert_eq!(h.link("vmnet100").unwrap()["mtu"], 4000);
+    assert_eq!(h.caps()["networks"]["vmnet100"]["mtu"], "4000");
+    h.assert_in_sync();
 }
 
 #[test]
@@ -196,6 +310,10 @@ fn an_existing_unowned_bond_is_adopted_with_its_mac() {
         .collect();
     slaves.sort();
     assert_eq!(slaves, vec!["dummy_3", "dummy_4"]);
+    let caps = h.caps();
+    assert_eq!(caps["bondings"]["bond7"]["hwaddr"], "02:aa:bb:cc:dd:ee");
+    assert_eq!(caps["networks"]["n"]["ports"], json!(["bond7"]));
+    h.assert_in_sync();
 }
 
 #[test]
@@ -230,6 +348,8 @@ fn a_vlan_device_deleted_behind_our_back_is_recreated() {
     h.setup(json!({"networks": {"w": {"nic": "dummy_2"}}}));
     assert_eq!(vlan_of(&h, "dummy_1.30"), ("dummy_1".into(), 30));
     assert_eq!(h.link("dummy_1.30").unwrap()["master"], "v");
+    assert_eq!(h.caps()["networks"]["v"]["southbound"], "dummy_1.30");
+    h.assert_in_sync();
 }
 
 #[test]
@@ -267,9 +387,20 @@ fn a_slave_moves_between_bonds_without_touching_the_other_slaves() {
     h.setup(json!({"bondings": {
         "bond0": {"nics": ["dummy_1", "dummy_2"], "options": "mode=1"},
         "bond1": {"nics": ["dummy_3"], "options": "mode=1"}}}));
-    h.setup(json!({"bondings": {
-        "bond0": {"nics": ["dummy_1"], "options": "mode=1"},
-        "bond1": {"nics": ["dummy_2", "dummy_3"], "options": "mode=1"}}}));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let ((), events) = h.link_events(|| {
+        h.setup(json!({"bondings": {
+            "bond0": {"nics": ["dummy_1"], "options": "mode=1"},
+            "bond1": {"nics": ["dummy_2", "dummy_3"], "options": "mode=1"}}}))
+    });
+    // dummy_2 goes down to change bonds; nothing else does.
+    assert!(
+        events
+            .iter()
+            .any(|l| l.contains(" dummy_2:") && l.contains("master bond1")),
+        "dummy_2 joining bond1 was seen: {events:#?}"
+    );
+    assert_stayed_up(&events, &["dummy_1", "dummy_3", "bond0", "bond1"]);
     assert_eq!(h.sysfs("bond0/bonding/slaves"), "dummy_1");
     let mut slaves: Vec<String> = h
         .sysfs("bond1/bonding/slaves")
@@ -284,6 +415,7 @@ fn a_slave_moves_between_bonds_without_touching_the_other_slaves() {
         caps["bondings"]["bond1"]["slaves"],
         json!(["dummy_2", "dummy_3"])
     );
+    h.assert_in_sync();
 }
 
 #[test]

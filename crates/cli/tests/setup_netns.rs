@@ -392,3 +392,85 @@ fn a_nicless_bridge_carries_its_address_and_goes_away_cleanly() {
     h.setup(json!({"networks": {"isolated": {"remove": true}}}));
     assert!(h.link("isolated").is_none());
 }
+
+#[test]
+fn a_new_default_route_network_takes_the_role_off_the_old_holder() {
+    let h = Host::new();
+    h.setup(mgmt());
+    // The new holder names no name servers: the resolver configuration
+    // written for mgmt stays (the host's own is kept when none are given).
+    h.setup(json!({"networks": {"store": {
+        "nic": "veth_b0", "bridged": false, "ipaddr": "198.51.100.20", "prefix": 24,
+        "gateway": "198.51.100.1", "defaultRoute": true}}}));
+    let main4 = h.routes("-4", "main");
+    let defaults: Vec<&Value> = main4.iter().filter(|r| r["dst"] == "default").collect();
+    assert_eq!(defaults.len(), 1, "one IPv4 default route: {main4:?}");
+    assert_eq!(defaults[0]["gateway"], "198.51.100.1");
+    assert_eq!(defaults[0]["dev"], "veth_b0");
+    assert!(
+        !h.routes("-6", "main")
+            .iter()
+            .any(|r| r["dst"] == "default" && r["dev"] == "mgmt"),
+        "mgmt's IPv6 default left the main table"
+    );
+    // mgmt keeps its gateway in its own source-routing table.
+    assert!(h
+        .routes("-4", MGMT_TABLE)
+        .iter()
+        .any(|r| r["dst"] == "default" && r["gateway"] == "192.0.2.1"));
+    assert_eq!(
+        route_get(&h, "-4", "203.0.113.9", "192.0.2.10"),
+        ("192.0.2.1".into(), "mgmt".into())
+    );
+    let resolv = std::fs::read_to_string(h.state.path().join("resolv.conf")).unwrap();
+    assert!(resolv.contains("nameserver 192.0.2.53"), "{resolv}");
+
+    let caps = h.caps();
+    assert_eq!(caps["networks"]["mgmt"]["ipv4defaultroute"], false);
+    assert_eq!(caps["networks"]["mgmt"]["gateway"], "192.0.2.1");
+    assert_eq!(caps["networks"]["store"]["ipv4defaultroute"], true);
+    assert_eq!(caps["nameservers"], json!(["192.0.2.53"]));
+    let running = h.running();
+    assert!(!running.networks["mgmt"].default_route);
+    assert!(running.networks["mgmt"].nameservers.is_empty());
+    assert!(running.networks["store"].default_route);
+    h.assert_in_sync();
+
+    // A holder that names name servers replaces the old ones.
+    h.setup(json!({"networks": {"store": {
+        "nic": "veth_b0", "bridged": false, "ipaddr": "198.51.100.20", "prefix": 24,
+        "gateway": "198.51.100.1", "defaultRoute": true, "nameservers": ["198.51.100.53"]}}}));
+    assert_eq!(h.caps()["nameservers"], json!(["198.51.100.53"]));
+    h.assert_in_sync();
+}
+
+#[test]
+fn stp_and_bridge_opts_are_edited_on_the_same_bridge() {
+    let h = Host::new();
+    h.setup(json!({"networks": {"vmnet": {"nic": "veth_a0", "stp": true,
+        "custom": {"bridge_opts": "forward_delay=500"}}}}));
+    let before = h.link("vmnet").unwrap();
+    assert_eq!(before["linkinfo"]["info_data"]["stp_state"], 1);
+    h.setup(
+        json!({"networks": {"vmnet": {"nic": "veth_a0", "stp": "off",
+        "custom": {"bridge_opts": "multicast_snooping=0 forward_delay=300"}}}}),
+    );
+    let after = h.link("vmnet").unwrap();
+    assert_eq!(after["ifindex"], before["ifindex"], "the bridge was kept");
+    let info = &after["linkinfo"]["info_data"];
+    assert_eq!(info["stp_state"], 0);
+    assert_eq!(info["forward_delay"], 300);
+    assert_eq!(info["mcast_snooping"], 0);
+    let caps = h.caps();
+    assert_eq!(caps["networks"]["vmnet"]["stp"], "off");
+    assert_eq!(caps["bridges"]["vmnet"]["opts"]["forward_delay"], "300");
+    assert_eq!(caps["bridges"]["vmnet"]["opts"]["multicast_snooping"], "0");
+    assert_eq!(
+        h.running().networks["vmnet"]
+            .custom
+            .as_ref()
+            .and_then(|c| c.bridge_opts.as_deref()),
+        Some("forward_delay=300 multicast_snooping=0")
+    );
+    h.assert_in_sync();
+}

@@ -133,6 +133,44 @@ fn bond_options_are_normalised() {
 }
 
 #[test]
+fn bond_mode_by_name_or_by_number_is_one_canonical_form() {
+    for (n, name) in netswitch_model::bondopts::MODES.iter().enumerate() {
+        let canonical = |mode: String| {
+            parse(
+                json!({"bondings": {"bond0": {"nics": ["a"], "options": format!("mode={mode}")}}}),
+            )
+            .bondings["bond0"]
+                .attrs()
+                .unwrap()
+                .options
+                .to_string()
+        };
+        assert_eq!(canonical(name.to_string()), format!("mode={n}"), "{name}");
+        assert_eq!(canonical(n.to_string()), format!("mode={n}"), "{n}");
+    }
+}
+
+#[test]
+fn other_booleans_and_numbers_are_normalised_too() {
+    let a = net(
+        &parse(
+            json!({"networks": {"n": {"nic": "eth0", "dhcpv6": "yes", "ipv6autoconf": "on",
+            "defaultRoute": "1", "mtu": "01500", "bootproto": "dhcp"}}}),
+        ),
+        "n",
+    );
+    assert!(a.dhcpv6 && a.ipv6autoconf && a.default_route);
+    assert_eq!((a.mtu, a.bootproto), (1500, BootProto::Dhcp));
+    let opts = parse(
+        json!({"options": {"connectivityCheck": "no", "connectivityTimeout": "2.5",
+        "commitOnSuccess": "true"}}),
+    )
+    .options;
+    assert!(!opts.connectivity_check && opts.commit_on_success);
+    assert_eq!(opts.connectivity_timeout, 2.5);
+}
+
+#[test]
 fn bridge_opts_are_sorted() {
     let a = net(
         &parse(

@@ -563,3 +563,34 @@ fn a_valid_request_yields_the_desired_config() {
         "mode=4 miimon=100"
     );
 }
+
+/// The requests under `examples/` (README, `--help`, the demo point there)
+/// pass parse, canonicalize and validate against a host with the nics they
+/// name and a running `ovirtmgmt` (which `remove-mgmt.json` removes).
+#[test]
+fn every_example_request_is_valid() {
+    let mut h = host();
+    for n in ["dummy_1", "dummy_2"] {
+        let l = Link::new(h.links.len() as u32 + 1, n, LinkKind::Dummy);
+        h.links.insert(n.into(), l);
+    }
+    let mut running = Config::default();
+    running.networks.insert(
+        "ovirtmgmt".into(),
+        NetAttrs {
+            nic: Some("veth_a0".into()),
+            ..NetAttrs::default()
+        },
+    );
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("examples/") {
+        let path = entry.unwrap().path();
+        let text = std::fs::read(&path).unwrap();
+        if let Err(e) = prepare(&text, &running, &h, &NicPolicy::default()) {
+            panic!("{}: {e}", path.display());
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "examples/ holds the README's requests ({seen})");
+}

@@ -60,7 +60,7 @@ fn main() {
 
     // snapshot() as the CLI calls it (own runtime and socket each time), and
     // snapshot_with() on one kept connection as a daemon would.
-    let (fresh, kept, state) = ns.run(|| {
+    let (fresh, together, kept, state) = ns.run(|| {
         let mut fresh = Vec::new();
         let mut state = None;
         for _ in 0..ROUNDS {
@@ -68,6 +68,21 @@ fn main() {
             let s = netswitch_netinfo::snapshot().expect("snapshot");
             fresh.push(t.elapsed());
             state = Some(s);
+        }
+        // The whole of an in-process `netswitch caps --json`, timed as one.
+        let mut together = Vec::new();
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            let s = netswitch_netinfo::snapshot().expect("snapshot");
+            let caps = netswitch_switch::report::caps(
+                &s,
+                &netswitch_model::Config::default(),
+                &netswitch_model::NicPolicy::default(),
+                &netswitch_switch::report::ReportContext::default(),
+            );
+            let bytes = serde_json::to_vec(&caps).expect("caps serialize");
+            together.push(t.elapsed());
+            std::hint::black_box(bytes);
         }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -87,7 +102,7 @@ fn main() {
             }
             kept
         });
-        (fresh, kept, state.expect("rounds > 0"))
+        (fresh, together, kept, state.expect("rounds > 0"))
     });
 
     let mut ip = Vec::new();
@@ -154,6 +169,11 @@ fn main() {
         "{:<52} {:>10}",
         "snapshot_with() + caps report + JSON",
         ms(kept_ms + report_ms)
+    );
+    println!(
+        "{:<52} {:>10}",
+        "snapshot() + caps report + JSON, timed together",
+        ms(median(together))
     );
     println!(
         "{:<52} {:>10}",

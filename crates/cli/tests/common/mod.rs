@@ -146,6 +146,89 @@ impl Host {
             .unwrap()
     }
 
+    /// Asserts that the running config on disk is what the host carries:
+    /// fed back as a request, it plans nothing.
+    pub fn assert_in_sync(&self) {
+        let running = self.running();
+        let req = serde_json::json!({"networks": running.networks, "bondings": running.bonds});
+        let (code, out, err) = self.netswitch(&["setup", "--dry-run", "-"], Some(&req));
+        assert_eq!(code, 0, "the running config as a request: {err}{out}");
+        assert!(
+            out.contains("nothing to do"),
+            "the host differs from the running config:\n{out}"
+        );
+    }
+
+    /// Runs `f` while `ip monitor link` watches the namespace and returns
+    /// the link notifications `f` caused (`ip -o` lines). A marker bridge,
+    /// left out of the result, tells when the monitor listens and when it
+    /// has seen everything up to the end of `f`.
+    pub fn link_events<T>(&self, f: impl FnOnce() -> T) -> (T, Vec<String>) {
+        use std::io::BufRead;
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        struct Monitor(std::process::Child);
+        impl Drop for Monitor {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        const MARK: &str = "zz_mark";
+        self.ns.ip(&["link", "add", MARK, "type", "bridge"]);
+        let mut mon = Monitor(
+            Command::new("ip")
+                .args(["-n", self.ns.name(), "-o", "monitor", "link"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("ip monitor"),
+        );
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = mon.0.stdout.take().expect("monitor stdout");
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut mtu = 1000;
+        let mut sync = |seen: &mut Vec<String>| {
+            // Poke the marker until the monitor reports the poke.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                mtu += 1;
+                self.ns.ip(&["link", "set", MARK, "mtu", &mtu.to_string()]);
+                let want = format!("mtu {mtu} ");
+                let until = Instant::now() + Duration::from_secs(2);
+                while let Ok(line) =
+                    rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                {
+                    if line.contains(MARK) {
+                        if line.contains(&want) {
+                            return;
+                        }
+                    } else {
+                        seen.push(line);
+                    }
+                }
+                assert!(Instant::now() < deadline, "ip monitor reports nothing");
+            }
+        };
+        let mut before = Vec::new();
+        sync(&mut before);
+        let out = f();
+        let mut events = Vec::new();
+        sync(&mut events);
+        drop(mon);
+        self.ns.ip(&["link", "del", MARK]);
+        (out, events)
+    }
+
     pub fn facts(&self) -> Facts {
         Facts::of(&self.ns.run(|| netswitch_netinfo::snapshot().unwrap()))
     }
