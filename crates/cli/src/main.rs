@@ -171,6 +171,10 @@ enum Verb {
         /// Seconds a blockingdhcp network waits for its lease (default 30).
         #[arg(long, hide = true, value_name = "SECS")]
         dhcp_timeout: Option<f64>,
+        /// Testing aid: after applying, change an MTU behind the plan's back
+        /// so that verification fails and rolls back.
+        #[arg(long, hide = true)]
+        inject_drift: bool,
     },
     /// Confirm that the host is still reachable, so a waiting `setup
     /// --confirm-within` keeps its change (VDSM's confirmConnectivity).
@@ -549,6 +553,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             confirm_within,
             inject_failure_at,
             dhcp_timeout,
+            inject_drift,
         } => {
             let text = read_request(file)?;
             let started = std::time::Instant::now();
@@ -560,6 +565,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                         inject_failure_at: inject_failure_at.map(|n| n.saturating_sub(1)),
                         confirm_within: *confirm_within,
                         dhcp_timeout: *dhcp_timeout,
+                        inject_drift: *inject_drift,
                         ..SetupOptions::default()
                     };
                     engine.setup(&text, &opts)?

@@ -204,6 +204,36 @@ fn a_failure_at_each_op_leaves_host_and_running_config_unchanged() {
 }
 
 #[test]
+fn a_host_that_does_not_verify_is_rolled_back() {
+    let h = Host::new();
+    h.setup(json!({"networks": {
+        "old": {"nic": "veth_b0", "ipaddr": "203.0.113.5", "prefix": 24},
+    }}));
+    let before = h.facts();
+    let running = h.running();
+    // Something changes the host between the apply and the verification
+    // (here: an MTU set behind netswitch's back): the read-back host is
+    // not the desired one, so nothing is kept.
+    let req = json!({"networks": {
+        "old": {"remove": true},
+        "vm": {"nic": "veth_a0", "bridged": true, "mtu": 1400, "ipaddr": "192.0.2.10", "prefix": 24},
+    }});
+    let (code, err) = h.setup_code(&req, &["--inject-drift"]);
+    assert_eq!(code, 29, "{err}");
+    assert!(
+        err.contains("verification failed") && err.contains("mtu") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(!err.contains("incompletely"), "{err}");
+    let now = h.facts();
+    assert_eq!(now, before, "left: {:#?}", before.diff(&now));
+    assert_eq!(h.running(), running);
+    // Without the drift the same request goes through.
+    h.setup(req);
+    assert_eq!(h.link("vm").unwrap()["mtu"], 1400);
+}
+
+#[test]
 fn a_kernel_refusal_rolls_back_and_names_the_op() {
     let h = Host::new();
     let before = h.facts();

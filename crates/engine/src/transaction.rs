@@ -41,6 +41,11 @@ pub struct SetupOptions {
     /// Seconds to wait for those leases (default
     /// [`crate::dynamic::DEFAULT_DHCP_TIMEOUT`]).
     pub dhcp_timeout: Option<f64>,
+    /// Testing aid: after applying, change the host behind the plan's back
+    /// (the MTU of the first link the plan brings up goes to 1280), as a
+    /// driver or another tool could, so that verification finds the host
+    /// short of the desired config and rolls back.
+    pub inject_drift: bool,
 }
 
 /// What a setup did.
@@ -345,6 +350,9 @@ impl Engine {
             return Err(fail(Code::BackendFailed, why, None));
         }
         crash_point("applied");
+        if opts.inject_drift {
+            self.drift(ops);
+        }
 
         let old_resolv = match &plan.nameservers {
             Some(ns) => match resolv::write_nameservers(&self.resolv_conf, ns) {
@@ -414,6 +422,20 @@ impl Engine {
             "applied and verified"
         );
         Ok(true)
+    }
+
+    /// See [`SetupOptions::inject_drift`].
+    fn drift(&self, ops: &[Op]) {
+        let Some(link) = ops.iter().find_map(|o| match o {
+            Op::SetUp { link } => Some(link.clone()),
+            _ => None,
+        }) else {
+            return;
+        };
+        if let Ok(host) = self.observe(false) {
+            let applied = netswitch_kernel::apply(&host, &[Op::SetMtu { link, mtu: 1280 }]);
+            warn!(failure = ?applied.failure, "injected drift: set the MTU of a link to 1280");
+        }
     }
 
     fn commit_config(&self, desired: &Config, persist: bool) -> Result<(), EngineError> {
