@@ -204,7 +204,7 @@ pub(crate) fn read_link(msg: &LinkMessage) -> Option<RawLink> {
         bond: None,
         bridge: bridge.map(|(stp, options)| BridgeInfo {
             stp,
-            options,
+            options: options.into(),
             ports: Vec::new(),
         }),
         bond_slave,

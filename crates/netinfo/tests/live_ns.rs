@@ -26,7 +26,7 @@ fn comparable(
         .map(|l| {
             let mut l = l.clone();
             if let Some(b) = l.bridge.as_mut() {
-                b.options.retain(|k, _| !k.ends_with("_timer"));
+                std::sync::Arc::make_mut(&mut b.options).retain(|k, _| !k.ends_with("_timer"));
             }
             format!("{l:?}")
         })

@@ -191,7 +191,7 @@ pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportCo
                         ip: ip_block(link, &idx),
                         ports,
                         stp: on_off(b.is_some_and(|b| b.stp)),
-                        opts: b.map(|b| b.options.clone()).unwrap_or_default(),
+                        opts: b.map(|b| (*b.options).clone()).unwrap_or_default(),
                     },
                 );
             }
