@@ -203,6 +203,10 @@ struct Tracker {
     ethtool: Option<ethtool::Ethtool>,
     /// The state built from the raw messages; `None` after a change.
     cached: Option<Arc<HostState>>,
+    /// Bumped on every change applied to the raw state (and on every
+    /// route refresh and resync), so a reader can tell "nothing changed
+    /// since generation N" without rebuilding anything.
+    generation: u64,
     /// A link went down: the kernel dropped routes without notifications,
     /// so the routes are dumped again before the next rebuild.
     routes_stale: bool,
@@ -266,6 +270,7 @@ impl Live {
             speeds: RefCell::new(HashMap::new()),
             ethtool: ethtool::Ethtool::open(),
             cached: None,
+            generation: 0,
             routes_stale: false,
             resyncs: 0,
             buf: vec![0; 1 << 16],
@@ -297,6 +302,34 @@ impl Live {
         drop(t);
         self.publish(events);
         state
+    }
+
+    /// The generation of the host as it is now: what is queued is applied
+    /// first (and stale routes read again), but nothing is rebuilt. Equal
+    /// generations mean [`Live::state`] would return the same state, so a
+    /// reader can keep what it derived from it (the daemon's caps answer).
+    pub fn generation(&self) -> u64 {
+        let mut t = self.lock();
+        let events = t.drain();
+        if t.routes_stale {
+            t.refresh_routes();
+        }
+        let generation = t.generation;
+        drop(t);
+        self.publish(events);
+        generation
+    }
+
+    /// [`Live::state`] together with its [`Live::generation`], taken
+    /// under one lock so the two match.
+    pub fn state_with_generation(&self) -> (u64, Arc<HostState>) {
+        let mut t = self.lock();
+        let events = t.drain();
+        let state = t.host();
+        let generation = t.generation;
+        drop(t);
+        self.publish(events);
+        (generation, state)
     }
 
     /// A stream of what happens from now on.
@@ -478,7 +511,7 @@ impl Tracker {
         self.routes = Ordered::new();
         self.rules = Ordered::new();
         self.speeds.borrow_mut().clear();
-        self.cached = None;
+        self.changed();
         let mut sink = Vec::new();
         for m in links.into_iter().chain(addrs).chain(routes).chain(rules) {
             self.apply(m, 0, &mut sink);
@@ -506,6 +539,7 @@ impl Tracker {
                 for m in routes {
                     self.apply(m, 0, &mut sink);
                 }
+                self.changed();
                 self.routes_stale = false;
             }
             Err(e) => {
@@ -622,7 +656,13 @@ impl Tracker {
             }
             _ => return,
         }
+        self.changed();
+    }
+
+    /// Drops the built state and moves the generation on.
+    fn changed(&mut self) {
         self.cached = None;
+        self.generation += 1;
     }
 
     /// `(link name, "address/prefix")` for an address event.
