@@ -53,6 +53,37 @@ fn status_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Resident KiB by kind of mapping (`[heap]`, anonymous, the binary and
+/// other files, stacks), from `/proc/<pid>/smaps`: where the RSS goes.
+fn rss_by_mapping(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut sums: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut kind = String::new();
+    for l in text.lines() {
+        let first = l.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let name = l.split_whitespace().nth(5).unwrap_or("");
+            kind = if name.is_empty() {
+                "anon".into()
+            } else if name.starts_with('[') {
+                name.into()
+            } else if name.contains("/caps-") {
+                "binary".into()
+            } else {
+                "files".into()
+            };
+        } else if let Some(r) = l.strip_prefix("Rss:") {
+            let kib: u64 = r.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            *sums.entry(kind.clone()).or_default() += kib;
+        }
+    }
+    sums.iter()
+        .filter(|(_, v)| **v >= 64)
+        .map(|(k, v)| format!("{k} {:.1}", *v as f64 / 1024.0))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn engine(state: &std::path::Path) -> Engine {
     Engine::new(state.join("lib"), state.join("resolv.conf"))
 }
@@ -169,7 +200,14 @@ fn main() {
 
     // The daemon, as a process of its own.
     let socket = state.path().join("api.sock");
-    let mut child: Child = Command::new(std::env::current_exe().unwrap())
+    // NETSWITCH_BENCH_DAEMON_WRAP runs the daemon under a tool that execs
+    // it in its own process (e.g. `valgrind --tool=massif`), for a look at
+    // where its memory goes.
+    let wrap = std::env::var("NETSWITCH_BENCH_DAEMON_WRAP").unwrap_or_default();
+    let mut argv: Vec<String> = wrap.split_whitespace().map(str::to_string).collect();
+    argv.push(std::env::current_exe().unwrap().display().to_string());
+    let mut child: Child = Command::new(&argv[0])
+        .args(&argv[1..])
         .env(
             "NETSWITCH_BENCH_DAEMON",
             format!(
@@ -185,7 +223,7 @@ fn main() {
     let started = Instant::now();
     while Client::connect(&socket).is_err() {
         assert!(
-            started.elapsed() < Duration::from_secs(30),
+            started.elapsed() < Duration::from_secs(300),
             "daemon did not start"
         );
         std::thread::sleep(Duration::from_millis(10));
@@ -236,6 +274,7 @@ fn main() {
     let remote_caps: Value = serde_json::from_slice::<Value>(&line).unwrap()["result"].clone();
     let rss = status_kib(child.id(), "VmRSS:");
     let hwm = status_kib(child.id(), "VmHWM:");
+    let by_mapping = rss_by_mapping(child.id());
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
@@ -263,4 +302,5 @@ fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
+    println!("  daemon RSS by mapping (MiB): {by_mapping}");
 }

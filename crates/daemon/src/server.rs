@@ -194,7 +194,7 @@ impl Daemon {
         }
         // Drop the old answer before building the new one: one at a time
         // in memory.
-        *cache = None;
+        let last_len = cache.take().map_or(0, |c| c.answer.len());
         let (generation, host) = self.live.state_with_generation();
         let (configs_key, configs) = self.configs()?;
         let (running, persistent) = &*configs;
@@ -204,8 +204,12 @@ impl Daemon {
             net_config_dirty: running != persistent,
         };
         let caps = report::caps(&host, running, &self.engine.nics, &ctx);
-        let answer = serde_json::to_vec(&caps)
+        // Sized as the last answer, so the buffer is not grown (and
+        // copied) by doubling to twice what it needs.
+        let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);
+        serde_json::to_writer(&mut answer, &caps)
             .map_err(|e| RpcError::new(codes::INTERNAL, format!("caps: {e}")))?;
+        answer.shrink_to_fit();
         drop(caps);
         let answer = Arc::new(answer);
         *cache = Some(CapsCache {
@@ -323,9 +327,13 @@ fn trim() {
 pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: set before any other thread allocates; two arenas are plenty
-    // for a handful of threads and keep the resident size down.
+    // for a handful of threads and keep the resident size down. A fixed
+    // mmap threshold: glibc otherwise raises it to the largest block freed
+    // so far (the caps answer, a few MB), after which every big transient
+    // buffer of a rebuild lands in the heap and stays resident.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
     }
     // A transaction a crash left half done is rolled back (or finished)
     // before anything is served.

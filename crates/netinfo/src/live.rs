@@ -10,9 +10,13 @@
 //! makes a read after a change (a setup that just returned) see the change:
 //! the kernel queues a notification before it acks the change.
 //!
-//! The raw messages are kept (links by index, the rest by identity, in
-//! arrival order) and the [`HostState`] is rebuilt from them with the same
-//! parsers as a snapshot, lazily, once per batch of changes. When the
+//! The raw messages are kept, stripped to the attributes the state is
+//! built from (links by index, the rest by identity, in arrival order), and
+//! the [`HostState`] is rebuilt from them with the same parsers as a
+//! snapshot, lazily, once per batch of changes; it is shared while a
+//! reader holds it, not kept for an idle process. A generation counter
+//! moves with every applied change ([`Live::generation`]), so a reader can
+//! keep what it derived from a state until the counter moves. When the
 //! kernel drops notifications (`ENOBUFS`: the receive buffer overflowed),
 //! what is queued is thrown away and everything is dumped again.
 //!
@@ -27,7 +31,7 @@ use std::hash::Hash;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,7 +40,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::{
     address::{AddressAttribute, AddressMessage},
-    link::{LinkAttribute, LinkFlags, LinkMessage},
+    link::{InfoData, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
     route::{RouteAttribute, RouteFlags, RouteMessage},
     rule::RuleMessage,
     AddressFamily, RouteNetlinkMessage,
@@ -178,7 +182,7 @@ impl<K: Hash + Eq + Clone, M> Ordered<K, M> {
 }
 
 /// Address identity: family, link index, address bytes, prefix length.
-type AddrKey = (u8, u32, Vec<u8>, u8);
+type AddrKey = (u8, u32, [u8; 16], u8);
 /// Route identity: a 64-bit hash of what tells two routes of one table
 /// apart (a fixed-key SipHash; kept small because a host has thousands).
 type RouteKey = u64;
@@ -201,8 +205,11 @@ struct Tracker {
     /// Link speeds by name, read once per link notification.
     speeds: RefCell<HashMap<String, Option<u32>>>,
     ethtool: Option<ethtool::Ethtool>,
-    /// The state built from the raw messages; `None` after a change.
-    cached: Option<Arc<HostState>>,
+    /// The state built from the raw messages, while a reader holds it;
+    /// `None` after a change. Not held here: a built state of 4000 links
+    /// is about as big as the raw messages, and an idle daemon needs only
+    /// those (its caps answer is kept serialized).
+    cached: Option<Weak<HostState>>,
     /// Bumped on every change applied to the raw state (and on every
     /// route refresh and resync), so a reader can tell "nothing changed
     /// since generation N" without rebuilding anything.
@@ -262,7 +269,10 @@ impl Live {
             .map_err(NetinfoError::Connect)?;
         let mut tracker = Tracker {
             mcast,
-            dump: DumpSocket::open()?,
+            dump: DumpSocket {
+                compact: true,
+                ..DumpSocket::open()?
+            },
             links: BTreeMap::new(),
             addrs: Ordered::new(),
             routes: Ordered::new(),
@@ -549,15 +559,15 @@ impl Tracker {
     }
 
     /// Applies one message to the raw state, noting events.
-    fn apply(&mut self, msg: RouteNetlinkMessage, flags: u16, events: &mut Vec<LiveEvent>) {
+    fn apply(&mut self, mut msg: RouteNetlinkMessage, flags: u16, events: &mut Vec<LiveEvent>) {
+        compact(&mut msg);
         match msg {
-            RouteNetlinkMessage::NewLink(mut m) => {
+            RouteNetlinkMessage::NewLink(m) => {
                 // The bridge module reports its ports in AF_BRIDGE messages
                 // on the same group; they are port views, not links.
                 if m.header.interface_family == AddressFamily::Bridge {
                     return;
                 }
-                m.attributes.retain(kept_link_attr);
                 let index = m.header.index;
                 let new = link_view(&m);
                 match self.links.get(&index).map(link_view) {
@@ -679,13 +689,14 @@ impl Tracker {
         Some((link, format!("{ip}/{}", m.header.prefix_len)))
     }
 
-    /// The state built from the raw messages (cached until a change).
+    /// The state built from the raw messages (shared until a change, while
+    /// someone holds it).
     fn host(&mut self) -> Arc<HostState> {
         if self.routes_stale {
             self.refresh_routes();
         }
-        if let Some(c) = &self.cached {
-            return c.clone();
+        if let Some(c) = self.cached.as_ref().and_then(Weak::upgrade) {
+            return c;
         }
         let started = Instant::now();
         let links = link::build_links(self.links.values(), |name| {
@@ -718,7 +729,7 @@ impl Tracker {
             "live netinfo: state rebuilt"
         );
         let state = Arc::new(state);
-        self.cached = Some(state.clone());
+        self.cached = Some(Arc::downgrade(&state));
         state
     }
 }
@@ -769,6 +780,89 @@ fn kept_link_attr(a: &LinkAttribute) -> bool {
     )
 }
 
+/// The parts of `IFLA_LINKINFO` `link::build_links` reads: the kind, bond,
+/// bridge and VLAN data, the port kind and a bond port's data (a veth's
+/// peer block and a bridge port's thirty options are dropped).
+fn kept_link_info(i: &LinkInfo) -> bool {
+    matches!(
+        i,
+        LinkInfo::Kind(_)
+            | LinkInfo::PortKind(_)
+            | LinkInfo::Data(InfoData::Bond(_) | InfoData::Bridge(_) | InfoData::Vlan(_))
+            | LinkInfo::PortData(InfoPortData::BondPort(_))
+    )
+}
+
+/// The attributes `addr::build_addr` and the address events read.
+fn kept_addr_attr(a: &AddressAttribute) -> bool {
+    matches!(
+        a,
+        AddressAttribute::Local(_)
+            | AddressAttribute::Address(_)
+            | AddressAttribute::Flags(_)
+            | AddressAttribute::CacheInfo(_)
+    )
+}
+
+/// The attributes `route::build_route` and the route identity read.
+fn kept_route_attr(a: &RouteAttribute) -> bool {
+    matches!(
+        a,
+        RouteAttribute::Table(_)
+            | RouteAttribute::Destination(_)
+            | RouteAttribute::Source(_)
+            | RouteAttribute::Gateway(_)
+            | RouteAttribute::Via(_)
+            | RouteAttribute::Oif(_)
+            | RouteAttribute::PrefSource(_)
+            | RouteAttribute::Priority(_)
+            | RouteAttribute::MultiPath(_)
+    )
+}
+
+/// A new vector of exactly the kept items. The parser's vectors grow by
+/// doubling, and a link attribute is 208 bytes whatever it holds: a dumped
+/// link kept whole costs about 13 KiB, its kept attributes under 2 KiB.
+fn kept<T>(items: Vec<T>, keep: impl Fn(&T) -> bool) -> Vec<T> {
+    let n = items.iter().filter(|i| keep(i)).count();
+    let mut out = Vec::with_capacity(n);
+    out.extend(items.into_iter().filter(|i| keep(i)));
+    out
+}
+
+/// Drops from a message what the state is not built from, so that what is
+/// held per link, address and route is small (the daemon keeps thousands).
+fn compact(msg: &mut RouteNetlinkMessage) {
+    match msg {
+        RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::DelLink(m) => {
+            let mut attrs = kept(std::mem::take(&mut m.attributes), kept_link_attr);
+            for a in &mut attrs {
+                if let LinkAttribute::LinkInfo(infos) = a {
+                    let mut infos2 = kept(std::mem::take(infos), kept_link_info);
+                    for i in &mut infos2 {
+                        match i {
+                            LinkInfo::Data(InfoData::Bridge(v)) => v.shrink_to_fit(),
+                            LinkInfo::Data(InfoData::Bond(v)) => v.shrink_to_fit(),
+                            LinkInfo::Data(InfoData::Vlan(v)) => v.shrink_to_fit(),
+                            LinkInfo::PortData(InfoPortData::BondPort(v)) => v.shrink_to_fit(),
+                            _ => {}
+                        }
+                    }
+                    *infos = infos2;
+                }
+            }
+            m.attributes = attrs;
+        }
+        RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m) => {
+            m.attributes = kept(std::mem::take(&mut m.attributes), kept_addr_attr);
+        }
+        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m) => {
+            m.attributes = kept(std::mem::take(&mut m.attributes), kept_route_attr);
+        }
+        _ => {}
+    }
+}
+
 fn addr_key(m: &AddressMessage) -> Option<AddrKey> {
     let ip = m.attributes.iter().fold(None, |acc, a| match a {
         AddressAttribute::Local(a) => Some(*a),
@@ -776,8 +870,8 @@ fn addr_key(m: &AddressMessage) -> Option<AddrKey> {
         _ => acc,
     })?;
     let bytes = match ip {
-        std::net::IpAddr::V4(v) => v.octets().to_vec(),
-        std::net::IpAddr::V6(v) => v.octets().to_vec(),
+        std::net::IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v) => v.octets(),
     };
     Some((
         u8::from(m.header.family),
@@ -880,6 +974,9 @@ pub(crate) struct DumpSocket {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
+    /// Compact each message as it arrives (live netinfo's own dumps), so
+    /// a full dump never holds every link whole at once.
+    compact: bool,
 }
 
 impl DumpSocket {
@@ -909,6 +1006,7 @@ impl DumpSocket {
             sock,
             seq: 0,
             buf: vec![0; 1 << 16],
+            compact: false,
         })
     }
 
@@ -982,7 +1080,12 @@ impl DumpSocket {
                             source: rtnetlink::Error::NetlinkError(err),
                         });
                     }
-                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
+                    NetlinkPayload::InnerMessage(mut inner) => {
+                        if self.compact {
+                            compact(&mut inner);
+                        }
+                        out.push(inner)
+                    }
                     _ => {}
                 }
             }
