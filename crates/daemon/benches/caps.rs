@@ -230,6 +230,7 @@ fn main() {
     }
     let startup = started.elapsed();
     let rss_idle = status_kib(child.id(), "VmRSS:");
+    let by_mapping_idle = rss_by_mapping(child.id());
     let stream = UnixStream::connect(&socket).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
@@ -302,5 +303,5 @@ fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    println!("  daemon RSS by mapping (MiB): {by_mapping}");
+    println!("  daemon RSS by mapping (MiB): after start {by_mapping_idle}; at the end {by_mapping}");
 }
