@@ -42,15 +42,17 @@ pub(crate) fn build_links<'a>(
     speed: impl Fn(&str) -> Option<u32>,
 ) -> BTreeMap<String, Link> {
     let raws: Vec<RawLink> = msgs.into_iter().filter_map(read_link).collect();
-    let names: HashMap<u32, &str> = raws
+    // Names apart, so each link moves out of its raw form uncopied (a
+    // bridge carries some forty options).
+    let names: HashMap<u32, String> = raws
         .iter()
-        .map(|r| (r.link.index, r.link.name.as_str()))
+        .map(|r| (r.link.index, r.link.name.clone()))
         .collect();
-    let name_of = |index: u32| names.get(&index).map(|n| n.to_string());
+    let name_of = |index: u32| names.get(&index).cloned();
 
     let mut links: Vec<Link> = Vec::with_capacity(raws.len());
-    for raw in &raws {
-        let mut link = raw.link.clone();
+    for raw in raws {
+        let mut link = raw.link;
         link.master = raw.master.and_then(name_of);
         if let Some(id) = raw.vlan_id {
             let parent = match raw.parent {
@@ -64,8 +66,8 @@ pub(crate) fn build_links<'a>(
             };
             link.vlan = Some(VlanInfo { id, parent });
         }
-        if let Some(bond) = &raw.bond {
-            let mut options = bond.options.clone();
+        if let Some(bond) = raw.bond {
+            let mut options = bond.options;
             let primary = bond.primary.and_then(name_of).unwrap_or_default();
             options.insert("primary".into(), primary);
             link.bond = Some(BondInfo {
