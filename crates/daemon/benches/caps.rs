@@ -73,7 +73,11 @@ fn rss_by_mapping(pid: u32) -> String {
                 "files".into()
             };
         } else if let Some(r) = l.strip_prefix("Rss:") {
-            let kib: u64 = r.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            let kib: u64 = r
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
             *sums.entry(kind.clone()).or_default() += kib;
         }
     }
@@ -303,5 +307,7 @@ fn main() {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    println!("  daemon RSS by mapping (MiB): after start {by_mapping_idle}; at the end {by_mapping}");
+    println!(
+        "  daemon RSS by mapping (MiB): after start {by_mapping_idle}; at the end {by_mapping}"
+    );
 }
