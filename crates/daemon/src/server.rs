@@ -86,8 +86,30 @@ impl From<EngineError> for RpcError {
     }
 }
 
+/// Where the running and persistent symlinks point: every save makes a
+/// new generation directory with a unique name, so an equal key means
+/// unchanged configs.
+type ConfigKey = (Option<PathBuf>, Option<PathBuf>);
+
 /// Running and persistent configs, kept until either symlink moves.
-type ConfigCache = Option<((Option<PathBuf>, Option<PathBuf>), Arc<(Config, Config)>)>;
+type ConfigCache = Option<(ConfigKey, Arc<(Config, Config)>)>;
+
+/// Everything a caps answer is made of: live netinfo's generation, the
+/// configs, the resolver's name servers and whether the kernel has IPv6.
+#[derive(Debug, PartialEq, Eq)]
+struct CapsKey {
+    generation: u64,
+    configs: ConfigKey,
+    nameservers: Vec<String>,
+    ipv6: bool,
+}
+
+/// The last caps answer, serialized, with what it was made of. A call
+/// whose inputs match it is answered with these bytes: no rebuild.
+struct CapsCache {
+    key: CapsKey,
+    answer: Arc<Vec<u8>>,
+}
 
 struct Daemon {
     engine: Engine,
@@ -97,6 +119,9 @@ struct Daemon {
     /// Notifications for subscribers, as JSON `params`.
     events: broadcast::Sender<Value>,
     configs: Mutex<ConfigCache>,
+    /// Held while an answer is checked or built, so concurrent callers
+    /// after a change build it once.
+    caps: Mutex<Option<CapsCache>>,
 }
 
 /// Holds the one-verb-at-a-time slot; frees it on drop.
@@ -121,52 +146,102 @@ impl Daemon {
         Ok(Slot(self.clone()))
     }
 
-    /// Running and persistent config, read again only when a save moved
-    /// one of the symlinks.
-    fn configs(&self) -> Result<Arc<(Config, Config)>, EngineError> {
+    /// Where the config symlinks point now.
+    fn config_key(&self) -> ConfigKey {
         let root = self.engine.store.root();
-        let key = (
+        (
             fs::read_link(root.join("running")).ok(),
             fs::read_link(root.join("persistent")).ok(),
-        );
+        )
+    }
+
+    /// Running and persistent config, read again only when a save moved
+    /// one of the symlinks; with the key they were read under.
+    fn configs(&self) -> Result<(ConfigKey, Arc<(Config, Config)>), EngineError> {
+        let key = self.config_key();
         let mut cache = self.configs.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((k, c)) = cache.as_ref() {
             if *k == key {
-                return Ok(c.clone());
+                return Ok((key, c.clone()));
             }
         }
         let c = Arc::new((
             self.engine.running()?,
             self.engine.store.load(Which::Persistent)?,
         ));
-        *cache = Some((key, c.clone()));
-        Ok(c)
+        *cache = Some((key.clone(), c.clone()));
+        Ok((key, c))
     }
 
-    /// getNetworkCapabilities from live netinfo: no dump. Serialized here,
-    /// straight to bytes: a JSON value tree of 1000 networks would cost
-    /// more time and memory than the report itself.
-    fn caps(&self) -> Result<Vec<u8>, RpcError> {
+    /// getNetworkCapabilities from live netinfo: no dump. The answer is
+    /// kept serialized and served again while its inputs (live netinfo's
+    /// generation, the config symlinks, the name servers, IPv6) stay the
+    /// same; otherwise it is built again, straight to bytes (a JSON value
+    /// tree of 1000 networks would cost more time and memory than the
+    /// report itself).
+    fn caps(&self) -> Result<Arc<Vec<u8>>, RpcError> {
         let started = Instant::now();
-        let host = self.live.state();
-        let configs = self.configs()?;
+        let nameservers = netswitch_engine::resolv::read_nameservers(&self.engine.resolv_conf);
+        let ipv6 = Path::new("/proc/net/if_inet6").exists();
+        let mut cache = self.caps.lock().unwrap_or_else(|e| e.into_inner());
+        let key = CapsKey {
+            generation: self.live.generation(),
+            configs: self.config_key(),
+            nameservers,
+            ipv6,
+        };
+        if let Some(hit) = cache.as_ref().filter(|c| c.key == key) {
+            return Ok(hit.answer.clone());
+        }
+        // Drop the old answer before building the new one: one at a time
+        // in memory.
+        let last_len = cache.take().map_or(0, |c| c.answer.len());
+        let (generation, host) = self.live.state_with_generation();
+        let (configs_key, configs) = self.configs()?;
         let (running, persistent) = &*configs;
         let ctx = ReportContext {
-            nameservers: netswitch_engine::resolv::read_nameservers(&self.engine.resolv_conf),
-            supports_ipv6: Path::new("/proc/net/if_inet6").exists(),
+            nameservers: key.nameservers,
+            supports_ipv6: ipv6,
             net_config_dirty: running != persistent,
         };
         let caps = report::caps(&host, running, &self.engine.nics, &ctx);
-        let v = serde_json::to_vec(&caps)
+        // Sized as the last answer, so the buffer is not grown (and
+        // copied) by doubling to twice what it needs.
+        let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);
+        serde_json::to_writer(&mut answer, &caps)
             .map_err(|e| RpcError::new(codes::INTERNAL, format!("caps: {e}")))?;
+        answer.shrink_to_fit();
         drop(caps);
-        trim();
+        let answer = Arc::new(answer);
+        *cache = Some(CapsCache {
+            key: CapsKey {
+                generation,
+                configs: configs_key,
+                nameservers: ctx.nameservers,
+                ipv6,
+            },
+            answer: answer.clone(),
+        });
+        drop(cache);
+        let links = host.links.len();
+        // The state is freed (live netinfo keeps none of it) and the heap
+        // trimmed after it, off the answer's path: both take longer than
+        // sending 2 MB.
+        let freed = std::thread::Builder::new()
+            .name("netswitch-trim".into())
+            .spawn(move || {
+                drop(host);
+                trim();
+            });
+        if freed.is_err() {
+            trim();
+        }
         debug!(
-            links = host.links.len(),
+            links,
             elapsed_us = started.elapsed().as_micros() as u64,
-            "caps from live netinfo"
+            "caps built from live netinfo"
         );
-        Ok(v)
+        Ok(answer)
     }
 
     fn stats(&self) -> Result<Value, RpcError> {
@@ -272,9 +347,13 @@ fn trim() {
 pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: set before any other thread allocates; two arenas are plenty
-    // for a handful of threads and keep the resident size down.
+    // for a handful of threads and keep the resident size down. A fixed
+    // mmap threshold: glibc otherwise raises it to the largest block freed
+    // so far (the caps answer, a few MB), after which every big transient
+    // buffer of a rebuild lands in the heap and stays resident.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
     }
     // A transaction a crash left half done is rolled back (or finished)
     // before anything is served.
@@ -302,6 +381,7 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
         busy: Mutex::new(None),
         events,
         configs: Mutex::new(None),
+        caps: Mutex::new(None),
     });
     let socket = config.socket;
     let result = runtime.block_on(async {
@@ -571,11 +651,12 @@ async fn handle(
     id.as_ref()?;
     match result {
         Ok(result) => {
+            let result = result.as_ref();
             let mut out = Vec::with_capacity(result.len() + 64);
             out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
             out.extend(serde_json::to_vec(&reply_id).unwrap_or_else(|_| b"null".to_vec()));
             out.extend_from_slice(b",\"result\":");
-            out.extend(result);
+            out.extend_from_slice(result);
             out.push(b'}');
             Some(out)
         }
@@ -610,22 +691,39 @@ fn param<'a>(params: &'a Option<Value>, name: &str, pos: usize) -> Option<&'a Va
     }
 }
 
+/// A method's serialized result: its own bytes, or an answer the daemon
+/// keeps (the caps), shared rather than copied.
+enum Body {
+    Owned(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+impl AsRef<[u8]> for Body {
+    fn as_ref(&self) -> &[u8] {
+        match self {
+            Body::Owned(v) => v,
+            Body::Shared(v) => v,
+        }
+    }
+}
+
 async fn call(
     daemon: Arc<Daemon>,
     uid: Option<u32>,
     method: &str,
     params: Option<Value>,
     tx: &mpsc::Sender<Vec<u8>>,
-) -> Result<Vec<u8>, RpcError> {
+) -> Result<Body, RpcError> {
     if method == "Host.getNetworkCapabilities" {
         let d = daemon.clone();
         return tokio::task::spawn_blocking(move || d.caps())
             .await
-            .unwrap_or_else(|_| Err(RpcError::new(codes::INTERNAL, "caps worker died")));
+            .unwrap_or_else(|_| Err(RpcError::new(codes::INTERNAL, "caps worker died")))
+            .map(Body::Shared);
     }
     call_value(daemon, uid, method, params, tx)
         .await
-        .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        .map(|v| Body::Owned(serde_json::to_vec(&v).unwrap_or_default()))
 }
 
 async fn call_value(

@@ -10,9 +10,13 @@
 //! makes a read after a change (a setup that just returned) see the change:
 //! the kernel queues a notification before it acks the change.
 //!
-//! The raw messages are kept (links by index, the rest by identity, in
-//! arrival order) and the [`HostState`] is rebuilt from them with the same
-//! parsers as a snapshot, lazily, once per batch of changes. When the
+//! The raw messages are kept, stripped to the attributes the state is
+//! built from (links by index, the rest by identity, in arrival order), and
+//! the [`HostState`] is rebuilt from them with the same parsers as a
+//! snapshot, lazily, once per batch of changes; it is shared while a
+//! reader holds it, not kept for an idle process. A generation counter
+//! moves with every applied change ([`Live::generation`]), so a reader can
+//! keep what it derived from a state until the counter moves. When the
 //! kernel drops notifications (`ENOBUFS`: the receive buffer overflowed),
 //! what is queued is thrown away and everything is dumped again.
 //!
@@ -27,7 +31,7 @@ use std::hash::Hash;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -36,7 +40,7 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::{
     address::{AddressAttribute, AddressMessage},
-    link::{LinkAttribute, LinkFlags, LinkMessage},
+    link::{InfoData, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
     route::{RouteAttribute, RouteFlags, RouteMessage},
     rule::RuleMessage,
     AddressFamily, RouteNetlinkMessage,
@@ -182,7 +186,7 @@ impl<K: Hash + Eq + Clone, M> Ordered<K, M> {
 }
 
 /// Address identity: family, link index, address bytes, prefix length.
-type AddrKey = (u8, u32, Vec<u8>, u8);
+type AddrKey = (u8, u32, [u8; 16], u8);
 /// Route identity: a 64-bit hash of what tells two routes of one table
 /// apart (a fixed-key SipHash; kept small because a host has thousands).
 type RouteKey = u64;
@@ -205,8 +209,15 @@ struct Tracker {
     /// Link speeds by name, read once per link notification.
     speeds: RefCell<HashMap<String, Option<u32>>>,
     ethtool: Option<ethtool::Ethtool>,
-    /// The state built from the raw messages; `None` after a change.
-    cached: Option<Arc<HostState>>,
+    /// The state built from the raw messages, while a reader holds it;
+    /// `None` after a change. Not held here: a built state of 4000 links
+    /// is about as big as the raw messages, and an idle daemon needs only
+    /// those (its caps answer is kept serialized).
+    cached: Option<Weak<HostState>>,
+    /// Bumped on every change applied to the raw state (and on every
+    /// route refresh and resync), so a reader can tell "nothing changed
+    /// since generation N" without rebuilding anything.
+    generation: u64,
     /// What the last rebuild parsed, reused by the next for every message
     /// that did not change since.
     built: Built,
@@ -279,7 +290,10 @@ impl Live {
             .map_err(NetinfoError::Connect)?;
         let mut tracker = Tracker {
             mcast,
-            dump: DumpSocket::open()?,
+            dump: DumpSocket {
+                compact: true,
+                ..DumpSocket::open()?
+            },
             links: BTreeMap::new(),
             addrs: Ordered::new(),
             routes: Ordered::new(),
@@ -288,6 +302,7 @@ impl Live {
             ethtool: ethtool::Ethtool::open(),
             cached: None,
             built: Built::default(),
+            generation: 0,
             routes_stale: false,
             resyncs: 0,
             buf: vec![0; 1 << 16],
@@ -319,6 +334,34 @@ impl Live {
         drop(t);
         self.publish(events);
         state
+    }
+
+    /// The generation of the host as it is now: what is queued is applied
+    /// first (and stale routes read again), but nothing is rebuilt. Equal
+    /// generations mean [`Live::state`] would return the same state, so a
+    /// reader can keep what it derived from it (the daemon's caps answer).
+    pub fn generation(&self) -> u64 {
+        let mut t = self.lock();
+        let events = t.drain();
+        if t.routes_stale {
+            t.refresh_routes();
+        }
+        let generation = t.generation;
+        drop(t);
+        self.publish(events);
+        generation
+    }
+
+    /// [`Live::state`] together with its [`Live::generation`], taken
+    /// under one lock so the two match.
+    pub fn state_with_generation(&self) -> (u64, Arc<HostState>) {
+        let mut t = self.lock();
+        let events = t.drain();
+        let state = t.host();
+        let generation = t.generation;
+        drop(t);
+        self.publish(events);
+        (generation, state)
     }
 
     /// A stream of what happens from now on.
@@ -500,7 +543,7 @@ impl Tracker {
         self.routes = Ordered::new();
         self.rules = Ordered::new();
         self.speeds.borrow_mut().clear();
-        self.cached = None;
+        self.changed();
         self.built = Built::default();
         let mut sink = Vec::new();
         for m in links.into_iter().chain(addrs).chain(routes).chain(rules) {
@@ -530,6 +573,7 @@ impl Tracker {
                 for m in routes {
                     self.apply(m, 0, &mut sink);
                 }
+                self.changed();
                 self.routes_stale = false;
             }
             Err(e) => {
@@ -539,15 +583,15 @@ impl Tracker {
     }
 
     /// Applies one message to the raw state, noting events.
-    fn apply(&mut self, msg: RouteNetlinkMessage, flags: u16, events: &mut Vec<LiveEvent>) {
+    fn apply(&mut self, mut msg: RouteNetlinkMessage, flags: u16, events: &mut Vec<LiveEvent>) {
+        compact(&mut msg);
         match msg {
-            RouteNetlinkMessage::NewLink(mut m) => {
+            RouteNetlinkMessage::NewLink(m) => {
                 // The bridge module reports its ports in AF_BRIDGE messages
                 // on the same group; they are port views, not links.
                 if m.header.interface_family == AddressFamily::Bridge {
                     return;
                 }
-                m.attributes.retain(kept_link_attr);
                 let index = m.header.index;
                 let new = link_view(&m);
                 match self.links.get(&index).map(link_view) {
@@ -654,7 +698,13 @@ impl Tracker {
             }
             _ => return,
         }
+        self.changed();
+    }
+
+    /// Drops the built state and moves the generation on.
+    fn changed(&mut self) {
         self.cached = None;
+        self.generation += 1;
     }
 
     /// `(link name, "address/prefix")` for an address event.
@@ -671,13 +721,14 @@ impl Tracker {
         Some((link, format!("{ip}/{}", m.header.prefix_len)))
     }
 
-    /// The state built from the raw messages (cached until a change).
+    /// The state built from the raw messages (shared until a change, while
+    /// someone holds it).
     fn host(&mut self) -> Arc<HostState> {
         if self.routes_stale {
             self.refresh_routes();
         }
-        if let Some(c) = &self.cached {
-            return c.clone();
+        if let Some(c) = self.cached.as_ref().and_then(Weak::upgrade) {
+            return c;
         }
         let started = Instant::now();
         let mut old = std::mem::take(&mut self.built.links);
@@ -718,7 +769,7 @@ impl Tracker {
                 .remove(key)
                 .unwrap_or_else(|| addr::build_addr(m, names));
             addrs.extend(a.clone());
-            self.built.addrs.insert(key.clone(), a);
+            self.built.addrs.insert(*key, a);
         }
         let mut old_routes = std::mem::take(&mut self.built.routes);
         let mut routes = Vec::with_capacity(self.routes.len());
@@ -743,7 +794,7 @@ impl Tracker {
             "live netinfo: state rebuilt"
         );
         let state = Arc::new(state);
-        self.cached = Some(state.clone());
+        self.cached = Some(Arc::downgrade(&state));
         state
     }
 }
@@ -794,6 +845,89 @@ fn kept_link_attr(a: &LinkAttribute) -> bool {
     )
 }
 
+/// The parts of `IFLA_LINKINFO` `link::build_links` reads: the kind, bond,
+/// bridge and VLAN data, the port kind and a bond port's data (a veth's
+/// peer block and a bridge port's thirty options are dropped).
+fn kept_link_info(i: &LinkInfo) -> bool {
+    matches!(
+        i,
+        LinkInfo::Kind(_)
+            | LinkInfo::PortKind(_)
+            | LinkInfo::Data(InfoData::Bond(_) | InfoData::Bridge(_) | InfoData::Vlan(_))
+            | LinkInfo::PortData(InfoPortData::BondPort(_))
+    )
+}
+
+/// The attributes `addr::build_addr` and the address events read.
+fn kept_addr_attr(a: &AddressAttribute) -> bool {
+    matches!(
+        a,
+        AddressAttribute::Local(_)
+            | AddressAttribute::Address(_)
+            | AddressAttribute::Flags(_)
+            | AddressAttribute::CacheInfo(_)
+    )
+}
+
+/// The attributes `route::build_route` and the route identity read.
+fn kept_route_attr(a: &RouteAttribute) -> bool {
+    matches!(
+        a,
+        RouteAttribute::Table(_)
+            | RouteAttribute::Destination(_)
+            | RouteAttribute::Source(_)
+            | RouteAttribute::Gateway(_)
+            | RouteAttribute::Via(_)
+            | RouteAttribute::Oif(_)
+            | RouteAttribute::PrefSource(_)
+            | RouteAttribute::Priority(_)
+            | RouteAttribute::MultiPath(_)
+    )
+}
+
+/// A new vector of exactly the kept items. The parser's vectors grow by
+/// doubling, and a link attribute is 208 bytes whatever it holds: a dumped
+/// link kept whole costs about 13 KiB, its kept attributes under 2 KiB.
+fn kept<T>(items: Vec<T>, keep: impl Fn(&T) -> bool) -> Vec<T> {
+    let n = items.iter().filter(|i| keep(i)).count();
+    let mut out = Vec::with_capacity(n);
+    out.extend(items.into_iter().filter(|i| keep(i)));
+    out
+}
+
+/// Drops from a message what the state is not built from, so that what is
+/// held per link, address and route is small (the daemon keeps thousands).
+fn compact(msg: &mut RouteNetlinkMessage) {
+    match msg {
+        RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::DelLink(m) => {
+            let mut attrs = kept(std::mem::take(&mut m.attributes), kept_link_attr);
+            for a in &mut attrs {
+                if let LinkAttribute::LinkInfo(infos) = a {
+                    let mut infos2 = kept(std::mem::take(infos), kept_link_info);
+                    for i in &mut infos2 {
+                        match i {
+                            LinkInfo::Data(InfoData::Bridge(v)) => v.shrink_to_fit(),
+                            LinkInfo::Data(InfoData::Bond(v)) => v.shrink_to_fit(),
+                            LinkInfo::Data(InfoData::Vlan(v)) => v.shrink_to_fit(),
+                            LinkInfo::PortData(InfoPortData::BondPort(v)) => v.shrink_to_fit(),
+                            _ => {}
+                        }
+                    }
+                    *infos = infos2;
+                }
+            }
+            m.attributes = attrs;
+        }
+        RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m) => {
+            m.attributes = kept(std::mem::take(&mut m.attributes), kept_addr_attr);
+        }
+        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m) => {
+            m.attributes = kept(std::mem::take(&mut m.attributes), kept_route_attr);
+        }
+        _ => {}
+    }
+}
+
 fn addr_key(m: &AddressMessage) -> Option<AddrKey> {
     let ip = m.attributes.iter().fold(None, |acc, a| match a {
         AddressAttribute::Local(a) => Some(*a),
@@ -801,8 +935,8 @@ fn addr_key(m: &AddressMessage) -> Option<AddrKey> {
         _ => acc,
     })?;
     let bytes = match ip {
-        std::net::IpAddr::V4(v) => v.octets().to_vec(),
-        std::net::IpAddr::V6(v) => v.octets().to_vec(),
+        std::net::IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
+        std::net::IpAddr::V6(v) => v.octets(),
     };
     Some((
         u8::from(m.header.family),
@@ -905,6 +1039,9 @@ pub(crate) struct DumpSocket {
     sock: Socket,
     seq: u32,
     buf: Vec<u8>,
+    /// Compact each message as it arrives (live netinfo's own dumps), so
+    /// a full dump never holds every link whole at once.
+    compact: bool,
 }
 
 impl DumpSocket {
@@ -934,6 +1071,7 @@ impl DumpSocket {
             sock,
             seq: 0,
             buf: vec![0; 1 << 16],
+            compact: false,
         })
     }
 
@@ -1007,7 +1145,12 @@ impl DumpSocket {
                             source: rtnetlink::Error::NetlinkError(err),
                         });
                     }
-                    NetlinkPayload::InnerMessage(inner) => out.push(inner),
+                    NetlinkPayload::InnerMessage(mut inner) => {
+                        if self.compact {
+                            compact(&mut inner);
+                        }
+                        out.push(inner)
+                    }
                     _ => {}
                 }
             }

@@ -150,3 +150,33 @@ fn statistics_count_traffic() {
     assert!(a1.tx_bytes > a0.tx_bytes);
     assert_eq!(a1.speed, Some(10000), "veth reports 10 Gbit/s");
 }
+
+#[test]
+fn the_generation_moves_with_a_change_and_only_then() {
+    let ns = Netns::new();
+    ns.veth("veth_a", "veth_b");
+    ns.run(|| {
+        let live = Live::start().unwrap();
+        // Let IPv6 autoconf and the like settle: no change for 300 ms.
+        let mut g = live.generation();
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = live.generation();
+            if now == g {
+                break;
+            }
+            g = now;
+        }
+        let (g1, state) = live.state_with_generation();
+        assert_eq!(g1, g, "a read without changes leaves the generation");
+        assert_eq!(live.generation(), g);
+
+        ns.ip(&["link", "set", "dev", "veth_a", "mtu", "1400"]);
+        let g2 = live.generation();
+        assert!(g2 > g, "the change is seen by the next read: {g} -> {g2}");
+        let (g3, after) = live.state_with_generation();
+        assert_eq!(g3, g2);
+        assert_eq!(state.links["veth_a"].mtu, 1500);
+        assert_eq!(after.links["veth_a"].mtu, 1400);
+    });
+}
