@@ -280,6 +280,10 @@ fn main() {
     let rss = status_kib(child.id(), "VmRSS:");
     let hwm = status_kib(child.id(), "VmHWM:");
     let by_mapping = rss_by_mapping(child.id());
+    // Idle: live netinfo forgets its parsed forms 3 s after the last
+    // rebuild (they serve the reads of a setup, not an idle daemon).
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let rss_quiet = status_kib(child.id(), "VmRSS:");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let _ = child.wait();
@@ -309,5 +313,9 @@ fn main() {
     );
     println!(
         "  daemon RSS by mapping (MiB): after start {by_mapping_idle}; at the end {by_mapping}"
+    );
+    println!(
+        "  daemon RSS idle, 5 s after the last call: {:.1} MiB",
+        rss_quiet as f64 / 1024.0
     );
 }

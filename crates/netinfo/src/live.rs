@@ -219,8 +219,10 @@ struct Tracker {
     /// since generation N" without rebuilding anything.
     generation: u64,
     /// What the last rebuild parsed, reused by the next for every message
-    /// that did not change since.
+    /// that did not change since; forgotten [`BUILT_IDLE`] after
+    /// `built_at`.
     built: Built,
+    built_at: Option<Instant>,
     /// A link went down: the kernel dropped routes without notifications,
     /// so the routes are dumped again before the next rebuild.
     routes_stale: bool,
@@ -302,6 +304,7 @@ impl Live {
             ethtool: ethtool::Ethtool::open(),
             cached: None,
             built: Built::default(),
+            built_at: None,
             generation: 0,
             routes_stale: false,
             resyncs: 0,
@@ -426,6 +429,7 @@ fn background(shared: &Shared) {
         // SAFETY: one valid pollfd, for the duration of the call.
         let n = unsafe { libc::poll(&mut pfd, 1, 200) };
         if n <= 0 {
+            forget_when_idle(shared);
             continue;
         }
         let events = {
@@ -433,6 +437,27 @@ fn background(shared: &Shared) {
             t.drain()
         };
         publish(shared, events);
+    }
+}
+
+/// How long the parsed forms of the raw messages outlive the last rebuild.
+/// They make the reads of a setup (before and after its change) cheap; an
+/// idle daemon needs only the raw messages, so they go after this and the
+/// heap is given back.
+const BUILT_IDLE: Duration = Duration::from_secs(3);
+
+fn forget_when_idle(shared: &Shared) {
+    let mut t = shared.tracker.lock().unwrap_or_else(|e| e.into_inner());
+    if !t.built_at.is_some_and(|at| at.elapsed() >= BUILT_IDLE) {
+        return;
+    }
+    t.built = Built::default();
+    t.built_at = None;
+    drop(t);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
@@ -731,6 +756,7 @@ impl Tracker {
             return c;
         }
         let started = Instant::now();
+        self.built_at = Some(started);
         let mut old = std::mem::take(&mut self.built.links);
         let mut raws: BTreeMap<u32, link::RawLink> = BTreeMap::new();
         let mut parsed = 0usize;
