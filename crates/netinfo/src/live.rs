@@ -448,7 +448,7 @@ const BUILT_IDLE: Duration = Duration::from_secs(3);
 
 fn forget_when_idle(shared: &Shared) {
     let mut t = shared.tracker.lock().unwrap_or_else(|e| e.into_inner());
-    if !t.built_at.is_some_and(|at| at.elapsed() >= BUILT_IDLE) {
+    if t.built_at.is_none_or(|at| at.elapsed() < BUILT_IDLE) {
         return;
     }
     t.built = Built::default();
