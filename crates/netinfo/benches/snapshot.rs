@@ -105,6 +105,18 @@ fn main() {
         (fresh, together, kept, state.expect("rounds > 0"))
     });
 
+    // The kernel's own cost: the same dumps, received and thrown away.
+    let (raw, raw_msgs) = ns.run(|| {
+        let mut times = Vec::new();
+        let mut msgs = 0;
+        for _ in 0..ROUNDS {
+            let t = Instant::now();
+            msgs = raw_dumps();
+            times.push(t.elapsed());
+        }
+        (times, msgs)
+    });
+
     let mut ip = Vec::new();
     for _ in 0..ROUNDS {
         let t = Instant::now();
@@ -180,4 +192,69 @@ fn main() {
         "ip -j link + ip -j addr + ip -j route show table all",
         ms(median(ip))
     );
+    println!(
+        "{:<52} {:>10}",
+        format!("kernel floor: the same dumps unparsed ({raw_msgs} msgs)"),
+        ms(median(raw))
+    );
+}
+
+/// The six dumps a snapshot asks for (links without stats, addresses,
+/// IPv4 and IPv6 routes and rules), each received to its end and not
+/// parsed: what the kernel costs before netswitch reads a byte. Returns
+/// the number of messages.
+fn raw_dumps() -> usize {
+    use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+    const RTM_GETLINK: u16 = 18;
+    const RTM_GETADDR: u16 = 22;
+    const RTM_GETROUTE: u16 = 26;
+    const RTM_GETRULE: u16 = 34;
+    const REQUEST_DUMP: u16 = 0x301;
+    const IFLA_EXT_MASK: u16 = 29;
+    const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
+    let mut socket = Socket::new(NETLINK_ROUTE).expect("netlink socket");
+    socket.bind_auto().expect("bind");
+    let mut buf = vec![0u8; 1 << 16];
+    let mut total = 0;
+    // (message type, family, header length, ask to skip stats)
+    let dumps = [
+        (RTM_GETLINK, 0u8, 16usize, true),
+        (RTM_GETADDR, 0, 8, false),
+        (RTM_GETROUTE, 2, 12, false),
+        (RTM_GETROUTE, 10, 12, false),
+        (RTM_GETRULE, 2, 12, false),
+        (RTM_GETRULE, 10, 12, false),
+    ];
+    for (seq, (kind, family, header, skip_stats)) in dumps.into_iter().enumerate() {
+        let len = 16 + header + if skip_stats { 8 } else { 0 };
+        let mut msg = Vec::with_capacity(len);
+        msg.extend((len as u32).to_ne_bytes());
+        msg.extend(kind.to_ne_bytes());
+        msg.extend(REQUEST_DUMP.to_ne_bytes());
+        msg.extend((seq as u32 + 1).to_ne_bytes());
+        msg.extend(0u32.to_ne_bytes());
+        msg.push(family);
+        msg.extend(std::iter::repeat_n(0u8, header - 1));
+        if skip_stats {
+            msg.extend(8u16.to_ne_bytes());
+            msg.extend(IFLA_EXT_MASK.to_ne_bytes());
+            msg.extend(RTEXT_FILTER_SKIP_STATS.to_ne_bytes());
+        }
+        socket.send(&msg, 0).expect("send");
+        'dump: loop {
+            let mut b = &mut buf[..];
+            let n = socket.recv(&mut b, 0).expect("recv");
+            let mut off = 0;
+            while off + 16 <= n {
+                let l = u32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes")) as usize;
+                let t = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().expect("2 bytes"));
+                if t == 3 || t == 2 {
+                    break 'dump; // NLMSG_DONE or NLMSG_ERROR
+                }
+                total += 1;
+                off += (l + 3) & !3;
+            }
+        }
+    }
+    total
 }
