@@ -14,6 +14,7 @@
 //! and three directories. Generations never change once linked, so a loaded
 //! config is kept and served again while the symlink still points at it.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -148,19 +149,11 @@ impl Store {
         }
         let (mut written, mut linked) = (0usize, 0usize);
         for (name, attrs) in &config.networks {
-            let from = sources
-                .iter()
-                .find(|(_, c)| c.networks.get(name) == Some(attrs))
-                .map(|(dir, _)| dir.join("nets").join(name));
-            place(&gen_dir.join("nets").join(name), attrs, from.as_deref())?
+            place(&gen_dir, "nets", name, attrs, &sources, |c| &c.networks)?
                 .count(&mut written, &mut linked);
         }
         for (name, attrs) in &config.bonds {
-            let from = sources
-                .iter()
-                .find(|(_, c)| c.bonds.get(name) == Some(attrs))
-                .map(|(dir, _)| dir.join("bonds").join(name));
-            place(&gen_dir.join("bonds").join(name), attrs, from.as_deref())?
+            place(&gen_dir, "bonds", name, attrs, &sources, |c| &c.bonds)?
                 .count(&mut written, &mut linked);
         }
         for sub in ["nets", "bonds", "devices", ""] {
@@ -249,20 +242,29 @@ impl Placed {
     }
 }
 
-/// Puts one entity file at `path`: a hard link to `from` (a file of a live
-/// generation holding the same attributes) when that works, else a fresh
+/// Puts one entity file at `gen_dir/sub/name`: a hard link to the file of
+/// a live generation among `sources` that holds the same attributes (as
+/// `entities` picks them out of a config) when that works, else a fresh
 /// fsynced write.
-fn place<T: serde::Serialize>(
-    path: &Path,
+fn place<T: serde::Serialize + PartialEq>(
+    gen_dir: &Path,
+    sub: &str,
+    name: &str,
     value: &T,
-    from: Option<&Path>,
+    sources: &[(PathBuf, Arc<Config>)],
+    entities: impl Fn(&Config) -> &BTreeMap<String, T>,
 ) -> Result<Placed, StoreError> {
+    let path = gen_dir.join(sub).join(name);
+    let from = sources
+        .iter()
+        .find(|(_, c)| entities(c).get(name) == Some(value))
+        .map(|(dir, _)| dir.join(sub).join(name));
     if let Some(from) = from {
-        if fs::hard_link(from, path).is_ok() {
+        if fs::hard_link(from, &path).is_ok() {
             return Ok(Placed::Linked);
         }
     }
-    write_synced(path, value)?;
+    write_synced(&path, value)?;
     Ok(Placed::Written)
 }
 
