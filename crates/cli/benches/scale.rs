@@ -34,7 +34,8 @@
 //! - **OVS setup N / remove all** (N ≤ `NETSWITCH_BENCH_OVS_MAX_N`, default
 //!   [`OVS_MAX_N`]): N OVS networks (`switch: ovs`, VLAN ids 1..N on
 //!   `dummy_1`) in one setupNetworks, each side against its own private
-//!   ovsdb-server and ovs-vswitchd (kernel datapath, or
+//!   ovsdb-server and ovs-vswitchd, one side after the other, each measured
+//!   with only its own OVS running, 5 s after it started (kernel datapath, or
 //!   `NETSWITCH_BENCH_OVS_DATAPATH=netdev`); beside it one batched
 //!   `ovs-vsctl` call adding the same bridge, nic and N tagged internal
 //!   ports. Removal: one setupNetworks removing all N beside `ovs-vsctl
@@ -98,6 +99,8 @@ const OVS_WAIT: Duration = Duration::from_secs(1800);
 /// about half a second per internal port (wall time, mostly waiting in
 /// the kernel), so N = 1000 would cost about 8 min per side.
 const OVS_MAX_N: usize = 500;
+/// Idle time after an OVS starts, before its side is measured.
+const OVS_QUIET: Duration = Duration::from_secs(5);
 /// The OVS reference bridge.
 const OVS_BRIDGE: &str = "br0";
 /// What netswitch logs during the bench: the apply summary, the phases'
@@ -355,6 +358,8 @@ struct Sample {
     ovs_setup_vsctl: Cell<Duration>,
     ovs_remove_ns: Cell<Duration>,
     ovs_remove_vsctl: Cell<Duration>,
+    /// `ip -batch` setting the N internal ports up after `ovs-vsctl`.
+    ovs_up_ip: Option<Duration>,
     /// N is above `NETSWITCH_BENCH_OVS_MAX_N`: no OVS step ran.
     ovs_over_max: bool,
     /// (step, error) of every step that failed.
@@ -622,63 +627,74 @@ fn rpc_caps(daemon: &Daemon, n: usize) -> Result<(Duration, usize), String> {
 /// N OVS networks on a dummy: netswitch's setup and removal, each beside
 /// one batched `ovs-vsctl` call against an OVS of its own.
 fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
-    let host = Host::new(bin);
-    let base = Netns::new();
-    for ns in [&host.ns, &base] {
-        add_dummies(ns, &["dummy_1"]);
-    }
-    let both = [&host.ns, &base];
-    let start = |s: &mut Sample, ns: &Netns, side: &str| -> Result<Ovs, String> {
-        match s.step(&format!("OVS: start ({side})"), || Ok(Ovs::start(ns))) {
-            Some(Ok(o)) => Ok(o),
-            Some(Err(e)) => Err(format!("OVS did not start: {e}")),
-            None => Err("OVS did not start".into()),
-        }
-    };
-    let ovs_host = start(s, &host.ns, "netswitch side");
-    let ovs_base = start(s, &base, "ovs-vsctl side");
-
     let datapath = ovs_datapath();
-    match &ovs_host {
-        Ok(o) => {
-            settle(&both);
-            s.ovs_setup_ns = s.step("OVS setup N: netswitch", || {
-                let took = host.engine_setup(o, &datapath, &ovs_setup_request(n))?;
-                let br = o.vsctl(&["port-to-br", "net1"]);
-                check_ports(o, &br, n + 1)?;
-                Ok(took)
-            });
-            if ok(&s.ovs_setup_ns) && !skipped("ovs-remove") {
-                settle(&both);
-                s.ovs_remove_ns = s.step("OVS remove all: netswitch", || {
-                    let took = host.engine_setup(o, &datapath, &ovs_remove_request(n))?;
-                    let left = o.vsctl(&["list-br"]);
-                    if !left.is_empty() {
-                        return Err(format!("bridges left after the removal: {left}"));
-                    }
+    // One side after the other, each with only its own OVS running: an
+    // ovs-vswitchd that starts, or that holds N ports, costs the other
+    // side time under TCG.
+    {
+        let host = Host::new(bin);
+        add_dummies(&host.ns, &["dummy_1"]);
+        match start_ovs(s, &host.ns, "netswitch side") {
+            Ok(o) => {
+                s.ovs_setup_ns = s.step("OVS setup N: netswitch", || {
+                    let took = host.engine_setup(
+                        &o,
+                        &datapath,
+                        &ovs_setup_request(n),
+                        &format!("n{n}-ovs-setup"),
+                    )?;
+                    let br = o.vsctl(&["port-to-br", "net1"]);
+                    check_ports(&o, &br, n + 1)?;
                     Ok(took)
                 });
+                if ok(&s.ovs_setup_ns) && !skipped("ovs-remove") {
+                    settle(&[&host.ns]);
+                    s.ovs_remove_ns = s.step("OVS remove all: netswitch", || {
+                        let took = host.engine_setup(
+                            &o,
+                            &datapath,
+                            &ovs_remove_request(n),
+                            &format!("n{n}-ovs-remove"),
+                        )?;
+                        let left = o.vsctl(&["list-br"]);
+                        if !left.is_empty() {
+                            return Err(format!("bridges left after the removal: {left}"));
+                        }
+                        Ok(took)
+                    });
+                }
+                // The OVS daemons go before their namespace.
+                drop(o);
             }
+            Err(e) => s.ovs_setup_ns = Some(Err(e)),
         }
-        Err(e) => s.ovs_setup_ns = Some(Err(e.clone())),
     }
-    match &ovs_base {
+    let base = Netns::new();
+    add_dummies(&base, &["dummy_1"]);
+    match start_ovs(s, &base, "ovs-vsctl side") {
         Ok(o) => {
-            settle(&both);
-            s.ovs_setup_vsctl = s.step("OVS setup N: ovs-vsctl batched", || {
+            let r = s.step("OVS setup N: ovs-vsctl batched", || {
                 let mut args = ovs_bridge_args(&datapath);
                 for i in 1..=n {
                     args.push("--".into());
                     args.extend(ovs_port_args(i));
                 }
-                let took = vsctl(o, &args)?;
-                check_ports(o, OVS_BRIDGE, n + 1)?;
-                Ok(took)
+                let took = vsctl(&o, &args)?;
+                check_ports(&o, OVS_BRIDGE, n + 1)?;
+                // netswitch also sets the ports up; what that costs alone
+                // (beside the table's reference, not in it).
+                let mut up = String::new();
+                for i in 1..=n {
+                    let _ = writeln!(up, "link set net{i} up");
+                }
+                let up = ip_batch(&base, &up)?;
+                Ok((took, up))
             });
+            (s.ovs_setup_vsctl, s.ovs_up_ip) = split(r);
             if ok(&s.ovs_setup_vsctl) && !skipped("ovs-remove") {
-                settle(&both);
+                settle(&[&base]);
                 s.ovs_remove_vsctl = s.step("OVS remove all: ovs-vsctl del-br", || {
-                    let took = vsctl(o, &["del-br".into(), OVS_BRIDGE.into()])?;
+                    let took = vsctl(&o, &["del-br".into(), OVS_BRIDGE.into()])?;
                     let left = o.vsctl(&["list-br"]);
                     if !left.is_empty() {
                         return Err(format!("bridges left after del-br: {left}"));
@@ -686,12 +702,24 @@ fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
                     Ok(took)
                 });
             }
+            drop(o);
         }
-        Err(e) => s.ovs_setup_vsctl = Some(Err(e.clone())),
+        Err(e) => s.ovs_setup_vsctl = Some(Err(e)),
     }
-    // The OVS daemons go before their namespaces.
-    drop(ovs_host);
-    drop(ovs_base);
+}
+
+/// A private ovsdb-server + ovs-vswitchd in `ns`, then a quiet kernel and
+/// [`OVS_QUIET`] more for ovs-vswitchd's own start-up work to end.
+fn start_ovs(s: &mut Sample, ns: &Netns, side: &str) -> Result<Ovs, String> {
+    match s.step(&format!("OVS: start ({side})"), || Ok(Ovs::start(ns))) {
+        Some(Ok(o)) => {
+            settle(&[ns]);
+            std::thread::sleep(OVS_QUIET);
+            Ok(o)
+        }
+        Some(Err(e)) => Err(format!("OVS did not start: {e}")),
+        None => Err("OVS did not start".into()),
+    }
 }
 
 /// Waits until the kernel's deferred IPv6 work on new links is over in
@@ -1099,7 +1127,13 @@ impl Host {
     /// [`OVS_WAIT`]: the CLI's fixed 30 s wait is shorter than
     /// ovs-vswitchd needs for a few hundred ports under TCG. Process start
     /// (about 0.1 s here) is not included.
-    fn engine_setup(&self, ovs: &Ovs, datapath: &str, request: &Value) -> Result<Duration, String> {
+    fn engine_setup(
+        &self,
+        ovs: &Ovs,
+        datapath: &str,
+        request: &Value,
+        label: &str,
+    ) -> Result<Duration, String> {
         let mut engine = Engine::new(
             self.dir.path().join("lib"),
             self.dir.path().join("resolv.conf"),
@@ -1108,7 +1142,25 @@ impl Host {
         engine.ovs.datapath = datapath.to_string();
         engine.ovs.timeout = OVS_WAIT;
         let text = request.to_string();
+        let log = match std::env::var_os("NETSWITCH_BENCH_LOG_DIR") {
+            Some(dir) => {
+                let path = Path::new(&dir).join(format!("{label}.log"));
+                Some(std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?)
+            }
+            None => None,
+        };
         self.ns.run(|| {
+            // With a log dir, the engine's log as the CLI would write it.
+            let _log = log.map(|file| {
+                let filter = std::env::var("NETSWITCH_BENCH_NETSWITCH_LOG")
+                    .unwrap_or_else(|_| LOG_FILTER.to_string());
+                let subscriber = tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_ansi(false)
+                    .finish();
+                tracing::subscriber::set_default(subscriber)
+            });
             let t = Instant::now();
             let r = engine.setup(text.as_bytes(), &SetupOptions::default());
             let took = t.elapsed();
@@ -1468,6 +1520,7 @@ impl Row {
                 ovs_setup_vsctl: d(|s| &s.ovs_setup_vsctl),
                 ovs_remove_ns: d(|s| &s.ovs_remove_ns),
                 ovs_remove_vsctl: d(|s| &s.ovs_remove_vsctl),
+                ovs_up_ip: first(|s| s.ovs_up_ip),
                 ovs_over_max: samples.iter().any(|s| s.ovs_over_max),
                 errors: Vec::new(),
             },
@@ -1636,7 +1689,13 @@ fn table(rows: &[Row]) -> String {
             &s.ovs_setup_ns,
             "one `ovs-vsctl`",
             &s.ovs_setup_vsctl,
-            String::new(),
+            match s.ovs_up_ip {
+                Some(d) => format!(
+                    "netswitch also sets the N ports up: `ip -batch` alone takes {} for that",
+                    human(d)
+                ),
+                None => String::new(),
+            },
         );
         t += &line(
             "OVS remove all",
