@@ -114,6 +114,18 @@ struct Global {
         value_parser = ["system", "netdev"]
     )]
     ovs_datapath: String,
+    /// How long to wait for ovs-vswitchd to carry out an OVS transaction
+    /// before failing (29) and rolling back; a slow host with hundreds of
+    /// ports to create may need more.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        env = "NETSWITCH_OVS_TIMEOUT",
+        default_value_t = 30.0,
+        value_parser = parse_secs
+    )]
+    ovs_timeout: f64,
     /// Hooks: executables in DIR/before_network_setup/ (may rewrite the
     /// request) and DIR/after_network_setup/, as VDSM runs them.
     #[arg(
@@ -350,6 +362,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let mut engine = Engine::new(&g.state_dir, &g.resolv_conf);
     engine.ovs.db = g.ovs_db.clone();
     engine.ovs.datapath = g.ovs_datapath.clone();
+    engine.ovs.timeout = std::time::Duration::from_secs_f64(g.ovs_timeout);
     engine.hooks_dir = Some(g.hooks_dir.clone());
     engine.nics = NicPolicy {
         fake_nics: g
@@ -685,4 +698,14 @@ fn read_request(file: &str) -> Result<Vec<u8>, Failure> {
         )
     })?;
     Ok(buf)
+}
+
+/// A positive, finite number of seconds (for `--ovs-timeout`).
+fn parse_secs(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(s),
+        _ => Err(format!(
+            "{text:?} is not a number of seconds between 0 and 86400"
+        )),
+    }
 }
