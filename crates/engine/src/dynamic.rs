@@ -38,7 +38,15 @@ impl Engine {
 
     /// After the plan: RA sysctls of every northbound, then the clients.
     pub(crate) fn dynamic_after(&self, desired: &Config) -> Result<(), String> {
-        netswitch_dhcp::sysctl::apply(&ra_settings(desired)).map_err(|e| e.to_string())?;
+        self.sysctls_and_clients(&ra_settings(desired), desired)
+    }
+
+    fn sysctls_and_clients(
+        &self,
+        settings: &std::collections::BTreeMap<String, netswitch_dhcp::spec::RaSettings>,
+        desired: &Config,
+    ) -> Result<(), String> {
+        netswitch_dhcp::sysctl::apply(settings).map_err(|e| e.to_string())?;
         self.dhcp()
             .sync(&specs(desired))
             .map(|_| ())
@@ -73,11 +81,7 @@ impl Engine {
         }
         let mut settings = ra_settings(desired);
         settings.retain(|dev, _| devs.contains(dev));
-        netswitch_dhcp::sysctl::apply(&settings).map_err(|e| e.to_string())?;
-        self.dhcp()
-            .sync(&specs(desired))
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.sysctls_and_clients(&settings, desired)
     }
 
     /// Waits for the leases of `nets` (those of them with a client).
