@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 use netswitch_testkit::{Netns, Ovs};
 use serde_json::{json, Map};
 
+#[path = "common/vsctl.rs"]
+mod vsctl;
+
 fn fresh() -> (Netns, Ovs) {
     let ns = Netns::new();
     ns.veth("veth_a0", "veth_a1");
@@ -70,40 +73,6 @@ fn vsctl(ovs: &Ovs, args: &[String]) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     t.elapsed()
-}
-
-/// `ovs-vsctl` arguments for bridge br0 with the nic as its port.
-fn bridge_args(datapath: &str) -> Vec<String> {
-    [
-        "add-br",
-        "br0",
-        "--",
-        "set",
-        "Bridge",
-        "br0",
-        &format!("datapath_type={datapath}"),
-        "--",
-        "add-port",
-        "br0",
-        "veth_a0",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect()
-}
-
-fn port_args(i: usize) -> Vec<String> {
-    vec![
-        "add-port".into(),
-        "br0".into(),
-        format!("net{i}"),
-        format!("tag={i}"),
-        "--".into(),
-        "set".into(),
-        "Interface".into(),
-        format!("net{i}"),
-        "type=internal".into(),
-    ]
 }
 
 fn count_ports(ovs: &Ovs, br: &str) -> usize {
@@ -157,9 +126,9 @@ fn main() {
 
         // ovs-vsctl, one call per network.
         let (ns, ovs) = fresh();
-        let mut t_each = vsctl(&ovs, &bridge_args(ovs.datapath));
+        let mut t_each = vsctl(&ovs, &vsctl::bridge_args("br0", ovs.datapath, "veth_a0"));
         for i in 1..=n {
-            t_each += vsctl(&ovs, &port_args(i));
+            t_each += vsctl(&ovs, &vsctl::port_args("br0", i));
         }
         assert_eq!(count_ports(&ovs, "br0"), n + 1);
         drop(ovs);
@@ -167,10 +136,10 @@ fn main() {
 
         // ovs-vsctl, one batched call.
         let (ns, ovs) = fresh();
-        let mut args = bridge_args(ovs.datapath);
+        let mut args = vsctl::bridge_args("br0", ovs.datapath, "veth_a0");
         for i in 1..=n {
             args.push("--".into());
-            args.extend(port_args(i));
+            args.extend(vsctl::port_args("br0", i));
         }
         let t_batch = vsctl(&ovs, &args);
         assert_eq!(count_ports(&ovs, "br0"), n + 1);

@@ -82,6 +82,9 @@ use netswitch_engine::{Engine, SetupOptions};
 use netswitch_testkit::{Netns, Ovs};
 use serde_json::{json, Map, Value};
 
+#[path = "common/vsctl.rs"]
+mod vsctl;
+
 const BOND: &str = "bond0";
 const BOND_OPTIONS: &str = "mode=4 miimon=100";
 /// The full table's sizes.
@@ -674,10 +677,10 @@ fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
     match start_ovs(s, &base, "ovs-vsctl side") {
         Ok(o) => {
             let r = s.step("OVS setup N: ovs-vsctl batched", || {
-                let mut args = ovs_bridge_args(&datapath);
+                let mut args = vsctl::bridge_args(OVS_BRIDGE, &datapath, "dummy_1");
                 for i in 1..=n {
                     args.push("--".into());
-                    args.extend(ovs_port_args(i));
+                    args.extend(vsctl::port_args(OVS_BRIDGE, i));
                 }
                 let took = vsctl(&o, &args)?;
                 check_ports(&o, OVS_BRIDGE, n + 1)?;
@@ -860,41 +863,6 @@ fn remove_script(n: usize) -> String {
     }
     let _ = writeln!(s, "link del {BOND}");
     s
-}
-
-/// `ovs-vsctl` arguments for the bridge with the nic as its port.
-fn ovs_bridge_args(datapath: &str) -> Vec<String> {
-    [
-        "add-br",
-        OVS_BRIDGE,
-        "--",
-        "set",
-        "Bridge",
-        OVS_BRIDGE,
-        &format!("datapath_type={datapath}"),
-        "--",
-        "add-port",
-        OVS_BRIDGE,
-        "dummy_1",
-    ]
-    .iter()
-    .map(|a| a.to_string())
-    .collect()
-}
-
-/// `ovs-vsctl` arguments for network i's tagged internal port.
-fn ovs_port_args(i: usize) -> Vec<String> {
-    vec![
-        "add-port".into(),
-        OVS_BRIDGE.into(),
-        format!("net{i}"),
-        format!("tag={i}"),
-        "--".into(),
-        "set".into(),
-        "Interface".into(),
-        format!("net{i}"),
-        "type=internal".into(),
-    ]
 }
 
 // ------------------------------------------------------------------ references
