@@ -319,13 +319,7 @@ fn dhcpv4_bridgeless_network_routes_through_its_own_table() {
             .any(|r| r["dst"] == "10.77.0.0/24" && r["prefsrc"] == ip.to_string()),
         "{t:?}"
     );
-    let rules = lab.host.ns.ip_json(&["-4", "rule", "show"]);
-    let ours: Vec<_> = rules
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["priority"] == 32000 && r["table"] == table.as_str())
-        .collect();
+    let (rules, ours) = source_rules(&lab.host, "-4", &table);
     assert_eq!(ours.len(), 2, "{rules}");
     // Not the defaultRoute network: the lease's DNS stays out.
     assert_eq!(lab.resolv(), before);
@@ -715,13 +709,7 @@ fn a_non_default_dhcpv6_network_routes_through_its_own_ipv6_table() {
             .any(|r| r["dst"] == "fd78::/64" && r["dev"] == "veth_b0"),
         "{t:?}"
     );
-    let rules = lab.host.ns.ip_json(&["-6", "rule", "show"]);
-    let ours: Vec<_> = rules
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["priority"] == 32000 && r["table"] == table.as_str())
-        .collect();
+    let (rules, ours) = source_rules(&lab.host, "-6", &table);
     assert_eq!(ours.len(), 2, "{rules}");
     assert!(ours.iter().any(|r| r["src"] == "fd78::"), "{rules}");
     assert!(
@@ -923,4 +911,18 @@ fn subscribers_hear_lease_events_naming_the_network() {
         !srv.leases().contains(&ip)
     });
     assert_eq!(lab.supervisors(), Vec::<i32>::new());
+}
+
+/// The policy rules of `ip FAMILY rule show` (all, for messages) and those
+/// source routing put at priority 32000 for `table`.
+fn source_rules(host: &Host, family: &str, table: &str) -> (Value, Vec<Value>) {
+    let rules = host.ns.ip_json(&[family, "rule", "show"]);
+    let ours = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["priority"] == 32000 && r["table"] == table)
+        .cloned()
+        .collect();
+    (rules, ours)
 }
