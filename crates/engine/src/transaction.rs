@@ -48,6 +48,40 @@ pub struct SetupOptions {
     pub inject_drift: bool,
 }
 
+/// Where a transaction's time went, for its closing log line: an operator
+/// looking at a slow setup sees which phase to blame (reading the host,
+/// planning, the journal's fsync, the kernel, verification, the save).
+struct Phases {
+    last: Instant,
+    spent: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl Phases {
+    fn start() -> Self {
+        Self {
+            last: Instant::now(),
+            spent: Vec::new(),
+        }
+    }
+
+    /// Closes the phase that ran since the last mark.
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.spent.push((name, now - self.last));
+        self.last = now;
+    }
+}
+
+impl std::fmt::Display for Phases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (name, d)) in self.spent.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{name}={:.1}ms", d.as_secs_f64() * 1000.0)?;
+        }
+        Ok(())
+    }
+}
+
 /// What a setup did.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -192,13 +226,19 @@ impl Engine {
     }
 
     fn setup_inner(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
+        let mut phases = Phases::start();
         let mut before = self.host.read()?;
         let running = self.running()?;
+        phases.mark("read");
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
+        phases.mark("prepare");
         if uses_ovs(&running, &desired) {
             std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);
+            phases.mark("ovs-read");
         }
         let plan = netswitch_switch::plan(&before, &running, &desired)?;
+        phases.mark("plan");
+        tracing::debug!(ops = plan.ops.len(), phases = %phases, "planned");
         let dry = opts.dry_run || request.options.dry_run;
         // The CLI's contract (DESIGN §4): off unless the request's options or
         // the caller (`--confirm-within`) turn it on.
@@ -264,6 +304,7 @@ impl Engine {
         persist: bool,
     ) -> Result<bool, EngineError> {
         let started = Instant::now();
+        let mut phases = Phases::start();
         if plan.is_empty() {
             // Nothing for the kernel, but clients may need (re)starting.
             if let Err(why) = self
@@ -309,12 +350,14 @@ impl Engine {
             });
         }
         self.begin_journal(&journal)?;
+        phases.mark("journal");
         let limit = opts
             .inject_failure_at
             .map_or(ops.len(), |i| i.min(ops.len()));
         let with_ovs = uses_ovs(running, desired);
         let stopped = self.dynamic_before(desired);
         let applied = backend::apply(before, &ops[..limit], &self.ovs, &*self.host);
+        phases.mark("apply");
         let failure = match (applied.failure, opts.inject_failure_at) {
             (Some(f), _) => Some(format!(
                 "op {} ({}) failed: {}",
@@ -349,6 +392,7 @@ impl Engine {
         if let Err(why) = self.dynamic_after_move(running, desired, ops) {
             return Err(fail(Code::BackendFailed, why, None));
         }
+        phases.mark("dynamic");
         crash_point("applied");
         if opts.inject_drift {
             self.drift(ops);
@@ -367,13 +411,11 @@ impl Engine {
 
         // Verify: the planner, asked again against the host as it now is,
         // must find nothing left to do.
-        let residual = self
-            .observe(with_ovs)
-            .and_then(|after| Ok(netswitch_switch::plan(&after, desired, desired)?));
-        tracing::debug!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "verified against the host read back"
-        );
+        let residual = self.observe(with_ovs).and_then(|after| {
+            phases.mark("read-back");
+            Ok(netswitch_switch::plan(&after, desired, desired)?)
+        });
+        phases.mark("verify");
         match residual {
             Ok(r) => {
                 if let Some(op) = r.ops.first() {
@@ -404,6 +446,7 @@ impl Engine {
                 }
             }
         }
+        phases.mark("wait");
         if let Err(e) = self.commit_config(desired, persist) {
             return Err(fail(
                 Code::BackendFailed,
@@ -411,14 +454,17 @@ impl Engine {
                 old_resolv.as_ref(),
             ));
         }
+        phases.mark("save");
         if let Err(e) = self.end_journal() {
             // Saved and verified: the next start finds the running config
             // saved and only finishes the transaction.
             warn!(error = %e, "the transaction is complete but its journal could not be removed");
         }
+        phases.mark("end");
         info!(
             ops = ops.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
+            phases = %phases,
             "applied and verified"
         );
         Ok(true)

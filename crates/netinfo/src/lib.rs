@@ -20,6 +20,7 @@ mod ethtool;
 mod link;
 pub mod live;
 mod names;
+mod patch;
 mod route;
 mod stats;
 

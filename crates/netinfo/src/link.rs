@@ -58,38 +58,7 @@ pub(crate) fn assemble<'a>(
         .map(|r| (r.link.index, r.link.name.as_str()))
         .collect();
     let name_of = |index: u32| names.get(&index).map(|n| n.to_string());
-
-    let mut links: Vec<Link> = Vec::with_capacity(names.len());
-    for raw in raws {
-        let mut link = raw.link.clone();
-        link.master = raw.master.and_then(name_of);
-        if let Some(id) = raw.vlan_id {
-            let parent = match raw.parent {
-                Some(index) if !raw.parent_elsewhere => {
-                    name_of(index).unwrap_or_else(|| format!("if{index}"))
-                }
-                // A parent in another namespace has no name here; `ip`
-                // shows it the same way.
-                Some(index) => format!("if{index}"),
-                None => String::new(),
-            };
-            link.vlan = Some(VlanInfo { id, parent });
-        }
-        if let Some(bond) = &raw.bond {
-            let mut options = bond.options.clone();
-            let primary = bond.primary.and_then(name_of).unwrap_or_default();
-            options.insert("primary".into(), primary);
-            link.bond = Some(BondInfo {
-                options,
-                slaves: Vec::new(),
-                active_slave: bond.active.and_then(name_of),
-            });
-        }
-        if matches!(link.kind, LinkKind::Device | LinkKind::Veth) {
-            link.speed = speed(&link.name);
-        }
-        links.push(link);
-    }
+    let links: Vec<Link> = raws.map(|raw| resolve(raw, &name_of, &speed)).collect();
 
     // Slaves and ports come from the other side: each link names its master.
     // The dump is in ifindex order, so they are too.
@@ -114,6 +83,56 @@ pub(crate) fn assemble<'a>(
         by_name.insert(link.name.clone(), link);
     }
     by_name
+}
+
+/// One link with the indexes it refers to (master, VLAN parent, a bond's
+/// primary and active slave) named through `name_of`; its own ports or
+/// slaves are left empty, since they come from the other links.
+pub(crate) fn resolve(
+    raw: &RawLink,
+    name_of: &dyn Fn(u32) -> Option<String>,
+    speed: &dyn Fn(&str) -> Option<u32>,
+) -> Link {
+    let mut link = raw.link.clone();
+    link.master = raw.master.and_then(name_of);
+    if let Some(id) = raw.vlan_id {
+        let parent = match raw.parent {
+            Some(index) if !raw.parent_elsewhere => {
+                name_of(index).unwrap_or_else(|| format!("if{index}"))
+            }
+            // A parent in another namespace has no name here; `ip`
+            // shows it the same way.
+            Some(index) => format!("if{index}"),
+            None => String::new(),
+        };
+        link.vlan = Some(VlanInfo { id, parent });
+    }
+    if let Some(bond) = &raw.bond {
+        let mut options = bond.options.clone();
+        let primary = bond.primary.and_then(name_of).unwrap_or_default();
+        options.insert("primary".into(), primary);
+        link.bond = Some(BondInfo {
+            options,
+            slaves: Vec::new(),
+            active_slave: bond.active.and_then(name_of),
+        });
+    }
+    if matches!(link.kind, LinkKind::Device | LinkKind::Veth) {
+        link.speed = speed(&link.name);
+    }
+    link
+}
+
+/// The name a parsed link message carries.
+pub(crate) fn raw_name(raw: &RawLink) -> &str {
+    &raw.link.name
+}
+
+impl RawLink {
+    /// The link's ifindex.
+    pub(crate) fn index(&self) -> u32 {
+        self.link.index
+    }
 }
 
 /// Index to name, for the address and route dumps.

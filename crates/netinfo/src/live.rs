@@ -12,9 +12,10 @@
 //!
 //! The raw messages are kept, stripped to the attributes the state is
 //! built from (links by index, the rest by identity, in arrival order), and
-//! the [`HostState`] is rebuilt from them with the same parsers as a
-//! snapshot, lazily, once per batch of changes; it is shared while a
-//! reader holds it, not kept for an idle process. A generation counter
+//! the [`HostState`] is built from them with the same parsers as a
+//! snapshot, lazily, once per batch of changes: built whole at start, then
+//! patched where the messages changed (see [`crate::patch`]), so a read
+//! after a one-link change costs that link, not the host. A generation counter
 //! moves with every applied change ([`Live::generation`]), so a reader can
 //! keep what it derived from a state until the counter moves. When the
 //! kernel drops notifications (`ENOBUFS`: the receive buffer overflowed),
@@ -27,11 +28,10 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::Hash;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,8 @@ use nix::libc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::{addr, ethtool, link, names, route, DumpKind, NetinfoError};
+use crate::patch::{self, AddrKey, Buffers, Ordered, Raw, RouteKey};
+use crate::{ethtool, names, DumpKind, NetinfoError};
 
 /// `RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
 /// | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE` (the legacy bind mask).
@@ -126,71 +127,6 @@ pub enum LiveEvent {
     Resynced,
 }
 
-/// Messages kept in arrival order, found by an identity key.
-struct Ordered<K, M> {
-    by_key: HashMap<K, u64>,
-    items: BTreeMap<u64, (K, M)>,
-    next: u64,
-}
-
-impl<K: Hash + Eq + Clone, M> Ordered<K, M> {
-    fn new() -> Self {
-        Self {
-            by_key: HashMap::new(),
-            items: BTreeMap::new(),
-            next: 0,
-        }
-    }
-
-    /// Inserts or replaces in place; returns whether the key is new.
-    fn put(&mut self, key: K, msg: M) -> bool {
-        if let Some(slot) = self.by_key.get(&key) {
-            if let Some(item) = self.items.get_mut(slot) {
-                item.1 = msg;
-            }
-            return false;
-        }
-        self.by_key.insert(key.clone(), self.next);
-        self.items.insert(self.next, (key, msg));
-        self.next += 1;
-        true
-    }
-
-    fn remove(&mut self, key: &K) -> Option<M> {
-        let slot = self.by_key.remove(key)?;
-        self.items.remove(&slot).map(|(_, m)| m)
-    }
-
-    fn retain(&mut self, mut keep: impl FnMut(&K, &M) -> bool) {
-        let by_key = &mut self.by_key;
-        self.items.retain(|_, (k, m)| {
-            let kept = keep(k, m);
-            if !kept {
-                by_key.remove(k);
-            }
-            kept
-        });
-    }
-
-    fn values(&self) -> impl Iterator<Item = &M> {
-        self.items.values().map(|(_, m)| m)
-    }
-
-    fn iter(&self) -> impl Iterator<Item = (&K, &M)> {
-        self.items.values().map(|(k, m)| (k, m))
-    }
-
-    fn len(&self) -> usize {
-        self.items.len()
-    }
-}
-
-/// Address identity: family, link index, address bytes, prefix length.
-type AddrKey = (u8, u32, [u8; 16], u8);
-/// Route identity: a 64-bit hash of what tells two routes of one table
-/// apart (a fixed-key SipHash; kept small because a host has thousands).
-type RouteKey = u64;
-
 fn hash_of(text: &str) -> u64 {
     use std::hash::Hasher;
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -209,39 +145,21 @@ struct Tracker {
     /// Link speeds by name, read once per link notification.
     speeds: RefCell<HashMap<String, Option<u32>>>,
     ethtool: Option<ethtool::Ethtool>,
-    /// The state built from the raw messages, while a reader holds it;
-    /// `None` after a change. Not held here: a built state of 4000 links
-    /// is about as big as the raw messages, and an idle daemon needs only
-    /// those (its caps answer is kept serialized).
-    cached: Option<Weak<HostState>>,
+    /// The states built from the raw messages, patched on a read after a
+    /// change (see [`crate::patch`]).
+    bufs: Buffers,
     /// Bumped on every change applied to the raw state (and on every
     /// route refresh and resync), so a reader can tell "nothing changed
     /// since generation N" without rebuilding anything.
     generation: u64,
-    /// What the last rebuild parsed, reused by the next for every message
-    /// that did not change since; forgotten [`BUILT_IDLE`] after
-    /// `built_at`.
-    built: Built,
+    /// When the state was last rebuilt or patched; the heap is trimmed
+    /// [`IDLE_TRIM`] after it.
     built_at: Option<Instant>,
     /// A link went down: the kernel dropped routes without notifications,
     /// so the routes are dumped again before the next rebuild.
     routes_stale: bool,
     resyncs: u64,
     buf: Vec<u8>,
-}
-
-/// Parsed forms of the raw messages, so that a rebuild after a change to
-/// one link parses that link, not the host: a one-network edit then costs
-/// what it touched (plus assembling the state), not 2000 links' worth of
-/// attribute parsing.
-#[derive(Default)]
-struct Built {
-    links: HashMap<u32, link::RawLink>,
-    /// The index-to-name map the addresses and routes were built with;
-    /// they name links, so a rename builds them all again.
-    names: HashMap<u32, String>,
-    addrs: HashMap<AddrKey, Option<netswitch_model::host::Addr>>,
-    routes: HashMap<RouteKey, Option<netswitch_model::host::Route>>,
 }
 
 /// Counters of a [`Live`], for logs and benchmarks.
@@ -302,8 +220,7 @@ impl Live {
             rules: Ordered::new(),
             speeds: RefCell::new(HashMap::new()),
             ethtool: ethtool::Ethtool::open(),
-            cached: None,
-            built: Built::default(),
+            bufs: Buffers::default(),
             built_at: None,
             generation: 0,
             routes_stale: false,
@@ -365,6 +282,21 @@ impl Live {
         drop(t);
         self.publish(events);
         (generation, state)
+    }
+
+    /// The state rebuilt whole from the raw messages, bypassing the
+    /// patched buffers: tests check that patching gives exactly this.
+    #[doc(hidden)]
+    pub fn state_rebuilt(&self) -> HostState {
+        let mut t = self.lock();
+        let events = t.drain();
+        if t.routes_stale {
+            t.refresh_routes();
+        }
+        let state = t.rebuilt();
+        drop(t);
+        self.publish(events);
+        state
     }
 
     /// A stream of what happens from now on.
@@ -440,18 +372,16 @@ fn background(shared: &Shared) {
     }
 }
 
-/// How long the parsed forms of the raw messages outlive the last rebuild.
-/// They make the reads of a setup (before and after its change) cheap; an
-/// idle daemon needs only the raw messages, so they go after this and the
-/// heap is given back.
-const BUILT_IDLE: Duration = Duration::from_secs(3);
+/// How long after the last rebuild or patch the heap is given back: a
+/// burst of changes leaves freed memory behind that an idle daemon does not
+/// need.
+const IDLE_TRIM: Duration = Duration::from_secs(3);
 
 fn forget_when_idle(shared: &Shared) {
     let mut t = shared.tracker.lock().unwrap_or_else(|e| e.into_inner());
-    if t.built_at.is_none_or(|at| at.elapsed() < BUILT_IDLE) {
+    if t.built_at.is_none_or(|at| at.elapsed() < IDLE_TRIM) {
         return;
     }
-    t.built = Built::default();
     t.built_at = None;
     drop(t);
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -569,7 +499,7 @@ impl Tracker {
         self.rules = Ordered::new();
         self.speeds.borrow_mut().clear();
         self.changed();
-        self.built = Built::default();
+        self.bufs.clear();
         let mut sink = Vec::new();
         for m in links.into_iter().chain(addrs).chain(routes).chain(rules) {
             self.apply(m, 0, &mut sink);
@@ -593,7 +523,7 @@ impl Tracker {
         match self.dump_routes() {
             Ok(routes) => {
                 self.routes = Ordered::new();
-                self.built.routes.clear();
+                self.bufs.note(|d| d.all_routes = true);
                 let mut sink = Vec::new();
                 for m in routes {
                     self.apply(m, 0, &mut sink);
@@ -658,7 +588,9 @@ impl Tracker {
                 if let Some(n) = &new.name {
                     self.speeds.borrow_mut().remove(n);
                 }
-                self.built.links.remove(&index);
+                self.bufs.note(|d| {
+                    d.links.insert(index);
+                });
                 self.links.insert(index, m);
             }
             RouteNetlinkMessage::DelLink(m) => {
@@ -666,21 +598,28 @@ impl Tracker {
                     return;
                 }
                 let index = m.header.index;
-                self.built.links.remove(&index);
                 if let Some(old) = self.links.remove(&index) {
                     if let Some(name) = link_view(&old).name {
                         self.speeds.borrow_mut().remove(&name);
                         events.push(LiveEvent::LinkRemoved { link: name });
                     }
                 }
-                self.addrs.retain(|k, _| k.1 != index);
-                self.routes.retain(|_, r| route_oif(r) != Some(index));
+                let addrs = self.addrs.retain(|k, _| k.1 != index);
+                let routes = self.routes.retain(|_, r| route_oif(r) != Some(index));
+                self.bufs.note(|d| {
+                    d.links.insert(index);
+                    d.addrs.extend(&addrs);
+                    d.routes.extend(&routes);
+                });
             }
             RouteNetlinkMessage::NewAddress(m) => {
                 let Some(key) = addr_key(&m) else { return };
                 let text = self.addr_text(&m);
-                self.built.addrs.remove(&key);
-                if self.addrs.put(key, m) {
+                let (slot, new) = self.addrs.put(key, m);
+                self.bufs.note(|d| {
+                    d.addrs.insert(slot);
+                });
+                if new {
                     events.extend(
                         text.map(|(link, address)| LiveEvent::AddressAdded { link, address }),
                     );
@@ -689,8 +628,10 @@ impl Tracker {
             RouteNetlinkMessage::DelAddress(m) => {
                 let Some(key) = addr_key(&m) else { return };
                 let text = self.addr_text(&m);
-                self.built.addrs.remove(&key);
-                if self.addrs.remove(&key).is_some() {
+                if let Some((slot, _)) = self.addrs.remove(&key) {
+                    self.bufs.note(|d| {
+                        d.addrs.insert(slot);
+                    });
                     events.extend(
                         text.map(|(link, address)| LiveEvent::AddressRemoved { link, address }),
                     );
@@ -700,35 +641,43 @@ impl Tracker {
                 if m.header.flags.contains(RouteFlags::Cloned) {
                     return;
                 }
+                let mut gone = Vec::new();
                 if flags & NLM_F_REPLACE != 0 {
                     let slot = route_slot(&m);
-                    self.routes.retain(|_, r| route_slot(r) != slot);
+                    gone = self.routes.retain(|_, r| route_slot(r) != slot);
                 }
                 let key = route_key(&m);
-                self.built.routes.remove(&key);
-                self.routes.put(key, m);
+                let (slot, _) = self.routes.put(key, m);
+                self.bufs.note(|d| {
+                    d.routes.extend(&gone);
+                    d.routes.insert(slot);
+                });
             }
             RouteNetlinkMessage::DelRoute(m) => {
                 let key = route_key(&m);
-                self.built.routes.remove(&key);
-                self.routes.remove(&key);
+                if let Some((slot, _)) = self.routes.remove(&key) {
+                    self.bufs.note(|d| {
+                        d.routes.insert(slot);
+                    });
+                }
             }
             RouteNetlinkMessage::NewRule(m) => {
                 self.rules
                     .put(hash_of(&format!("{:?}", (&m.header, &m.attributes))), m);
+                self.bufs.note(|d| d.rules = true);
             }
             RouteNetlinkMessage::DelRule(m) => {
                 self.rules
                     .remove(&hash_of(&format!("{:?}", (&m.header, &m.attributes))));
+                self.bufs.note(|d| d.rules = true);
             }
             _ => return,
         }
         self.changed();
     }
 
-    /// Drops the built state and moves the generation on.
+    /// Moves the generation on.
     fn changed(&mut self) {
-        self.cached = None;
         self.generation += 1;
     }
 
@@ -746,82 +695,59 @@ impl Tracker {
         Some((link, format!("{ip}/{}", m.header.prefix_len)))
     }
 
-    /// The state built from the raw messages (shared until a change, while
-    /// someone holds it).
+    /// The state as of the raw messages: the newest one when nothing
+    /// changed since, else patched (see [`crate::patch`]).
     fn host(&mut self) -> Arc<HostState> {
         if self.routes_stale {
             self.refresh_routes();
         }
-        if let Some(c) = self.cached.as_ref().and_then(Weak::upgrade) {
-            return c;
-        }
         let started = Instant::now();
-        self.built_at = Some(started);
-        let mut old = std::mem::take(&mut self.built.links);
-        let mut raws: BTreeMap<u32, link::RawLink> = BTreeMap::new();
-        let mut parsed = 0usize;
-        for (index, m) in &self.links {
-            let raw = match old.remove(index) {
-                Some(r) => Some(r),
-                None => {
-                    parsed += 1;
-                    link::read_link(m)
-                }
-            };
-            if let Some(r) = raw {
-                raws.insert(*index, r);
-            }
-        }
-        let links = link::assemble(raws.values(), |name| {
-            if let Some(s) = self.speeds.borrow().get(name) {
+        let speeds = &self.speeds;
+        let ethtool = self.ethtool.as_ref();
+        let speed = |name: &str| {
+            if let Some(s) = speeds.borrow().get(name) {
                 return *s;
             }
-            let s = self.ethtool.as_ref().and_then(|e| e.speed(name));
-            self.speeds.borrow_mut().insert(name.to_string(), s);
+            let s = ethtool.and_then(|e| e.speed(name));
+            speeds.borrow_mut().insert(name.to_string(), s);
             s
-        });
-        self.built.links = raws.into_iter().collect();
-        let names = link::index_names(&links);
-        if names != self.built.names {
-            self.built.addrs.clear();
-            self.built.routes.clear();
-            self.built.names = names;
-        }
-        let names = &self.built.names;
-        let mut old_addrs = std::mem::take(&mut self.built.addrs);
-        let mut addrs = Vec::with_capacity(self.addrs.len());
-        for (key, m) in self.addrs.iter() {
-            let a = old_addrs
-                .remove(key)
-                .unwrap_or_else(|| addr::build_addr(m, names));
-            addrs.extend(a.clone());
-            self.built.addrs.insert(*key, a);
-        }
-        let mut old_routes = std::mem::take(&mut self.built.routes);
-        let mut routes = Vec::with_capacity(self.routes.len());
-        for (key, m) in self.routes.iter() {
-            let r = old_routes
-                .remove(key)
-                .unwrap_or_else(|| route::build_route(m, names));
-            routes.extend(r.clone());
-            self.built.routes.insert(*key, r);
-        }
-        let state = HostState {
-            addrs,
-            routes,
-            rules: self.rules.values().filter_map(route::build_rule).collect(),
-            links,
-            ovs: None,
         };
-        tracing::debug!(
-            links = state.links.len(),
-            parsed,
-            elapsed_us = started.elapsed().as_micros() as u64,
-            "live netinfo: state rebuilt"
-        );
-        let state = Arc::new(state);
-        self.cached = Some(Arc::downgrade(&state));
+        let raw = Raw {
+            links: &self.links,
+            addrs: &self.addrs,
+            routes: &self.routes,
+            rules: &self.rules,
+            speed: &speed,
+        };
+        let (state, cost) = self.bufs.read(&raw);
+        if cost.how != "current" {
+            self.built_at = Some(started);
+            tracing::debug!(
+                links = state.links.len(),
+                how = cost.how,
+                parsed = cost.parsed,
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "live netinfo: state rebuilt"
+            );
+        }
         state
+    }
+
+    /// A full rebuild from the raw messages, without touching the buffers.
+    fn rebuilt(&self) -> HostState {
+        let speeds = &self.speeds;
+        let ethtool = self.ethtool.as_ref();
+        let speed = |name: &str| match speeds.borrow().get(name) {
+            Some(s) => *s,
+            None => ethtool.and_then(|e| e.speed(name)),
+        };
+        patch::rebuilt(&Raw {
+            links: &self.links,
+            addrs: &self.addrs,
+            routes: &self.routes,
+            rules: &self.rules,
+            speed: &speed,
+        })
     }
 }
 
@@ -1221,19 +1147,6 @@ fn grow_rcvbuf(fd: i32, want: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ordered_replaces_in_place_and_forgets_removed_keys() {
-        let mut o: Ordered<&str, u32> = Ordered::new();
-        assert!(o.put("a", 1));
-        assert!(o.put("b", 2));
-        assert!(!o.put("a", 3));
-        assert_eq!(o.values().copied().collect::<Vec<_>>(), [3, 2]);
-        o.retain(|k, _| *k != "a");
-        assert!(o.put("a", 4), "a retained-away key is new again");
-        assert_eq!(o.remove(&"b"), Some(2));
-        assert_eq!(o.values().copied().collect::<Vec<_>>(), [4]);
-    }
 
     #[test]
     fn a_datagram_splits_into_its_messages() {

@@ -51,7 +51,15 @@ fn comparable(
 fn assert_converges(live: &Live) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let l = comparable(&live.state());
+        let state = live.state();
+        // Patching must give exactly what a rebuild from the same messages
+        // gives, order included.
+        assert_eq!(
+            *state,
+            live.state_rebuilt(),
+            "patched state differs from a rebuild"
+        );
+        let l = comparable(&state);
         let s = comparable(&netswitch_netinfo::snapshot().unwrap());
         if l == s {
             return;
@@ -178,5 +186,73 @@ fn the_generation_moves_with_a_change_and_only_then() {
         assert_eq!(g3, g2);
         assert_eq!(state.links["veth_a"].mtu, 1500);
         assert_eq!(after.links["veth_a"].mtu, 1400);
+    });
+}
+
+#[test]
+fn a_state_a_reader_holds_stays_as_it_was_while_the_next_is_patched() {
+    let ns = Netns::new();
+    ns.veth("veth_a", "veth_b");
+    ns.veth("veth_c", "veth_d");
+    ns.run(|| {
+        let live = Live::start().unwrap();
+        ns.ip(&["link", "add", "br_h", "type", "bridge"]);
+        ns.ip(&["link", "set", "veth_a", "master", "br_h"]);
+        ns.ip(&["addr", "add", "10.3.0.1/24", "dev", "br_h"]);
+        // A setup's "before": held across its change.
+        let before = live.state();
+        assert_eq!(
+            before.links["br_h"].bridge.as_ref().unwrap().ports,
+            ["veth_a"]
+        );
+
+        ns.ip(&["link", "set", "veth_c", "master", "br_h"]);
+        ns.ip(&["link", "set", "veth_a", "mtu", "1400"]);
+        ns.ip(&["addr", "add", "10.4.0.2/24", "dev", "br_h"]);
+        ns.ip(&["addr", "del", "10.3.0.1/24", "dev", "br_h"]);
+        // Its "after": a second state, while the first is still held.
+        let after = live.state();
+        assert_eq!(*after, live.state_rebuilt());
+        let ports = &after.links["br_h"].bridge.as_ref().unwrap().ports;
+        assert_eq!(ports, &["veth_a", "veth_c"]);
+        assert_eq!(after.links["veth_c"].master.as_deref(), Some("br_h"));
+        assert_eq!(after.links["veth_a"].mtu, 1400);
+        let on_br: Vec<String> = after
+            .addrs
+            .iter()
+            .filter(|a| a.link == "br_h")
+            .map(|a| a.address.to_string())
+            .collect();
+        assert!(
+            on_br.contains(&"10.4.0.2".to_string()) && !on_br.contains(&"10.3.0.1".to_string())
+        );
+
+        // Both held: the next read copies rather than touching either.
+        ns.ip(&["link", "set", "veth_a", "nomaster"]);
+        ns.ip(&["link", "del", "br_h"]);
+        let third = live.state();
+        assert_eq!(*third, live.state_rebuilt());
+        assert!(!third.links.contains_key("br_h"));
+        assert!(third.addrs.iter().all(|a| a.link != "br_h"));
+        assert!(third.links["veth_c"].master.is_none());
+
+        // What the readers hold did not move.
+        assert_eq!(before.links["veth_a"].mtu, 1500);
+        assert_eq!(
+            before.links["br_h"].bridge.as_ref().unwrap().ports,
+            ["veth_a"]
+        );
+        assert!(before.links["veth_c"].master.is_none());
+        assert_eq!(
+            after.links["br_h"].bridge.as_ref().unwrap().ports,
+            ["veth_a", "veth_c"]
+        );
+        drop((before, after));
+
+        // Released again: patched in place from here on.
+        ns.ip(&["link", "set", "veth_c", "mtu", "1300"]);
+        let fourth = live.state();
+        assert_eq!(*fourth, live.state_rebuilt());
+        assert_eq!(fourth.links["veth_c"].mtu, 1300);
     });
 }
