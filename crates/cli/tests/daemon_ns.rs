@@ -645,3 +645,40 @@ fn stats_counters_grow_with_traffic() {
     assert_eq!(code, 0);
     assert!(out.contains("veth_a0"));
 }
+
+#[test]
+fn the_daemon_plans_what_a_request_reaches_and_still_repairs_a_device_deleted_behind_its_back() {
+    let host = Host::new();
+    host.ns.veth("veth_c0", "veth_c1");
+    let d = Daemon::start(&host);
+    let setup = |req: Value| {
+        let (code, _, err) = via(&host, &d, &["setup", "-"], Some(&req));
+        assert_eq!(code, 0, "{err}");
+    };
+    setup(json!({"networks": {
+        "mgmt": {"nic": "veth_a0", "ipaddr": "192.0.2.10", "prefix": 24,
+                 "gateway": "192.0.2.1", "defaultRoute": true},
+        "other": {"nic": "veth_b0", "bridged": false},
+        "third": {"nic": "veth_c0"}}}));
+    // Verified in step: from here the daemon plans by scope.
+    setup(json!({"networks": {"other": {"nic": "veth_b0", "bridged": false, "mtu": 1400}}}));
+    assert_eq!(host.link("veth_b0").unwrap()["mtu"], 1400);
+
+    // Behind its back: a bridge deleted, an address taken off another.
+    host.ns.ip(&["link", "del", "mgmt"]);
+    host.ns.ip(&["addr", "flush", "dev", "veth_b0"]);
+    host.ns.ip(&["link", "set", "third", "mtu", "1300"]);
+
+    // The next request names only `other`; `mgmt` and `third` are on
+    // changed devices, so the plan reaches and repairs them too.
+    setup(json!({"networks": {"other": {"nic": "veth_b0", "bridged": false, "mtu": 1450}}}));
+    assert_eq!(host.link("veth_a0").unwrap()["master"], "mgmt");
+    assert_eq!(host.addrs("mgmt"), vec!["192.0.2.10/24"]);
+    assert!(host
+        .routes("-4", "main")
+        .iter()
+        .any(|r| r["dst"] == "default" && r["dev"] == "mgmt"));
+    assert_eq!(host.link("third").unwrap()["mtu"], 1500);
+    assert_eq!(host.link("veth_b0").unwrap()["mtu"], 1450);
+    host.assert_in_sync();
+}

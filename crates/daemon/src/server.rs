@@ -458,6 +458,14 @@ impl netswitch_engine::HostSource for LiveHost {
     fn read(&self) -> Result<Arc<HostState>, netswitch_netinfo::NetinfoError> {
         Ok(self.0.state())
     }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.0.generation())
+    }
+
+    fn changed_since(&self, generation: u64) -> Option<std::collections::BTreeSet<String>> {
+        self.0.changed_since(generation)
+    }
 }
 
 /// Turns live netinfo's events into subscriber notifications.

@@ -274,6 +274,7 @@ impl Engine {
         }
         let _ = fs::remove_file(self.pending_confirmation());
         self.store.remove_orphans();
+        self.set_in_step(None);
         remove_journal_file(&path)?;
         if out.completed {
             warn!(

@@ -77,6 +77,18 @@ pub trait HostSource: Send + Sync + std::fmt::Debug {
     /// The host as it is now, including every change the kernel has
     /// acknowledged to this process.
     fn read(&self) -> Result<Arc<HostState>, NetinfoError>;
+
+    /// A mark of the host as it is now, for [`HostSource::changed_since`];
+    /// `None` when the source cannot tell what changed (plain dumps).
+    fn generation(&self) -> Option<u64> {
+        None
+    }
+
+    /// The devices that changed since the mark `generation` (a device, or
+    /// an address or route on it); `None` when that cannot be told.
+    fn changed_since(&self, _generation: u64) -> Option<std::collections::BTreeSet<String>> {
+        None
+    }
 }
 
 /// A fresh netlink snapshot per read.
@@ -104,6 +116,11 @@ pub struct Engine {
     /// How the host is read (netlink dumps unless the daemon sets its
     /// live state).
     pub host: Arc<dyn HostSource>,
+    /// The host's mark ([`HostSource::generation`]) when a transaction last
+    /// verified it in step with the running config: from there, a setup
+    /// plans what its request reaches plus the networks on devices changed
+    /// since, not the whole config. Shared by clones.
+    pub(crate) in_step: Arc<std::sync::Mutex<Option<u64>>>,
 }
 
 impl Engine {
@@ -117,6 +134,7 @@ impl Engine {
             ovs: OvsSettings::default(),
             hooks_dir: None,
             host: Arc::new(Dumps),
+            in_step: Arc::default(),
         }
     }
 

@@ -166,7 +166,7 @@ impl Engine {
             &before,
             &running,
             &desired,
-            &plan,
+            (&plan, None),
             &SetupOptions::default(),
             None,
             false,

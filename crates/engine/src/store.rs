@@ -77,6 +77,49 @@ pub struct Store {
     /// The last generation read or written, per config (running,
     /// persistent); shared by clones.
     cache: Arc<Mutex<[Option<Loaded>; 2]>>,
+    /// Removes replaced generations off the caller's path; shared by clones.
+    sweeper: Arc<Sweeper>,
+}
+
+/// The removal of a replaced generation, running on its own thread: a
+/// generation of a 1000-network config is 1000 unlinks, which a one-network
+/// edit should not wait for. The next save waits for it first, and so does
+/// the last clone of the store when it goes (a CLI process exiting).
+#[derive(Debug, Default)]
+struct Sweeper(Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Sweeper {
+    fn wait(&self) {
+        let pending = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = pending {
+            let _ = h.join();
+        }
+    }
+
+    /// Removes `dir` in the background (here, if no thread can be had).
+    fn remove(&self, dir: PathBuf) {
+        self.wait();
+        let spawned = std::thread::Builder::new()
+            .name("store-sweep".into())
+            .spawn({
+                let dir = dir.clone();
+                move || {
+                    let _ = fs::remove_dir_all(dir);
+                }
+            });
+        match spawned {
+            Ok(h) => *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(h),
+            Err(_) => {
+                let _ = fs::remove_dir_all(dir);
+            }
+        }
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.wait();
+    }
 }
 
 impl Store {
@@ -85,6 +128,7 @@ impl Store {
         Self {
             root: root.into(),
             cache: Arc::default(),
+            sweeper: Arc::default(),
         }
     }
 
@@ -123,6 +167,7 @@ impl Store {
 
     /// Replaces a config as a whole, atomically.
     pub fn save(&self, which: Which, config: &Config) -> Result<(), StoreError> {
+        self.sweeper.wait();
         fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         // Where unchanged entities can be linked from: the live generations.
         let mut sources: Vec<(PathBuf, Arc<Config>)> = Vec::new();
@@ -170,10 +215,15 @@ impl Store {
         if let Some(old) = old_target {
             let old = self.root.join(old);
             if old != gen_dir {
-                let _ = fs::remove_dir_all(&old);
+                self.sweeper.remove(old);
             }
         }
         Ok(())
+    }
+
+    /// Waits until replaced generations are gone from the disk.
+    pub fn settle(&self) {
+        self.sweeper.wait();
     }
 
     /// Removes generation directories and temporary symlinks that neither
@@ -181,6 +231,7 @@ impl Store {
     /// leaves behind. Best effort; called by crash recovery, under the
     /// transaction lock.
     pub fn remove_orphans(&self) {
+        self.sweeper.wait();
         let live: Vec<std::ffi::OsString> = [Which::Running, Which::Persistent]
             .iter()
             .filter_map(|w| fs::read_link(self.root.join(w.dir())).ok())
@@ -346,7 +397,8 @@ mod tests {
         c2.networks.insert("b".into(), NetAttrs::default());
         store.save(Which::Running, &c2).unwrap();
         assert_eq!(store.load(Which::Running).unwrap(), c2);
-        // Only the live generation is left behind.
+        // Only the live generation is left behind (once the sweep is done).
+        store.settle();
         let gens = fs::read_dir(dir.path())
             .unwrap()
             .filter(|e| {

@@ -18,6 +18,7 @@ use netswitch_model::host::HostState;
 use netswitch_model::plan::{Op, Plan};
 use netswitch_model::Request;
 use netswitch_switch::inverse;
+use netswitch_switch::scope::{plan_scoped, Scope};
 use tracing::{info, info_span, warn};
 
 use crate::journal::{crash_point, Journal, ResolvBackup};
@@ -236,9 +237,33 @@ impl Engine {
             std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);
             phases.mark("ovs-read");
         }
-        let plan = netswitch_switch::plan(&before, &running, &desired)?;
+        // Plan (and later verify) only what the request reaches, plus the
+        // networks on devices changed since the host was last verified in
+        // step: what keeps a one-network edit of a big host cheap, while a
+        // device deleted behind our back still comes back with the next
+        // request. Without such a mark (the CLI's dumps, a daemon's first
+        // setup), the whole config.
+        let drifted = self.in_step().and_then(|g| self.host.changed_since(g));
+        let scope = drifted.and_then(|d| {
+            Scope::of(
+                &running,
+                &desired,
+                request.networks.keys(),
+                request.bondings.keys(),
+                &d,
+            )
+        });
+        let plan = plan_scoped(&before, &running, &desired, scope.as_ref())?;
         phases.mark("plan");
-        tracing::debug!(ops = plan.ops.len(), phases = %phases, "planned");
+        tracing::debug!(
+            ops = plan.ops.len(),
+            scope = scope.as_ref().map_or(
+                "whole".to_string(),
+                |s| format!("{} networks, {} bonds", s.networks.len(), s.bonds.len())
+            ),
+            phases = %phases,
+            "planned"
+        );
         let dry = opts.dry_run || request.options.dry_run;
         // The CLI's contract (DESIGN §4): off unless the request's options or
         // the caller (`--confirm-within`) turn it on.
@@ -273,7 +298,14 @@ impl Engine {
                 _ => None,
             }));
         let applied = self.carry_out(
-            "setup", &before, &running, &desired, &plan, &opts, confirm, persist,
+            "setup",
+            &before,
+            &running,
+            &desired,
+            (&plan, scope.as_ref()),
+            &opts,
+            confirm,
+            persist,
         )?;
         Ok(Outcome {
             request,
@@ -284,8 +316,9 @@ impl Engine {
     }
 
     /// Moves the host from `running` to `desired` by `plan` (planned
-    /// against `before`): apply, resolver, verify, wait for a confirmation
-    /// when asked, save — or roll back. Returns whether anything was applied.
+    /// against `before`, over `scope`: `None` for the whole configs): apply,
+    /// resolver, verify (over the same scope), wait for a confirmation when
+    /// asked, save — or roll back. Returns whether anything was applied.
     ///
     /// The caller holds the transaction lock. The journal is written before
     /// the first change and removed after the save or the rollback, so a
@@ -298,7 +331,7 @@ impl Engine {
         before: &HostState,
         running: &Config,
         desired: &Config,
-        plan: &Plan,
+        (plan, scope): (&Plan, Option<&Scope>),
         opts: &SetupOptions,
         confirm: Option<f64>,
         persist: bool,
@@ -376,6 +409,7 @@ impl Engine {
         // The journal goes only once the rollback is done; if it cannot be
         // removed, the next start redoes the (idempotent) rollback.
         let fail = |code: Code, why: String, old_resolv: Option<&Option<Vec<u8>>>| {
+            self.set_in_step(None);
             let note = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
             let note = match self.end_journal() {
                 Ok(()) => note,
@@ -410,10 +444,12 @@ impl Engine {
         };
 
         // Verify: the planner, asked again against the host as it now is,
-        // must find nothing left to do.
+        // must find nothing left to do. The mark is taken first, so that a
+        // change racing the read-back counts as a change since.
+        let mark = self.host.generation();
         let residual = self.observe(with_ovs).and_then(|after| {
             phases.mark("read-back");
-            Ok(netswitch_switch::plan(&after, desired, desired)?)
+            Ok(plan_scoped(&after, desired, desired, scope)?)
         });
         phases.mark("verify");
         match residual {
@@ -460,6 +496,9 @@ impl Engine {
             // saved and only finishes the transaction.
             warn!(error = %e, "the transaction is complete but its journal could not be removed");
         }
+        // In step: over the whole config when the plan was whole, else by
+        // induction (what the scope left out was in step and unchanged).
+        self.set_in_step(mark);
         phases.mark("end");
         info!(
             ops = ops.len(),
@@ -468,6 +507,15 @@ impl Engine {
             "applied and verified"
         );
         Ok(true)
+    }
+
+    /// The mark of the host when last verified in step, if any.
+    fn in_step(&self) -> Option<u64> {
+        *self.in_step.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_in_step(&self, mark: Option<u64>) {
+        *self.in_step.lock().unwrap_or_else(|e| e.into_inner()) = mark;
     }
 
     /// See [`SetupOptions::inject_drift`].

@@ -27,7 +27,7 @@
 //! the kernel's list order.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +64,8 @@ const RTNLGRP_IPV6_RULE: u32 = 19;
 const MCAST_RCVBUF: usize = 16 << 20;
 /// Events a slow subscriber may fall behind by before it is told it lost some.
 const EVENT_BACKLOG: usize = 4096;
+/// How many changes [`Live::changed_since`] can look back over.
+const CHANGE_LOG: usize = 8192;
 /// How long one dump reply may take before the dump is given up.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -155,6 +157,12 @@ struct Tracker {
     /// When the state was last rebuilt or patched; the heap is trimmed
     /// [`IDLE_TRIM`] after it.
     built_at: Option<Instant>,
+    /// What each change since `changes_floor` touched, by generation: the
+    /// link's name (of a link, or of the link an address or route is on),
+    /// or `None` when it cannot be told (a rule). See [`Live::changed_since`].
+    changes: VecDeque<(u64, Option<String>)>,
+    /// Every change after this generation is in `changes`.
+    changes_floor: u64,
     /// A link went down: the kernel dropped routes without notifications,
     /// so the routes are dumped again before the next rebuild.
     routes_stale: bool,
@@ -221,6 +229,8 @@ impl Live {
             speeds: RefCell::new(HashMap::new()),
             ethtool: ethtool::Ethtool::open(),
             bufs: Buffers::default(),
+            changes: VecDeque::new(),
+            changes_floor: 0,
             built_at: None,
             generation: 0,
             routes_stale: false,
@@ -282,6 +292,23 @@ impl Live {
         drop(t);
         self.publish(events);
         (generation, state)
+    }
+
+    /// The names of the links that changed after `generation` (a link, an
+    /// address or a route on it came, changed or went), so a caller that
+    /// knows the host was as it wanted at that generation can look at those
+    /// alone; `None` when that cannot be told (a rule changed, too many
+    /// changes ago, or a resync in between).
+    pub fn changed_since(&self, generation: u64) -> Option<BTreeSet<String>> {
+        let mut t = self.lock();
+        let events = t.drain();
+        if t.routes_stale {
+            t.refresh_routes();
+        }
+        let names = t.changed_since(generation);
+        drop(t);
+        self.publish(events);
+        names
     }
 
     /// The state rebuilt whole from the raw messages, bypassing the
@@ -504,6 +531,9 @@ impl Tracker {
         for m in links.into_iter().chain(addrs).chain(routes).chain(rules) {
             self.apply(m, 0, &mut sink);
         }
+        // What changed before is unknown: whoever asks from before, hears so.
+        self.changes.clear();
+        self.changes_floor = self.generation;
         Ok(())
     }
 
@@ -540,6 +570,8 @@ impl Tracker {
     /// Applies one message to the raw state, noting events.
     fn apply(&mut self, mut msg: RouteNetlinkMessage, flags: u16, events: &mut Vec<LiveEvent>) {
         compact(&mut msg);
+        // The links the change is on, for `changes`.
+        let mut touched: Vec<Option<String>> = Vec::with_capacity(2);
         match msg {
             RouteNetlinkMessage::NewLink(m) => {
                 // The bridge module reports its ports in AF_BRIDGE messages
@@ -549,6 +581,7 @@ impl Tracker {
                 }
                 let index = m.header.index;
                 let new = link_view(&m);
+                touched.push(new.name.clone());
                 match self.links.get(&index).map(link_view) {
                     None => {
                         if let Some(name) = &new.name {
@@ -560,6 +593,7 @@ impl Tracker {
                             if let Some(n) = &old.name {
                                 self.speeds.borrow_mut().remove(n);
                             }
+                            touched.push(old.name.clone());
                         }
                         if old.usable() != new.usable() {
                             if let Some(name) = &new.name {
@@ -601,6 +635,7 @@ impl Tracker {
                 if let Some(old) = self.links.remove(&index) {
                     if let Some(name) = link_view(&old).name {
                         self.speeds.borrow_mut().remove(&name);
+                        touched.push(Some(name.clone()));
                         events.push(LiveEvent::LinkRemoved { link: name });
                     }
                 }
@@ -615,6 +650,7 @@ impl Tracker {
             RouteNetlinkMessage::NewAddress(m) => {
                 let Some(key) = addr_key(&m) else { return };
                 let text = self.addr_text(&m);
+                touched.push(self.link_name(m.header.index));
                 let (slot, new) = self.addrs.put(key, m);
                 self.bufs.note(|d| {
                     d.addrs.insert(slot);
@@ -628,6 +664,7 @@ impl Tracker {
             RouteNetlinkMessage::DelAddress(m) => {
                 let Some(key) = addr_key(&m) else { return };
                 let text = self.addr_text(&m);
+                touched.push(self.link_name(m.header.index));
                 if let Some((slot, _)) = self.addrs.remove(&key) {
                     self.bufs.note(|d| {
                         d.addrs.insert(slot);
@@ -646,6 +683,7 @@ impl Tracker {
                     let slot = route_slot(&m);
                     gone = self.routes.retain(|_, r| route_slot(r) != slot);
                 }
+                touched.extend(route_oif(&m).map(|i| self.link_name(i)));
                 let key = route_key(&m);
                 let (slot, _) = self.routes.put(key, m);
                 self.bufs.note(|d| {
@@ -654,6 +692,7 @@ impl Tracker {
                 });
             }
             RouteNetlinkMessage::DelRoute(m) => {
+                touched.extend(route_oif(&m).map(|i| self.link_name(i)));
                 let key = route_key(&m);
                 if let Some((slot, _)) = self.routes.remove(&key) {
                     self.bufs.note(|d| {
@@ -665,15 +704,45 @@ impl Tracker {
                 self.rules
                     .put(hash_of(&format!("{:?}", (&m.header, &m.attributes))), m);
                 self.bufs.note(|d| d.rules = true);
+                touched.push(None);
             }
             RouteNetlinkMessage::DelRule(m) => {
                 self.rules
                     .remove(&hash_of(&format!("{:?}", (&m.header, &m.attributes))));
                 self.bufs.note(|d| d.rules = true);
+                touched.push(None);
             }
             _ => return,
         }
         self.changed();
+        for t in touched {
+            self.changes.push_back((self.generation, t));
+        }
+        while self.changes.len() > CHANGE_LOG {
+            if let Some((g, _)) = self.changes.pop_front() {
+                self.changes_floor = g.max(self.changes_floor);
+            }
+        }
+    }
+
+    /// A link's name by index, as the raw state has it.
+    fn link_name(&self, index: u32) -> Option<String> {
+        self.links.get(&index).and_then(|l| link_view(l).name)
+    }
+
+    /// See [`Live::changed_since`].
+    fn changed_since(&self, generation: u64) -> Option<BTreeSet<String>> {
+        if generation < self.changes_floor {
+            return None;
+        }
+        let mut names = BTreeSet::new();
+        for (g, name) in self.changes.iter().rev() {
+            if *g <= generation {
+                break;
+            }
+            names.insert(name.clone()?);
+        }
+        Some(names)
     }
 
     /// Moves the generation on.

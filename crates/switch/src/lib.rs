@@ -9,6 +9,7 @@ pub mod inverse;
 pub mod legacy;
 pub mod ovs;
 pub mod report;
+pub mod scope;
 pub mod topology;
 
 use netswitch_model::config::Config;
