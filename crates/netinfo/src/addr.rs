@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netswitch_model::host::Addr;
 
-use crate::names;
+use crate::{names, wire};
 
 /// `ifa_valid`/`ifa_prefered` meaning "forever".
 const INFINITY_LIFE_TIME: u32 = u32::MAX;
@@ -50,6 +50,58 @@ pub(crate) fn build_addr(msg: &AddressMessage, names: &HashMap<u32, String>) -> 
         valid_lft: cache.as_ref().and_then(|c| life(c.ifa_valid)),
         preferred_lft: cache.as_ref().and_then(|c| life(c.ifa_preferred)),
         secondary: flags.contains(AddressFlags::Secondary),
+    })
+}
+
+/// `sizeof(struct ifaddrmsg)`.
+const IFADDRMSG_LEN: usize = 8;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_CACHEINFO: u16 = 6;
+const IFA_FLAGS: u16 = 8;
+/// `IFA_F_SECONDARY` and `IFA_F_PERMANENT` from `<linux/if_addr.h>`.
+const IFA_F_SECONDARY: u32 = 0x01;
+const IFA_F_PERMANENT: u32 = 0x80;
+
+/// [`build_addr`] from the bytes of an `RTM_NEWADDR` message (the payload
+/// after `nlmsghdr`).
+pub(crate) fn build_addr_bytes(msg: &[u8], names: &HashMap<u32, String>) -> Option<Addr> {
+    if msg.len() < IFADDRMSG_LEN {
+        return None;
+    }
+    let index = wire::u32_at(msg, 4);
+    let Some(link) = names.get(&index) else {
+        tracing::debug!(index, "address on a link not in the link dump; skipped");
+        return None;
+    };
+    let mut local = None;
+    let mut address = None;
+    let mut flags = None;
+    let mut cache = None;
+    for (t, p) in wire::Attrs::new(&msg[IFADDRMSG_LEN..]) {
+        match t {
+            IFA_LOCAL => local = wire::ip_of(p).or(local),
+            IFA_ADDRESS => address = wire::ip_of(p).or(address),
+            IFA_FLAGS => flags = wire::u32_of(p).or(flags),
+            // struct ifa_cacheinfo: preferred, valid, cstamp, tstamp.
+            IFA_CACHEINFO if p.len() >= 16 => {
+                cache = Some((wire::u32_at(p, 0), wire::u32_at(p, 4)));
+            }
+            _ => {}
+        }
+    }
+    let address = local.or(address)?;
+    let flags = flags.unwrap_or(u32::from(msg[2]));
+    let life = |v: u32| (v != INFINITY_LIFE_TIME).then_some(v);
+    Some(Addr {
+        link: link.clone(),
+        address,
+        prefix_len: msg[1],
+        scope: names::addr_scope(msg[3]),
+        dynamic: flags & IFA_F_PERMANENT == 0,
+        valid_lft: cache.and_then(|(_, valid)| life(valid)),
+        preferred_lft: cache.and_then(|(preferred, _)| life(preferred)),
+        secondary: flags & IFA_F_SECONDARY != 0,
     })
 }
 

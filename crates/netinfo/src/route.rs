@@ -11,7 +11,7 @@ use netlink_packet_route::{
 };
 use netswitch_model::host::{Route, Rule};
 
-use crate::names;
+use crate::{names, wire};
 
 fn ip(addr: &RouteAddress) -> Option<IpAddr> {
     match addr {
@@ -131,6 +131,151 @@ pub(crate) fn build_rule(msg: &RuleMessage) -> Option<Rule> {
             RuleAttribute::Destination(a) => rule.dst = IpNet::new(*a, h.dst_len).ok(),
             RuleAttribute::Iifname(n) => rule.iif = Some(n.clone()),
             RuleAttribute::Oifname(n) => rule.oif = Some(n.clone()),
+            _ => {}
+        }
+    }
+    Some(rule)
+}
+
+// ---------------------------------------------------------------------------
+// The same, straight from the bytes of `RTM_NEWROUTE` / `RTM_NEWRULE`
+// messages (the payload after `nlmsghdr`).
+
+/// `sizeof(struct rtmsg)` and `sizeof(struct fib_rule_hdr)`.
+const RTMSG_LEN: usize = 12;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const RTA_DST: u16 = 1;
+const RTA_OIF: u16 = 4;
+const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
+const RTA_PREFSRC: u16 = 7;
+const RTA_MULTIPATH: u16 = 9;
+const RTA_TABLE: u16 = 15;
+const RTA_VIA: u16 = 18;
+const FRA_DST: u16 = 1;
+const FRA_SRC: u16 = 2;
+const FRA_IIFNAME: u16 = 3;
+const FRA_PRIORITY: u16 = 6;
+const FRA_TABLE: u16 = 15;
+const FRA_OIFNAME: u16 = 17;
+
+/// An address of the route's own family (4 bytes for IPv4, 16 for IPv6).
+fn ip_in(family: u8, p: &[u8]) -> Option<IpAddr> {
+    match (family, p.len()) {
+        (AF_INET, 4) | (AF_INET6, 16) => wire::ip_of(p),
+        _ => None,
+    }
+}
+
+/// `RTA_VIA` (`struct rtvia`: a 16-bit family, then the address).
+fn via_bytes(p: &[u8]) -> Option<IpAddr> {
+    let family = p.get(..2).and_then(wire::u16_of)?;
+    ip_in(family as u8, &p[2..])
+}
+
+/// [`build_route`] from the bytes of an `RTM_NEWROUTE` message.
+pub(crate) fn build_route_bytes(msg: &[u8], names: &HashMap<u32, String>) -> Option<Route> {
+    if msg.len() < RTMSG_LEN {
+        return None;
+    }
+    let family = msg[0];
+    let dst_len = msg[1];
+    let mut table = u32::from(msg[4]);
+    let mut dst = None;
+    let mut gateway = None;
+    let mut oif = None;
+    let mut prefsrc = None;
+    let mut metric = None;
+    for (t, p) in wire::Attrs::new(&msg[RTMSG_LEN..]) {
+        match t {
+            // RTA_TABLE carries ids above 255, which the header cannot.
+            RTA_TABLE => table = wire::u32_of(p).unwrap_or(table),
+            RTA_DST => dst = ip_in(family, p),
+            RTA_GATEWAY => gateway = ip_in(family, p),
+            RTA_VIA => gateway = gateway.or_else(|| via_bytes(p)),
+            RTA_OIF => oif = wire::u32_of(p).or(oif),
+            RTA_PREFSRC => prefsrc = ip_in(family, p),
+            RTA_PRIORITY => metric = wire::u32_of(p).or(metric),
+            // The first `struct rtnexthop` (len, flags, hops, ifindex) and
+            // its attributes.
+            RTA_MULTIPATH if p.len() >= 8 => {
+                let len = usize::from(wire::u16_of(&p[..2]).unwrap_or_default());
+                if (8..=p.len()).contains(&len) {
+                    oif = oif.or(Some(wire::u32_at(p, 4)));
+                    gateway = gateway.or_else(|| {
+                        wire::Attrs::new(&p[8..len]).find_map(|(t, a)| match t {
+                            RTA_GATEWAY => ip_in(family, a),
+                            RTA_VIA => via_bytes(a),
+                            _ => None,
+                        })
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    let dst = match (dst, family) {
+        (Some(d), _) => d,
+        (None, AF_INET) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        (None, AF_INET6) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        _ => return None,
+    };
+    let Ok(dst) = IpNet::new(dst, dst_len) else {
+        tracing::debug!(%dst, len = dst_len, "route with an impossible prefix; skipped");
+        return None;
+    };
+    let oif = match oif.filter(|i| *i != 0) {
+        Some(index) => match names.get(&index) {
+            Some(name) => Some(name.clone()),
+            None => {
+                tracing::debug!(index, %dst, "route through a link not in the link dump; skipped");
+                return None;
+            }
+        },
+        None => None,
+    };
+    Some(Route {
+        table,
+        dst,
+        gateway,
+        oif,
+        prefsrc,
+        metric,
+        protocol: names::route_protocol(msg[5]),
+        scope: names::route_scope(msg[6]),
+        kind: names::route_kind(msg[7]),
+    })
+}
+
+/// [`build_rule`] from the bytes of an `RTM_NEWRULE` message.
+pub(crate) fn build_rule_bytes(msg: &[u8]) -> Option<Rule> {
+    if msg.len() < RTMSG_LEN {
+        return None;
+    }
+    let family = match msg[0] {
+        AF_INET => 4,
+        AF_INET6 => 6,
+        _ => return None,
+    };
+    let (dst_len, src_len) = (msg[1], msg[2]);
+    let mut rule = Rule {
+        family,
+        priority: Some(0),
+        table: u32::from(msg[4]),
+        src: None,
+        dst: None,
+        iif: None,
+        oif: None,
+    };
+    for (t, p) in wire::Attrs::new(&msg[RTMSG_LEN..]) {
+        match t {
+            FRA_PRIORITY => rule.priority = wire::u32_of(p).or(rule.priority),
+            FRA_TABLE => rule.table = wire::u32_of(p).unwrap_or(rule.table),
+            FRA_SRC => rule.src = wire::ip_of(p).and_then(|a| IpNet::new(a, src_len).ok()),
+            FRA_DST => rule.dst = wire::ip_of(p).and_then(|a| IpNet::new(a, dst_len).ok()),
+            FRA_IIFNAME => rule.iif = wire::str_of(p).map(str::to_string),
+            FRA_OIFNAME => rule.oif = wire::str_of(p).map(str::to_string),
             _ => {}
         }
     }
