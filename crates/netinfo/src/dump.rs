@@ -129,6 +129,9 @@ pub(crate) struct RawSocket {
     fd: OwnedFd,
     seq: u32,
     buf: Vec<u8>,
+    /// Time spent in `recv` during the last request: the kernel filling
+    /// the dump, as opposed to parsing it.
+    recv_time: std::time::Duration,
 }
 
 impl RawSocket {
@@ -184,6 +187,7 @@ impl RawSocket {
             fd,
             seq: 0,
             buf: vec![0; RECV_BUF],
+            recv_time: std::time::Duration::ZERO,
         })
     }
 
@@ -209,6 +213,7 @@ impl RawSocket {
                 dump = %kind,
                 count = out.len(),
                 elapsed_us = started.elapsed().as_micros() as u64,
+                in_kernel_us = self.recv_time.as_micros() as u64,
                 interrupted,
                 attempt,
                 "netlink dump"
@@ -253,7 +258,9 @@ impl RawSocket {
         }
         let dump = extra_flags & NLM_F_DUMP == NLM_F_DUMP;
         let mut interrupted = false;
+        self.recv_time = std::time::Duration::ZERO;
         loop {
+            let waited = Instant::now();
             // SAFETY: recv into our own buffer, bounded by its length.
             let n = unsafe {
                 libc::recv(
@@ -270,6 +277,7 @@ impl RawSocket {
                 }
                 return Err(e);
             }
+            self.recv_time += waited.elapsed();
             let n = n as usize;
             if n > self.buf.len() {
                 return Err(io::Error::other("netlink reply larger than the buffer"));

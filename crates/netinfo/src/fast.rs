@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use netswitch_model::host::HostState;
+use netswitch_model::host::{HostState, Rule};
 use nix::libc;
 
 use crate::dump::{DumpKind, RawSocket};
@@ -41,56 +41,48 @@ fn link_body() -> Vec<u8> {
     b
 }
 
+/// What the side thread brings: the routes (output links still ifindexes)
+/// and the ethtool-netlink speeds, if the kernel has them.
+type Side = (Vec<route::RawRoute>, Option<HashMap<u32, Option<u32>>>);
+
 /// Takes the snapshot of the calling thread's network namespace; see
 /// [`crate::snapshot`].
+///
+/// Two sockets work at once, since most of a snapshot's time is the kernel
+/// filling dumps: this thread dumps links, addresses and rules; a scoped
+/// side thread (it inherits this thread's namespace) dumps the IPv4 and
+/// IPv6 routes and the ethtool speeds. Addresses and routes keep their
+/// links as ifindexes until the link dump has named them. Should the side
+/// thread not start, the same work runs here afterwards.
 pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
     let started = Instant::now();
-    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    let (main, side) = std::thread::scope(|s| {
+        let side = std::thread::Builder::new()
+            .name("netinfo-routes".into())
+            .spawn_scoped(s, routes_and_speeds);
+        let main = links_addrs_rules();
+        let side = match side {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(e) => {
+                tracing::debug!(error = %e, "no side thread; dumping routes after the rest");
+                routes_and_speeds()
+            }
+        };
+        (main, side)
+    });
+    let (raws, addrs, rules) = main?;
+    let (routes, by_index) = side?;
 
-    let raws = sock.dump(DumpKind::Links, RTM_GETLINK, &link_body(), |t, p| {
-        (t == RTM_NEWLINK).then(|| link::read_link_bytes(p)).flatten()
-    })?;
     let names: HashMap<u32, String> = raws
         .iter()
         .map(|r| (r.index(), r.name().to_string()))
         .collect();
+    let addrs = addrs.into_iter().filter_map(|a| a.resolve(&names)).collect();
+    let routes = routes.into_iter().filter_map(|r| r.resolve(&names)).collect();
 
-    // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
-    let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
-        (t == RTM_NEWADDR)
-            .then(|| addr::build_addr_bytes(p, &names))
-            .flatten()
-    })?;
-    // rtmsg with every filter field zero: table RT_TABLE_UNSPEC walks all
-    // tables, and without RTM_F_CLONED the route cache stays out.
-    let mut routes = Vec::new();
-    for (kind, family) in [(DumpKind::Routes4, AF_INET), (DumpKind::Routes6, AF_INET6)] {
-        let mut body = [0u8; 12];
-        body[0] = family;
-        routes.extend(sock.dump(kind, RTM_GETROUTE, &body, |t, p| {
-            (t == RTM_NEWROUTE)
-                .then(|| route::build_route_bytes(p, &names))
-                .flatten()
-        })?);
-    }
-    let mut rules = Vec::new();
-    for (kind, family) in [(DumpKind::Rules4, AF_INET), (DumpKind::Rules6, AF_INET6)] {
-        let mut body = [0u8; 12];
-        body[0] = family;
-        rules.extend(sock.dump(kind, RTM_GETRULE, &body, |t, p| {
-            (t == RTM_NEWRULE)
-                .then(|| route::build_rule_bytes(p))
-                .flatten()
-        })?);
-    }
-
-    let speeds_started = Instant::now();
     let wanted = raws.iter().any(|r| link::has_speed(r.kind()));
-    let by_index = if wanted {
-        ethtool::speeds_by_index()
-    } else {
-        None
-    };
     let ioctl = match (&by_index, wanted) {
         (None, true) => ethtool::Ethtool::open(),
         _ => None,
@@ -99,12 +91,6 @@ pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
         Some(speeds) => speeds.get(&l.index).copied().flatten(),
         None => ioctl.as_ref().and_then(|e| e.speed(&l.name)),
     });
-    tracing::debug!(
-        links = links.len(),
-        netlink_speeds = by_index.is_some(),
-        elapsed_us = speeds_started.elapsed().as_micros() as u64,
-        "links built (with ethtool speeds)"
-    );
 
     let state = HostState {
         links,
@@ -118,8 +104,61 @@ pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
         addrs = state.addrs.len(),
         routes = state.routes.len(),
         rules = state.rules.len(),
+        netlink_speeds = by_index.is_some(),
         elapsed_us = started.elapsed().as_micros() as u64,
         "netlink snapshot taken"
     );
     Ok(state)
+}
+
+/// The link, address and rule dumps, on a socket of their own.
+#[allow(clippy::type_complexity)]
+fn links_addrs_rules(
+) -> Result<(Vec<link::RawLink>, Vec<addr::RawAddr>, Vec<Rule>), NetinfoError> {
+    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    let links = sock.dump(DumpKind::Links, RTM_GETLINK, &link_body(), |t, p| {
+        (t == RTM_NEWLINK).then(|| link::read_link_bytes(p)).flatten()
+    })?;
+    // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
+    let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
+        (t == RTM_NEWADDR).then(|| addr::read_addr_bytes(p)).flatten()
+    })?;
+    let mut rules = Vec::new();
+    for (kind, family) in [(DumpKind::Rules4, AF_INET), (DumpKind::Rules6, AF_INET6)] {
+        let mut body = [0u8; 12];
+        body[0] = family;
+        rules.extend(sock.dump(kind, RTM_GETRULE, &body, |t, p| {
+            (t == RTM_NEWRULE)
+                .then(|| route::build_rule_bytes(p))
+                .flatten()
+        })?);
+    }
+    Ok((links, addrs, rules))
+}
+
+/// The IPv4 and IPv6 route dumps on a socket of their own, then the
+/// ethtool speeds.
+fn routes_and_speeds() -> Result<Side, NetinfoError> {
+    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    // rtmsg with every filter field zero: table RT_TABLE_UNSPEC walks all
+    // tables, and without RTM_F_CLONED the route cache stays out.
+    let mut routes = Vec::new();
+    for (kind, family) in [(DumpKind::Routes4, AF_INET), (DumpKind::Routes6, AF_INET6)] {
+        let mut body = [0u8; 12];
+        body[0] = family;
+        routes.extend(sock.dump(kind, RTM_GETROUTE, &body, |t, p| {
+            (t == RTM_NEWROUTE)
+                .then(|| route::read_route_bytes(p))
+                .flatten()
+        })?);
+    }
+    drop(sock);
+    let speeds_started = Instant::now();
+    let speeds = ethtool::speeds_by_index();
+    tracing::debug!(
+        devices = speeds.as_ref().map(HashMap::len),
+        elapsed_us = speeds_started.elapsed().as_micros() as u64,
+        "ethtool speeds dumped"
+    );
+    Ok((routes, speeds))
 }

@@ -750,6 +750,205 @@ mod tests {
         m
     }
 
+    /// Both readers of one message, compared as whole links.
+    fn both(msgs: &[LinkMessage]) -> (BTreeMap<String, Link>, BTreeMap<String, Link>) {
+        use netlink_packet_core::Emitable;
+        let old = build_links(msgs, |_| Some(1000));
+        let raws: Vec<RawLink> = msgs
+            .iter()
+            .filter_map(|m| {
+                let mut bytes = vec![0; m.buffer_len()];
+                m.emit(&mut bytes);
+                read_link_bytes(&bytes)
+            })
+            .collect();
+        let new = assemble(raws.iter(), |_| Some(1000));
+        (old, new)
+    }
+
+    #[test]
+    fn the_byte_reader_reads_every_bond_and_bridge_option_as_the_enum_reader() {
+        use std::net::{Ipv4Addr, Ipv6Addr};
+        let id = BridgeId {
+            priority: 0x1000,
+            address: [2, 0, 0, 0, 0, 9],
+        };
+        let bridge = msg(
+            4,
+            vec![
+                LinkAttribute::IfName("br0".into()),
+                LinkAttribute::Mtu(1500),
+                LinkAttribute::Address(vec![2, 0, 0, 0, 0, 9]),
+                LinkAttribute::OperState(State::Up),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Bridge),
+                    LinkInfo::Data(InfoData::Bridge(vec![
+                        InfoBridge::ForwardDelay(1500),
+                        InfoBridge::HelloTime(200),
+                        InfoBridge::MaxAge(2000),
+                        InfoBridge::AgeingTime(30000),
+                        InfoBridge::StpState(BridgeStpState::KernelStp),
+                        InfoBridge::Priority(4096),
+                        InfoBridge::VlanFiltering(true),
+                        InfoBridge::VlanProtocol(0x88a8u16.into()),
+                        InfoBridge::GroupFwdMask(8),
+                        InfoBridge::RootId(id.clone()),
+                        InfoBridge::BridgeId(id),
+                        InfoBridge::RootPort(3),
+                        InfoBridge::RootPathCost(100),
+                        InfoBridge::TopologyChange(1),
+                        InfoBridge::TopologyChangeDetected(0),
+                        InfoBridge::HelloTimer(12),
+                        InfoBridge::TcnTimer(13),
+                        InfoBridge::TopologyChangeTimer(14),
+                        InfoBridge::GcTimer(15),
+                        InfoBridge::GroupAddr([1, 0x80, 0xc2, 0, 0, 0]),
+                        InfoBridge::MulticastRouter(2u8.into()),
+                        InfoBridge::MulticastSnooping(true),
+                        InfoBridge::MulticastQueryUseIfaddr(false),
+                        InfoBridge::MulticastQuerier(true),
+                        InfoBridge::MulticastHashElasticity(16),
+                        InfoBridge::MulticastHashMax(4096),
+                        InfoBridge::MulticastLastMemberCount(2),
+                        InfoBridge::MulticastStartupQueryCount(2),
+                        InfoBridge::MulticastLastMemberInterval(100),
+                        InfoBridge::MulticastMembershipInterval(26000),
+                        InfoBridge::MulticastQuerierInterval(25500),
+                        InfoBridge::MulticastQueryInterval(12500),
+                        InfoBridge::MulticastQueryResponseInterval(1000),
+                        InfoBridge::MulticastStartupQueryInterval(3125),
+                        InfoBridge::NfCallIpTables(false),
+                        InfoBridge::NfCallIp6Tables(true),
+                        InfoBridge::NfCallArpTables(false),
+                        InfoBridge::VlanDefaultPvid(1),
+                        InfoBridge::VlanStatsEnabled(false),
+                        InfoBridge::MulticastStatsEnabled(true),
+                        InfoBridge::MulticastIgmpVersion(3),
+                        InfoBridge::MulticastMldVersion(2),
+                        InfoBridge::VlanStatsPerPort(false),
+                        InfoBridge::MultiBoolOpt(
+                            netlink_packet_route::link::BridgeBooleanOptions {
+                                value: BridgeBooleanOptionFlags::NoLinkLocalLearn,
+                                mask: BridgeBooleanOptionFlags::all(),
+                            },
+                        ),
+                        InfoBridge::FdbNLearned(5),
+                    ])),
+                ]),
+            ],
+        );
+        let bond = msg(
+            10,
+            vec![
+                LinkAttribute::IfName("bond0".into()),
+                LinkAttribute::Controller(4),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Bond),
+                    LinkInfo::Data(InfoData::Bond(vec![
+                        InfoBond::Mode(BondMode::ActiveBackup),
+                        InfoBond::ActivePort(12),
+                        InfoBond::MiiMon(100),
+                        InfoBond::UpDelay(200),
+                        InfoBond::DownDelay(0),
+                        InfoBond::UseCarrier(true),
+                        InfoBond::ArpInterval(1000),
+                        InfoBond::ArpIpTarget(vec![
+                            Ipv4Addr::new(10, 0, 0, 1),
+                            Ipv4Addr::new(10, 0, 0, 2),
+                        ]),
+                        InfoBond::ArpValidate(3u32.into()),
+                        InfoBond::ArpAllTargets(1u32.into()),
+                        InfoBond::Primary(11),
+                        InfoBond::PrimaryReselect(1u8.into()),
+                        InfoBond::FailOverMac(2u8.into()),
+                        InfoBond::XmitHashPolicy(1u8.into()),
+                        InfoBond::ResendIgmp(1),
+                        InfoBond::NumPeerNotif(3),
+                        InfoBond::AllPortsActive(1u8.into()),
+                        InfoBond::MinLinks(1),
+                        InfoBond::LpInterval(1),
+                        InfoBond::PacketsPerPort(1),
+                        InfoBond::AdLacpRate(1u8.into()),
+                        InfoBond::AdSelect(2u8.into()),
+                        InfoBond::AdActorSysPrio(100),
+                        InfoBond::AdUserPortKey(7),
+                        InfoBond::AdActorSystem([2, 0, 0, 0, 1, 1]),
+                        InfoBond::TlbDynamicLb(true),
+                        InfoBond::PeerNotifDelay(0),
+                        InfoBond::AdLacpActive(true),
+                        InfoBond::MissedMax(2),
+                        InfoBond::NsIp6Target(vec![Ipv6Addr::LOCALHOST]),
+                        InfoBond::CoupledControl(true),
+                        InfoBond::BroadcastNeigh(false),
+                        InfoBond::LacpStrict(true),
+                    ])),
+                ]),
+            ],
+        );
+        let slave = |index, name: &str| {
+            msg(
+                index,
+                vec![
+                    LinkAttribute::IfName(name.into()),
+                    LinkAttribute::Controller(10),
+                    LinkAttribute::PermAddress(vec![2, 0, 0, 0, 0, index as u8]),
+                    LinkAttribute::LinkInfo(vec![
+                        LinkInfo::Kind(InfoKind::Dummy),
+                        LinkInfo::PortKind(InfoPortKind::Bond),
+                        LinkInfo::PortData(InfoPortData::BondPort(vec![InfoBondPort::PermHwaddr(
+                            vec![2, 0, 0, 0, 0, index as u8],
+                        )])),
+                    ]),
+                ],
+            )
+        };
+        let vlan = msg(
+            13,
+            vec![
+                LinkAttribute::IfName("bond0.100".into()),
+                LinkAttribute::Link(10),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Vlan),
+                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(100)])),
+                ]),
+            ],
+        );
+        let elsewhere = msg(
+            14,
+            vec![
+                LinkAttribute::IfName("vlan_x".into()),
+                LinkAttribute::Link(77),
+                LinkAttribute::LinkNetNsId(1),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Vlan),
+                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(7)])),
+                ]),
+            ],
+        );
+        let nic = msg(
+            15,
+            vec![
+                LinkAttribute::IfName("eth0".into()),
+                LinkAttribute::OperState(State::LowerLayerDown),
+            ],
+        );
+        let (old, new) = both(&[
+            bridge,
+            bond,
+            slave(11, "dummy_1"),
+            slave(12, "dummy_2"),
+            vlan,
+            elsewhere,
+            nic,
+        ]);
+        assert_eq!(new, old);
+        // The options really were read (not both empty).
+        assert_eq!(old["br0"].bridge.as_ref().unwrap().options.len(), 44);
+        assert_eq!(old["bond0"].bond.as_ref().unwrap().options.len(), 32);
+        assert_eq!(old["vlan_x"].vlan.as_ref().unwrap().parent, "if77");
+        assert_eq!(new["eth0"].speed, Some(1000));
+    }
+
     #[test]
     fn bond_slaves_vlan_parent_and_active_slave_are_resolved_to_names() {
         let bond = msg(

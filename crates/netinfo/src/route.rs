@@ -174,8 +174,34 @@ fn via_bytes(p: &[u8]) -> Option<IpAddr> {
     ip_in(family as u8, &p[2..])
 }
 
-/// [`build_route`] from the bytes of an `RTM_NEWROUTE` message.
-pub(crate) fn build_route_bytes(msg: &[u8], names: &HashMap<u32, String>) -> Option<Route> {
+/// A route read from its bytes whose output link is still an ifindex:
+/// the route dumps can run before (or beside) the link dump that names it.
+pub(crate) struct RawRoute {
+    route: Route,
+    oif: Option<u32>,
+}
+
+impl RawRoute {
+    /// The route with its output link named, as [`build_route`] makes it;
+    /// `None` (and a debug event) for a link the link dump did not have.
+    pub(crate) fn resolve(self, names: &HashMap<u32, String>) -> Option<Route> {
+        let mut route = self.route;
+        if let Some(index) = self.oif {
+            match names.get(&index) {
+                Some(name) => route.oif = Some(name.clone()),
+                None => {
+                    tracing::debug!(index, dst = %route.dst, "route through a link not in the link dump; skipped");
+                    return None;
+                }
+            }
+        }
+        Some(route)
+    }
+}
+
+/// [`build_route`] from the bytes of an `RTM_NEWROUTE` message, but for
+/// the output link's name (see [`RawRoute::resolve`]).
+pub(crate) fn read_route_bytes(msg: &[u8]) -> Option<RawRoute> {
     if msg.len() < RTMSG_LEN {
         return None;
     }
@@ -225,26 +251,19 @@ pub(crate) fn build_route_bytes(msg: &[u8], names: &HashMap<u32, String>) -> Opt
         tracing::debug!(%dst, len = dst_len, "route with an impossible prefix; skipped");
         return None;
     };
-    let oif = match oif.filter(|i| *i != 0) {
-        Some(index) => match names.get(&index) {
-            Some(name) => Some(name.clone()),
-            None => {
-                tracing::debug!(index, %dst, "route through a link not in the link dump; skipped");
-                return None;
-            }
+    Some(RawRoute {
+        route: Route {
+            table,
+            dst,
+            gateway,
+            oif: None,
+            prefsrc,
+            metric,
+            protocol: names::route_protocol(msg[5]),
+            scope: names::route_scope(msg[6]),
+            kind: names::route_kind(msg[7]),
         },
-        None => None,
-    };
-    Some(Route {
-        table,
-        dst,
-        gateway,
-        oif,
-        prefsrc,
-        metric,
-        protocol: names::route_protocol(msg[5]),
-        scope: names::route_scope(msg[6]),
-        kind: names::route_kind(msg[7]),
+        oif: oif.filter(|i| *i != 0),
     })
 }
 
@@ -286,6 +305,103 @@ pub(crate) fn build_rule_bytes(msg: &[u8]) -> Option<Rule> {
 mod tests {
     use super::*;
     use netlink_packet_route::route::{RouteProtocol, RouteScope, RouteType};
+
+    fn bytes<M: netlink_packet_core::Emitable>(m: &M) -> Vec<u8> {
+        let mut b = vec![0; m.buffer_len()];
+        m.emit(&mut b);
+        b
+    }
+
+    #[test]
+    fn the_byte_readers_build_what_the_enum_readers_build() {
+        use netlink_packet_route::route::RouteNextHop;
+        let names = HashMap::from([(3, "veth_a".to_string()), (4, "br0".to_string())]);
+        let route = |family, table, attrs: Vec<RouteAttribute>| {
+            let mut m = RouteMessage::default();
+            m.header.address_family = family;
+            m.header.destination_prefix_length = if family == AddressFamily::Inet { 24 } else { 64 };
+            m.header.table = table;
+            m.header.protocol = RouteProtocol::Static;
+            m.header.scope = RouteScope::Link;
+            m.header.kind = RouteType::Unicast;
+            m.attributes = attrs;
+            m
+        };
+        let hop = |index, gw: RouteAttribute| {
+            let mut h = RouteNextHop::default();
+            h.interface_index = index;
+            h.attributes = vec![gw];
+            h
+        };
+        let v4 = |s: &str| RouteAddress::Inet(s.parse().unwrap());
+        let v6 = |s: &str| RouteAddress::Inet6(s.parse().unwrap());
+        let routes = [
+            route(
+                AddressFamily::Inet,
+                254,
+                vec![
+                    RouteAttribute::Table(254),
+                    RouteAttribute::Destination(v4("10.1.0.0")),
+                    RouteAttribute::Oif(3),
+                    RouteAttribute::Gateway(v4("10.1.0.254")),
+                    RouteAttribute::PrefSource(v4("10.1.0.1")),
+                    RouteAttribute::Priority(100),
+                ],
+            ),
+            route(
+                AddressFamily::Inet,
+                252,
+                vec![
+                    RouteAttribute::Table(1000),
+                    RouteAttribute::MultiPath(vec![
+                        hop(4, RouteAttribute::Gateway(v4("10.2.0.1"))),
+                        hop(3, RouteAttribute::Gateway(v4("10.3.0.1"))),
+                    ]),
+                ],
+            ),
+            route(
+                AddressFamily::Inet,
+                254,
+                vec![
+                    RouteAttribute::Oif(3),
+                    RouteAttribute::Via(RouteVia::Inet6("fe80::1".parse().unwrap())),
+                ],
+            ),
+            route(
+                AddressFamily::Inet6,
+                255,
+                vec![
+                    RouteAttribute::Destination(v6("fd00:1::")),
+                    RouteAttribute::Oif(4),
+                    RouteAttribute::Gateway(v6("fd00:1::fe")),
+                ],
+            ),
+            // Through a link the link dump did not have: skipped by both.
+            route(AddressFamily::Inet6, 254, vec![RouteAttribute::Oif(99)]),
+        ];
+        for m in &routes {
+            let new = read_route_bytes(&bytes(m)).and_then(|r| r.resolve(&names));
+            assert_eq!(new, build_route(m, &names), "{m:?}");
+        }
+        assert!(build_route(&routes[1], &names).unwrap().gateway.is_some());
+
+        let mut rule = RuleMessage::default();
+        rule.header.family = AddressFamily::Inet6;
+        rule.header.table = 252;
+        rule.header.src_len = 64;
+        rule.header.dst_len = 48;
+        rule.attributes = vec![
+            RuleAttribute::Priority(300),
+            RuleAttribute::Table(1000),
+            RuleAttribute::Source("fd00:1::".parse().unwrap()),
+            RuleAttribute::Destination("fd00:2::".parse().unwrap()),
+            RuleAttribute::Iifname("veth_a".into()),
+            RuleAttribute::Oifname("br0".into()),
+        ];
+        assert_eq!(build_rule_bytes(&bytes(&rule)), build_rule(&rule));
+        rule.attributes.clear();
+        assert_eq!(build_rule_bytes(&bytes(&rule)), build_rule(&rule));
+    }
 
     #[test]
     fn rta_table_wins_over_the_header_and_a_missing_dst_is_default() {
