@@ -1,12 +1,13 @@
-//! The blocking snapshot: the six rtnetlink dumps on one plain socket,
-//! each reply parsed in place from the receive buffer, and link speeds from
-//! one ethtool-netlink dump.
+//! The blocking snapshot: the six rtnetlink dumps on two plain sockets
+//! (one on a scoped side thread), each reply parsed in place from the
+//! receive buffer, and link speeds from one ethtool-netlink dump.
 //!
 //! It builds the same [`HostState`] as [`crate::snapshot_with`] (the
-//! rtnetlink + netlink-packet-route reader, kept for daemons that hold a
+//! rtnetlink + netlink-packet-route reader, kept for callers that hold a
 //! connection and as this one's reference in `tests/fast_snapshot.rs`),
-//! in a fraction of the time: no runtime, no per-message allocation, and
-//! only the attributes the state needs are looked at.
+//! in a fraction of the time: no runtime, no per-message allocation beyond
+//! the state's own strings, only the attributes the state needs looked at,
+//! and the kernel filling two dumps at once.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -41,39 +42,41 @@ fn link_body() -> Vec<u8> {
     b
 }
 
-/// What the side thread brings: the routes (output links still ifindexes)
-/// and the ethtool-netlink speeds, if the kernel has them.
-type Side = (Vec<route::RawRoute>, Option<HashMap<u32, Option<u32>>>);
+/// What the side thread brings: the addresses and routes, their links
+/// still ifindexes.
+type Side = (Vec<addr::RawAddr>, Vec<route::RawRoute>);
 
 /// Takes the snapshot of the calling thread's network namespace; see
 /// [`crate::snapshot`].
 ///
 /// Two sockets work at once, since most of a snapshot's time is the kernel
-/// filling dumps: this thread dumps links, addresses and rules; a scoped
-/// side thread (it inherits this thread's namespace) dumps the IPv4 and
-/// IPv6 routes and the ethtool speeds. Addresses and routes keep their
-/// links as ifindexes until the link dump has named them. Should the side
-/// thread not start, the same work runs here afterwards.
+/// filling dumps. The split follows the kernel's locking: the link dump and
+/// the ethtool dump take the RTNL mutex, the address and route dumps run
+/// under RCU. So this thread dumps links, then the ethtool speeds, then
+/// rules, while a scoped side thread (it inherits this thread's namespace)
+/// dumps addresses and routes; those keep their links as ifindexes until
+/// the link dump has named them. Should the side thread not start, its
+/// work runs here afterwards.
 pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
     let started = Instant::now();
     let (main, side) = std::thread::scope(|s| {
         let side = std::thread::Builder::new()
-            .name("netinfo-routes".into())
-            .spawn_scoped(s, routes_and_speeds);
-        let main = links_addrs_rules();
+            .name("netinfo-dumps".into())
+            .spawn_scoped(s, addrs_and_routes);
+        let main = links_speeds_rules();
         let side = match side {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(e) => {
-                tracing::debug!(error = %e, "no side thread; dumping routes after the rest");
-                routes_and_speeds()
+                tracing::debug!(error = %e, "no side thread; dumping addresses and routes after the rest");
+                addrs_and_routes()
             }
         };
         (main, side)
     });
-    let (raws, addrs, rules) = main?;
-    let (routes, by_index) = side?;
+    let (raws, by_index, rules) = main?;
+    let (addrs, routes) = side?;
 
     let names: HashMap<u32, String> = raws
         .iter()
@@ -82,9 +85,8 @@ pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
     let addrs = addrs.into_iter().filter_map(|a| a.resolve(&names)).collect();
     let routes = routes.into_iter().filter_map(|r| r.resolve(&names)).collect();
 
-    let wanted = raws.iter().any(|r| link::has_speed(r.kind()));
-    let ioctl = match (&by_index, wanted) {
-        (None, true) => ethtool::Ethtool::open(),
+    let ioctl = match by_index {
+        None if raws.iter().any(|r| link::has_speed(r.kind())) => ethtool::Ethtool::open(),
         _ => None,
     };
     let links = link::assemble_by(raws.iter(), |l| match &by_index {
@@ -111,18 +113,29 @@ pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
     Ok(state)
 }
 
-/// The link, address and rule dumps, on a socket of their own.
+/// Ethtool-netlink speeds by ifindex (`None`: use the ioctl).
+type Speeds = Option<HashMap<u32, Option<u32>>>;
+
+/// The link dump, the ethtool speeds (when some link is of a kind that has
+/// one) and the rule dumps.
 #[allow(clippy::type_complexity)]
-fn links_addrs_rules(
-) -> Result<(Vec<link::RawLink>, Vec<addr::RawAddr>, Vec<Rule>), NetinfoError> {
+fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), NetinfoError> {
     let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
     let links = sock.dump(DumpKind::Links, RTM_GETLINK, &link_body(), |t, p| {
         (t == RTM_NEWLINK).then(|| link::read_link_bytes(p)).flatten()
     })?;
-    // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
-    let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
-        (t == RTM_NEWADDR).then(|| addr::read_addr_bytes(p)).flatten()
-    })?;
+    let speeds = if links.iter().any(|r| link::has_speed(r.kind())) {
+        let started = Instant::now();
+        let speeds = ethtool::speeds_by_index();
+        tracing::debug!(
+            devices = speeds.as_ref().map(HashMap::len),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "ethtool speeds dumped"
+        );
+        speeds
+    } else {
+        None
+    };
     let mut rules = Vec::new();
     for (kind, family) in [(DumpKind::Rules4, AF_INET), (DumpKind::Rules6, AF_INET6)] {
         let mut body = [0u8; 12];
@@ -133,13 +146,16 @@ fn links_addrs_rules(
                 .flatten()
         })?);
     }
-    Ok((links, addrs, rules))
+    Ok((links, speeds, rules))
 }
 
-/// The IPv4 and IPv6 route dumps on a socket of their own, then the
-/// ethtool speeds.
-fn routes_and_speeds() -> Result<Side, NetinfoError> {
+/// The address dump (every family) and the IPv4 and IPv6 route dumps.
+fn addrs_and_routes() -> Result<Side, NetinfoError> {
     let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
+    let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
+        (t == RTM_NEWADDR).then(|| addr::read_addr_bytes(p)).flatten()
+    })?;
     // rtmsg with every filter field zero: table RT_TABLE_UNSPEC walks all
     // tables, and without RTM_F_CLONED the route cache stays out.
     let mut routes = Vec::new();
@@ -152,13 +168,5 @@ fn routes_and_speeds() -> Result<Side, NetinfoError> {
                 .flatten()
         })?);
     }
-    drop(sock);
-    let speeds_started = Instant::now();
-    let speeds = ethtool::speeds_by_index();
-    tracing::debug!(
-        devices = speeds.as_ref().map(HashMap::len),
-        elapsed_us = speeds_started.elapsed().as_micros() as u64,
-        "ethtool speeds dumped"
-    );
-    Ok((routes, speeds))
+    Ok((addrs, routes))
 }
