@@ -84,7 +84,10 @@ fn main() {
                 })
                 .collect::<Vec<_>>()
         });
-        println!("snapshot() + caps report + JSON: median of {n} {} ms", ms(median(times)));
+        println!(
+            "snapshot() + caps report + JSON: median of {n} {} ms",
+            ms(median(times))
+        );
         return;
     }
 
@@ -243,7 +246,8 @@ fn settle(ns: &Netns) {
     };
     let mut last = counts();
     let mut still_since = Instant::now();
-    while still_since.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(30)
+    while still_since.elapsed() < Duration::from_secs(1)
+        && started.elapsed() < Duration::from_secs(30)
     {
         std::thread::sleep(Duration::from_millis(250));
         let now = counts();

@@ -175,24 +175,25 @@ pub(crate) fn speeds_by_index() -> Option<HashMap<u32, Option<u32>>> {
         while attempts < 3 {
             attempts += 1;
             speeds.clear();
-            let interrupted = sock.request(family, netlink_packet_core::NLM_F_DUMP, &body, |_, p| {
-                let mut index = None;
-                let mut speed = None;
-                for (t, v) in wire::Attrs::new(p.get(GENL_HDRLEN..).unwrap_or_default()) {
-                    match t {
-                        ETHTOOL_A_LINKMODES_HEADER => {
-                            index = wire::Attrs::new(v)
-                                .find(|(t, _)| *t == ETHTOOL_A_HEADER_DEV_INDEX)
-                                .and_then(|(_, v)| wire::u32_of(v));
+            let interrupted =
+                sock.request(family, netlink_packet_core::NLM_F_DUMP, &body, |_, p| {
+                    let mut index = None;
+                    let mut speed = None;
+                    for (t, v) in wire::Attrs::new(p.get(GENL_HDRLEN..).unwrap_or_default()) {
+                        match t {
+                            ETHTOOL_A_LINKMODES_HEADER => {
+                                index = wire::Attrs::new(v)
+                                    .find(|(t, _)| *t == ETHTOOL_A_HEADER_DEV_INDEX)
+                                    .and_then(|(_, v)| wire::u32_of(v));
+                            }
+                            ETHTOOL_A_LINKMODES_SPEED => speed = wire::u32_of(v),
+                            _ => {}
                         }
-                        ETHTOOL_A_LINKMODES_SPEED => speed = wire::u32_of(v),
-                        _ => {}
                     }
-                }
-                if let Some(index) = index {
-                    speeds.insert(index, speed.and_then(known));
-                }
-            })?;
+                    if let Some(index) = index {
+                        speeds.insert(index, speed.and_then(known));
+                    }
+                })?;
             if !interrupted {
                 break;
             }

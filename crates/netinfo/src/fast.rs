@@ -82,8 +82,14 @@ pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
         .iter()
         .map(|r| (r.index(), r.name().to_string()))
         .collect();
-    let addrs = addrs.into_iter().filter_map(|a| a.resolve(&names)).collect();
-    let routes = routes.into_iter().filter_map(|r| r.resolve(&names)).collect();
+    let addrs = addrs
+        .into_iter()
+        .filter_map(|a| a.resolve(&names))
+        .collect();
+    let routes = routes
+        .into_iter()
+        .filter_map(|r| r.resolve(&names))
+        .collect();
 
     let ioctl = match by_index {
         None if raws.iter().any(|r| link::has_speed(r.kind())) => ethtool::Ethtool::open(),
@@ -122,7 +128,9 @@ type Speeds = Option<HashMap<u32, Option<u32>>>;
 fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), NetinfoError> {
     let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
     let links = sock.dump(DumpKind::Links, RTM_GETLINK, &link_body(), |t, p| {
-        (t == RTM_NEWLINK).then(|| link::read_link_bytes(p)).flatten()
+        (t == RTM_NEWLINK)
+            .then(|| link::read_link_bytes(p))
+            .flatten()
     })?;
     let speeds = if links.iter().any(|r| link::has_speed(r.kind())) {
         let started = Instant::now();
@@ -154,7 +162,9 @@ fn addrs_and_routes() -> Result<Side, NetinfoError> {
     let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
     // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
     let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
-        (t == RTM_NEWADDR).then(|| addr::read_addr_bytes(p)).flatten()
+        (t == RTM_NEWADDR)
+            .then(|| addr::read_addr_bytes(p))
+            .flatten()
     })?;
     // rtmsg with every filter field zero: table RT_TABLE_UNSPEC walks all
     // tables, and without RTM_F_CLONED the route cache stays out.

@@ -319,7 +319,11 @@ mod tests {
         let route = |family, table, attrs: Vec<RouteAttribute>| {
             let mut m = RouteMessage::default();
             m.header.address_family = family;
-            m.header.destination_prefix_length = if family == AddressFamily::Inet { 24 } else { 64 };
+            m.header.destination_prefix_length = if family == AddressFamily::Inet {
+                24
+            } else {
+                64
+            };
             m.header.table = table;
             m.header.protocol = RouteProtocol::Static;
             m.header.scope = RouteScope::Link;

@@ -76,9 +76,7 @@ pub(crate) fn u64_of(p: &[u8]) -> Option<u64> {
 
 /// Reads a host-order `u32` at `at` of a fixed header, `0` past the end.
 pub(crate) fn u32_at(p: &[u8], at: usize) -> u32 {
-    p.get(at..at + 4)
-        .and_then(u32_of)
-        .unwrap_or_default()
+    p.get(at..at + 4).and_then(u32_of).unwrap_or_default()
 }
 
 /// An IPv4 or IPv6 address by payload length (4 or 16 bytes).

@@ -72,7 +72,15 @@ fn fixture() -> (Netns, Netns) {
     ns.veth("veth_c", "veth_d");
     ns.veth("veth_e", "veth_f");
     ns.ip(&[
-        "link", "add", "veth_x", "type", "veth", "peer", "name", "veth_y", "netns",
+        "link",
+        "add",
+        "veth_x",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "veth_y",
+        "netns",
         other.name(),
     ]);
     ns.ip(&[
@@ -123,7 +131,16 @@ fn fixture() -> (Netns, Netns) {
     ns.ip(&["link", "set", "veth_b", "address", "02:aa:bb:cc:dd:ee"]);
     ns.ip(&["tuntap", "add", "dev", "tap_t", "mode", "tap"]);
     ns.ip(&[
-        "link", "add", "vx_t", "type", "vxlan", "id", "42", "dstport", "4789", "local",
+        "link",
+        "add",
+        "vx_t",
+        "type",
+        "vxlan",
+        "id",
+        "42",
+        "dstport",
+        "4789",
+        "local",
         "10.10.0.1",
     ]);
     for l in [
@@ -155,7 +172,15 @@ fn fixture() -> (Netns, Netns) {
     ]);
 
     let routes: [&[&str]; 9] = [
-        &["route", "add", "default", "via", "10.10.0.254", "dev", "veth_a"],
+        &[
+            "route",
+            "add",
+            "default",
+            "via",
+            "10.10.0.254",
+            "dev",
+            "veth_a",
+        ],
         &[
             "-6",
             "route",
@@ -169,11 +194,28 @@ fn fixture() -> (Netns, Netns) {
             "300",
         ],
         &[
-            "route", "add", "10.30.0.0/24", "via", "10.10.0.254", "dev", "veth_a", "table", "100",
-            "proto", "static",
+            "route",
+            "add",
+            "10.30.0.0/24",
+            "via",
+            "10.10.0.254",
+            "dev",
+            "veth_a",
+            "table",
+            "100",
+            "proto",
+            "static",
         ],
         &[
-            "route", "add", "10.31.0.0/16", "dev", "br_t", "table", "1000", "src", "10.20.0.1",
+            "route",
+            "add",
+            "10.31.0.0/16",
+            "dev",
+            "br_t",
+            "table",
+            "1000",
+            "src",
+            "10.20.0.1",
         ],
         &[
             "route",
@@ -191,7 +233,14 @@ fn fixture() -> (Netns, Netns) {
             "br_t",
         ],
         &["route", "add", "blackhole", "10.99.0.0/16", "table", "100"],
-        &["route", "add", "unreachable", "10.98.0.0/16", "metric", "50"],
+        &[
+            "route",
+            "add",
+            "unreachable",
+            "10.98.0.0/16",
+            "metric",
+            "50",
+        ],
         &[
             "-6",
             "route",
@@ -206,21 +255,44 @@ fn fixture() -> (Netns, Netns) {
             "proto",
             "186",
         ],
-        &["route", "add", "10.61.0.0/24", "dev", "veth_x", "scope", "link"],
+        &[
+            "route",
+            "add",
+            "10.61.0.0/24",
+            "dev",
+            "veth_x",
+            "scope",
+            "link",
+        ],
     ];
     for r in routes {
         ns.ip(r);
     }
     let rules: [&[&str]; 4] = [
         &[
-            "rule", "add", "from", "10.10.0.0/24", "table", "100", "priority", "100",
+            "rule",
+            "add",
+            "from",
+            "10.10.0.0/24",
+            "table",
+            "100",
+            "priority",
+            "100",
         ],
         &["rule", "add", "to", "10.31.0.0/16", "table", "1000"],
         &[
             "rule", "add", "iif", "veth_a", "oif", "br_t", "table", "100", "priority", "300",
         ],
         &[
-            "-6", "rule", "add", "from", "fd00:10::/64", "table", "1000", "priority", "400",
+            "-6",
+            "rule",
+            "add",
+            "from",
+            "fd00:10::/64",
+            "table",
+            "1000",
+            "priority",
+            "400",
         ],
     ];
     for r in rules {
@@ -257,7 +329,10 @@ fn fast_snapshot_equals_the_rtnetlink_snapshot() {
     assert!(state.routes.iter().any(|r| r.table == 1000));
     assert!(state.routes.iter().any(|r| r.kind == "blackhole"));
     assert!(state.routes.iter().any(|r| r.prefsrc.is_some()));
-    assert!(state.rules.iter().any(|r| r.iif.is_some() && r.oif.is_some()));
+    assert!(state
+        .rules
+        .iter()
+        .any(|r| r.iif.is_some() && r.oif.is_some()));
     assert!(state.rules.iter().any(|r| r.family == 6 && r.src.is_some()));
 }
 
@@ -333,7 +408,16 @@ fn bond_fixture() -> Netns {
         ns.ip(&["link", "set", slave, "master", bond]);
     }
     ns.ip(&[
-        "link", "add", "link", "bond0", "name", "bond0.100", "type", "vlan", "id", "100",
+        "link",
+        "add",
+        "link",
+        "bond0",
+        "name",
+        "bond0.100",
+        "type",
+        "vlan",
+        "id",
+        "100",
     ]);
     ns.ip(&["link", "add", "br_v", "type", "bridge"]);
     ns.ip(&["link", "set", "bond0.100", "master", "br_v"]);
@@ -372,5 +456,8 @@ fn fast_snapshot_equals_the_rtnetlink_snapshot_with_bonds_and_vlans() {
     assert!(state.links["dummy_1"].bond_slave.is_some());
     let v = state.links["bond0.100"].vlan.as_ref().expect("vlan");
     assert_eq!((v.id, v.parent.as_str()), (100, "bond0"));
-    assert_eq!(state.links["br_v"].bridge.as_ref().unwrap().ports, ["bond0.100"]);
+    assert_eq!(
+        state.links["br_v"].bridge.as_ref().unwrap().ports,
+        ["bond0.100"]
+    );
 }
