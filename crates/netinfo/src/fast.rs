@@ -32,8 +32,8 @@ const IFLA_EXT_MASK: u16 = 29;
 const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 
 /// `RTM_GETLINK` body: an all-zero `ifinfomsg` (every family) and
-/// `IFLA_EXT_MASK` asking to skip the statistics blocks, most of a link
-/// message's bytes, which netswitch does not read.
+/// `IFLA_EXT_MASK` with `RTEXT_FILTER_SKIP_STATS`, as `crate::link_request`
+/// asks: the kernel then leaves out the per-family and VF statistics.
 fn link_body() -> Vec<u8> {
     let mut b = vec![0u8; 16];
     b.extend(8u16.to_ne_bytes());

@@ -52,7 +52,7 @@ pub use stats::{statistics, LinkStats};
 /// Why a snapshot or a namespace switch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetinfoError {
-    /// The blocking [`snapshot`] could not build its private tokio runtime.
+    /// A private tokio runtime (live netinfo's) could not be built.
     #[error("cannot build the runtime for a netlink snapshot")]
     Runtime(#[source] std::io::Error),
     /// The netlink route socket could not be opened (no `NETLINK_ROUTE`, or
@@ -221,8 +221,9 @@ pub fn enter_netns(name: &str) -> Result<(), NetinfoError> {
     })
 }
 
-/// `RTM_GETLINK` for every family, without the statistics blocks (they are
-/// most of a link message's bytes and netswitch reads none of them).
+/// `RTM_GETLINK` for every family, asking the kernel to skip statistics
+/// (`RTEXT_FILTER_SKIP_STATS`: it drops the per-family and VF blocks, the
+/// bulk of them; `IFLA_STATS64` is sent regardless). netswitch reads none.
 fn link_request() -> RouteNetlinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.interface_family = AddressFamily::Unspec;
