@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netswitch_model::host::Addr;
 
-use crate::names;
+use crate::{names, wire};
 
 /// `ifa_valid`/`ifa_prefered` meaning "forever".
 const INFINITY_LIFE_TIME: u32 = u32::MAX;
@@ -53,10 +53,117 @@ pub(crate) fn build_addr(msg: &AddressMessage, names: &HashMap<u32, String>) -> 
     })
 }
 
+/// `sizeof(struct ifaddrmsg)`.
+const IFADDRMSG_LEN: usize = 8;
+const IFA_ADDRESS: u16 = 1;
+const IFA_LOCAL: u16 = 2;
+const IFA_CACHEINFO: u16 = 6;
+const IFA_FLAGS: u16 = 8;
+/// `IFA_F_SECONDARY` and `IFA_F_PERMANENT` from `<linux/if_addr.h>`.
+const IFA_F_SECONDARY: u32 = 0x01;
+const IFA_F_PERMANENT: u32 = 0x80;
+
+/// An address read from its bytes whose link is still an ifindex: the
+/// address dump can run beside the link dump that names it.
+pub(crate) struct RawAddr {
+    addr: Addr,
+    index: u32,
+}
+
+impl RawAddr {
+    /// The address with its link named, as [`build_addr`] makes it; `None`
+    /// (and a debug event) for a link the link dump did not have.
+    pub(crate) fn resolve(self, names: &HashMap<u32, String>) -> Option<Addr> {
+        let Some(link) = names.get(&self.index) else {
+            tracing::debug!(
+                index = self.index,
+                "address on a link not in the link dump; skipped"
+            );
+            return None;
+        };
+        Some(Addr {
+            link: link.clone(),
+            ..self.addr
+        })
+    }
+}
+
+/// [`build_addr`] from the bytes of an `RTM_NEWADDR` message (the payload
+/// after `nlmsghdr`), but for the link's name (see [`RawAddr::resolve`]).
+pub(crate) fn read_addr_bytes(msg: &[u8]) -> Option<RawAddr> {
+    if msg.len() < IFADDRMSG_LEN {
+        return None;
+    }
+    let index = wire::u32_at(msg, 4);
+    let mut local = None;
+    let mut address = None;
+    let mut flags = None;
+    let mut cache = None;
+    for (t, p) in wire::Attrs::new(&msg[IFADDRMSG_LEN..]) {
+        match t {
+            IFA_LOCAL => local = wire::ip_of(p).or(local),
+            IFA_ADDRESS => address = wire::ip_of(p).or(address),
+            IFA_FLAGS => flags = wire::u32_of(p).or(flags),
+            // struct ifa_cacheinfo: preferred, valid, cstamp, tstamp.
+            IFA_CACHEINFO if p.len() >= 16 => {
+                cache = Some((wire::u32_at(p, 0), wire::u32_at(p, 4)));
+            }
+            _ => {}
+        }
+    }
+    let address = local.or(address)?;
+    let flags = flags.unwrap_or(u32::from(msg[2]));
+    let life = |v: u32| (v != INFINITY_LIFE_TIME).then_some(v);
+    Some(RawAddr {
+        addr: Addr {
+            link: String::new(),
+            address,
+            prefix_len: msg[1],
+            scope: names::addr_scope(msg[3]),
+            dynamic: flags & IFA_F_PERMANENT == 0,
+            valid_lft: cache.and_then(|(_, valid)| life(valid)),
+            preferred_lft: cache.and_then(|(preferred, _)| life(preferred)),
+            secondary: flags & IFA_F_SECONDARY != 0,
+        },
+        index,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use netlink_packet_route::address::{AddressHeaderFlags, AddressScope, CacheInfo};
+
+    #[test]
+    fn the_byte_reader_builds_what_the_enum_reader_builds() {
+        use netlink_packet_core::Emitable;
+        let names = HashMap::from([(2, "veth_a".to_string())]);
+        let mut cache = CacheInfo::default();
+        cache.ifa_preferred = 30;
+        cache.ifa_valid = 60;
+        let mut m = AddressMessage::default();
+        m.header.family = netlink_packet_route::AddressFamily::Inet6;
+        m.header.index = 2;
+        m.header.prefix_len = 64;
+        m.header.scope = AddressScope::Universe;
+        m.header.flags = AddressHeaderFlags::Permanent;
+        m.attributes = vec![
+            AddressAttribute::Address("fd00::2".parse().unwrap()),
+            AddressAttribute::CacheInfo(cache),
+            AddressAttribute::Flags(AddressFlags::Nodad | AddressFlags::Secondary),
+        ];
+        let read = |m: &AddressMessage| {
+            let mut b = vec![0; m.buffer_len()];
+            m.emit(&mut b);
+            read_addr_bytes(&b).and_then(|a| a.resolve(&names))
+        };
+        assert_eq!(read(&m), build_addr(&m, &names));
+        assert!(read(&m).is_some());
+        m.attributes.truncate(1);
+        assert_eq!(read(&m), build_addr(&m, &names));
+        m.header.index = 9;
+        assert_eq!(read(&m), None);
+    }
 
     #[test]
     fn header_flags_count_when_the_flags_attribute_is_missing() {

@@ -6,9 +6,13 @@
 //! legacy call is one ioctl per nic where the new one needs a size
 //! handshake of two. With thousands of veths that halves the cost.
 
+use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
+
+use crate::dump::RawSocket;
+use crate::wire;
 
 /// `SIOCETHTOOL` from `<linux/sockios.h>` (libc does not export it).
 const SIOCETHTOOL: u64 = 0x8946;
@@ -90,7 +94,117 @@ impl Ethtool {
         if rc < 0 {
             return None;
         }
-        let speed = (u32::from(cmd.speed_hi) << 16) | u32::from(cmd.speed);
-        (speed != SPEED_UNKNOWN && speed != 0 && speed != u32::from(u16::MAX)).then_some(speed)
+        known((u32::from(cmd.speed_hi) << 16) | u32::from(cmd.speed))
+    }
+}
+
+/// A driver's speed, `None` when it says unknown (`SPEED_UNKNOWN`, or the
+/// 0 and 0xffff some drivers use for it).
+fn known(speed: u32) -> Option<u32> {
+    (speed != SPEED_UNKNOWN && speed != 0 && speed != u32::from(u16::MAX)).then_some(speed)
+}
+
+/// `GENL_ID_CTRL`, `CTRL_CMD_GETFAMILY`, `CTRL_ATTR_FAMILY_ID`,
+/// `CTRL_ATTR_FAMILY_NAME` from `<linux/genetlink.h>`.
+const GENL_ID_CTRL: u16 = 0x10;
+const CTRL_CMD_GETFAMILY: u8 = 3;
+const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+/// `sizeof(struct genlmsghdr)`.
+const GENL_HDRLEN: usize = 4;
+/// From `<linux/ethtool_netlink.h>`.
+const ETHTOOL_GENL_VERSION: u8 = 1;
+const ETHTOOL_MSG_LINKMODES_GET: u8 = 4;
+const ETHTOOL_A_LINKMODES_HEADER: u16 = 1;
+const ETHTOOL_A_LINKMODES_SPEED: u16 = 5;
+const ETHTOOL_A_HEADER_DEV_INDEX: u16 = 1;
+const ETHTOOL_A_HEADER_FLAGS: u16 = 3;
+const ETHTOOL_FLAG_COMPACT_BITSETS: u32 = 1;
+const NLA_F_NESTED: u16 = 0x8000;
+const NETLINK_GENERIC: libc::c_int = 16;
+
+/// A genetlink message body: `genlmsghdr`, then the attributes.
+fn genl_body(cmd: u8, version: u8, attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut b = vec![cmd, version, 0, 0];
+    for (kind, value) in attrs {
+        let len = 4 + value.len();
+        b.extend((len as u16).to_ne_bytes());
+        b.extend(kind.to_ne_bytes());
+        b.extend_from_slice(value);
+        b.resize(wire::align(b.len()), 0);
+    }
+    b
+}
+
+/// The speed of every device whose driver reports link settings, by
+/// ifindex, from one ethtool-netlink `LINKMODES_GET` dump: the same
+/// `get_link_ksettings` call [`Ethtool::speed`] makes, for all devices in
+/// one round trip instead of one ioctl each. A device the dump leaves out
+/// has no link settings (the ioctl would fail with `EOPNOTSUPP`).
+///
+/// `None` when the kernel has no ethtool netlink (before 5.6) or the dump
+/// fails (a driver error other than "not supported" ends it); the caller
+/// then falls back to the ioctl per device.
+pub(crate) fn speeds_by_index() -> Option<HashMap<u32, Option<u32>>> {
+    let attempt = || -> std::io::Result<HashMap<u32, Option<u32>>> {
+        let mut sock = RawSocket::open(NETLINK_GENERIC)?;
+        let mut family = None;
+        let ask = genl_body(
+            CTRL_CMD_GETFAMILY,
+            1,
+            &[(CTRL_ATTR_FAMILY_NAME, b"ethtool\0")],
+        );
+        sock.request(GENL_ID_CTRL, 0, &ask, |_, p| {
+            family = wire::Attrs::new(p.get(GENL_HDRLEN..).unwrap_or_default())
+                .find(|(t, _)| *t == CTRL_ATTR_FAMILY_ID)
+                .and_then(|(_, v)| wire::u16_of(v));
+        })?;
+        let family = family.ok_or_else(|| std::io::Error::other("no ethtool genetlink family"))?;
+        let mut header = Vec::new();
+        header.extend(8u16.to_ne_bytes());
+        header.extend(ETHTOOL_A_HEADER_FLAGS.to_ne_bytes());
+        header.extend(ETHTOOL_FLAG_COMPACT_BITSETS.to_ne_bytes());
+        let body = genl_body(
+            ETHTOOL_MSG_LINKMODES_GET,
+            ETHTOOL_GENL_VERSION,
+            &[(ETHTOOL_A_LINKMODES_HEADER | NLA_F_NESTED, &header)],
+        );
+        let mut speeds = HashMap::new();
+        let mut attempts = 0;
+        // Rerun when interrupted, like the rtnetlink dumps.
+        while attempts < 3 {
+            attempts += 1;
+            speeds.clear();
+            let interrupted =
+                sock.request(family, netlink_packet_core::NLM_F_DUMP, &body, |_, p| {
+                    let mut index = None;
+                    let mut speed = None;
+                    for (t, v) in wire::Attrs::new(p.get(GENL_HDRLEN..).unwrap_or_default()) {
+                        match t {
+                            ETHTOOL_A_LINKMODES_HEADER => {
+                                index = wire::Attrs::new(v)
+                                    .find(|(t, _)| *t == ETHTOOL_A_HEADER_DEV_INDEX)
+                                    .and_then(|(_, v)| wire::u32_of(v));
+                            }
+                            ETHTOOL_A_LINKMODES_SPEED => speed = wire::u32_of(v),
+                            _ => {}
+                        }
+                    }
+                    if let Some(index) = index {
+                        speeds.insert(index, speed.and_then(known));
+                    }
+                })?;
+            if !interrupted {
+                break;
+            }
+        }
+        Ok(speeds)
+    };
+    match attempt() {
+        Ok(speeds) => Some(speeds),
+        Err(e) => {
+            tracing::debug!(error = %e, "no ethtool netlink dump; reading speeds one ioctl per link");
+            None
+        }
     }
 }

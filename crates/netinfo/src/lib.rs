@@ -6,8 +6,11 @@
 //! The only per-device call is the ethtool ioctl that reads a nic's speed,
 //! which netlink does not carry.
 //!
-//! [`snapshot`] is the blocking entry point for the CLI and tests;
-//! [`snapshot_with`] reuses a connection a daemon already holds.
+//! [`snapshot`] is the blocking entry point for the CLI, the engine and
+//! tests, and reads the dumps' bytes in place (see `fast.rs`);
+//! [`snapshot_with`] runs the same dumps over an rtnetlink connection a
+//! caller already holds and parses them with netlink-packet-route. Both
+//! build the same [`HostState`].
 //! [`enter_netns`] moves the calling thread into a named network namespace
 //! so that `--netns NAME` and the namespace tests see the same code path as a
 //! real host.
@@ -17,12 +20,14 @@
 mod addr;
 mod dump;
 mod ethtool;
+mod fast;
 mod link;
 pub mod live;
 mod names;
 mod patch;
 mod route;
 mod stats;
+mod wire;
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -48,7 +53,7 @@ pub use stats::{statistics, LinkStats};
 /// Why a snapshot or a namespace switch failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetinfoError {
-    /// The blocking [`snapshot`] could not build its private tokio runtime.
+    /// A private tokio runtime (live netinfo's) could not be built.
     #[error("cannot build the runtime for a netlink snapshot")]
     Runtime(#[source] std::io::Error),
     /// The netlink route socket could not be opened (no `NETLINK_ROUTE`, or
@@ -98,22 +103,15 @@ pub enum NetinfoError {
 
 /// Takes a snapshot of the calling thread's network namespace.
 ///
-/// Blocking: builds a current-thread tokio runtime, opens one rtnetlink
-/// connection and runs [`snapshot_with`] on it. Call it from plain threads
-/// (the CLI, tests); inside an async runtime use [`snapshot_with`], since a
-/// runtime cannot be started from within another one.
+/// Blocking, and the fast path: the six dumps (links, addresses, IPv4 and
+/// IPv6 routes of every table, IPv4 and IPv6 rules) run on one plain
+/// netlink socket and each reply is read in place from the receive buffer,
+/// looking only at the attributes [`HostState`] needs; link speeds come
+/// from one ethtool-netlink dump (an ioctl per nic on kernels without it).
+/// The result is the same as [`snapshot_with`]'s. Call it from plain
+/// threads (the CLI, tests) or from a blocking task.
 pub fn snapshot() -> Result<HostState, NetinfoError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(NetinfoError::Runtime)?;
-    runtime.block_on(async {
-        let (connection, handle, _) = rtnetlink::new_connection().map_err(NetinfoError::Connect)?;
-        let driver = tokio::spawn(connection);
-        let state = snapshot_with(&handle).await;
-        driver.abort();
-        state
-    })
+    fast::snapshot()
 }
 
 /// Takes a snapshot over an existing rtnetlink connection.
@@ -224,8 +222,9 @@ pub fn enter_netns(name: &str) -> Result<(), NetinfoError> {
     })
 }
 
-/// `RTM_GETLINK` for every family, without the statistics blocks (they are
-/// most of a link message's bytes and netswitch reads none of them).
+/// `RTM_GETLINK` for every family, asking the kernel to skip statistics
+/// (`RTEXT_FILTER_SKIP_STATS`: it drops the per-family and VF blocks, the
+/// bulk of them; `IFLA_STATS64` is sent regardless). netswitch reads none.
 fn link_request() -> RouteNetlinkMessage {
     let mut msg = LinkMessage::default();
     msg.header.interface_family = AddressFamily::Unspec;

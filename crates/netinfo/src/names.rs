@@ -9,12 +9,14 @@ pub(crate) fn mac(bytes: &[u8]) -> Option<String> {
     if bytes.is_empty() {
         return None;
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 {
             out.push(':');
         }
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
     }
     Some(out)
 }
@@ -76,6 +78,21 @@ pub(crate) fn route_kind(kind: u8) -> String {
     }
 }
 
+/// `IFLA_OPERSTATE` (RFC 2863) by its number, in lower case; the same
+/// names as [`oper_state`].
+pub(crate) fn oper_state_code(state: u8) -> String {
+    match state {
+        0 => "unknown".into(),
+        1 => "notpresent".into(),
+        2 => "down".into(),
+        3 => "lowerlayerdown".into(),
+        4 => "testing".into(),
+        5 => "dormant".into(),
+        6 => "up".into(),
+        n => n.to_string(),
+    }
+}
+
 /// `IFLA_OPERSTATE` (RFC 2863) in lower case.
 pub(crate) fn oper_state(state: &State) -> String {
     match state {
@@ -121,5 +138,8 @@ mod tests {
     fn oper_states_are_lower_case() {
         assert_eq!(oper_state(&State::LowerLayerDown), "lowerlayerdown");
         assert_eq!(oper_state(&State::Other(9)), "9");
+        for n in 0..=9u8 {
+            assert_eq!(oper_state_code(n), oper_state(&State::from(n)));
+        }
     }
 }

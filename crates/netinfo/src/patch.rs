@@ -305,7 +305,7 @@ fn patch(b: &mut Buffer, raw: &Raw) -> Option<usize> {
     for &index in &dirty.links {
         match raw.links.get(&index).and_then(link::read_link) {
             Some(r) => {
-                if b.names.get(&index).is_some_and(|n| n != link::raw_name(&r)) {
+                if b.names.get(&index).is_some_and(|n| n != r.name()) {
                     return None;
                 }
                 fresh.push(r);
@@ -329,12 +329,12 @@ fn patch(b: &mut Buffer, raw: &Raw) -> Option<usize> {
         b.names.remove(index);
     }
     for r in &fresh {
-        b.names.insert(r.index(), link::raw_name(r).to_string());
+        b.names.insert(r.index(), r.name().to_string());
     }
     let names = &b.names;
     let name_of = |index: u32| names.get(&index).cloned();
     for r in &fresh {
-        let l = link::resolve(r, &name_of, raw.speed);
+        let l = link::resolve(r, &name_of, &|l: &Link| (raw.speed)(&l.name));
         masters.extend(l.master.clone());
         if l.bond.is_some() || l.bridge.is_some() {
             masters.insert(l.name.clone());

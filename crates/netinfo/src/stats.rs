@@ -1,5 +1,6 @@
 //! Per-link traffic counters (getNetworkStatistics): one link dump with the
-//! statistics blocks the snapshot skips, and the ethtool speed.
+//! statistics blocks the snapshot skips, and the ethtool speeds (one
+//! ethtool-netlink dump).
 //!
 //! Counters move all the time without a notification, so they are never
 //! kept live: every call is a fresh dump.
@@ -45,7 +46,13 @@ pub fn statistics() -> Result<Vec<LinkStats>, NetinfoError> {
     let mut req = LinkMessage::default();
     req.header.interface_family = AddressFamily::Unspec;
     let msgs = sock.dump(DumpKind::Links, RouteNetlinkMessage::GetLink(req))?;
-    let ethtool = ethtool::Ethtool::open();
+    // One ethtool-netlink dump for every speed; the ioctl per link only on
+    // kernels without it.
+    let by_index = ethtool::speeds_by_index();
+    let ethtool = match by_index {
+        None => ethtool::Ethtool::open(),
+        Some(_) => None,
+    };
     let mut out = Vec::with_capacity(msgs.len());
     for m in msgs {
         let RouteNetlinkMessage::NewLink(m) = m else {
@@ -83,7 +90,10 @@ pub fn statistics() -> Result<Vec<LinkStats>, NetinfoError> {
         if s.name.is_empty() {
             continue;
         }
-        s.speed = ethtool.as_ref().and_then(|e| e.speed(&s.name));
+        s.speed = match &by_index {
+            Some(speeds) => speeds.get(&m.header.index).copied().flatten(),
+            None => ethtool.as_ref().and_then(|e| e.speed(&s.name)),
+        };
         out.push(s);
     }
     Ok(out)
