@@ -254,6 +254,21 @@ impl Engine {
             )
         });
         let plan = plan_scoped(&before, &running, &desired, scope.as_ref())?;
+        // Debug builds (the tests) check the scoping on whole-plan setups
+        // too: the CLI's, and the daemon's first.
+        #[cfg(debug_assertions)]
+        if scope.is_none() {
+            let probe = Scope::of(
+                &running,
+                &desired,
+                request.networks.keys(),
+                request.bondings.keys(),
+                &Default::default(),
+            );
+            if probe.is_some() {
+                plan_scoped(&before, &running, &desired, probe.as_ref())?;
+            }
+        }
         phases.mark("plan");
         tracing::debug!(
             ops = plan.ops.len(),

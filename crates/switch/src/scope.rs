@@ -4,15 +4,20 @@
 //! VDSM's contract: a request (re)configures the networks and bonds it
 //! names; the others are left as they are. The planner itself is written
 //! over whole configs, so scoping restricts its inputs: the running and
-//! desired configs cut down to the reached entities. What they share with
-//! the rest must come along, or the plan would differ from the whole one:
+//! desired configs cut down to the reached entities, plus what the planner
+//! needs to get the devices they share right:
 //!
-//! - every network on the same nic or bond (a device's MTU is the largest
-//!   of the networks on it, and a nic carries one untagged network);
-//! - a bond and every network on it; every bond or network using one of its
-//!   nics (a nic moving between bonds, or from a network into a bond);
+//! - a reached network's bond comes along (unexpanded: its other networks
+//!   stay out), and so do, on each base device (nic or bond) of a reached
+//!   network, the other network with the largest MTU (a base's MTU is the
+//!   largest of its networks) and the untagged network, if any (it makes
+//!   the base a bridge port);
+//! - a bond the request names or changes reaches every network on it and
+//!   every bond or network using one of its nics (it may be built anew,
+//!   or a nic may move);
 //! - the entities whose attributes the request changes without naming them
-//!   (the old holder of a moved defaultRoute).
+//!   (the old holder of a moved defaultRoute) are reached too, as are the
+//!   networks on devices that changed behind netswitch's back.
 //!
 //! OVS networks share their switch's bridges and mappings; a request that
 //! touches any gets no scope (the whole config is planned).
@@ -22,16 +27,22 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use netswitch_model::config::{Config, SwitchType};
+use netswitch_model::config::{Config, NetAttrs, SwitchType};
 use netswitch_model::error::RequestError;
 use netswitch_model::host::HostState;
 use netswitch_model::plan::Plan;
 
-/// The networks and bonds a request reaches.
+/// The networks and bonds a request reaches, and those planned beside them
+/// for the devices they share.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Scope {
+    /// Networks reached.
     pub networks: BTreeSet<String>,
+    /// Bonds reached or carried (the base of a reached network).
     pub bonds: BTreeSet<String>,
+    /// Networks not reached but planned beside the reached ones: on each
+    /// of their base devices, the largest MTU and the untagged network.
+    pub beside: BTreeSet<String>,
 }
 
 impl Scope {
@@ -55,102 +66,153 @@ impl Scope {
         if ovs(running) || ovs(desired) {
             return None;
         }
-        // Entities (is it a bond, name) of both configs, numbered.
-        let mut ids: HashMap<(bool, &str), usize> = HashMap::new();
-        let mut names: Vec<(bool, &str)> = Vec::new();
-        let mut id = |key: (bool, &'a str)| {
-            *ids.entry(key).or_insert_with(|| {
-                names.push(key);
-                names.len() - 1
-            })
-        };
-        // Devices, with the entities that use them (nic or bond by name:
-        // the names of nics and bonds never collide).
-        let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
-        for c in [running, desired] {
+        let configs = [running, desired];
+        let is_bond = |b: &str| configs.iter().any(|c| c.bonds.contains_key(b));
+        // Base device -> networks on it; nic -> bonds holding it (both configs).
+        let mut on_base: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        let mut bonds_of_nic: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for c in configs {
             for (name, a) in &c.networks {
-                let n = id((false, name.as_str()));
                 if let Some(base) = a.base() {
-                    users.entry(base).or_default().push(n);
+                    on_base.entry(base).or_default().insert(name);
                 }
             }
             for (name, b) in &c.bonds {
-                let n = id((true, name.as_str()));
-                users.entry(name.as_str()).or_default().push(n);
                 for nic in &b.nics {
-                    users.entry(nic.as_str()).or_default().push(n);
+                    bonds_of_nic.entry(nic).or_default().insert(name);
                 }
             }
         }
-        // Union-find over entities sharing a device.
-        let mut parent: Vec<usize> = (0..names.len()).collect();
-        fn root(parent: &mut [usize], mut i: usize) -> usize {
-            while parent[i] != i {
-                parent[i] = parent[parent[i]];
-                i = parent[i];
+        let attrs = |n: &str| {
+            desired
+                .networks
+                .get(n)
+                .into_iter()
+                .chain(running.networks.get(n))
+        };
+
+        let mut reached: BTreeSet<&str> = BTreeSet::new();
+        let mut expand: BTreeSet<&str> = BTreeSet::new();
+        // Base devices the plan must get right (their MTU and master).
+        let mut bases: BTreeSet<&str> = BTreeSet::new();
+        reached.extend(nets.into_iter().map(String::as_str));
+        expand.extend(bonds.into_iter().map(String::as_str));
+        for c in configs {
+            for name in c.networks.keys() {
+                if running.networks.get(name) != desired.networks.get(name) {
+                    reached.insert(name);
+                }
             }
-            i
-        }
-        for list in users.values() {
-            for w in list.windows(2) {
-                let (a, b) = (root(&mut parent, w[0]), root(&mut parent, w[1]));
-                parent[a] = b;
+            for name in c.bonds.keys() {
+                if running.bonds.get(name) != desired.bonds.get(name) {
+                    expand.insert(name);
+                }
             }
-        }
-        // Seeds: what the request names, and what changed without being named.
-        let mut seeds: Vec<usize> = Vec::new();
-        for n in nets {
-            seeds.extend(ids.get(&(false, n.as_str())));
-        }
-        for b in bonds {
-            seeds.extend(ids.get(&(true, b.as_str())));
         }
         for dev in drifted {
-            // A bridge is named after its network, a VLAN device after its
-            // base; a nic or a bond is used by its networks and bonds.
-            seeds.extend(ids.get(&(false, dev.as_str())));
-            seeds.extend(ids.get(&(true, dev.as_str())));
-            let base = dev.rsplit_once('.').map_or(dev.as_str(), |(b, _)| b);
-            for d in [dev.as_str(), base] {
-                seeds.extend(users.get(d).into_iter().flatten());
+            let dev = dev.as_str();
+            // A bridge is named after its network; a VLAN device after its
+            // base and tag; a nic or a bond is the base of its networks.
+            if configs.iter().any(|c| c.networks.contains_key(dev)) {
+                reached.extend(
+                    configs
+                        .iter()
+                        .find_map(|c| c.networks.get_key_value(dev))
+                        .map(|(k, _)| k.as_str()),
+                );
+            }
+            if let Some((base, tag)) = dev.rsplit_once('.') {
+                for n in on_base.get(base).into_iter().flatten() {
+                    if attrs(n).any(|a| a.vlan.map(|v| v.to_string()).as_deref() == Some(tag)) {
+                        reached.insert(n);
+                    }
+                }
+            }
+            if let Some((k, _)) = on_base.get_key_value(dev) {
+                bases.insert(k);
+            }
+            for b in bonds_of_nic.get(dev).into_iter().flatten() {
+                bases.insert(b);
             }
         }
-        for (&(is_bond, name), &i) in &ids {
-            let changed = if is_bond {
-                running.bonds.get(name) != desired.bonds.get(name)
-            } else {
-                running.networks.get(name) != desired.networks.get(name)
-            };
-            if changed {
-                seeds.push(i);
-            }
-        }
-        let reached: BTreeSet<usize> = seeds.iter().map(|&s| root(&mut parent, s)).collect();
-        let mut scope = Scope::default();
-        for (i, &(is_bond, name)) in names.iter().enumerate() {
-            if reached.contains(&root(&mut parent, i)) {
-                if is_bond {
-                    scope.bonds.insert(name.to_string());
-                } else {
-                    scope.networks.insert(name.to_string());
+        // Bonds that change reach what is on them and what shares a nic.
+        let mut queue: Vec<&str> = expand.iter().copied().collect();
+        while let Some(b) = queue.pop() {
+            reached.extend(on_base.get(b).into_iter().flatten());
+            for c in configs {
+                let Some(bond) = c.bonds.get(b) else { continue };
+                for nic in &bond.nics {
+                    reached.extend(on_base.get(nic.as_str()).into_iter().flatten());
+                    for other in bonds_of_nic.get(nic.as_str()).into_iter().flatten() {
+                        if expand.insert(other) {
+                            queue.push(other);
+                        }
+                    }
                 }
             }
         }
+        for n in &reached {
+            for a in attrs(n) {
+                bases.extend(a.base());
+            }
+        }
+        let mut beside: BTreeSet<&str> = BTreeSet::new();
+        for base in &bases {
+            let others = on_base
+                .get(base)
+                .into_iter()
+                .flatten()
+                .filter(|n| !reached.contains(*n));
+            let mut largest: Option<(u32, &str)> = None;
+            for n in others {
+                for a in attrs(n) {
+                    if a.vlan.is_none() {
+                        beside.insert(n);
+                    }
+                    if largest.is_none_or(|(m, _)| a.mtu > m) {
+                        largest = Some((a.mtu, n));
+                    }
+                }
+            }
+            beside.extend(largest.map(|(_, n)| n));
+        }
+        let mut carried: BTreeSet<&str> = expand.clone();
+        carried.extend(bases.iter().filter(|b| is_bond(b)));
+        for n in reached.iter().chain(&beside) {
+            for a in attrs(n) {
+                carried.extend(a.bonding.as_deref());
+            }
+        }
+
+        let total = running.networks.len().max(desired.networks.len())
+            + running.bonds.len().max(desired.bonds.len());
         // Most of the config: planning it whole costs the same.
-        if (scope.networks.len() + scope.bonds.len()) * 2 > names.len() {
+        if (reached.len() + beside.len() + carried.len()) * 2 > total {
             return None;
         }
-        Some(scope)
+        let owned = |set: BTreeSet<&str>| set.into_iter().map(str::to_string).collect();
+        Some(Scope {
+            networks: owned(reached),
+            bonds: owned(carried),
+            beside: owned(beside),
+        })
     }
 
     /// `config` cut down to the scope.
     pub fn restrict(&self, config: &Config) -> Config {
+        let pick = |names: &BTreeSet<String>,
+                    out: &mut std::collections::BTreeMap<String, NetAttrs>| {
+            for n in names {
+                if let Some(a) = config.networks.get(n) {
+                    out.insert(n.clone(), a.clone());
+                }
+            }
+        };
+        let mut networks = std::collections::BTreeMap::new();
+        pick(&self.networks, &mut networks);
+        pick(&self.beside, &mut networks);
         Config {
-            networks: self
-                .networks
-                .iter()
-                .filter_map(|n| Some((n.clone(), config.networks.get(n)?.clone())))
-                .collect(),
+            networks,
             bonds: self
                 .bonds
                 .iter()

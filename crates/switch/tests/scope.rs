@@ -69,7 +69,7 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
-fn a_network_reaches_the_networks_on_its_nic() {
+fn a_network_brings_the_largest_mtu_on_its_nic_and_its_bond_along() {
     let h = host();
     let run = running(&h);
     let s = scope_of(
@@ -78,8 +78,18 @@ fn a_network_reaches_the_networks_on_its_nic() {
         json!({"networks": {"a": {"nic": "eth0", "vlan": 10, "bridged": true, "mtu": 1400}}}),
     )
     .expect("a small scope");
-    assert_eq!(s.networks, set(&["a", "b"]));
+    assert_eq!(s.networks, set(&["a"]));
+    assert_eq!(s.beside, set(&["b"]), "b's 9000 sizes eth0");
     assert!(s.bonds.is_empty());
+    let s = scope_of(
+        &run,
+        &h,
+        json!({"networks": {"f": {"bonding": "bond0", "vlan": 20, "bridged": true, "mtu": 1400}}}),
+    )
+    .unwrap();
+    assert_eq!(s.networks, set(&["f"]));
+    assert_eq!(s.bonds, set(&["bond0"]), "its bond is carried, not reached");
+    assert_eq!(s.beside, set(&["g"]));
     let s = scope_of(&run, &h, json!({"networks": {"c": {"remove": true}}})).unwrap();
     assert_eq!(s.networks, set(&["c"]));
 }
@@ -139,22 +149,28 @@ fn a_device_changed_behind_our_back_reaches_its_network() {
             &set(drifted),
         )
         .unwrap()
-        .networks
     };
-    assert_eq!(s(&[]), set(&["c"]));
-    assert_eq!(s(&["h"]), set(&["c", "h"]), "a bridge: its network");
+    assert_eq!(s(&[]).networks, set(&["c"]));
     assert_eq!(
-        s(&["eth3.5"]),
+        s(&["h"]).networks,
+        set(&["c", "h"]),
+        "a bridge: its network"
+    );
+    assert_eq!(
+        s(&["eth3.5"]).networks,
         set(&["c", "e"]),
-        "a VLAN device: its base's networks"
+        "a VLAN device: its network"
     );
+    let slave = s(&["eth4"]);
     assert_eq!(
-        s(&["eth4"]),
-        set(&["c", "f", "g"]),
-        "a bond slave: the bond's networks"
+        slave.networks,
+        set(&["c"]),
+        "a bond slave: its bond, planned beside"
     );
+    assert_eq!(slave.bonds, set(&["bond0"]));
+    assert_eq!(slave.beside, set(&["f"]));
     assert_eq!(
-        s(&["veth_x", "lo"]),
+        s(&["veth_x", "lo"]).networks,
         set(&["c"]),
         "devices of no network reach nothing"
     );
