@@ -666,6 +666,7 @@ fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
                         Ok(took)
                     });
                 }
+                keep_ovs_logs(&o, &format!("n{n}-ovs-netswitch"));
                 // The OVS daemons go before their namespace.
                 drop(o);
             }
@@ -705,9 +706,25 @@ fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
                     Ok(took)
                 });
             }
+            keep_ovs_logs(&o, &format!("n{n}-ovs-vsctl"));
             drop(o);
         }
         Err(e) => s.ovs_setup_vsctl = Some(Err(e)),
+    }
+}
+
+/// With `NETSWITCH_BENCH_LOG_DIR`, keeps `o`'s ovs-vswitchd and
+/// ovsdb-server logs there as `<label>-<daemon>.log`: they show how often
+/// ovs-vswitchd reconfigured and what each side made it do.
+fn keep_ovs_logs(o: &Ovs, label: &str) {
+    let Some(dir) = std::env::var_os("NETSWITCH_BENCH_LOG_DIR") else {
+        return;
+    };
+    for daemon in ["ovs-vswitchd", "ovsdb-server"] {
+        let to = Path::new(&dir).join(format!("{label}-{daemon}.log"));
+        if let Err(e) = std::fs::copy(o.dir().join(format!("{daemon}.log")), &to) {
+            eprintln!("scale bench: keeping {}: {e}", to.display());
+        }
     }
 }
 
