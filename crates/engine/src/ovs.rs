@@ -52,16 +52,35 @@ const MAPPINGS_KEY: &str = "ovn-bridge-mappings";
 
 type Rows = Vec<Row>;
 
+/// The columns [`read`] uses, per table. Only these: the whole Interface
+/// table (statistics, status, ...) is several times larger, and ovsdb-server
+/// encodes it on every read (three per setup).
+const READ_COLUMNS: [(&str, &[&str]); 4] = [
+    ("Open_vSwitch", &["_uuid", "external_ids"]),
+    (
+        "Bridge",
+        &["_uuid", "name", "datapath_type", "external_ids", "ports"],
+    ),
+    (
+        "Port",
+        &["_uuid", "name", "interfaces", "tag", "external_ids"],
+    ),
+    (
+        "Interface",
+        &["_uuid", "name", "type", "mtu_request", "error"],
+    ),
+];
+
 fn select_all(c: &Client) -> Result<[Rows; 4], netswitch_ovsdb::Error> {
-    let res = c.transact(
-        VSWITCH_DB,
-        &[
-            netswitch_ovsdb::Op::select("Open_vSwitch", vec![]),
-            netswitch_ovsdb::Op::select("Bridge", vec![]),
-            netswitch_ovsdb::Op::select("Port", vec![]),
-            netswitch_ovsdb::Op::select("Interface", vec![]),
-        ],
-    )?;
+    let ops: Vec<netswitch_ovsdb::Op> = READ_COLUMNS
+        .iter()
+        .map(|(table, columns)| netswitch_ovsdb::Op::Select {
+            table: (*table).into(),
+            conditions: vec![],
+            columns: Some(columns.iter().map(|c| (*c).to_string()).collect()),
+        })
+        .collect();
+    let res = c.transact(VSWITCH_DB, &ops)?;
     let mut it = res.into_iter().map(|r| r.rows.unwrap_or_default());
     Ok([
         it.next().unwrap_or_default(),
