@@ -207,8 +207,12 @@ fn tag_datum(tag: Option<u16>) -> Value {
 }
 
 /// Sends `ops` (all OVS ops) as one transaction and waits for ovs-vswitchd
-/// to carry it out; then checks that every interface it added opened.
-/// Errs with a message naming the op or interface at fault.
+/// to carry it out; then, if it added interfaces with an MTU, a second
+/// transaction that sets their `mtu_request` (module doc), and the same
+/// wait; then checks that every interface it added opened. Errs with a
+/// message naming the op or interface at fault. Should the second
+/// transaction fail, the new interfaces stay unsized: the caller's rollback,
+/// which plans from the host read back, removes them with the rest.
 pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
     let started = Instant::now();
