@@ -58,7 +58,8 @@
 //! Knobs: `NETSWITCH_BENCH_N` (sizes, default [`DEFAULT_N`]),
 //! `NETSWITCH_BENCH_REPS`, `NETSWITCH_BENCH_SKIP` (any of [`STEPS`]),
 //! `NETSWITCH_BENCH_LOG_DIR=DIR` (keep each `netswitch setup`'s log as
-//! `n<N>-run<R>-<step>.log`; DIR must be writable from the lab),
+//! `n<N>-run<R>-<step>.log`, and each OVS side's daemon logs as
+//! `n<N>-ovs-<side>-<daemon>.log`; DIR must be writable from the lab),
 //! `NETSWITCH_BENCH_NETSWITCH_LOG` (netswitch's log filter; default
 //! [`LOG_FILTER`], which a second table uses to split the CLI's time into
 //! phases), `NETSWITCH_BENCH_MACHINE` (the host's side of the machine line;
@@ -99,8 +100,8 @@ const CAPS_ROUNDS: usize = 10;
 /// [`Host::engine_setup`]).
 const OVS_WAIT: Duration = Duration::from_secs(1800);
 /// The largest N with OVS steps by default: under TCG ovs-vswitchd takes
-/// about half a second per internal port (wall time, mostly waiting in
-/// the kernel), so N = 1000 would cost about 8 min per side.
+/// 0.13–0.4 s per internal port with the host's load (wall time, mostly
+/// waiting in the kernel), so N = 1000 would cost 2–7 min per side.
 const OVS_MAX_N: usize = 500;
 /// Idle time after an OVS starts, before its side is measured.
 const OVS_QUIET: Duration = Duration::from_secs(5);
@@ -666,6 +667,7 @@ fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
                         Ok(took)
                     });
                 }
+                keep_ovs_logs(&o, &format!("n{n}-ovs-netswitch"));
                 // The OVS daemons go before their namespace.
                 drop(o);
             }
@@ -705,9 +707,25 @@ fn ovs(s: &mut Sample, bin: &Path, n: usize, skipped: &dyn Fn(&str) -> bool) {
                     Ok(took)
                 });
             }
+            keep_ovs_logs(&o, &format!("n{n}-ovs-vsctl"));
             drop(o);
         }
         Err(e) => s.ovs_setup_vsctl = Some(Err(e)),
+    }
+}
+
+/// With `NETSWITCH_BENCH_LOG_DIR`, keeps `o`'s ovs-vswitchd and
+/// ovsdb-server logs there as `<label>-<daemon>.log`: they show how often
+/// ovs-vswitchd reconfigured and what each side made it do.
+fn keep_ovs_logs(o: &Ovs, label: &str) {
+    let Some(dir) = std::env::var_os("NETSWITCH_BENCH_LOG_DIR") else {
+        return;
+    };
+    for daemon in ["ovs-vswitchd", "ovsdb-server"] {
+        let to = Path::new(&dir).join(format!("{label}-{daemon}.log"));
+        if let Err(e) = std::fs::copy(o.dir().join(format!("{daemon}.log")), &to) {
+            eprintln!("scale bench: keeping {}: {e}", to.display());
+        }
     }
 }
 

@@ -89,6 +89,19 @@ fn ovs_networks_on_a_bond_carry_traffic_and_change_switch_both_ways() {
         h.link("net100").unwrap()["linkinfo"]["info_kind"],
         "openvswitch"
     );
+    assert_eq!(
+        ovs.vsctl(&["get", "Interface", "net100", "mtu_request"]),
+        "1400"
+    );
+    assert_eq!(h.link("net100").unwrap()["mtu"], 1400);
+    // mtu_request comes once the port exists: asked to size a port it has
+    // not created yet, ovs-vswitchd fails and adds ports far slower.
+    let log = std::fs::read_to_string(ovs.dir().join("ovs-vswitchd.log")).unwrap_or_default();
+    assert!(
+        !log.contains("failed to set MTU"),
+        "ovs-vswitchd was asked to size a port before creating it:\n{}",
+        ovs.log_tail()
+    );
     assert!(
         ping(&h),
         "no traffic through the kernel datapath:\n{}",

@@ -2,6 +2,13 @@
 //! a plan's OVS ops to OVSDB as one transaction (DESIGN §5.5), then waits
 //! until ovs-vswitchd has carried it out, as `ovs-vsctl` does, so the
 //! kernel ops that follow find the internal ports.
+//!
+//! New interfaces are inserted without `mtu_request`, which a second, small
+//! transaction sets once ovs-vswitchd has created them. Asked to size an
+//! interface it has not created yet, ovs-vswitchd 3.1 fails (`failed to set
+//! MTU ... No such device`), remembers the failure and then takes 2–4× as
+//! long to add each port: 0.5 s instead of 0.15 s per internal port under
+//! TCG (docs/benchmarks.md, "what changed").
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -10,7 +17,9 @@ use netswitch_model::host::{OvsBridge, OvsPort, OvsState};
 use netswitch_model::plan::Op;
 use netswitch_ovsdb::datum::{as_optional_i64, empty_set, named_uuid, set, str_map};
 use netswitch_ovsdb::vswitch::selected_uuid;
-use netswitch_ovsdb::{row, Client, Condition, Mutation, Mutator, Row, Uuid, VSWITCH_DB};
+use netswitch_ovsdb::{
+    row, Client, Condition, Mutation, Mutator, OpResult, Row, TableMonitor, Uuid, VSWITCH_DB,
+};
 use netswitch_switch::ovs::MARK_KEY;
 use serde_json::{json, Value};
 use tracing::{debug, info_span};
@@ -43,16 +52,35 @@ const MAPPINGS_KEY: &str = "ovn-bridge-mappings";
 
 type Rows = Vec<Row>;
 
+/// The columns [`read`] uses, per table. Only these: the whole Interface
+/// table (statistics, status, ...) is several times larger, and ovsdb-server
+/// encodes it on every read (three per setup).
+const READ_COLUMNS: [(&str, &[&str]); 4] = [
+    ("Open_vSwitch", &["_uuid", "external_ids"]),
+    (
+        "Bridge",
+        &["_uuid", "name", "datapath_type", "external_ids", "ports"],
+    ),
+    (
+        "Port",
+        &["_uuid", "name", "interfaces", "tag", "external_ids"],
+    ),
+    (
+        "Interface",
+        &["_uuid", "name", "type", "mtu_request", "error"],
+    ),
+];
+
 fn select_all(c: &Client) -> Result<[Rows; 4], netswitch_ovsdb::Error> {
-    let res = c.transact(
-        VSWITCH_DB,
-        &[
-            netswitch_ovsdb::Op::select("Open_vSwitch", vec![]),
-            netswitch_ovsdb::Op::select("Bridge", vec![]),
-            netswitch_ovsdb::Op::select("Port", vec![]),
-            netswitch_ovsdb::Op::select("Interface", vec![]),
-        ],
-    )?;
+    let ops: Vec<netswitch_ovsdb::Op> = READ_COLUMNS
+        .iter()
+        .map(|(table, columns)| netswitch_ovsdb::Op::Select {
+            table: (*table).into(),
+            conditions: vec![],
+            columns: Some(columns.iter().map(|c| (*c).to_string()).collect()),
+        })
+        .collect();
+    let res = c.transact(VSWITCH_DB, &ops)?;
     let mut it = res.into_iter().map(|r| r.rows.unwrap_or_default());
     Ok([
         it.next().unwrap_or_default(),
@@ -162,13 +190,11 @@ pub fn read_state(settings: &OvsSettings) -> Result<OvsState, netswitch_ovsdb::E
     Ok(read(&c)?.state)
 }
 
-fn interface_row(name: &str, internal: bool, mtu: Option<u32>) -> Row {
+/// A new Interface row; its `mtu_request` comes later (module doc).
+fn interface_row(name: &str, internal: bool) -> Row {
     let mut r = row([("name", json!(name))]);
     if internal {
         r.insert("type".into(), json!("internal"));
-    }
-    if let Some(m) = mtu {
-        r.insert("mtu_request".into(), json!(m));
     }
     r
 }
@@ -181,8 +207,12 @@ fn tag_datum(tag: Option<u16>) -> Value {
 }
 
 /// Sends `ops` (all OVS ops) as one transaction and waits for ovs-vswitchd
-/// to carry it out; then checks that every interface it added opened.
-/// Errs with a message naming the op or interface at fault.
+/// to carry it out; then, if it added interfaces with an MTU, a second
+/// transaction that sets their `mtu_request` (module doc), and the same
+/// wait; then checks that every interface it added opened. Errs with a
+/// message naming the op or interface at fault. Should the second
+/// transaction fail, the new interfaces stay unsized: the caller's rollback,
+/// which plans from the host read back, removes them with the rest.
 pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
     let started = Instant::now();
@@ -207,19 +237,25 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
     let mut added_ifaces: Vec<String> = Vec::new();
     let mut root_mutations: Vec<Mutation> = Vec::new();
     let mut port_ops = Vec::new();
-    let add_port = |tx: &mut Vec<netswitch_ovsdb::Op>,
-                    next: &mut dyn FnMut(&str) -> String,
-                    name: &str,
-                    tag: Option<u16>,
-                    internal: bool,
-                    mtu: Option<u32>|
+    // (index in `tx` of a new Interface's insert, its MTU): sized by the
+    // second transaction, once ovs-vswitchd has created it (module doc).
+    let mut sizes: Vec<(usize, u32)> = Vec::new();
+    let mut add_port = |tx: &mut Vec<netswitch_ovsdb::Op>,
+                        next: &mut dyn FnMut(&str) -> String,
+                        name: &str,
+                        tag: Option<u16>,
+                        internal: bool,
+                        mtu: Option<u32>|
      -> Value {
         let iname = next("i");
         let pname = next("p");
+        if let Some(m) = mtu {
+            sizes.push((tx.len(), m));
+        }
         tx.push(netswitch_ovsdb::Op::insert_named(
             "Interface",
             &iname,
-            interface_row(name, internal, mtu),
+            interface_row(name, internal),
         ));
         let mut prow = row([("name", json!(name)), ("interfaces", named_uuid(&iname))]);
         if tag.is_some() {
@@ -341,15 +377,68 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
         debug!(bridge = %name, "new OVS bridge");
     }
     tx.extend(port_ops);
+    // Pushed, not polled: ovs-vswitchd's `cur_cfg` reaches the replica as
+    // soon as it is written, and nothing wakes ovsdb-server meanwhile.
+    c.monitor(
+        VSWITCH_DB,
+        &[TableMonitor::columns("Open_vSwitch", &["cur_cfg"])],
+    )
+    .map_err(|e| format!("OVSDB monitor: {e}"))?;
+    // One wait for both transactions: `settings.timeout` in all.
+    let wait = Wait {
+        deadline: started + settings.timeout,
+        timeout: settings.timeout,
+    };
+    let res = commit(&c, &root, tx, root_mutations, &wait)?;
+    if !sizes.is_empty() {
+        let mut resize = vec![netswitch_ovsdb::Op::Comment(format!(
+            "netswitch: MTU of {} new interfaces",
+            sizes.len()
+        ))];
+        for (at, mtu) in &sizes {
+            let u = res
+                .get(*at)
+                .and_then(|r| r.uuid.as_ref())
+                .ok_or("OVSDB transaction: no UUID for an inserted interface")?;
+            resize.push(netswitch_ovsdb::Op::update(
+                "Interface",
+                vec![Condition::uuid(u)],
+                row([("mtu_request", json!(mtu))]),
+            ));
+        }
+        commit(&c, &root, resize, Vec::new(), &wait)?;
+    }
+    check_interfaces(&c, &added_ifaces)?;
+    debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
+    Ok(())
+}
+
+/// How long ovs-vswitchd may take: until `deadline`, `timeout` after the
+/// start (for the message).
+struct Wait {
+    deadline: Instant,
+    timeout: Duration,
+}
+
+/// Sends `tx` with `root_mutations` and a `next_cfg` increment on the root
+/// row, then waits for ovs-vswitchd to carry it out. Returns the
+/// transaction's results (index for index with `tx`).
+fn commit(
+    c: &Client,
+    root: &Uuid,
+    mut tx: Vec<netswitch_ovsdb::Op>,
+    mut root_mutations: Vec<Mutation>,
+    wait: &Wait,
+) -> Result<Vec<OpResult>, String> {
     root_mutations.push(Mutation::new("next_cfg", Mutator::Add, json!(1)));
     tx.push(netswitch_ovsdb::Op::mutate(
         "Open_vSwitch",
-        vec![Condition::uuid(&root)],
+        vec![Condition::uuid(root)],
         root_mutations,
     ));
     tx.push(netswitch_ovsdb::Op::Select {
         table: "Open_vSwitch".into(),
-        conditions: vec![Condition::uuid(&root)],
+        conditions: vec![Condition::uuid(root)],
         columns: Some(vec!["next_cfg".into()]),
     });
     let res = c
@@ -362,47 +451,46 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
         .and_then(|r| r.get("next_cfg"))
         .and_then(Value::as_i64)
         .ok_or("OVSDB transaction: no next_cfg in the reply")?;
-    wait_for_cfg(&c, &root, next_cfg, settings.timeout)?;
-    check_interfaces(&c, &added_ifaces)?;
-    debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
-    Ok(())
+    wait_for_cfg(c, root, next_cfg, wait)?;
+    Ok(res)
 }
 
 /// Waits until ovs-vswitchd reports `cur_cfg >= next_cfg`: it has
-/// reconfigured with the transaction.
-fn wait_for_cfg(c: &Client, root: &Uuid, next_cfg: i64, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(2);
-    loop {
-        let res = c
-            .transact(
-                VSWITCH_DB,
-                &[netswitch_ovsdb::Op::Select {
-                    table: "Open_vSwitch".into(),
-                    conditions: vec![Condition::uuid(root)],
-                    columns: Some(vec!["cur_cfg".into()]),
-                }],
-            )
-            .map_err(|e| e.to_string())?;
-        let cur = res
-            .first()
-            .and_then(|r| r.rows.as_ref())
-            .and_then(|rows| rows.first())
-            .and_then(|r| r.get("cur_cfg"))
+/// reconfigured with the transaction. `c` monitors `cur_cfg`.
+fn wait_for_cfg(c: &Client, root: &Uuid, next_cfg: i64, wait: &Wait) -> Result<(), String> {
+    let cur = |r: &netswitch_ovsdb::Replica| {
+        r.row("Open_vSwitch", root)
+            .and_then(|row| row.get("cur_cfg"))
             .and_then(Value::as_i64)
-            .unwrap_or(0);
-        if cur >= next_cfg {
-            return Ok(());
+            .unwrap_or(0)
+    };
+    loop {
+        // In slices, to notice a lost connection (no update ever comes then).
+        let left = wait.deadline.saturating_duration_since(Instant::now());
+        match c.wait_for(left.min(CONNECTION_CHECK), |r| cur(r) >= next_cfg) {
+            Ok(()) => return Ok(()),
+            Err(netswitch_ovsdb::Error::ReplicaTimeout { .. }) if !left.is_zero() => {
+                if !c.is_connected() {
+                    return Err(format!(
+                        "lost the OVSDB connection while waiting for ovs-vswitchd (cur_cfg {}, want {next_cfg})",
+                        c.with_replica(cur)
+                    ));
+                }
+            }
+            Err(netswitch_ovsdb::Error::ReplicaTimeout { .. }) => {
+                return Err(format!(
+                    "ovs-vswitchd did not carry out the transaction within {:?} (cur_cfg {}, want {next_cfg}); is it running?",
+                    wait.timeout,
+                    c.with_replica(cur)
+                ))
+            }
+            Err(other) => return Err(format!("waiting for ovs-vswitchd: {other}")),
         }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "ovs-vswitchd did not carry out the transaction within {timeout:?} (cur_cfg {cur}, want {next_cfg}); is it running?"
-            ));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
     }
 }
+
+/// How often a wait for ovs-vswitchd checks that the connection is up.
+const CONNECTION_CHECK: Duration = Duration::from_secs(1);
 
 /// Fails naming the first added interface OVS could not open.
 fn check_interfaces(c: &Client, names: &[String]) -> Result<(), String> {
