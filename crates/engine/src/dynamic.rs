@@ -63,24 +63,60 @@ impl Engine {
         desired: &Config,
         ops: &[Op],
     ) -> Result<(), String> {
-        let changed = Config {
+        let mut devs: BTreeSet<&str> = BTreeSet::new();
+        for op in ops {
+            devs.extend(crate::journal::op_links(op));
+            if let Op::OvsAddPort { name, .. } = op {
+                devs.insert(name);
+            }
+        }
+        // Whether a network's northbound (see `topology::place`: its own
+        // name when bridged or OVS, else its VLAN device or its base) is
+        // among the touched devices, without building its name.
+        let touches = |net: &str, a: &netswitch_model::config::NetAttrs| {
+            if a.bridged || a.switch == netswitch_model::config::SwitchType::Ovs {
+                return devs.contains(net);
+            }
+            let Some(base) = a.base() else { return false };
+            match a.vlan {
+                None => devs.contains(base),
+                Some(id) => devs.iter().any(|d| {
+                    d.strip_prefix(base)
+                        .and_then(|r| r.strip_prefix('.'))
+                        .and_then(|t| t.parse::<u16>().ok())
+                        == Some(id)
+                }),
+            }
+        };
+        let mut changed: Vec<String> = Vec::new();
+        let candidates = Config {
             networks: desired
                 .networks
                 .iter()
-                .filter(|(n, a)| running.networks.get(*n) != Some(*a))
+                .filter(|(n, a)| {
+                    let c = running.networks.get(*n) != Some(*a);
+                    if c {
+                        changed.push(n.to_string());
+                    }
+                    c || touches(n, a)
+                })
                 .map(|(n, a)| (n.clone(), a.clone()))
                 .collect(),
             ..Config::default()
         };
-        let mut devs: BTreeSet<String> = ra_settings(&changed).into_keys().collect();
-        for op in ops {
-            devs.extend(crate::journal::op_links(op).into_iter().map(str::to_string));
-            if let Op::OvsAddPort { name, .. } = op {
-                devs.insert(name.clone());
-            }
-        }
-        let mut settings = ra_settings(desired);
-        settings.retain(|dev, _| devs.contains(dev));
+        let mut settings = ra_settings(&candidates);
+        let changed_devs: BTreeSet<String> = ra_settings(&Config {
+            networks: candidates
+                .networks
+                .iter()
+                .filter(|(n, _)| changed.contains(n))
+                .map(|(n, a)| (n.clone(), a.clone()))
+                .collect(),
+            ..Config::default()
+        })
+        .into_keys()
+        .collect();
+        settings.retain(|dev, _| devs.contains(dev.as_str()) || changed_devs.contains(dev));
         self.sysctls_and_clients(&settings, desired)
     }
 

@@ -4,10 +4,13 @@
 //! A transaction writes `<state-dir>/journal` (temp file, fsync, rename,
 //! fsync of the directory) before its first change, and removes it only
 //! after the running config is saved or the rollback is finished. The
-//! journal holds the old running config, the desired one, the plan's ops
-//! with the links they touch as they were before, and the resolver file's
-//! old bytes when the plan rewrites it: enough to roll back without the
-//! dead process's memory.
+//! journal holds what the transaction changes in the config (each changed
+//! network and bond before and after; the rest of both configs is the
+//! running config, which only this transaction writes while it holds the
+//! lock, so a one-network edit of a 1000-network host journals one
+//! network), the plan's ops with the links they touch as they were before,
+//! and the resolver file's old bytes when the plan rewrites it: enough to
+//! roll back without the dead process's memory.
 //!
 //! Every transaction holds an exclusive `flock` on `<state-dir>/lock` from
 //! before it reads the running config until its journal is gone. The
@@ -19,7 +22,9 @@ use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use netswitch_model::config::Config;
+use std::collections::BTreeMap;
+
+use netswitch_model::config::{BondAttrs, Config, NetAttrs};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::{HostState, Link};
 use netswitch_model::plan::Op;
@@ -40,10 +45,11 @@ pub struct Journal {
     pub verb: String,
     /// The process that ran the transaction.
     pub pid: u32,
-    /// The running config before the transaction: what a rollback restores.
-    pub old: Config,
-    /// The config the transaction moves to.
-    pub desired: Config,
+    /// The networks and bonds the transaction changes, before and after:
+    /// with the running config found at recovery (the old one or the
+    /// desired one, whichever was saved last), the old config (what a
+    /// rollback restores) and the desired one.
+    pub changes: Changes,
     /// Whether the desired config is also to become the persistent one
     /// (`commitOnSuccess`).
     pub persist: bool,
@@ -55,6 +61,73 @@ pub struct Journal {
     pub before_links: Vec<Link>,
     /// The resolver file and its old bytes, when the plan rewrites it.
     pub resolv: Option<ResolvBackup>,
+}
+
+/// The entities that differ between two configs, with both values
+/// (`None`: absent from that config).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    pub networks: BTreeMap<String, (Option<NetAttrs>, Option<NetAttrs>)>,
+    pub bonds: BTreeMap<String, (Option<BondAttrs>, Option<BondAttrs>)>,
+}
+
+impl Changes {
+    /// What differs from `old` to `desired`.
+    pub fn between(old: &Config, desired: &Config) -> Changes {
+        Changes {
+            networks: differing(&old.networks, &desired.networks),
+            bonds: differing(&old.bonds, &desired.bonds),
+        }
+    }
+
+    /// The old config, from a config that equals it or the desired one
+    /// outside the changed entities.
+    pub fn old_from(&self, running: &Config) -> Config {
+        self.side(running, true)
+    }
+
+    /// The desired config, likewise.
+    pub fn desired_from(&self, running: &Config) -> Config {
+        self.side(running, false)
+    }
+
+    fn side(&self, running: &Config, old: bool) -> Config {
+        fn put<T: Clone>(
+            map: &mut BTreeMap<String, T>,
+            pairs: &BTreeMap<String, (Option<T>, Option<T>)>,
+            old: bool,
+        ) {
+            for (name, (before, after)) in pairs {
+                match if old { before } else { after } {
+                    Some(v) => map.insert(name.clone(), v.clone()),
+                    None => map.remove(name),
+                };
+            }
+        }
+        let mut c = running.clone();
+        put(&mut c.networks, &self.networks, old);
+        put(&mut c.bonds, &self.bonds, old);
+        c
+    }
+}
+
+/// The entries of two maps that differ, with both values.
+fn differing<T: Clone + PartialEq>(
+    old: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+) -> BTreeMap<String, (Option<T>, Option<T>)> {
+    let mut out = BTreeMap::new();
+    for (k, v) in old {
+        if new.get(k) != Some(v) {
+            out.insert(k.clone(), (Some(v.clone()), new.get(k).cloned()));
+        }
+    }
+    for (k, v) in new {
+        if !old.contains_key(k) {
+            out.insert(k.clone(), (None, Some(v.clone())));
+        }
+    }
+    out
 }
 
 /// The resolver file as it was before a transaction rewrote it.
@@ -135,8 +208,7 @@ impl Journal {
         Journal {
             verb: verb.to_string(),
             pid: std::process::id(),
-            old: old.clone(),
-            desired: desired.clone(),
+            changes: Changes::between(old, desired),
             persist,
             ops: ops.to_vec(),
             before_links: Vec::new(),
@@ -254,22 +326,24 @@ impl Engine {
             }
         };
         let running = self.store.load(Which::Running)?;
+        let old = journal.changes.old_from(&running);
+        let desired = journal.changes.desired_from(&running);
         let mut out = Recovery {
             verb: journal.verb.clone(),
             pid: journal.pid,
-            completed: running == journal.desired && journal.desired != journal.old,
+            completed: running == desired && desired != old,
             problems: Vec::new(),
         };
         if out.completed {
             // The running config is saved only after verify and the
             // confirmation: the host carries the new config. Finish.
             if journal.persist {
-                self.store.save(Which::Persistent, &journal.desired)?;
+                self.store.save(Which::Persistent, &desired)?;
             }
         } else {
-            out.problems = self.roll_back_journal(&journal);
-            if running != journal.old {
-                self.store.save(Which::Running, &journal.old)?;
+            out.problems = self.roll_back_journal(&journal, &old, &desired);
+            if running != old {
+                self.store.save(Which::Running, &old)?;
             }
         }
         let _ = fs::remove_file(self.pending_confirmation());
@@ -304,7 +378,7 @@ impl Engine {
 
     /// The rollback of a dead transaction: undo every op, then plan from
     /// the host as it is to the old config, then the resolver file.
-    fn roll_back_journal(&self, j: &Journal) -> Vec<String> {
+    fn roll_back_journal(&self, j: &Journal, old: &Config, desired: &Config) -> Vec<String> {
         let before = j.before();
         let all: Vec<usize> = (0..j.ops.len()).collect();
         // The journal keeps no OVS state to undo OVS ops against: the
@@ -313,13 +387,13 @@ impl Engine {
             .into_iter()
             .filter(|op| !op.is_ovs())
             .collect();
-        let with_ovs = uses_ovs(&j.old, &j.desired);
+        let with_ovs = uses_ovs(old, desired);
         // Undo steps for ops that never ran fail; only what is left after
         // the planner pass counts.
         let _ = self.apply_best_effort(&undo, with_ovs);
         let mut problems = Vec::new();
         match self.observe(with_ovs) {
-            Ok(now) => match netswitch_switch::plan(&now, &j.desired, &j.old) {
+            Ok(now) => match netswitch_switch::plan(&now, desired, old) {
                 Ok(back) => {
                     let _ = self.apply_best_effort(&back.ops, with_ovs);
                 }
@@ -333,7 +407,7 @@ impl Engine {
             }
         }
         match self.observe(with_ovs) {
-            Ok(now) => match netswitch_switch::plan(&now, &j.old, &j.old) {
+            Ok(now) => match netswitch_switch::plan(&now, old, old) {
                 Ok(left) => problems.extend(
                     left.ops
                         .iter()
@@ -440,6 +514,41 @@ mod tests {
             back.resolv.unwrap().old.as_deref(),
             Some(&b"nameserver 10.0.0.1\n"[..])
         );
+    }
+
+    #[test]
+    fn the_changes_give_back_both_configs_from_either() {
+        let net = |nic: &str| NetAttrs {
+            nic: Some(nic.into()),
+            ..NetAttrs::default()
+        };
+        let mut old = Config::default();
+        for i in 0..50 {
+            old.networks.insert(format!("n{i}"), net("eth0"));
+        }
+        old.bonds.insert(
+            "bond0".into(),
+            BondAttrs {
+                nics: vec!["eth5".into()],
+                options: netswitch_model::bondopts::BondOptions::parse("mode=1").unwrap(),
+                hwaddr: None,
+                switch: netswitch_model::config::SwitchType::Legacy,
+            },
+        );
+        let mut desired = old.clone();
+        desired.networks.insert("n3".into(), net("eth1"));
+        desired.networks.remove("n7");
+        desired.networks.insert("new".into(), net("eth2"));
+        desired.bonds.remove("bond0");
+        let c = Changes::between(&old, &desired);
+        assert_eq!(c.networks.len(), 3, "only what changed is kept");
+        assert_eq!(c.bonds.len(), 1);
+        for from in [&old, &desired] {
+            assert_eq!(c.old_from(from), old);
+            assert_eq!(c.desired_from(from), desired);
+        }
+        let back: Changes = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
     }
 
     #[test]

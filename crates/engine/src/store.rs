@@ -193,13 +193,13 @@ impl Store {
             fs::create_dir_all(&d).map_err(io(&d))?;
         }
         let (mut written, mut linked) = (0usize, 0usize);
+        let nets = EntityDirs::open(&gen_dir, "nets", &sources, |c| &c.networks)?;
         for (name, attrs) in &config.networks {
-            place(&gen_dir, "nets", name, attrs, &sources, |c| &c.networks)?
-                .count(&mut written, &mut linked);
+            nets.place(name, attrs)?.count(&mut written, &mut linked);
         }
+        let bonds = EntityDirs::open(&gen_dir, "bonds", &sources, |c| &c.bonds)?;
         for (name, attrs) in &config.bonds {
-            place(&gen_dir, "bonds", name, attrs, &sources, |c| &c.bonds)?
-                .count(&mut written, &mut linked);
+            bonds.place(name, attrs)?.count(&mut written, &mut linked);
         }
         for sub in ["nets", "bonds", "devices", ""] {
             sync_dir(&gen_dir.join(sub))?;
@@ -293,30 +293,60 @@ impl Placed {
     }
 }
 
-/// Puts one entity file at `gen_dir/sub/name`: a hard link to the file of
-/// a live generation among `sources` that holds the same attributes (as
-/// `entities` picks them out of a config) when that works, else a fresh
-/// fsynced write.
-fn place<T: serde::Serialize + PartialEq>(
-    gen_dir: &Path,
-    sub: &str,
-    name: &str,
-    value: &T,
-    sources: &[(PathBuf, Arc<Config>)],
-    entities: impl Fn(&Config) -> &BTreeMap<String, T>,
-) -> Result<Placed, StoreError> {
-    let path = gen_dir.join(sub).join(name);
-    let from = sources
-        .iter()
-        .find(|(_, c)| entities(c).get(name) == Some(value))
-        .map(|(dir, _)| dir.join(sub).join(name));
-    if let Some(from) = from {
-        if fs::hard_link(from, &path).is_ok() {
-            return Ok(Placed::Linked);
-        }
+/// One entity directory (`nets/` or `bonds/`) of a new generation, open,
+/// with the same directory of each live generation and what it holds, so
+/// that an unchanged entity is linked by name relative to open directories
+/// (the kernel walks one path component per link, not the whole path).
+struct EntityDirs<'a, T> {
+    path: PathBuf,
+    dir: fs::File,
+    sources: Vec<(fs::File, &'a BTreeMap<String, T>)>,
+}
+
+impl<'a, T: serde::Serialize + PartialEq> EntityDirs<'a, T> {
+    fn open(
+        gen_dir: &Path,
+        sub: &str,
+        sources: &'a [(PathBuf, Arc<Config>)],
+        entities: impl Fn(&'a Config) -> &'a BTreeMap<String, T>,
+    ) -> Result<Self, StoreError> {
+        let path = gen_dir.join(sub);
+        let dir = fs::File::open(&path).map_err(io(&path))?;
+        let sources = sources
+            .iter()
+            .filter_map(|(d, c)| Some((fs::File::open(d.join(sub)).ok()?, entities(c))))
+            .collect();
+        Ok(Self { path, dir, sources })
     }
-    write_synced(&path, value)?;
-    Ok(Placed::Written)
+
+    /// Puts one entity file here: a hard link to the file of a live
+    /// generation that holds the same attributes when that works, else a
+    /// fresh fsynced write.
+    fn place(&self, name: &str, value: &T) -> Result<Placed, StoreError> {
+        use std::os::fd::AsRawFd;
+        let from = self
+            .sources
+            .iter()
+            .find(|(_, held)| held.get(name) == Some(value));
+        if let (Some((src, _)), Ok(c_name)) = (from, std::ffi::CString::new(name)) {
+            // SAFETY: two open directory fds and a NUL-terminated name that
+            // outlive the call; linkat only reads them.
+            let rc = unsafe {
+                libc::linkat(
+                    src.as_raw_fd(),
+                    c_name.as_ptr(),
+                    self.dir.as_raw_fd(),
+                    c_name.as_ptr(),
+                    0,
+                )
+            };
+            if rc == 0 {
+                return Ok(Placed::Linked);
+            }
+        }
+        write_synced(&self.path.join(name), value)?;
+        Ok(Placed::Written)
+    }
 }
 
 fn read_entities<T: serde::de::DeserializeOwned>(
