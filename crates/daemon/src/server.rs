@@ -341,6 +341,35 @@ fn trim() {
     }
 }
 
+/// How much of an answer the kernel may hold for a client before the
+/// writer waits: a 4000-device caps answer is about 4 MB, which the default
+/// (about 200 KiB) sends in twenty rounds of wake-ups on both sides.
+const SEND_BUFFER: libc::c_int = 4 << 20;
+
+/// Lets one write of a big answer go out at once. Root may exceed the
+/// system's `wmem_max` (`SO_SNDBUFFORCE`); otherwise the kernel caps the
+/// plain request. Best effort: a failure leaves the default.
+fn widen_send_buffer(stream: &UnixStream) {
+    use std::os::fd::AsRawFd;
+    let fd = stream.as_raw_fd();
+    for opt in [libc::SO_SNDBUFFORCE, libc::SO_SNDBUF] {
+        // SAFETY: setsockopt on a socket we own, with a pointer to an int
+        // and its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&SEND_BUFFER as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            return;
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT; blocking. Call it from the
 /// thread that is in the network namespace to serve: live netinfo and
 /// every runtime thread start from it.
@@ -397,6 +426,7 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _)) => {
                         next += 1;
+                        widen_send_buffer(&stream);
                         let d = daemon.clone();
                         tokio::spawn(connection(d, stream).instrument(info_span!("conn", n = next)));
                     }

@@ -69,12 +69,14 @@ impl Scope {
         let configs = [running, desired];
         let is_bond = |b: &str| configs.iter().any(|c| c.bonds.contains_key(b));
         // Base device -> networks on it; nic -> bonds holding it (both configs).
-        let mut on_base: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        // (Lists, not sets: a name may appear twice, once per config; a
+        // 1000-network bond's set would cost more than all the rest.)
+        let mut on_base: HashMap<&str, Vec<(&str, &NetAttrs)>> = HashMap::new();
         let mut bonds_of_nic: HashMap<&str, BTreeSet<&str>> = HashMap::new();
         for c in configs {
             for (name, a) in &c.networks {
                 if let Some(base) = a.base() {
-                    on_base.entry(base).or_default().insert(name);
+                    on_base.entry(base).or_default().push((name, a));
                 }
             }
             for (name, b) in &c.bonds {
@@ -97,18 +99,8 @@ impl Scope {
         let mut bases: BTreeSet<&str> = BTreeSet::new();
         reached.extend(nets.into_iter().map(String::as_str));
         expand.extend(bonds.into_iter().map(String::as_str));
-        for c in configs {
-            for name in c.networks.keys() {
-                if running.networks.get(name) != desired.networks.get(name) {
-                    reached.insert(name);
-                }
-            }
-            for name in c.bonds.keys() {
-                if running.bonds.get(name) != desired.bonds.get(name) {
-                    expand.insert(name);
-                }
-            }
-        }
+        reached.extend(differing(&running.networks, &desired.networks));
+        expand.extend(differing(&running.bonds, &desired.bonds));
         for dev in drifted {
             let dev = dev.as_str();
             // A bridge is named after its network; a VLAN device after its
@@ -122,8 +114,8 @@ impl Scope {
                 );
             }
             if let Some((base, tag)) = dev.rsplit_once('.') {
-                for n in on_base.get(base).into_iter().flatten() {
-                    if attrs(n).any(|a| a.vlan.map(|v| v.to_string()).as_deref() == Some(tag)) {
+                for (n, a) in on_base.get(base).into_iter().flatten() {
+                    if a.vlan.is_some_and(|v| tag.parse::<u16>() == Ok(v)) {
                         reached.insert(n);
                     }
                 }
@@ -138,11 +130,17 @@ impl Scope {
         // Bonds that change reach what is on them and what shares a nic.
         let mut queue: Vec<&str> = expand.iter().copied().collect();
         while let Some(b) = queue.pop() {
-            reached.extend(on_base.get(b).into_iter().flatten());
+            reached.extend(on_base.get(b).into_iter().flatten().map(|(n, _)| *n));
             for c in configs {
                 let Some(bond) = c.bonds.get(b) else { continue };
                 for nic in &bond.nics {
-                    reached.extend(on_base.get(nic.as_str()).into_iter().flatten());
+                    reached.extend(
+                        on_base
+                            .get(nic.as_str())
+                            .into_iter()
+                            .flatten()
+                            .map(|(n, _)| *n),
+                    );
                     for other in bonds_of_nic.get(nic.as_str()).into_iter().flatten() {
                         if expand.insert(other) {
                             queue.push(other);
@@ -162,16 +160,14 @@ impl Scope {
                 .get(base)
                 .into_iter()
                 .flatten()
-                .filter(|n| !reached.contains(*n));
+                .filter(|(n, _)| !reached.contains(*n));
             let mut largest: Option<(u32, &str)> = None;
-            for n in others {
-                for a in attrs(n) {
-                    if a.vlan.is_none() {
-                        beside.insert(n);
-                    }
-                    if largest.is_none_or(|(m, _)| a.mtu > m) {
-                        largest = Some((a.mtu, n));
-                    }
+            for &(n, a) in others {
+                if a.vlan.is_none() {
+                    beside.insert(n);
+                }
+                if largest.is_none_or(|(m, _)| a.mtu > m) {
+                    largest = Some((a.mtu, n));
                 }
             }
             beside.extend(largest.map(|(_, n)| n));
@@ -220,6 +216,48 @@ impl Scope {
                 .collect(),
         }
     }
+}
+
+/// The keys whose entries differ between two maps (present in one only, or
+/// with different values), by one merge over both in key order.
+fn differing<'a, T: PartialEq>(
+    a: &'a std::collections::BTreeMap<String, T>,
+    b: &'a std::collections::BTreeMap<String, T>,
+) -> Vec<&'a str> {
+    use std::cmp::Ordering;
+    let mut out = Vec::new();
+    let (mut x, mut y) = (a.iter().peekable(), b.iter().peekable());
+    loop {
+        match (x.peek(), y.peek()) {
+            (None, None) => break,
+            (Some((k, _)), None) => {
+                out.push(k.as_str());
+                x.next();
+            }
+            (None, Some((k, _))) => {
+                out.push(k.as_str());
+                y.next();
+            }
+            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                Ordering::Less => {
+                    out.push(ka.as_str());
+                    x.next();
+                }
+                Ordering::Greater => {
+                    out.push(kb.as_str());
+                    y.next();
+                }
+                Ordering::Equal => {
+                    if va != vb {
+                        out.push(ka.as_str());
+                    }
+                    x.next();
+                    y.next();
+                }
+            },
+        }
+    }
+    out
 }
 
 /// [`crate::plan`] over a scope (`None`: the whole configs).
