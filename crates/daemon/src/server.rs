@@ -524,11 +524,26 @@ async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
     let uid = stream.peer_cred().ok().map(|c| c.uid());
     debug!(?uid, "connected");
     let (rd, mut wr) = stream.into_split();
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
+    let (tx, mut rx) = mpsc::channel::<Out>(64);
     let writer = tokio::spawn(async move {
-        while let Some(mut line) = rx.recv().await {
-            line.push(b'\n');
-            if wr.write_all(&line).await.is_err() {
+        while let Some(out) = rx.recv().await {
+            let written = match out {
+                Out::Line(mut line) => {
+                    line.push(b'\n');
+                    wr.write_all(&line).await
+                }
+                Out::Framed { head, body } => {
+                    let mut r = wr.write_all(&head).await;
+                    if r.is_ok() {
+                        r = wr.write_all(&body).await;
+                    }
+                    if r.is_ok() {
+                        r = wr.write_all(b"}\n").await;
+                    }
+                    r
+                }
+            };
+            if written.is_err() {
                 break;
             }
         }
@@ -543,7 +558,7 @@ async fn connection(daemon: Arc<Daemon>, stream: UnixStream) {
                     codes::INVALID_REQUEST,
                     format!("message longer than {MAX_MESSAGE_BYTES} bytes; discarded"),
                 );
-                let _ = tx.send(error_response(Value::Null, e)).await;
+                let _ = tx.send(Out::Line(error_response(Value::Null, e))).await;
                 continue;
             }
             Ok(None) | Err(_) => break,
@@ -617,31 +632,44 @@ fn error_response(id: Value, e: RpcError) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
+/// One message for the client, written as one line.
+enum Out {
+    Line(Vec<u8>),
+    /// An answer around a result the daemon keeps (the caps): the envelope
+    /// up to `"result":`, then the kept bytes, then `}`. Written in three
+    /// parts so a 4 MB answer is not copied (nor a fresh 4 MB buffer
+    /// faulted in) for every call.
+    Framed {
+        head: Vec<u8>,
+        body: Arc<Vec<u8>>,
+    },
+}
+
 /// Validates the envelope, runs the method; `None` for a notification
 /// (a request without id), which gets no answer.
 async fn handle(
     daemon: Arc<Daemon>,
     uid: Option<u32>,
     line: &[u8],
-    tx: &mpsc::Sender<Vec<u8>>,
-) -> Option<Vec<u8>> {
+    tx: &mpsc::Sender<Out>,
+) -> Option<Out> {
     let msg: Value = match serde_json::from_slice(line) {
         Ok(v) => v,
         Err(e) => {
-            return Some(error_response(
+            return Some(Out::Line(error_response(
                 Value::Null,
                 RpcError::new(codes::PARSE_ERROR, format!("not JSON: {e}")),
-            ))
+            )))
         }
     };
     let Value::Object(mut msg) = msg else {
-        return Some(error_response(
+        return Some(Out::Line(error_response(
             Value::Null,
             RpcError::new(
                 codes::INVALID_REQUEST,
                 "a request must be a JSON object (batches are not supported)",
             ),
-        ));
+        )));
     };
     let id = msg.remove("id");
     let id_ok = matches!(
@@ -654,10 +682,10 @@ async fn handle(
         Value::Null
     };
     let invalid = |why: &str| {
-        Some(error_response(
+        Some(Out::Line(error_response(
             reply_id.clone(),
             RpcError::new(codes::INVALID_REQUEST, why),
-        ))
+        )))
     };
     if !id_ok {
         return invalid("id must be a string, a number or null");
@@ -674,13 +702,13 @@ async fn handle(
     };
     let params = msg.remove("params");
     if !matches!(params, None | Some(Value::Object(_) | Value::Array(_))) {
-        return Some(error_response(
+        return Some(Out::Line(error_response(
             reply_id,
             RpcError::new(
                 codes::INVALID_PARAMS,
                 format!("{method}: params must be an object or an array"),
             ),
-        ));
+        )));
     }
     let span = info_span!("rpc", method = %method);
     let result = call(daemon, uid, &method, params, tx)
@@ -689,18 +717,24 @@ async fn handle(
     id.as_ref()?;
     match result {
         Ok(result) => {
-            let result = result.as_ref();
-            let mut out = Vec::with_capacity(result.len() + 64);
-            out.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-            out.extend(serde_json::to_vec(&reply_id).unwrap_or_else(|_| b"null".to_vec()));
-            out.extend_from_slice(b",\"result\":");
-            out.extend_from_slice(result);
-            out.push(b'}');
-            Some(out)
+            let mut head = Vec::with_capacity(64);
+            head.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+            head.extend(serde_json::to_vec(&reply_id).unwrap_or_else(|_| b"null".to_vec()));
+            head.extend_from_slice(b",\"result\":");
+            match result {
+                Body::Shared(body) => Some(Out::Framed { head, body }),
+                Body::Owned(body) => {
+                    let mut out = head;
+                    out.reserve(body.len() + 2);
+                    out.extend_from_slice(&body);
+                    out.push(b'}');
+                    Some(Out::Line(out))
+                }
+            }
         }
         Err(e) => {
             debug!(code = e.code, message = %e.message, "error");
-            Some(error_response(reply_id, e))
+            Some(Out::Line(error_response(reply_id, e)))
         }
     }
 }
@@ -750,7 +784,7 @@ async fn call(
     uid: Option<u32>,
     method: &str,
     params: Option<Value>,
-    tx: &mpsc::Sender<Vec<u8>>,
+    tx: &mpsc::Sender<Out>,
 ) -> Result<Body, RpcError> {
     if method == "Host.getNetworkCapabilities" {
         let d = daemon.clone();
@@ -769,7 +803,7 @@ async fn call_value(
     uid: Option<u32>,
     method: &str,
     params: Option<Value>,
-    tx: &mpsc::Sender<Vec<u8>>,
+    tx: &mpsc::Sender<Out>,
 ) -> Result<Value, RpcError> {
     let method: &'static str = match method {
         "Host.setupNetworks" => "Host.setupNetworks",
@@ -820,7 +854,7 @@ async fn call_value(
                     let n = json!({"jsonrpc": "2.0", "method": "Host.event", "params": params});
                     let Some(tx) = tx.upgrade() else { break };
                     if tx
-                        .send(serde_json::to_vec(&n).unwrap_or_default())
+                        .send(Out::Line(serde_json::to_vec(&n).unwrap_or_default()))
                         .await
                         .is_err()
                     {
