@@ -94,15 +94,24 @@ pub(crate) async fn dump<T>(
             attempt,
             "netlink dump"
         );
-        if !interrupted {
+        if take_or_retry(kind, interrupted, &mut attempt) {
             return Ok(out);
         }
-        if attempt == ATTEMPTS {
-            tracing::warn!(dump = %kind, attempts = ATTEMPTS, "dump kept being interrupted by changes; using the last one");
-            return Ok(out);
-        }
-        attempt += 1;
     }
+}
+
+/// After one dump: whether to take its result (it was whole, or it was the
+/// last attempt, which is taken as it is), else counts the next attempt.
+fn take_or_retry(kind: DumpKind, interrupted: bool, attempt: &mut u32) -> bool {
+    if !interrupted {
+        return true;
+    }
+    if *attempt == ATTEMPTS {
+        tracing::warn!(dump = %kind, attempts = ATTEMPTS, "dump kept being interrupted by changes; using the last one");
+        return true;
+    }
+    *attempt += 1;
+    false
 }
 
 /// How long a blocking dump waits for the kernel's next reply before it
@@ -218,14 +227,9 @@ impl RawSocket {
                 attempt,
                 "netlink dump"
             );
-            if !interrupted {
+            if take_or_retry(kind, interrupted, &mut attempt) {
                 return Ok(out);
             }
-            if attempt == ATTEMPTS {
-                tracing::warn!(dump = %kind, attempts = ATTEMPTS, "dump kept being interrupted by changes; using the last one");
-                return Ok(out);
-            }
-            attempt += 1;
         }
     }
 
