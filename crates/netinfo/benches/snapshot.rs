@@ -27,6 +27,23 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// One in-process `netswitch caps --json`: snapshot, caps report, JSON
+/// text, timed as one (the text is dropped after the clock stops).
+fn snapshot_and_caps() -> Duration {
+    let t = Instant::now();
+    let s = netswitch_netinfo::snapshot().expect("snapshot");
+    let caps = netswitch_switch::report::caps(
+        &s,
+        &netswitch_model::Config::default(),
+        &netswitch_model::NicPolicy::default(),
+        &netswitch_switch::report::ReportContext::default(),
+    );
+    let bytes = serde_json::to_vec(&caps).expect("caps serialize");
+    let took = t.elapsed();
+    std::hint::black_box(bytes);
+    took
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
@@ -68,22 +85,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
     {
-        let times = ns.run(|| {
-            (0..n)
-                .map(|_| {
-                    let t = Instant::now();
-                    let s = netswitch_netinfo::snapshot().expect("snapshot");
-                    let caps = netswitch_switch::report::caps(
-                        &s,
-                        &netswitch_model::Config::default(),
-                        &netswitch_model::NicPolicy::default(),
-                        &netswitch_switch::report::ReportContext::default(),
-                    );
-                    std::hint::black_box(serde_json::to_vec(&caps).expect("caps serialize"));
-                    t.elapsed()
-                })
-                .collect::<Vec<_>>()
-        });
+        let times = ns.run(|| (0..n).map(|_| snapshot_and_caps()).collect::<Vec<_>>());
         println!(
             "snapshot() + caps report + JSON: median of {n} {} ms",
             ms(median(times))
@@ -104,20 +106,7 @@ fn main() {
             state = Some(s);
         }
         // The whole of an in-process `netswitch caps --json`, timed as one.
-        let mut together = Vec::new();
-        for _ in 0..ROUNDS {
-            let t = Instant::now();
-            let s = netswitch_netinfo::snapshot().expect("snapshot");
-            let caps = netswitch_switch::report::caps(
-                &s,
-                &netswitch_model::Config::default(),
-                &netswitch_model::NicPolicy::default(),
-                &netswitch_switch::report::ReportContext::default(),
-            );
-            let bytes = serde_json::to_vec(&caps).expect("caps serialize");
-            together.push(t.elapsed());
-            std::hint::black_box(bytes);
-        }
+        let together: Vec<Duration> = (0..ROUNDS).map(|_| snapshot_and_caps()).collect();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()

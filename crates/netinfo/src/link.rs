@@ -757,6 +757,41 @@ mod tests {
         m
     }
 
+    /// A dummy enslaved to bond 10, with `extra` (its own MAC or its
+    /// state) before the port data.
+    fn bond_slave(index: u32, name: &str, extra: LinkAttribute) -> LinkMessage {
+        msg(
+            index,
+            vec![
+                LinkAttribute::IfName(name.into()),
+                LinkAttribute::Controller(10),
+                extra,
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Dummy),
+                    LinkInfo::PortKind(InfoPortKind::Bond),
+                    LinkInfo::PortData(InfoPortData::BondPort(vec![InfoBondPort::PermHwaddr(
+                        vec![2, 0, 0, 0, 0, index as u8],
+                    )])),
+                ]),
+            ],
+        )
+    }
+
+    /// `bond0.100`, a VLAN on link 10.
+    fn vlan_on_bond() -> LinkMessage {
+        msg(
+            13,
+            vec![
+                LinkAttribute::IfName("bond0.100".into()),
+                LinkAttribute::Link(10),
+                LinkAttribute::LinkInfo(vec![
+                    LinkInfo::Kind(InfoKind::Vlan),
+                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(100)])),
+                ]),
+            ],
+        )
+    }
+
     /// Both readers of one message, compared as whole links.
     fn both(msgs: &[LinkMessage]) -> (BTreeMap<String, Link>, BTreeMap<String, Link>) {
         use netlink_packet_core::Emitable;
@@ -892,34 +927,14 @@ mod tests {
                 ]),
             ],
         );
-        let slave = |index, name: &str| {
-            msg(
+        let slave = |index: u32, name: &str| {
+            bond_slave(
                 index,
-                vec![
-                    LinkAttribute::IfName(name.into()),
-                    LinkAttribute::Controller(10),
-                    LinkAttribute::PermAddress(vec![2, 0, 0, 0, 0, index as u8]),
-                    LinkAttribute::LinkInfo(vec![
-                        LinkInfo::Kind(InfoKind::Dummy),
-                        LinkInfo::PortKind(InfoPortKind::Bond),
-                        LinkInfo::PortData(InfoPortData::BondPort(vec![InfoBondPort::PermHwaddr(
-                            vec![2, 0, 0, 0, 0, index as u8],
-                        )])),
-                    ]),
-                ],
+                name,
+                LinkAttribute::PermAddress(vec![2, 0, 0, 0, 0, index as u8]),
             )
         };
-        let vlan = msg(
-            13,
-            vec![
-                LinkAttribute::IfName("bond0.100".into()),
-                LinkAttribute::Link(10),
-                LinkAttribute::LinkInfo(vec![
-                    LinkInfo::Kind(InfoKind::Vlan),
-                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(100)])),
-                ]),
-            ],
-        );
+        let vlan = vlan_on_bond();
         let elsewhere = msg(
             14,
             vec![
@@ -974,34 +989,9 @@ mod tests {
                 ]),
             ],
         );
-        let slave = |index, name: &str| {
-            msg(
-                index,
-                vec![
-                    LinkAttribute::IfName(name.into()),
-                    LinkAttribute::Controller(10),
-                    LinkAttribute::OperState(State::Up),
-                    LinkAttribute::LinkInfo(vec![
-                        LinkInfo::Kind(InfoKind::Dummy),
-                        LinkInfo::PortKind(InfoPortKind::Bond),
-                        LinkInfo::PortData(InfoPortData::BondPort(vec![InfoBondPort::PermHwaddr(
-                            vec![2, 0, 0, 0, 0, index as u8],
-                        )])),
-                    ]),
-                ],
-            )
-        };
-        let vlan = msg(
-            13,
-            vec![
-                LinkAttribute::IfName("bond0.100".into()),
-                LinkAttribute::Link(10),
-                LinkAttribute::LinkInfo(vec![
-                    LinkInfo::Kind(InfoKind::Vlan),
-                    LinkInfo::Data(InfoData::Vlan(vec![InfoVlan::Id(100)])),
-                ]),
-            ],
-        );
+        let slave =
+            |index: u32, name: &str| bond_slave(index, name, LinkAttribute::OperState(State::Up));
+        let vlan = vlan_on_bond();
         let links = build_links(
             &[bond, slave(11, "dummy_1"), slave(12, "dummy_2"), vlan],
             |_| Some(1),

@@ -55,12 +55,22 @@ fn running(h: &HostState) -> Config {
 
 fn scope_of(running: &Config, h: &HostState, req: serde_json::Value) -> Option<Scope> {
     let (request, desired) = prepared(running, h, req);
+    scope_over(running, &request, &desired, &[])
+}
+
+/// The scope of a prepared request, with `drifted` devices.
+fn scope_over(
+    running: &Config,
+    request: &Request,
+    desired: &Config,
+    drifted: &[&str],
+) -> Option<Scope> {
     Scope::of(
         running,
-        &desired,
+        desired,
         request.networks.keys(),
         request.bondings.keys(),
-        &BTreeSet::new(),
+        &set(drifted),
     )
 }
 
@@ -140,16 +150,7 @@ fn a_device_changed_behind_our_back_reaches_its_network() {
         &h,
         json!({"networks": {"c": {"nic": "eth1", "bridged": true, "mtu": 1400}}}),
     );
-    let s = |drifted: &[&str]| {
-        Scope::of(
-            &run,
-            &desired,
-            request.networks.keys(),
-            request.bondings.keys(),
-            &set(drifted),
-        )
-        .unwrap()
-    };
+    let s = |drifted: &[&str]| scope_over(&run, &request, &desired, drifted).unwrap();
     assert_eq!(s(&[]).networks, set(&["c"]));
     assert_eq!(
         s(&["h"]).networks,
@@ -222,14 +223,7 @@ fn the_scoped_plan_touches_only_what_the_request_reaches() {
         &h,
         json!({"networks": {"c": {"nic": "eth1", "bridged": true, "mtu": 1400}}}),
     );
-    let s = Scope::of(
-        &run,
-        &desired,
-        request.networks.keys(),
-        request.bondings.keys(),
-        &BTreeSet::new(),
-    )
-    .unwrap();
+    let s = scope_over(&run, &request, &desired, &[]).unwrap();
     let scoped = plan_scoped(&h, &run, &desired, Some(&s)).unwrap();
     let lines: Vec<String> = scoped.ops.iter().map(|o| o.to_string()).collect();
     assert!(!lines.is_empty());
