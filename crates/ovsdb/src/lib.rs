@@ -10,15 +10,17 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod conn;
 pub mod datum;
 pub mod error;
+mod framing;
 pub mod op;
 pub mod replica;
 pub mod vswitch;
 
 use std::collections::BTreeMap;
 
-pub use client::{Address, Client, TableMonitor};
+pub use client::{Address, Client, Options, TableMonitor, DEFAULT_MAX_MESSAGE};
 pub use datum::Uuid;
 pub use error::Error;
 pub use op::{row, Condition, Function, Mutation, Mutator, Op, OpResult, WaitUntil};
