@@ -22,7 +22,7 @@ use netswitch_ovsdb::{
 };
 use netswitch_switch::ovs::MARK_KEY;
 use serde_json::{json, Value};
-use tracing::{debug, info_span};
+use tracing::{debug, info_span, warn};
 
 /// Where OVS is and how netswitch's bridges are made.
 #[derive(Debug, Clone)]
@@ -33,8 +33,12 @@ pub struct OvsSettings {
     /// kernel datapath) or `netdev` (userspace, for hosts without the
     /// openvswitch module).
     pub datapath: String,
-    /// How long to wait for ovs-vswitchd to carry out a transaction.
+    /// How long to wait for ovs-vswitchd to carry out a transaction; also
+    /// the overall deadline of one setup's OVS calls, writes included.
     pub timeout: Duration,
+    /// The longest message accepted from OVSDB (bytes); a peer sending
+    /// more loses its connection rather than grow netswitch.
+    pub max_message: usize,
 }
 
 impl Default for OvsSettings {
@@ -43,6 +47,7 @@ impl Default for OvsSettings {
             db: "unix:/run/openvswitch/db.sock".into(),
             datapath: "system".into(),
             timeout: Duration::from_secs(30),
+            max_message: netswitch_ovsdb::DEFAULT_MAX_MESSAGE,
         }
     }
 }
@@ -113,6 +118,9 @@ fn uuids_col(r: &Row, c: &str) -> Vec<Uuid> {
 struct Read {
     state: OvsState,
     root: Option<Uuid>,
+    /// The root row's `external_ids` as read: what a read-modify-write of
+    /// the mappings guards.
+    root_external_ids: BTreeMap<String, String>,
     bridge_uuid: BTreeMap<String, Uuid>,
     port_uuid: BTreeMap<String, Uuid>,
 }
@@ -130,6 +138,10 @@ fn read(c: &Client) -> Result<Read, netswitch_ovsdb::Error> {
     let mut out = Read {
         state: OvsState::default(),
         root: root.first().and_then(selected_uuid),
+        root_external_ids: root
+            .first()
+            .map(|r| map_col(r, "external_ids"))
+            .unwrap_or_default(),
         bridge_uuid: BTreeMap::new(),
         port_uuid: BTreeMap::new(),
     };
@@ -186,8 +198,20 @@ fn read(c: &Client) -> Result<Read, netswitch_ovsdb::Error> {
 /// Reads OVS's bridges and ports; an unreachable database is code 32.
 pub fn read_state(settings: &OvsSettings) -> Result<OvsState, netswitch_ovsdb::Error> {
     let _span = info_span!("ovs_read", db = %settings.db).entered();
-    let c = Client::connect_with_timeout(&settings.db, settings.timeout)?;
+    let c = connect(settings)?;
     Ok(read(&c)?.state)
+}
+
+/// A connection bounded as `settings` say: every call (and every write)
+/// ends by `settings.timeout` from now.
+fn connect(settings: &OvsSettings) -> Result<Client, netswitch_ovsdb::Error> {
+    let options = netswitch_ovsdb::Options {
+        timeout: settings.timeout,
+        max_message: settings.max_message,
+    };
+    let c = Client::connect_with(&settings.db, options)?;
+    c.set_deadline(Some(Instant::now() + settings.timeout));
+    Ok(c)
 }
 
 /// A new Interface row; its `mtu_request` comes later (module doc).
@@ -213,20 +237,124 @@ fn tag_datum(tag: Option<u16>) -> Value {
 /// message naming the op or interface at fault. Should the second
 /// transaction fail, the new interfaces stay unsized: the caller's rollback,
 /// which plans from the host read back, removes them with the rest.
-pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
+///
+/// `base_mappings` is the `ovn-bridge-mappings` the plan was computed from.
+/// Setting the mappings is a read-modify-write of the root row's
+/// `external_ids`, which OVN's tools write too: the transaction carries a
+/// `wait` on the `external_ids` it read, and the value written keeps what
+/// another writer changed since the plan ([`rebase_mappings`]). Should
+/// another writer slip in between this read and the commit, the guard
+/// fails the whole transaction (nothing changes) and it is built again
+/// from a fresh read, once.
+pub fn apply(
+    settings: &OvsSettings,
+    ops: &[Op],
+    base_mappings: Option<&str>,
+) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
     let started = Instant::now();
-    let c =
-        Client::connect_with_timeout(&settings.db, settings.timeout).map_err(|e| e.to_string())?;
-    let now = read(&c).map_err(|e| e.to_string())?;
-    let root = now
-        .root
-        .clone()
-        .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
+    let c = connect(settings).map_err(|e| e.to_string())?;
+    // Pushed, not polled: ovs-vswitchd's `cur_cfg` reaches the replica as
+    // soon as it is written, and nothing wakes ovsdb-server meanwhile.
+    c.monitor(
+        VSWITCH_DB,
+        &[TableMonitor::columns("Open_vSwitch", &["cur_cfg"])],
+    )
+    .map_err(|e| format!("OVSDB monitor: {e}"))?;
+    // One wait for all transactions: `settings.timeout` in all.
+    let wait = Wait {
+        deadline: started + settings.timeout,
+        timeout: settings.timeout,
+    };
+    let mut attempt = 0;
+    let (root, built, res) = loop {
+        attempt += 1;
+        let now = read(&c).map_err(|e| e.to_string())?;
+        let root = now
+            .root
+            .clone()
+            .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
+        let mut built = build(settings, ops, &now, base_mappings)?;
+        let tx = std::mem::take(&mut built.tx);
+        let mutations = std::mem::take(&mut built.root_mutations);
+        match commit(&c, &root, tx, mutations, built.guard, &wait) {
+            Ok(res) => break (root, built, res),
+            Err(Failed::Guard) if attempt == 1 => {
+                warn!("{MAPPINGS_KEY} changed under the OVS transaction; reading again");
+            }
+            Err(Failed::Guard) => {
+                return Err(format!(
+                    "another writer changed Open_vSwitch external_ids ({MAPPINGS_KEY}) under the OVS transaction twice; nothing was changed, try again"
+                ))
+            }
+            Err(Failed::Other(m)) => return Err(m),
+        }
+    };
+    resize(&c, &root, &built.sizes, &res, &wait)?;
+    check_interfaces(&c, &built.added_ifaces)?;
+    debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
+    Ok(())
+}
+
+/// One OVS transaction built from the plan's ops and a fresh read.
+#[derive(Default)]
+struct Built {
+    tx: Vec<netswitch_ovsdb::Op>,
+    root_mutations: Vec<Mutation>,
+    /// The index in `tx` of the `wait` guarding a read-modify-write.
+    guard: Option<usize>,
+    /// (index in `tx` of a new Interface's insert, its MTU): sized by the
+    /// second transaction, once ovs-vswitchd has created it (module doc).
+    sizes: Vec<(usize, u32)>,
+    added_ifaces: Vec<String>,
+}
+
+/// Sets the MTU of the interfaces the first transaction added
+/// (`res` its results), in a second transaction (module doc).
+fn resize(
+    c: &Client,
+    root: &Uuid,
+    sizes: &[(usize, u32)],
+    res: &[OpResult],
+    wait: &Wait,
+) -> Result<(), String> {
+    if sizes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = vec![netswitch_ovsdb::Op::Comment(format!(
+        "netswitch: MTU of {} new interfaces",
+        sizes.len()
+    ))];
+    for (at, mtu) in sizes {
+        let u = res
+            .get(*at)
+            .and_then(|r| r.uuid.as_ref())
+            .ok_or("OVSDB transaction: no UUID for an inserted interface")?;
+        tx.push(netswitch_ovsdb::Op::update(
+            "Interface",
+            vec![Condition::uuid(u)],
+            row([("mtu_request", json!(mtu))]),
+        ));
+    }
+    match commit(c, root, tx, Vec::new(), None, wait) {
+        Ok(_) => Ok(()),
+        Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
+        Err(Failed::Other(m)) => Err(m),
+    }
+}
+
+/// Translates the plan's OVS ops into one transaction against `now`.
+fn build(
+    settings: &OvsSettings,
+    ops: &[Op],
+    now: &Read,
+    base_mappings: Option<&str>,
+) -> Result<Built, String> {
     let mut tx: Vec<netswitch_ovsdb::Op> = vec![netswitch_ovsdb::Op::Comment(format!(
         "netswitch: {} ops",
         ops.len()
     ))];
+    let mut guard = None;
     let mut n = 0usize;
     let mut next_name = |prefix: &str| {
         n += 1;
@@ -349,12 +477,26 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                 ));
             }
             Op::OvsSetMappings { mappings } => {
+                let root = now.root.as_ref().ok_or("no Open_vSwitch row")?;
+                guard = Some(tx.len());
+                tx.push(netswitch_ovsdb::Op::unchanged(
+                    "Open_vSwitch",
+                    root,
+                    "external_ids",
+                    str_map(
+                        now.root_external_ids
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str())),
+                    ),
+                ));
+                let current = now.state.bridge_mappings.as_deref();
+                let value = rebase_mappings(base_mappings, mappings.as_deref(), current);
                 root_mutations.push(Mutation::new(
                     "external_ids",
                     Mutator::Delete,
                     set([json!(MAPPINGS_KEY)]),
                 ));
-                if let Some(m) = mappings {
+                if let Some(m) = value {
                     root_mutations.push(Mutation::new(
                         "external_ids",
                         Mutator::Insert,
@@ -377,40 +519,13 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
         debug!(bridge = %name, "new OVS bridge");
     }
     tx.extend(port_ops);
-    // Pushed, not polled: ovs-vswitchd's `cur_cfg` reaches the replica as
-    // soon as it is written, and nothing wakes ovsdb-server meanwhile.
-    c.monitor(
-        VSWITCH_DB,
-        &[TableMonitor::columns("Open_vSwitch", &["cur_cfg"])],
-    )
-    .map_err(|e| format!("OVSDB monitor: {e}"))?;
-    // One wait for both transactions: `settings.timeout` in all.
-    let wait = Wait {
-        deadline: started + settings.timeout,
-        timeout: settings.timeout,
-    };
-    let res = commit(&c, &root, tx, root_mutations, &wait)?;
-    if !sizes.is_empty() {
-        let mut resize = vec![netswitch_ovsdb::Op::Comment(format!(
-            "netswitch: MTU of {} new interfaces",
-            sizes.len()
-        ))];
-        for (at, mtu) in &sizes {
-            let u = res
-                .get(*at)
-                .and_then(|r| r.uuid.as_ref())
-                .ok_or("OVSDB transaction: no UUID for an inserted interface")?;
-            resize.push(netswitch_ovsdb::Op::update(
-                "Interface",
-                vec![Condition::uuid(u)],
-                row([("mtu_request", json!(mtu))]),
-            ));
-        }
-        commit(&c, &root, resize, Vec::new(), &wait)?;
-    }
-    check_interfaces(&c, &added_ifaces)?;
-    debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
-    Ok(())
+    Ok(Built {
+        tx,
+        root_mutations,
+        guard,
+        sizes,
+        added_ifaces,
+    })
 }
 
 /// How long ovs-vswitchd may take: until `deadline`, `timeout` after the
@@ -428,8 +543,9 @@ fn commit(
     root: &Uuid,
     mut tx: Vec<netswitch_ovsdb::Op>,
     mut root_mutations: Vec<Mutation>,
+    guard: Option<usize>,
     wait: &Wait,
-) -> Result<Vec<OpResult>, String> {
+) -> Result<Vec<OpResult>, Failed> {
     root_mutations.push(Mutation::new("next_cfg", Mutator::Add, json!(1)));
     tx.push(netswitch_ovsdb::Op::mutate(
         "Open_vSwitch",
@@ -441,18 +557,79 @@ fn commit(
         conditions: vec![Condition::uuid(root)],
         columns: Some(vec!["next_cfg".into()]),
     });
-    let res = c
-        .transact(VSWITCH_DB, &tx)
-        .map_err(|e| format!("OVSDB transaction: {e}"))?;
+    let res = c.transact(VSWITCH_DB, &tx).map_err(|e| {
+        if guard.is_some_and(|g| e.is_guard_failure(g)) {
+            Failed::Guard
+        } else {
+            Failed::Other(format!("OVSDB transaction: {e}"))
+        }
+    })?;
     let next_cfg = res
         .last()
         .and_then(|r| r.rows.as_ref())
         .and_then(|rows| rows.first())
         .and_then(|r| r.get("next_cfg"))
         .and_then(Value::as_i64)
-        .ok_or("OVSDB transaction: no next_cfg in the reply")?;
-    wait_for_cfg(c, root, next_cfg, wait)?;
+        .ok_or_else(|| Failed::Other("OVSDB transaction: no next_cfg in the reply".into()))?;
+    wait_for_cfg(c, root, next_cfg, wait).map_err(Failed::Other)?;
     Ok(res)
+}
+
+/// Why [`commit`] failed.
+enum Failed {
+    /// The read-modify-write guard: another writer changed what the
+    /// transaction was computed from; nothing was changed.
+    Guard,
+    /// Anything else, as the message the caller reports.
+    Other(String),
+}
+
+/// The `ovn-bridge-mappings` to write: `target` (what the plan computed
+/// from `base`), with what another writer changed since (`current`) kept.
+/// Per physical network, an entry the plan left as it was in `base` takes
+/// its `current` value (added, changed or removed by the other writer);
+/// one the plan changed takes the plan's.
+fn rebase_mappings(
+    base: Option<&str>,
+    target: Option<&str>,
+    current: Option<&str>,
+) -> Option<String> {
+    if base == current {
+        return target.map(str::to_owned);
+    }
+    let entries = |s: Option<&str>| -> Vec<(String, String)> {
+        s.unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let net = e.split_once(':').map_or(e, |(n, _)| n);
+                (net.to_owned(), e.to_owned())
+            })
+            .collect()
+    };
+    let (base, target, current) = (entries(base), entries(target), entries(current));
+    let find = |list: &[(String, String)], net: &str| {
+        list.iter().find(|(n, _)| n == net).map(|(_, e)| e.clone())
+    };
+    let mut nets: Vec<String> = Vec::new();
+    for (net, _) in current.iter().chain(target.iter()).chain(base.iter()) {
+        if !nets.contains(net) {
+            nets.push(net.clone());
+        }
+    }
+    let out: Vec<String> = nets
+        .iter()
+        .filter_map(|net| {
+            let t = find(&target, net);
+            if t == find(&base, net) {
+                find(&current, net)
+            } else {
+                t
+            }
+        })
+        .collect();
+    (!out.is_empty()).then(|| out.join(","))
 }
 
 /// Waits until ovs-vswitchd reports `cur_cfg >= next_cfg`: it has
@@ -522,4 +699,41 @@ fn check_interfaces(c: &Client, names: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rebase_mappings;
+
+    #[test]
+    fn mappings_rebase_keeps_what_another_writer_changed_since_the_plan() {
+        // Nobody else wrote: the plan's value as it is.
+        assert_eq!(
+            rebase_mappings(Some("x:br-x"), Some("x:br-x,n:vdsmbr_1"), Some("x:br-x")),
+            Some("x:br-x,n:vdsmbr_1".into())
+        );
+        // Another writer added y and changed x; the plan added n.
+        assert_eq!(
+            rebase_mappings(
+                Some("x:br-x"),
+                Some("x:br-x,n:vdsmbr_1"),
+                Some("x:br-x2,y:br-y")
+            ),
+            Some("x:br-x2,y:br-y,n:vdsmbr_1".into())
+        );
+        // The plan removed n, another writer removed x: both stay removed.
+        assert_eq!(
+            rebase_mappings(
+                Some("x:br-x,n:vdsmbr_1"),
+                Some("x:br-x"),
+                Some("n:vdsmbr_1")
+            ),
+            None
+        );
+        // The plan's own change to a network wins over the other writer's.
+        assert_eq!(
+            rebase_mappings(Some("n:vdsmbr_1"), Some("n:vdsmbr_2"), Some("n:br-other")),
+            Some("n:vdsmbr_2".into())
+        );
+    }
 }
