@@ -9,7 +9,7 @@ use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
 use netswitch_ovsdb::vswitch::selected_uuid;
 use netswitch_ovsdb::{
     row, Bridge, Client, Condition, Error, Interface, Mutation, Mutator, Op, Port, TableMonitor,
-    Uuid, WaitUntil, VSWITCH_DB,
+    TableRow, Uuid, WaitUntil, VSWITCH_DB,
 };
 use serde_json::json;
 

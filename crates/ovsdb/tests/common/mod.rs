@@ -23,12 +23,21 @@ impl OvsdbServer {
 
     /// Also listens on `extra` (e.g. `ptcp:PORT:127.0.0.1`).
     pub fn start_with(extra: Option<String>) -> Self {
+        Self::start_schema(SCHEMA, extra)
+    }
+
+    /// A server for the database of `schema` (any OVSDB schema file).
+    pub fn start_schema(schema: &str, extra: Option<String>) -> Self {
+        assert!(
+            Path::new(schema).exists(),
+            "{schema} is missing (tests/run-all installs the packages that ship it)"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("conf.db");
         let st = Command::new("ovsdb-tool")
             .arg("create")
             .arg(&db)
-            .arg(SCHEMA)
+            .arg(schema)
             .status()
             .expect("run ovsdb-tool");
         assert!(st.success(), "ovsdb-tool create failed");
