@@ -11,15 +11,13 @@
 //! TCG (docs/benchmarks.md, "what changed").
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use netswitch_model::host::{OvsBridge, OvsPort, OvsState};
+use netswitch_model::host::OvsState;
 use netswitch_model::plan::Op;
-use netswitch_ovsdb::datum::{as_optional_i64, empty_set, named_uuid, set, str_map};
-use netswitch_ovsdb::vswitch::selected_uuid;
-use netswitch_ovsdb::{
-    row, Client, Condition, Mutation, Mutator, OpResult, Row, TableMonitor, Uuid, VSWITCH_DB,
-};
+use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
+use netswitch_ovsdb::{row, Client, Condition, Mutation, Mutator, OpResult, Row, Uuid, VSWITCH_DB};
 use netswitch_switch::ovs::MARK_KEY;
 use serde_json::{json, Value};
 use tracing::{debug, info_span, warn};
@@ -39,6 +37,9 @@ pub struct OvsSettings {
     /// The longest message accepted from OVSDB (bytes); a peer sending
     /// more loses its connection rather than grow netswitch.
     pub max_message: usize,
+    /// The kept connection and its replica; clones share it, so the
+    /// daemon's engine keeps one connection for its whole life.
+    pub link: Arc<Link>,
 }
 
 impl Default for OvsSettings {
@@ -48,6 +49,7 @@ impl Default for OvsSettings {
             datapath: "system".into(),
             timeout: Duration::from_secs(30),
             max_message: netswitch_ovsdb::DEFAULT_MAX_MESSAGE,
+            link: Arc::default(),
         }
     }
 }
@@ -55,151 +57,22 @@ impl Default for OvsSettings {
 /// The key of `Open_vSwitch.external_ids` OVN reads physical networks from.
 const MAPPINGS_KEY: &str = "ovn-bridge-mappings";
 
-type Rows = Vec<Row>;
+mod link;
 
-/// The columns [`read`] uses, per table. Only these: the whole Interface
-/// table (statistics, status, ...) is several times larger, and ovsdb-server
-/// encodes it on every read (three per setup).
-const READ_COLUMNS: [(&str, &[&str]); 4] = [
-    ("Open_vSwitch", &["_uuid", "external_ids"]),
-    (
-        "Bridge",
-        &["_uuid", "name", "datapath_type", "external_ids", "ports"],
-    ),
-    (
-        "Port",
-        &["_uuid", "name", "interfaces", "tag", "external_ids"],
-    ),
-    (
-        "Interface",
-        &["_uuid", "name", "type", "mtu_request", "error"],
-    ),
-];
+pub use link::Link;
+use link::{read_replica, Read};
 
-fn select_all(c: &Client) -> Result<[Rows; 4], netswitch_ovsdb::Error> {
-    let ops: Vec<netswitch_ovsdb::Op> = READ_COLUMNS
-        .iter()
-        .map(|(table, columns)| netswitch_ovsdb::Op::Select {
-            table: (*table).into(),
-            conditions: vec![],
-            columns: Some(columns.iter().map(|c| (*c).to_string()).collect()),
-        })
-        .collect();
-    let res = c.transact(VSWITCH_DB, &ops)?;
-    let mut it = res.into_iter().map(|r| r.rows.unwrap_or_default());
-    Ok([
-        it.next().unwrap_or_default(),
-        it.next().unwrap_or_default(),
-        it.next().unwrap_or_default(),
-        it.next().unwrap_or_default(),
-    ])
-}
-
-fn str_col(r: &Row, c: &str) -> String {
-    r.get(c)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn map_col(r: &Row, c: &str) -> BTreeMap<String, String> {
-    r.get(c)
-        .and_then(netswitch_ovsdb::datum::as_str_map)
-        .unwrap_or_default()
-}
-
-fn uuids_col(r: &Row, c: &str) -> Vec<Uuid> {
-    r.get(c)
-        .and_then(netswitch_ovsdb::datum::as_uuid_set)
-        .unwrap_or_default()
-}
-
-/// OVS's state in the host model, plus the row UUIDs a transaction needs.
-struct Read {
-    state: OvsState,
-    root: Option<Uuid>,
-    /// The root row's `external_ids` as read: what a read-modify-write of
-    /// the mappings guards.
-    root_external_ids: BTreeMap<String, String>,
-    bridge_uuid: BTreeMap<String, Uuid>,
-    port_uuid: BTreeMap<String, Uuid>,
-}
-
-fn read(c: &Client) -> Result<Read, netswitch_ovsdb::Error> {
-    let [root, bridges, ports, ifaces] = select_all(c)?;
-    let iface_by_uuid: BTreeMap<Uuid, &Row> = ifaces
-        .iter()
-        .filter_map(|r| Some((selected_uuid(r)?, r)))
-        .collect();
-    let port_by_uuid: BTreeMap<Uuid, &Row> = ports
-        .iter()
-        .filter_map(|r| Some((selected_uuid(r)?, r)))
-        .collect();
-    let mut out = Read {
-        state: OvsState::default(),
-        root: root.first().and_then(selected_uuid),
-        root_external_ids: root
-            .first()
-            .map(|r| map_col(r, "external_ids"))
-            .unwrap_or_default(),
-        bridge_uuid: BTreeMap::new(),
-        port_uuid: BTreeMap::new(),
-    };
-    out.state.bridge_mappings = root
-        .first()
-        .and_then(|r| map_col(r, "external_ids").get(MAPPINGS_KEY).cloned());
-    for b in &bridges {
-        let name = str_col(b, "name");
-        let mut br = OvsBridge {
-            name: name.clone(),
-            datapath_type: str_col(b, "datapath_type"),
-            external_ids: map_col(b, "external_ids"),
-            ports: BTreeMap::new(),
-        };
-        for pu in uuids_col(b, "ports") {
-            let Some(p) = port_by_uuid.get(&pu) else {
-                continue;
-            };
-            let pname = str_col(p, "name");
-            let iface = uuids_col(p, "interfaces")
-                .first()
-                .and_then(|u| iface_by_uuid.get(u).copied());
-            let tag = p
-                .get("tag")
-                .and_then(as_optional_i64)
-                .flatten()
-                .and_then(|t| u16::try_from(t).ok());
-            let port = OvsPort {
-                name: pname.clone(),
-                tag,
-                internal: iface.is_some_and(|i| str_col(i, "type") == "internal"),
-                mtu_request: iface
-                    .and_then(|i| i.get("mtu_request"))
-                    .and_then(as_optional_i64)
-                    .flatten()
-                    .and_then(|m| u32::try_from(m).ok()),
-                external_ids: map_col(p, "external_ids"),
-                error: iface
-                    .and_then(|i| i.get("error"))
-                    .and_then(netswitch_ovsdb::datum::as_optional_str)
-                    .flatten(),
-            };
-            out.port_uuid.insert(pname.clone(), pu);
-            br.ports.insert(pname, port);
-        }
-        if let Some(u) = selected_uuid(b) {
-            out.bridge_uuid.insert(name.clone(), u);
-        }
-        out.state.bridges.insert(name, br);
-    }
-    Ok(out)
-}
-
-/// Reads OVS's bridges and ports; an unreachable database is code 32.
+/// Reads OVS's bridges and ports (from the kept connection's replica,
+/// connecting first if need be); an unreachable database is code 32.
 pub fn read_state(settings: &OvsSettings) -> Result<OvsState, netswitch_ovsdb::Error> {
     let _span = info_span!("ovs_read", db = %settings.db).entered();
-    let c = connect(settings)?;
-    Ok(read(&c)?.state)
+    Ok(settings.link.read(settings)?.state)
+}
+
+/// Poisoning only means another thread panicked holding the lock; the
+/// connection is still usable or will be found lost and made again.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A connection bounded as `settings` say: every call (and every write)
@@ -253,15 +126,9 @@ pub fn apply(
 ) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
     let started = Instant::now();
-    let c = connect(settings).map_err(|e| e.to_string())?;
-    // Pushed, not polled: ovs-vswitchd's `cur_cfg` reaches the replica as
-    // soon as it is written, and nothing wakes ovsdb-server meanwhile.
-    c.monitor(
-        VSWITCH_DB,
-        &[TableMonitor::columns("Open_vSwitch", &["cur_cfg"])],
-    )
-    .map_err(|e| format!("OVSDB monitor: {e}"))?;
-    // One wait for all transactions: `settings.timeout` in all.
+    let c = settings.link.client(settings).map_err(|e| e.to_string())?;
+    // Every call and wait of this apply ends by one deadline.
+    let _deadline = Deadline::set(&c, started + settings.timeout);
     let wait = Wait {
         deadline: started + settings.timeout,
         timeout: settings.timeout,
@@ -269,7 +136,8 @@ pub fn apply(
     let mut attempt = 0;
     let (root, built, res) = loop {
         attempt += 1;
-        let now = read(&c).map_err(|e| e.to_string())?;
+        // The replica holds every commit made so far (module `link`).
+        let now = c.with_replica(read_replica);
         let root = now
             .root
             .clone()
@@ -281,6 +149,12 @@ pub fn apply(
             Ok(res) => break (root, built, res),
             Err(Failed::Guard) if attempt == 1 => {
                 warn!("{MAPPINGS_KEY} changed under the OVS transaction; reading again");
+                // The other writer's change is on its way to the replica.
+                let left = wait.deadline.saturating_duration_since(Instant::now());
+                c.wait_for(left, |r| {
+                    r.open_vswitch().map(|o| o.external_ids).unwrap_or_default() != now.root_external_ids
+                })
+                .map_err(|e| format!("waiting for the other writer's change: {e}"))?;
             }
             Err(Failed::Guard) => {
                 return Err(format!(
@@ -292,6 +166,7 @@ pub fn apply(
     };
     resize(&c, &root, &built.sizes, &res, &wait)?;
     check_interfaces(&c, &built.added_ifaces)?;
+    drop(_deadline);
     debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
     Ok(())
 }
@@ -669,36 +544,38 @@ fn wait_for_cfg(c: &Client, root: &Uuid, next_cfg: i64, wait: &Wait) -> Result<(
 /// How often a wait for ovs-vswitchd checks that the connection is up.
 const CONNECTION_CHECK: Duration = Duration::from_secs(1);
 
-/// Fails naming the first added interface OVS could not open.
+/// Fails naming the first added interface OVS could not open, as the
+/// replica has them after ovs-vswitchd's `cur_cfg` bump.
 fn check_interfaces(c: &Client, names: &[String]) -> Result<(), String> {
     if names.is_empty() {
         return Ok(());
     }
-    let res = c
-        .transact(
-            VSWITCH_DB,
-            &[netswitch_ovsdb::Op::Select {
-                table: "Interface".into(),
-                conditions: vec![],
-                columns: Some(vec!["name".into(), "error".into(), "ofport".into()]),
-            }],
-        )
-        .map_err(|e| e.to_string())?;
-    let rows = res.first().and_then(|r| r.rows.clone()).unwrap_or_default();
-    for r in rows {
-        let name = str_col(&r, "name");
-        if !names.contains(&name) {
-            continue;
-        }
-        let err = r
-            .get("error")
-            .and_then(netswitch_ovsdb::datum::as_optional_str)
-            .flatten();
-        if let Some(e) = err {
-            return Err(format!("OVS could not add interface {name}: {e}"));
-        }
+    c.with_replica(|r| {
+        r.interfaces()
+            .into_iter()
+            .filter(|i| names.contains(&i.name))
+            .find_map(|i| Some((i.error?, i.name)))
+    })
+    .map_or(Ok(()), |(e, name)| {
+        Err(format!("OVS could not add interface {name}: {e}"))
+    })
+}
+
+/// The client's deadline for as long as this lives; lifted on drop, so a
+/// kept connection's next user does not inherit it.
+struct Deadline<'a>(&'a Client);
+
+impl<'a> Deadline<'a> {
+    fn set(c: &'a Client, at: Instant) -> Self {
+        c.set_deadline(Some(at));
+        Self(c)
     }
-    Ok(())
+}
+
+impl Drop for Deadline<'_> {
+    fn drop(&mut self) {
+        self.0.set_deadline(None);
+    }
 }
 
 #[cfg(test)]
