@@ -158,3 +158,23 @@ fn the_daemon_reads_ovs_from_one_kept_monitor_across_setups() {
     let sessions = monitor_sessions(&ovs.dir());
     assert_eq!(sessions.len(), 1, "monitor requests from {sessions:?}");
 }
+
+#[test]
+fn a_cli_setup_reads_and_waits_on_one_connection() {
+    let mut h = Host::new();
+    let ovs = Ovs::start(&h.ns);
+    h.use_ovs(&ovs);
+    appctl(&ovs, &["vlog/set", "jsonrpc:file:dbg"]);
+    // Read before planning, transaction, cur_cfg wait, verification read:
+    // one connection, one monitor.
+    h.setup(
+        json!({"networks": {"mgmt": {"nic": "veth_a0", "switch": "ovs", "mtu": 1400}},
+                   "options": {"connectivityCheck": false}}),
+    );
+    assert_eq!(
+        ovs.vsctl(&["get", "Interface", "mgmt", "mtu_request"]),
+        "1400"
+    );
+    let sessions = monitor_sessions(&ovs.dir());
+    assert_eq!(sessions.len(), 1, "monitor requests from {sessions:?}");
+}

@@ -1,9 +1,12 @@
-//! The connection: a blocking JSON-RPC client with one reader thread.
+//! The client: blocking JSON-RPC calls over a connection with a reader and
+//! a writer thread (module `conn`, which also bounds what a peer can do).
 //!
 //! Blocking rather than tokio because every caller (the engine applying one
 //! transaction per request) waits for the answer anyway, and a reader thread
 //! is the simplest way to answer the server's `echo` probes and apply monitor
-//! updates while nobody is calling.
+//! updates while nobody is calling. A caller never writes to the socket
+//! itself: it queues its request and waits for the reply until its deadline,
+//! so a peer that stops reading cannot hold it.
 //!
 //! Ordering guarantee: the reader handles messages strictly in arrival order
 //! and applies monitor updates (and monitor replies) to the replica *before*
