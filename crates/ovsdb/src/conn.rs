@@ -190,6 +190,16 @@ pub(crate) struct ConnState {
     closed: Option<(u64, Close)>,
 }
 
+impl ConnState {
+    /// Why we closed the connection of `generation`, if we did.
+    fn closed_why(&self, generation: u64) -> Option<Close> {
+        self.closed
+            .as_ref()
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, w)| w.clone())
+    }
+}
+
 /// Everything the client, its reader and its writer share.
 pub(crate) struct Shared {
     pub(crate) addr: Address,
@@ -309,7 +319,8 @@ pub(crate) fn close(sh: &Shared, generation: u64, why: Option<Close>) {
         return;
     }
     if let Some(why) = why {
-        if st.closed.is_none() || st.closed.as_ref().is_some_and(|(g, _)| *g != generation) {
+        // The first reason wins: the rest are its consequences.
+        if !matches!(&st.closed, Some((g, _)) if *g == generation) {
             tracing::warn!(addr = %sh.addr, reason = ?why, "dropping the ovsdb connection");
             st.closed = Some((generation, why));
         }
@@ -320,24 +331,27 @@ pub(crate) fn close(sh: &Shared, generation: u64, why: Option<Close>) {
     }
 }
 
-/// Queues `bytes` for the writer of the current connection; returns the
-/// generation it went to. A full queue means the peer stopped reading:
-/// the connection is dropped.
-pub(crate) fn send(sh: &Shared, bytes: Vec<u8>) -> Result<u64, Error> {
-    let (queue, generation) = {
+/// Queues `bytes` for the writer of the current connection. A full queue
+/// means the peer stopped reading: the connection is dropped.
+pub(crate) fn send(sh: &Shared, bytes: Vec<u8>) -> Result<(), Error> {
+    let (queue, generation, why) = {
         let st = lock(&sh.state);
-        (st.queue.clone(), st.generation)
+        (
+            st.queue.clone(),
+            st.generation,
+            st.closed_why(st.generation),
+        )
     };
     let Some(queue) = queue else {
-        return Err(sh.lost(None));
+        return Err(sh.lost(why));
     };
     match queue.try_send(bytes) {
-        Ok(()) => Ok(generation),
+        Ok(()) => Ok(()),
         Err(TrySendError::Full(_)) => {
             close(sh, generation, Some(Close::Stalled));
             Err(sh.lost(Some(Close::Stalled)))
         }
-        Err(TrySendError::Disconnected(_)) => Err(sh.lost(None)),
+        Err(TrySendError::Disconnected(_)) => Err(sh.lost(why)),
     }
 }
 
@@ -394,10 +408,7 @@ fn finish(sh: &Shared, generation: u64) {
                 tracing::warn!(addr = %sh.addr, "ovsdb connection lost");
             }
         }
-        st.closed
-            .as_ref()
-            .filter(|(g, _)| *g == generation)
-            .map(|(_, w)| w.clone())
+        st.closed_why(generation)
     };
     let mut pending = lock(&sh.pending);
     let ids: Vec<u64> = pending
@@ -445,7 +456,7 @@ fn answer_echo(sh: &Shared, msg: &Value) {
         return;
     };
     match send(sh, bytes) {
-        Ok(_) => {
+        Ok(()) => {
             sh.echoes_answered.fetch_add(1, Ordering::Relaxed);
             tracing::trace!("answered server echo");
         }
