@@ -44,8 +44,10 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn ovsdb-server");
+        // The socket file appears at bind, before the server listens.
+        let addr = format!("unix:{}", sock.display());
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !sock.exists() {
+        while Client::connect(&addr).is_err() {
             assert!(Instant::now() < deadline, "ovsdb-server never listened");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -106,9 +106,11 @@ impl OvsdbServer {
     }
 }
 
+/// Waits until the server accepts on `p`: the socket file appears at
+/// bind, a moment before the server listens.
 fn wait_for_path(p: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !p.exists() {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(p).is_err() {
         assert!(Instant::now() < deadline, "{} never appeared", p.display());
         std::thread::sleep(Duration::from_millis(20));
     }
