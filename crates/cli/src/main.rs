@@ -116,7 +116,8 @@ struct Global {
     ovs_datapath: String,
     /// How long to wait for ovs-vswitchd to carry out an OVS transaction
     /// before failing (29) and rolling back; a slow host with hundreds of
-    /// ports to create may need more.
+    /// ports to create may need more. Also the deadline of all of a
+    /// setup's OVSDB calls, writes included (32 past it).
     #[arg(
         long,
         global = true,
@@ -126,6 +127,17 @@ struct Global {
         value_parser = parse_secs
     )]
     ovs_timeout: f64,
+    /// The longest message accepted from the OVS database, in MiB; a
+    /// longer one drops the connection (32) instead of growing netswitch.
+    #[arg(
+        long,
+        global = true,
+        value_name = "MIB",
+        env = "NETSWITCH_OVS_MAX_MESSAGE",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u16).range(1..=4096)
+    )]
+    ovs_max_message: u16,
     /// Hooks: executables in DIR/before_network_setup/ (may rewrite the
     /// request) and DIR/after_network_setup/, as VDSM runs them.
     #[arg(
@@ -363,6 +375,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     engine.ovs.db = g.ovs_db.clone();
     engine.ovs.datapath = g.ovs_datapath.clone();
     engine.ovs.timeout = std::time::Duration::from_secs_f64(g.ovs_timeout);
+    engine.ovs.max_message = usize::from(g.ovs_max_message) << 20;
     engine.hooks_dir = Some(g.hooks_dir.clone());
     engine.nics = NicPolicy {
         fake_nics: g

@@ -33,7 +33,11 @@ pub fn apply(
             .map_or(ops.len(), |p| i + p);
         let seg = &ops[i..end];
         if ovs_seg {
-            if let Err(message) = ovs::apply(settings, seg) {
+            let base = before
+                .ovs
+                .as_ref()
+                .and_then(|o| o.bridge_mappings.as_deref());
+            if let Err(message) = ovs::apply(settings, seg, base) {
                 out.failure = Some(OpFailure {
                     index: i,
                     op: seg[0].clone(),

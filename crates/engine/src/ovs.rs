@@ -1,5 +1,6 @@
-//! The OVS backend: reads what OVS carries into the host snapshot and sends
-//! a plan's OVS ops to OVSDB as one transaction (DESIGN §5.5), then waits
+//! The OVS backend: reads what OVS carries into the host snapshot (from the
+//! replica of a kept connection, [`Link`]) and sends a plan's OVS ops to
+//! OVSDB as one transaction (DESIGN §5.5), then waits
 //! until ovs-vswitchd has carried it out, as `ovs-vsctl` does, so the
 //! kernel ops that follow find the internal ports.
 //!
@@ -11,18 +12,16 @@
 //! TCG (docs/benchmarks.md, "what changed").
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use netswitch_model::host::{OvsBridge, OvsPort, OvsState};
+use netswitch_model::host::OvsState;
 use netswitch_model::plan::Op;
-use netswitch_ovsdb::datum::{as_optional_i64, empty_set, named_uuid, set, str_map};
-use netswitch_ovsdb::vswitch::selected_uuid;
-use netswitch_ovsdb::{
-    row, Client, Condition, Mutation, Mutator, OpResult, Row, TableMonitor, Uuid, VSWITCH_DB,
-};
+use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
+use netswitch_ovsdb::{row, Client, Condition, Mutation, Mutator, OpResult, Row, Uuid, VSWITCH_DB};
 use netswitch_switch::ovs::MARK_KEY;
 use serde_json::{json, Value};
-use tracing::{debug, info_span};
+use tracing::{debug, info_span, warn};
 
 /// Where OVS is and how netswitch's bridges are made.
 #[derive(Debug, Clone)]
@@ -33,8 +32,15 @@ pub struct OvsSettings {
     /// kernel datapath) or `netdev` (userspace, for hosts without the
     /// openvswitch module).
     pub datapath: String,
-    /// How long to wait for ovs-vswitchd to carry out a transaction.
+    /// How long to wait for ovs-vswitchd to carry out a transaction; also
+    /// the overall deadline of one setup's OVS calls, writes included.
     pub timeout: Duration,
+    /// The longest message accepted from OVSDB (bytes); a peer sending
+    /// more loses its connection rather than grow netswitch.
+    pub max_message: usize,
+    /// The kept connection and its replica; clones share it, so the
+    /// daemon's engine keeps one connection for its whole life.
+    pub link: Arc<Link>,
 }
 
 impl Default for OvsSettings {
@@ -43,6 +49,8 @@ impl Default for OvsSettings {
             db: "unix:/run/openvswitch/db.sock".into(),
             datapath: "system".into(),
             timeout: Duration::from_secs(30),
+            max_message: netswitch_ovsdb::DEFAULT_MAX_MESSAGE,
+            link: Arc::default(),
         }
     }
 }
@@ -50,144 +58,34 @@ impl Default for OvsSettings {
 /// The key of `Open_vSwitch.external_ids` OVN reads physical networks from.
 const MAPPINGS_KEY: &str = "ovn-bridge-mappings";
 
-type Rows = Vec<Row>;
+mod link;
 
-/// The columns [`read`] uses, per table. Only these: the whole Interface
-/// table (statistics, status, ...) is several times larger, and ovsdb-server
-/// encodes it on every read (three per setup).
-const READ_COLUMNS: [(&str, &[&str]); 4] = [
-    ("Open_vSwitch", &["_uuid", "external_ids"]),
-    (
-        "Bridge",
-        &["_uuid", "name", "datapath_type", "external_ids", "ports"],
-    ),
-    (
-        "Port",
-        &["_uuid", "name", "interfaces", "tag", "external_ids"],
-    ),
-    (
-        "Interface",
-        &["_uuid", "name", "type", "mtu_request", "error"],
-    ),
-];
+pub use link::Link;
+use link::{read_replica, Read};
 
-fn select_all(c: &Client) -> Result<[Rows; 4], netswitch_ovsdb::Error> {
-    let ops: Vec<netswitch_ovsdb::Op> = READ_COLUMNS
-        .iter()
-        .map(|(table, columns)| netswitch_ovsdb::Op::Select {
-            table: (*table).into(),
-            conditions: vec![],
-            columns: Some(columns.iter().map(|c| (*c).to_string()).collect()),
-        })
-        .collect();
-    let res = c.transact(VSWITCH_DB, &ops)?;
-    let mut it = res.into_iter().map(|r| r.rows.unwrap_or_default());
-    Ok([
-        it.next().unwrap_or_default(),
-        it.next().unwrap_or_default(),
-        it.next().unwrap_or_default(),
-        it.next().unwrap_or_default(),
-    ])
-}
-
-fn str_col(r: &Row, c: &str) -> String {
-    r.get(c)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn map_col(r: &Row, c: &str) -> BTreeMap<String, String> {
-    r.get(c)
-        .and_then(netswitch_ovsdb::datum::as_str_map)
-        .unwrap_or_default()
-}
-
-fn uuids_col(r: &Row, c: &str) -> Vec<Uuid> {
-    r.get(c)
-        .and_then(netswitch_ovsdb::datum::as_uuid_set)
-        .unwrap_or_default()
-}
-
-/// OVS's state in the host model, plus the row UUIDs a transaction needs.
-struct Read {
-    state: OvsState,
-    root: Option<Uuid>,
-    bridge_uuid: BTreeMap<String, Uuid>,
-    port_uuid: BTreeMap<String, Uuid>,
-}
-
-fn read(c: &Client) -> Result<Read, netswitch_ovsdb::Error> {
-    let [root, bridges, ports, ifaces] = select_all(c)?;
-    let iface_by_uuid: BTreeMap<Uuid, &Row> = ifaces
-        .iter()
-        .filter_map(|r| Some((selected_uuid(r)?, r)))
-        .collect();
-    let port_by_uuid: BTreeMap<Uuid, &Row> = ports
-        .iter()
-        .filter_map(|r| Some((selected_uuid(r)?, r)))
-        .collect();
-    let mut out = Read {
-        state: OvsState::default(),
-        root: root.first().and_then(selected_uuid),
-        bridge_uuid: BTreeMap::new(),
-        port_uuid: BTreeMap::new(),
-    };
-    out.state.bridge_mappings = root
-        .first()
-        .and_then(|r| map_col(r, "external_ids").get(MAPPINGS_KEY).cloned());
-    for b in &bridges {
-        let name = str_col(b, "name");
-        let mut br = OvsBridge {
-            name: name.clone(),
-            datapath_type: str_col(b, "datapath_type"),
-            external_ids: map_col(b, "external_ids"),
-            ports: BTreeMap::new(),
-        };
-        for pu in uuids_col(b, "ports") {
-            let Some(p) = port_by_uuid.get(&pu) else {
-                continue;
-            };
-            let pname = str_col(p, "name");
-            let iface = uuids_col(p, "interfaces")
-                .first()
-                .and_then(|u| iface_by_uuid.get(u).copied());
-            let tag = p
-                .get("tag")
-                .and_then(as_optional_i64)
-                .flatten()
-                .and_then(|t| u16::try_from(t).ok());
-            let port = OvsPort {
-                name: pname.clone(),
-                tag,
-                internal: iface.is_some_and(|i| str_col(i, "type") == "internal"),
-                mtu_request: iface
-                    .and_then(|i| i.get("mtu_request"))
-                    .and_then(as_optional_i64)
-                    .flatten()
-                    .and_then(|m| u32::try_from(m).ok()),
-                external_ids: map_col(p, "external_ids"),
-                error: iface
-                    .and_then(|i| i.get("error"))
-                    .and_then(netswitch_ovsdb::datum::as_optional_str)
-                    .flatten(),
-            };
-            out.port_uuid.insert(pname.clone(), pu);
-            br.ports.insert(pname, port);
-        }
-        if let Some(u) = selected_uuid(b) {
-            out.bridge_uuid.insert(name.clone(), u);
-        }
-        out.state.bridges.insert(name, br);
-    }
-    Ok(out)
-}
-
-/// Reads OVS's bridges and ports; an unreachable database is code 32.
+/// Reads OVS's bridges and ports (from the kept connection's replica,
+/// connecting first if need be); an unreachable database is code 32.
 pub fn read_state(settings: &OvsSettings) -> Result<OvsState, netswitch_ovsdb::Error> {
     let _span = info_span!("ovs_read", db = %settings.db).entered();
-    let c = Client::connect_with_timeout(&settings.db, settings.timeout)?;
-    Ok(read(&c)?.state)
+    Ok(settings.link.read(settings)?.state)
+}
+
+/// Poisoning only means another thread panicked holding the lock; the
+/// connection is still usable or will be found lost and made again.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connection bounded as `settings` say: every call (and every write)
+/// ends by `settings.timeout` from now.
+fn connect(settings: &OvsSettings) -> Result<Client, netswitch_ovsdb::Error> {
+    let options = netswitch_ovsdb::Options {
+        timeout: settings.timeout,
+        max_message: settings.max_message,
+    };
+    let c = Client::connect_with(&settings.db, options)?;
+    c.set_deadline(Some(Instant::now() + settings.timeout));
+    Ok(c)
 }
 
 /// A new Interface row; its `mtu_request` comes later (module doc).
@@ -213,20 +111,128 @@ fn tag_datum(tag: Option<u16>) -> Value {
 /// message naming the op or interface at fault. Should the second
 /// transaction fail, the new interfaces stay unsized: the caller's rollback,
 /// which plans from the host read back, removes them with the rest.
-pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
+///
+/// `base_mappings` is the `ovn-bridge-mappings` the plan was computed from.
+/// Setting the mappings is a read-modify-write of the root row's
+/// `external_ids`, which OVN's tools write too: the transaction carries a
+/// `wait` on the `external_ids` it read, and the value written keeps what
+/// another writer changed since the plan ([`rebase_mappings`]). Should
+/// another writer slip in between this read and the commit, the guard
+/// fails the whole transaction (nothing changes) and it is built again
+/// from a fresh read, once.
+pub fn apply(
+    settings: &OvsSettings,
+    ops: &[Op],
+    base_mappings: Option<&str>,
+) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
     let started = Instant::now();
-    let c =
-        Client::connect_with_timeout(&settings.db, settings.timeout).map_err(|e| e.to_string())?;
-    let now = read(&c).map_err(|e| e.to_string())?;
-    let root = now
-        .root
-        .clone()
-        .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
+    let c = settings.link.client(settings).map_err(|e| e.to_string())?;
+    // Every call and wait of this apply ends by one deadline.
+    let _deadline = Deadline::set(&c, started + settings.timeout);
+    let wait = Wait {
+        deadline: started + settings.timeout,
+        timeout: settings.timeout,
+    };
+    let mut attempt = 0;
+    let (root, built, res) = loop {
+        attempt += 1;
+        // The replica holds every commit made so far (module `link`).
+        let now = c.with_replica(read_replica);
+        let root = now
+            .root
+            .clone()
+            .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
+        let mut built = build(settings, ops, &now, base_mappings)?;
+        let tx = std::mem::take(&mut built.tx);
+        let mutations = std::mem::take(&mut built.root_mutations);
+        #[cfg(test)]
+        hook::before_commit();
+        match commit(&c, &root, tx, mutations, built.guard, &wait) {
+            Ok(res) => break (root, built, res),
+            Err(Failed::Guard) if attempt == 1 => {
+                warn!("{MAPPINGS_KEY} changed under the OVS transaction; reading again");
+                // The other writer's change is on its way to the replica.
+                let left = wait.deadline.saturating_duration_since(Instant::now());
+                c.wait_for(left, |r| {
+                    r.open_vswitch().map(|o| o.external_ids).unwrap_or_default() != now.root_external_ids
+                })
+                .map_err(|e| format!("waiting for the other writer's change: {e}"))?;
+            }
+            Err(Failed::Guard) => {
+                return Err(format!(
+                    "another writer changed Open_vSwitch external_ids ({MAPPINGS_KEY}) under the OVS transaction twice; nothing was changed, try again"
+                ))
+            }
+            Err(Failed::Other(m)) => return Err(m),
+        }
+    };
+    resize(&c, &root, &built.sizes, &res, &wait)?;
+    check_interfaces(&c, &built.added_ifaces)?;
+    drop(_deadline);
+    debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
+    Ok(())
+}
+
+/// One OVS transaction built from the plan's ops and a fresh read.
+#[derive(Default)]
+struct Built {
+    tx: Vec<netswitch_ovsdb::Op>,
+    root_mutations: Vec<Mutation>,
+    /// The index in `tx` of the `wait` guarding a read-modify-write.
+    guard: Option<usize>,
+    /// (index in `tx` of a new Interface's insert, its MTU): sized by the
+    /// second transaction, once ovs-vswitchd has created it (module doc).
+    sizes: Vec<(usize, u32)>,
+    added_ifaces: Vec<String>,
+}
+
+/// Sets the MTU of the interfaces the first transaction added
+/// (`res` its results), in a second transaction (module doc).
+fn resize(
+    c: &Client,
+    root: &Uuid,
+    sizes: &[(usize, u32)],
+    res: &[OpResult],
+    wait: &Wait,
+) -> Result<(), String> {
+    if sizes.is_empty() {
+        return Ok(());
+    }
+    let mut tx = vec![netswitch_ovsdb::Op::Comment(format!(
+        "netswitch: MTU of {} new interfaces",
+        sizes.len()
+    ))];
+    for (at, mtu) in sizes {
+        let u = res
+            .get(*at)
+            .and_then(|r| r.uuid.as_ref())
+            .ok_or("OVSDB transaction: no UUID for an inserted interface")?;
+        tx.push(netswitch_ovsdb::Op::update(
+            "Interface",
+            vec![Condition::uuid(u)],
+            row([("mtu_request", json!(mtu))]),
+        ));
+    }
+    match commit(c, root, tx, Vec::new(), None, wait) {
+        Ok(_) => Ok(()),
+        Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
+        Err(Failed::Other(m)) => Err(m),
+    }
+}
+
+/// Translates the plan's OVS ops into one transaction against `now`.
+fn build(
+    settings: &OvsSettings,
+    ops: &[Op],
+    now: &Read,
+    base_mappings: Option<&str>,
+) -> Result<Built, String> {
     let mut tx: Vec<netswitch_ovsdb::Op> = vec![netswitch_ovsdb::Op::Comment(format!(
         "netswitch: {} ops",
         ops.len()
     ))];
+    let mut guard = None;
     let mut n = 0usize;
     let mut next_name = |prefix: &str| {
         n += 1;
@@ -349,12 +355,26 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                 ));
             }
             Op::OvsSetMappings { mappings } => {
+                let root = now.root.as_ref().ok_or("no Open_vSwitch row")?;
+                guard = Some(tx.len());
+                tx.push(netswitch_ovsdb::Op::unchanged(
+                    "Open_vSwitch",
+                    root,
+                    "external_ids",
+                    str_map(
+                        now.root_external_ids
+                            .iter()
+                            .map(|(k, v)| (k.as_str(), v.as_str())),
+                    ),
+                ));
+                let current = now.state.bridge_mappings.as_deref();
+                let value = rebase_mappings(base_mappings, mappings.as_deref(), current);
                 root_mutations.push(Mutation::new(
                     "external_ids",
                     Mutator::Delete,
                     set([json!(MAPPINGS_KEY)]),
                 ));
-                if let Some(m) = mappings {
+                if let Some(m) = value {
                     root_mutations.push(Mutation::new(
                         "external_ids",
                         Mutator::Insert,
@@ -377,40 +397,13 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
         debug!(bridge = %name, "new OVS bridge");
     }
     tx.extend(port_ops);
-    // Pushed, not polled: ovs-vswitchd's `cur_cfg` reaches the replica as
-    // soon as it is written, and nothing wakes ovsdb-server meanwhile.
-    c.monitor(
-        VSWITCH_DB,
-        &[TableMonitor::columns("Open_vSwitch", &["cur_cfg"])],
-    )
-    .map_err(|e| format!("OVSDB monitor: {e}"))?;
-    // One wait for both transactions: `settings.timeout` in all.
-    let wait = Wait {
-        deadline: started + settings.timeout,
-        timeout: settings.timeout,
-    };
-    let res = commit(&c, &root, tx, root_mutations, &wait)?;
-    if !sizes.is_empty() {
-        let mut resize = vec![netswitch_ovsdb::Op::Comment(format!(
-            "netswitch: MTU of {} new interfaces",
-            sizes.len()
-        ))];
-        for (at, mtu) in &sizes {
-            let u = res
-                .get(*at)
-                .and_then(|r| r.uuid.as_ref())
-                .ok_or("OVSDB transaction: no UUID for an inserted interface")?;
-            resize.push(netswitch_ovsdb::Op::update(
-                "Interface",
-                vec![Condition::uuid(u)],
-                row([("mtu_request", json!(mtu))]),
-            ));
-        }
-        commit(&c, &root, resize, Vec::new(), &wait)?;
-    }
-    check_interfaces(&c, &added_ifaces)?;
-    debug!(elapsed = ?started.elapsed(), "OVS transaction carried out");
-    Ok(())
+    Ok(Built {
+        tx,
+        root_mutations,
+        guard,
+        sizes,
+        added_ifaces,
+    })
 }
 
 /// How long ovs-vswitchd may take: until `deadline`, `timeout` after the
@@ -428,8 +421,9 @@ fn commit(
     root: &Uuid,
     mut tx: Vec<netswitch_ovsdb::Op>,
     mut root_mutations: Vec<Mutation>,
+    guard: Option<usize>,
     wait: &Wait,
-) -> Result<Vec<OpResult>, String> {
+) -> Result<Vec<OpResult>, Failed> {
     root_mutations.push(Mutation::new("next_cfg", Mutator::Add, json!(1)));
     tx.push(netswitch_ovsdb::Op::mutate(
         "Open_vSwitch",
@@ -441,18 +435,79 @@ fn commit(
         conditions: vec![Condition::uuid(root)],
         columns: Some(vec!["next_cfg".into()]),
     });
-    let res = c
-        .transact(VSWITCH_DB, &tx)
-        .map_err(|e| format!("OVSDB transaction: {e}"))?;
+    let res = c.transact(VSWITCH_DB, &tx).map_err(|e| {
+        if guard.is_some_and(|g| e.is_guard_failure(g)) {
+            Failed::Guard
+        } else {
+            Failed::Other(format!("OVSDB transaction: {e}"))
+        }
+    })?;
     let next_cfg = res
         .last()
         .and_then(|r| r.rows.as_ref())
         .and_then(|rows| rows.first())
         .and_then(|r| r.get("next_cfg"))
         .and_then(Value::as_i64)
-        .ok_or("OVSDB transaction: no next_cfg in the reply")?;
-    wait_for_cfg(c, root, next_cfg, wait)?;
+        .ok_or_else(|| Failed::Other("OVSDB transaction: no next_cfg in the reply".into()))?;
+    wait_for_cfg(c, root, next_cfg, wait).map_err(Failed::Other)?;
     Ok(res)
+}
+
+/// Why [`commit`] failed.
+enum Failed {
+    /// The read-modify-write guard: another writer changed what the
+    /// transaction was computed from; nothing was changed.
+    Guard,
+    /// Anything else, as the message the caller reports.
+    Other(String),
+}
+
+/// The `ovn-bridge-mappings` to write: `target` (what the plan computed
+/// from `base`), with what another writer changed since (`current`) kept.
+/// Per physical network, an entry the plan left as it was in `base` takes
+/// its `current` value (added, changed or removed by the other writer);
+/// one the plan changed takes the plan's.
+fn rebase_mappings(
+    base: Option<&str>,
+    target: Option<&str>,
+    current: Option<&str>,
+) -> Option<String> {
+    if base == current {
+        return target.map(str::to_owned);
+    }
+    let entries = |s: Option<&str>| -> Vec<(String, String)> {
+        s.unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let net = e.split_once(':').map_or(e, |(n, _)| n);
+                (net.to_owned(), e.to_owned())
+            })
+            .collect()
+    };
+    let (base, target, current) = (entries(base), entries(target), entries(current));
+    let find = |list: &[(String, String)], net: &str| {
+        list.iter().find(|(n, _)| n == net).map(|(_, e)| e.clone())
+    };
+    let mut nets: Vec<String> = Vec::new();
+    for (net, _) in current.iter().chain(target.iter()).chain(base.iter()) {
+        if !nets.contains(net) {
+            nets.push(net.clone());
+        }
+    }
+    let out: Vec<String> = nets
+        .iter()
+        .filter_map(|net| {
+            let t = find(&target, net);
+            if t == find(&base, net) {
+                find(&current, net)
+            } else {
+                t
+            }
+        })
+        .collect();
+    (!out.is_empty()).then(|| out.join(","))
 }
 
 /// Waits until ovs-vswitchd reports `cur_cfg >= next_cfg`: it has
@@ -492,34 +547,59 @@ fn wait_for_cfg(c: &Client, root: &Uuid, next_cfg: i64, wait: &Wait) -> Result<(
 /// How often a wait for ovs-vswitchd checks that the connection is up.
 const CONNECTION_CHECK: Duration = Duration::from_secs(1);
 
-/// Fails naming the first added interface OVS could not open.
+/// Fails naming the first added interface OVS could not open, as the
+/// replica has them after ovs-vswitchd's `cur_cfg` bump.
 fn check_interfaces(c: &Client, names: &[String]) -> Result<(), String> {
     if names.is_empty() {
         return Ok(());
     }
-    let res = c
-        .transact(
-            VSWITCH_DB,
-            &[netswitch_ovsdb::Op::Select {
-                table: "Interface".into(),
-                conditions: vec![],
-                columns: Some(vec!["name".into(), "error".into(), "ofport".into()]),
-            }],
-        )
-        .map_err(|e| e.to_string())?;
-    let rows = res.first().and_then(|r| r.rows.clone()).unwrap_or_default();
-    for r in rows {
-        let name = str_col(&r, "name");
-        if !names.contains(&name) {
-            continue;
-        }
-        let err = r
-            .get("error")
-            .and_then(netswitch_ovsdb::datum::as_optional_str)
-            .flatten();
-        if let Some(e) = err {
-            return Err(format!("OVS could not add interface {name}: {e}"));
-        }
+    c.with_replica(|r| {
+        r.interfaces()
+            .into_iter()
+            .filter(|i| names.contains(&i.name))
+            .find_map(|i| Some((i.error?, i.name)))
+    })
+    .map_or(Ok(()), |(e, name)| {
+        Err(format!("OVS could not add interface {name}: {e}"))
+    })
+}
+
+/// The client's deadline for as long as this lives; lifted on drop, so a
+/// kept connection's next user does not inherit it.
+struct Deadline<'a>(&'a Client);
+
+impl<'a> Deadline<'a> {
+    fn set(c: &'a Client, at: Instant) -> Self {
+        c.set_deadline(Some(at));
+        Self(c)
     }
-    Ok(())
+}
+
+impl Drop for Deadline<'_> {
+    fn drop(&mut self) {
+        self.0.set_deadline(None);
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Test-only: runs between an apply's read and its commit, where another
+/// writer can slip in. Compiled into unit tests only, never a binary.
+#[cfg(test)]
+mod hook {
+    use std::cell::RefCell;
+
+    thread_local! {
+        pub(super) static BEFORE_COMMIT: RefCell<Option<Box<dyn FnMut()>>> =
+            RefCell::new(None);
+    }
+
+    pub(super) fn before_commit() {
+        BEFORE_COMMIT.with(|h| {
+            if let Some(f) = h.borrow_mut().as_mut() {
+                f();
+            }
+        });
+    }
 }

@@ -1,9 +1,12 @@
-//! The connection: a blocking JSON-RPC client with one reader thread.
+//! The client: blocking JSON-RPC calls over a connection with a reader and
+//! a writer thread (module `conn`, which also bounds what a peer can do).
 //!
 //! Blocking rather than tokio because every caller (the engine applying one
 //! transaction per request) waits for the answer anyway, and a reader thread
 //! is the simplest way to answer the server's `echo` probes and apply monitor
-//! updates while nobody is calling.
+//! updates while nobody is calling. A caller never writes to the socket
+//! itself: it queues its request and waits for the reply until its deadline,
+//! so a peer that stops reading cannot hold it.
 //!
 //! Ordering guarantee: the reader handles messages strictly in arrival order
 //! and applies monitor updates (and monitor replies) to the replica *before*
@@ -14,129 +17,19 @@
 //! Changes made by *other* clients arrive asynchronously: use
 //! [`Client::wait_for`].
 
-use std::collections::HashMap;
-use std::io::{BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
-use std::thread;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::conn::{self, lock, MonitorApply, Pending, Reply, Shared};
 use crate::datum::Uuid;
 use crate::op::{Condition, Op, OpResult};
 use crate::replica::{column_kinds, ColumnKinds, Replica};
 use crate::{Error, Row};
 
-/// Where the database listens, parsed from the OVS address syntax.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Address {
-    /// `unix:PATH`
-    Unix(String),
-    /// `tcp:HOST:PORT` (IPv6 hosts in brackets)
-    Tcp(String, u16),
-}
-
-impl Address {
-    /// Parses `unix:PATH` or `tcp:HOST:PORT`.
-    pub fn parse(s: &str) -> Result<Self, Error> {
-        let bad = || Error::BadAddress { addr: s.to_owned() };
-        if let Some(p) = s.strip_prefix("unix:") {
-            if p.is_empty() {
-                return Err(bad());
-            }
-            return Ok(Self::Unix(p.to_owned()));
-        }
-        if let Some(hp) = s.strip_prefix("tcp:") {
-            let (h, p) = hp.rsplit_once(':').ok_or_else(bad)?;
-            let h = h.trim_start_matches('[').trim_end_matches(']');
-            let port = p.parse().map_err(|_| bad())?;
-            if h.is_empty() {
-                return Err(bad());
-            }
-            return Ok(Self::Tcp(h.to_owned(), port));
-        }
-        Err(bad())
-    }
-}
-
-impl std::fmt::Display for Address {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unix(p) => write!(f, "unix:{p}"),
-            Self::Tcp(h, p) if h.contains(':') => write!(f, "tcp:[{h}]:{p}"),
-            Self::Tcp(h, p) => write!(f, "tcp:{h}:{p}"),
-        }
-    }
-}
-
-/// The socket, either kind; cloned into a reader half and a writer half.
-enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-}
-
-impl Stream {
-    fn connect(addr: &Address, timeout: Duration) -> std::io::Result<Self> {
-        match addr {
-            Address::Unix(p) => UnixStream::connect(p).map(Self::Unix),
-            Address::Tcp(h, port) => {
-                let mut last = None;
-                for sa in (h.as_str(), *port).to_socket_addrs()? {
-                    match TcpStream::connect_timeout(&sa, timeout) {
-                        Ok(s) => {
-                            s.set_nodelay(true)?;
-                            return Ok(Self::Tcp(s));
-                        }
-                        Err(e) => last = Some(e),
-                    }
-                }
-                Err(last.unwrap_or_else(|| std::io::Error::other("no address resolved")))
-            }
-        }
-    }
-
-    fn try_clone(&self) -> std::io::Result<Self> {
-        match self {
-            Self::Unix(s) => s.try_clone().map(Self::Unix),
-            Self::Tcp(s) => s.try_clone().map(Self::Tcp),
-        }
-    }
-
-    fn shutdown(&self) {
-        // Errors mean it is already closed, which is what we want.
-        let _ = match self {
-            Self::Unix(s) => s.shutdown(Shutdown::Both),
-            Self::Tcp(s) => s.shutdown(Shutdown::Both),
-        };
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Unix(s) => s.read(buf),
-            Self::Tcp(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Unix(s) => s.write(buf),
-            Self::Tcp(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::Unix(s) => s.flush(),
-            Self::Tcp(s) => s.flush(),
-        }
-    }
-}
+pub use crate::conn::Address;
 
 /// A monitor to (re-)establish: sent again verbatim by `reconnect`.
 #[derive(Clone, Debug, PartialEq)]
@@ -219,87 +112,68 @@ impl MonitorSpec {
     }
 }
 
-/// How the reader applies a monitor reply to the replica.
-struct MonitorApply {
-    tables: Vec<String>,
-    kinds: Option<Arc<ColumnKinds>>,
+/// How a [`Client`] bounds its peer.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// For connecting, and for each call's reply; also how long the peer
+    /// may leave what we send unread before the connection is dropped.
+    pub timeout: Duration,
+    /// The longest message accepted from the peer, in bytes; a longer one
+    /// drops the connection with [`Error::TooLarge`].
+    pub max_message: usize,
 }
 
-/// What the reader sends back to a waiting caller.
-enum Reply {
-    Ok(Value),
-    Err(Value),
-    Lost,
-}
+/// The default [`Options::max_message`]: 64 MiB, far above any reply
+/// ovsdb-server sends a host agent (a full vswitch dump of a thousand
+/// ports is a few MiB).
+pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
 
-struct Pending {
-    generation: u64,
-    tx: mpsc::Sender<Reply>,
-    /// Set for a monitor reply: which tables its result replaces.
-    monitor: Option<MonitorApply>,
-}
-
-struct ConnState {
-    writer: Option<Stream>,
-    generation: u64,
-}
-
-struct Shared {
-    addr: Address,
-    timeout: Duration,
-    state: Mutex<ConnState>,
-    pending: Mutex<HashMap<u64, Pending>>,
-    next_id: AtomicU64,
-    replica: Mutex<Replica>,
-    replica_changed: Condvar,
-    monitors: Mutex<Vec<MonitorSpec>>,
-    /// Column kinds of each `monitor_cond`, by monitor id, for `update2`.
-    cond_kinds: Mutex<HashMap<String, Arc<ColumnKinds>>>,
-    echoes_answered: AtomicU64,
-}
-
-/// Poisoning only means another thread panicked mid-update; the data is
-/// still the best we have, so keep going rather than cascade the panic.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
 }
 
 /// A connection to one ovsdb-server, with its monitor replica.
 ///
-/// Dropping it closes the socket, which ends the reader thread.
+/// Dropping it closes the socket, which ends the reader and writer threads.
 pub struct Client {
     shared: Arc<Shared>,
+    /// The monitors to re-send on reconnect.
+    monitors: Mutex<Vec<MonitorSpec>>,
 }
 
 impl Client {
     /// Connects to `addr` (`unix:PATH` or `tcp:HOST:PORT`) with a 30 s call
     /// timeout. An unreachable database is [`Error::Unreachable`] (code 32).
     pub fn connect(addr: &str) -> Result<Self, Error> {
-        Self::connect_with_timeout(addr, Duration::from_secs(30))
+        Self::connect_with(addr, Options::default())
     }
 
     /// Like [`Client::connect`], with `timeout` for connecting and for each
     /// call's reply.
     pub fn connect_with_timeout(addr: &str, timeout: Duration) -> Result<Self, Error> {
-        let addr = Address::parse(addr)?;
-        let shared = Arc::new(Shared {
+        Self::connect_with(
             addr,
-            timeout,
-            state: Mutex::new(ConnState {
-                writer: None,
-                generation: 0,
-            }),
-            pending: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            replica: Mutex::new(Replica::default()),
-            replica_changed: Condvar::new(),
+            Options {
+                timeout,
+                ..Options::default()
+            },
+        )
+    }
+
+    /// Like [`Client::connect`], with all the bounds given.
+    pub fn connect_with(addr: &str, options: Options) -> Result<Self, Error> {
+        let addr = Address::parse(addr)?;
+        let shared = Arc::new(Shared::new(addr, options.timeout, options.max_message));
+        conn::open(&shared)?;
+        Ok(Self {
+            shared,
             monitors: Mutex::new(Vec::new()),
-            cond_kinds: Mutex::new(HashMap::new()),
-            echoes_answered: AtomicU64::new(0),
-        });
-        let client = Self { shared };
-        client.open()?;
-        Ok(client)
+        })
     }
 
     /// The address this client talks to.
@@ -309,7 +183,7 @@ impl Client {
 
     /// Whether the connection is currently up (as far as the reader knows).
     pub fn is_connected(&self) -> bool {
-        lock(&self.shared.state).writer.is_some()
+        lock(&self.shared.state).queue.is_some()
     }
 
     /// How many server `echo` probes the reader has answered; lets tests and
@@ -318,38 +192,19 @@ impl Client {
         self.shared.echoes_answered.load(Ordering::Relaxed)
     }
 
-    fn open(&self) -> Result<(), Error> {
-        let sh = &self.shared;
-        let unreachable = |source| Error::Unreachable {
-            addr: sh.addr.to_string(),
-            source,
-        };
-        let stream = Stream::connect(&sh.addr, sh.timeout).map_err(unreachable)?;
-        let reader = stream.try_clone().map_err(unreachable)?;
-        let generation = {
-            let mut st = lock(&sh.state);
-            if let Some(old) = st.writer.take() {
-                old.shutdown();
-            }
-            st.generation += 1;
-            st.writer = Some(stream);
-            st.generation
-        };
-        let shared = Arc::clone(sh);
-        thread::Builder::new()
-            .name("ovsdb-reader".into())
-            .spawn(move || reader_loop(shared, reader, generation))
-            .map_err(unreachable)?;
-        tracing::debug!(addr = %sh.addr, generation, "ovsdb connected");
-        Ok(())
+    /// Caps every call (and [`Client::wait_for`]) at `deadline` on top of
+    /// the per-call timeout, so that a run of calls, such as one setup's
+    /// OVS transactions, ends by one overall deadline; `None` lifts it.
+    pub fn set_deadline(&self, deadline: Option<Instant>) {
+        *lock(&self.shared.deadline) = deadline;
     }
 
     /// Re-establishes a dropped connection and re-sends every monitor, whose
     /// initial state replaces the replica's tables (rows deleted meanwhile
     /// disappear). Safe to call on a live connection: it is replaced.
     pub fn reconnect(&self) -> Result<(), Error> {
-        self.open()?;
-        let monitors = lock(&self.shared.monitors).clone();
+        conn::open(&self.shared)?;
+        let monitors = lock(&self.monitors).clone();
         for m in &monitors {
             self.call(m.method(), m.params(), Some(m.apply()))?;
         }
@@ -364,50 +219,40 @@ impl Client {
         monitor: Option<MonitorApply>,
     ) -> Result<Value, Error> {
         let sh = &self.shared;
-        let addr = || sh.addr.to_string();
+        let deadline = sh.call_deadline();
         let id = sh.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel();
         let msg = json!({"method": method, "params": params, "id": id});
-        let bytes = serde_json::to_vec(&msg).map_err(|e| Error::Protocol {
-            addr: addr(),
-            what: "request".into(),
-            detail: e.to_string(),
-        })?;
-        {
-            let mut st = lock(&sh.state);
-            let generation = st.generation;
-            let Some(w) = st.writer.as_mut() else {
-                return Err(Error::Disconnected { addr: addr() });
-            };
-            lock(&sh.pending).insert(
-                id,
-                Pending {
-                    generation,
-                    tx,
-                    monitor,
-                },
-            );
-            if let Err(e) = w.write_all(&bytes) {
-                tracing::warn!(addr = %sh.addr, method, error = %e, "ovsdb write failed");
-                lock(&sh.pending).remove(&id);
-                return Err(Error::Disconnected { addr: addr() });
-            }
+        let bytes =
+            serde_json::to_vec(&msg).map_err(|e| self.protocol("request", e.to_string()))?;
+        let generation = lock(&sh.state).generation;
+        lock(&sh.pending).insert(
+            id,
+            Pending {
+                generation,
+                tx,
+                monitor,
+            },
+        );
+        if let Err(e) = conn::send(sh, bytes) {
+            lock(&sh.pending).remove(&id);
+            return Err(e);
         }
         tracing::trace!(method, id, "ovsdb request sent");
-        match rx.recv_timeout(sh.timeout) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
             Ok(Reply::Ok(v)) => Ok(v),
             Ok(Reply::Err(error)) => Err(Error::Rpc {
-                addr: addr(),
+                addr: sh.addr.to_string(),
                 method: method.to_owned(),
                 error,
             }),
-            Ok(Reply::Lost) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                Err(Error::Disconnected { addr: addr() })
-            }
+            Ok(Reply::Lost(why)) => Err(sh.lost(why)),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(sh.lost(None)),
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 lock(&sh.pending).remove(&id);
                 Err(Error::Timeout {
-                    addr: addr(),
+                    addr: sh.addr.to_string(),
                     method: method.to_owned(),
                     timeout: sh.timeout,
                 })
@@ -558,7 +403,7 @@ impl Client {
             lock(&self.shared.cond_kinds).remove(&id);
             return Err(e);
         }
-        lock(&self.shared.monitors).push(spec);
+        lock(&self.monitors).push(spec);
         Ok(())
     }
 
@@ -573,18 +418,25 @@ impl Client {
     }
 
     /// Blocks until `pred` holds on the replica (re-checked after each
-    /// update), or errs after `timeout`. For changes made by other clients,
-    /// which reach us asynchronously.
+    /// update), or errs after `timeout` (or the client's deadline, if
+    /// sooner), or as soon as the connection is lost. For changes made by
+    /// other clients, which reach us asynchronously.
     pub fn wait_for(
         &self,
         timeout: Duration,
         mut pred: impl FnMut(&Replica) -> bool,
     ) -> Result<(), Error> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = Instant::now() + timeout;
+        if let Some(d) = *lock(&self.shared.deadline) {
+            deadline = deadline.min(d);
+        }
         let mut g = lock(&self.shared.replica);
         loop {
             if pred(&g) {
                 return Ok(());
+            }
+            if !self.is_connected() {
+                return Err(self.shared.lost(None));
             }
             let now = Instant::now();
             if now >= deadline {
@@ -602,133 +454,8 @@ impl Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if let Some(w) = lock(&self.shared.state).writer.take() {
-            w.shutdown();
-        }
-    }
-}
-
-fn reader_loop(sh: Arc<Shared>, stream: Stream, generation: u64) {
-    let de = serde_json::Deserializer::from_reader(BufReader::new(stream));
-    // The stream deserializer finds message boundaries itself: replies come
-    // back-to-back without separators and may be split across reads.
-    for msg in de.into_iter::<Value>() {
-        let msg = match msg {
-            Ok(m) => m,
-            Err(e) => {
-                if !e.is_eof() && !e.is_io() {
-                    tracing::warn!(addr = %sh.addr, error = %e, "ovsdb sent malformed JSON; dropping connection");
-                }
-                break;
-            }
-        };
-        handle_message(&sh, generation, msg);
-    }
-    // Connection over: forget the writer (if still ours) and fail our calls.
-    {
-        let mut st = lock(&sh.state);
-        if st.generation == generation {
-            // No writer left: the client closed it (dropped), not the server.
-            if let Some(w) = st.writer.take() {
-                w.shutdown();
-                tracing::warn!(addr = %sh.addr, "ovsdb connection lost");
-            }
-        }
-    }
-    let mut pending = lock(&sh.pending);
-    let ids: Vec<u64> = pending
-        .iter()
-        .filter(|(_, p)| p.generation == generation)
-        .map(|(id, _)| *id)
-        .collect();
-    for id in ids {
-        if let Some(p) = pending.remove(&id) {
-            let _ = p.tx.send(Reply::Lost);
-        }
-    }
-}
-
-fn handle_message(sh: &Shared, generation: u64, msg: Value) {
-    match msg.get("method").and_then(Value::as_str) {
-        Some("echo") => {
-            let reply = json!({"result": msg.get("params").cloned().unwrap_or(json!([])),
-                               "error": null,
-                               "id": msg.get("id").cloned().unwrap_or(Value::Null)});
-            let mut st = lock(&sh.state);
-            if st.generation == generation {
-                if let Some(w) = st.writer.as_mut() {
-                    match serde_json::to_vec(&reply).map(|b| w.write_all(&b)) {
-                        Ok(Ok(())) => {
-                            sh.echoes_answered.fetch_add(1, Ordering::Relaxed);
-                            tracing::trace!("answered server echo");
-                        }
-                        Ok(Err(e)) => tracing::warn!(error = %e, "could not answer server echo"),
-                        Err(e) => tracing::warn!(error = %e, "could not encode echo reply"),
-                    }
-                }
-            }
-        }
-        Some("update") => {
-            let updates = msg.get("params").and_then(|p| p.get(1));
-            let Some(updates) = updates else {
-                tracing::warn!(%msg, "monitor update without table-updates ignored");
-                return;
-            };
-            let mut r = lock(&sh.replica);
-            if let Err(e) = r.apply(updates) {
-                tracing::warn!(error = %e, "malformed monitor update ignored");
-            }
-            drop(r);
-            sh.replica_changed.notify_all();
-        }
-        Some("update2") => {
-            let params = msg.get("params");
-            let id = params.and_then(|p| p.get(0)).and_then(Value::as_str);
-            let kinds = id.and_then(|id| lock(&sh.cond_kinds).get(id).cloned());
-            let (Some(kinds), Some(updates)) = (kinds, params.and_then(|p| p.get(1))) else {
-                tracing::warn!(%msg, "update2 for an unknown monitor ignored");
-                return;
-            };
-            let mut r = lock(&sh.replica);
-            if let Err(e) = r.apply2(updates, &kinds) {
-                tracing::warn!(error = %e, "malformed update2 ignored");
-            }
-            drop(r);
-            sh.replica_changed.notify_all();
-        }
-        Some(other) => {
-            tracing::debug!(method = other, "ignoring unsupported server request");
-        }
-        None => {
-            let Some(id) = msg.get("id").and_then(Value::as_u64) else {
-                tracing::debug!(%msg, "reply with foreign id ignored");
-                return;
-            };
-            let Some(p) = lock(&sh.pending).remove(&id) else {
-                tracing::debug!(id, "reply to a call nobody waits for");
-                return;
-            };
-            let reply = match msg.get("error") {
-                Some(e) if !e.is_null() => Reply::Err(e.clone()),
-                _ => {
-                    let result = msg.get("result").cloned().unwrap_or(Value::Null);
-                    if let Some(m) = &p.monitor {
-                        let mut r = lock(&sh.replica);
-                        let applied = match &m.kinds {
-                            Some(k) => r.reset2(&m.tables, &result, k),
-                            None => r.reset(&m.tables, &result),
-                        };
-                        if let Err(e) = applied {
-                            tracing::warn!(error = %e, "malformed monitor reply");
-                        }
-                        drop(r);
-                        sh.replica_changed.notify_all();
-                    }
-                    Reply::Ok(result)
-                }
-            };
-            let _ = p.tx.send(reply);
-        }
+        let generation = lock(&self.shared.state).generation;
+        conn::close(&self.shared, generation, None);
     }
 }
 

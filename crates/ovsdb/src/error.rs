@@ -43,6 +43,25 @@ pub enum Error {
         /// How long we waited.
         timeout: Duration,
     },
+    /// The peer sent a message longer than the client's limit
+    /// ([`crate::Options::max_message`]); the connection was dropped
+    /// rather than buffer it.
+    #[error("OVS database {addr}: a message longer than {limit} bytes; connection dropped")]
+    TooLarge {
+        /// The address of the connection.
+        addr: String,
+        /// The limit it passed.
+        limit: usize,
+    },
+    /// The peer left what we sent unread for the whole timeout (or stopped
+    /// reading while flooding us); the connection was dropped.
+    #[error("OVS database {addr}: the peer did not read our messages within {timeout:?}; connection dropped")]
+    Stalled {
+        /// The address of the connection.
+        addr: String,
+        /// How long a write may wait.
+        timeout: Duration,
+    },
     /// The server answered the JSON-RPC request with an `error`.
     #[error("OVS database {addr}: {method} failed: {error}")]
     Rpc {
@@ -87,13 +106,25 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is the failure of the guard at `index` of the
+    /// transaction ([`crate::Op::unchanged`]): another client changed what
+    /// the transaction was computed from, so re-read and try again.
+    pub fn is_guard_failure(&self, index: usize) -> bool {
+        matches!(self, Self::Op { index: i, op, error, .. }
+            if *i == index && op == "wait" && error == "timed out")
+    }
+
     /// The VDSM error code an engine expects (DESIGN §5.2): 32 when the
     /// database cannot be reached, 21 for a bad address, 29 otherwise (a
     /// backend operation failed).
     pub fn code(&self) -> u8 {
         match self {
             Self::BadAddress { .. } => 21,
-            Self::Unreachable { .. } | Self::Disconnected { .. } | Self::Timeout { .. } => 32,
+            Self::Unreachable { .. }
+            | Self::Disconnected { .. }
+            | Self::Timeout { .. }
+            | Self::TooLarge { .. }
+            | Self::Stalled { .. } => 32,
             Self::Rpc { .. }
             | Self::Op { .. }
             | Self::Protocol { .. }

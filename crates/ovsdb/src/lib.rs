@@ -1,5 +1,7 @@
 //! Talks to ovsdb-server over OVSDB JSON-RPC (RFC 7047): transact, monitor,
-//! echo, and typed rows for the vswitch tables the ovs switch uses.
+//! echo, and typed rows ([`TableRow`]) for the vswitch tables the ovs switch
+//! uses. The client and the replica assume no schema (tested against
+//! `OVN_Northbound` too); only [`vswitch`] knows the Open_vSwitch one.
 //!
 //! No published crate offers both monitor and transact (DESIGN §2), so this
 //! is our own: a blocking [`Client`] with a reader thread that answers the
@@ -10,19 +12,21 @@
 #![warn(missing_docs)]
 
 pub mod client;
+mod conn;
 pub mod datum;
 pub mod error;
+mod framing;
 pub mod op;
 pub mod replica;
 pub mod vswitch;
 
 use std::collections::BTreeMap;
 
-pub use client::{Address, Client, TableMonitor};
+pub use client::{Address, Client, Options, TableMonitor, DEFAULT_MAX_MESSAGE};
 pub use datum::Uuid;
 pub use error::Error;
 pub use op::{row, Condition, Function, Mutation, Mutator, Op, OpResult, WaitUntil};
-pub use replica::{ColumnKind, ColumnKinds, Replica};
+pub use replica::{ColumnKind, ColumnKinds, Replica, TableRow};
 pub use vswitch::{Bridge, Interface, Mirror, OpenVSwitch, Port, Qos, Queue};
 
 /// A row: column name to datum in OVSDB JSON form. Ordered for

@@ -234,6 +234,22 @@ impl Op {
         }
     }
 
+    /// The optimistic-concurrency guard of a read-modify-write: fails the
+    /// transaction at once (error `timed out`) unless `column` of the row
+    /// `uuid` still holds `value`, the datum the change was computed from.
+    /// As the OVS IDL's `verify`, it compares the whole column, so a
+    /// concurrent writer of any key of a map makes the caller re-read.
+    pub fn unchanged(table: &str, uuid: &Uuid, column: &str, value: Value) -> Self {
+        Self::Wait {
+            table: table.to_owned(),
+            conditions: vec![Condition::uuid(uuid)],
+            columns: vec![column.to_owned()],
+            until: WaitUntil::Equal,
+            rows: vec![row([(column, value)])],
+            timeout_ms: Some(0),
+        }
+    }
+
     /// A select of all columns.
     pub fn select(table: &str, conditions: Vec<Condition>) -> Self {
         Self::Select {

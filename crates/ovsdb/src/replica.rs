@@ -1,4 +1,6 @@
 //! The in-memory copy of monitored tables, kept current by monitor updates.
+//! Schema-agnostic: tables and columns are whatever the monitors asked for;
+//! typed views come from [`TableRow`].
 //!
 //! Modelled on the OVS IDL: the server pushes the initial contents and every
 //! later change, so readers never poll and never race a half-applied
@@ -9,8 +11,18 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::datum::{map_entries, set_elements, Uuid};
-use crate::vswitch::{Bridge, Interface, OpenVSwitch, Port};
 use crate::Row;
+
+/// A typed view of one table's rows, for any schema: the vswitch tables
+/// ([`crate::vswitch`]) implement it, and so can OVN's (a test decodes
+/// `OVN_Northbound`'s `Logical_Switch` this way).
+pub trait TableRow: Sized {
+    /// The table the rows come from.
+    const TABLE: &'static str;
+    /// Decodes a replica or select row (only the columns present); errs
+    /// naming the bad column.
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String>;
+}
 
 /// Monitored tables, `table -> uuid -> row`.
 ///
@@ -32,30 +44,20 @@ impl Replica {
         self.row(table, uuid).is_some()
     }
 
-    /// Bridges decoded; rows that do not decode are skipped with a warning
-    /// (a schema drift must not blind the agent to the other rows).
-    pub fn bridges(&self) -> Vec<Bridge> {
-        self.decode("Bridge", Bridge::from_row)
+    /// Every row of `T`'s table, decoded; rows that do not decode are
+    /// skipped with a warning (a schema drift must not blind the agent to
+    /// the other rows).
+    pub fn rows<T: TableRow>(&self) -> Vec<T> {
+        self.decode(T::TABLE, T::from_row)
     }
 
-    /// Ports decoded.
-    pub fn ports(&self) -> Vec<Port> {
-        self.decode("Port", Port::from_row)
+    /// The row `uuid` of `T`'s table, decoded; `None` if absent or if it
+    /// does not decode.
+    pub fn get<T: TableRow>(&self, uuid: &Uuid) -> Option<T> {
+        T::from_row(uuid, self.row(T::TABLE, uuid)?).ok()
     }
 
-    /// Interfaces decoded.
-    pub fn interfaces(&self) -> Vec<Interface> {
-        self.decode("Interface", Interface::from_row)
-    }
-
-    /// The Open_vSwitch root row, if monitored and present.
-    pub fn open_vswitch(&self) -> Option<OpenVSwitch> {
-        self.decode("Open_vSwitch", OpenVSwitch::from_row)
-            .into_iter()
-            .next()
-    }
-
-    fn decode<T>(&self, table: &str, f: fn(&Uuid, &Row) -> Result<T, String>) -> Vec<T> {
+    pub(crate) fn decode<T>(&self, table: &str, f: fn(&Uuid, &Row) -> Result<T, String>) -> Vec<T> {
         let Some(rows) = self.tables.get(table) else {
             return Vec::new();
         };

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::datum::{as_optional_i64, as_optional_str, as_str_map, as_uuid_set, Uuid};
+use crate::replica::{Replica, TableRow};
 use crate::Row;
 
 fn col<T: Default>(
@@ -31,6 +32,29 @@ pub fn selected_uuid(row: &Row) -> Option<Uuid> {
     row.get("_uuid").and_then(Uuid::from_json)
 }
 
+/// The vswitch tables' typed views, by name.
+impl Replica {
+    /// Bridges decoded.
+    pub fn bridges(&self) -> Vec<Bridge> {
+        self.rows()
+    }
+
+    /// Ports decoded.
+    pub fn ports(&self) -> Vec<Port> {
+        self.rows()
+    }
+
+    /// Interfaces decoded.
+    pub fn interfaces(&self) -> Vec<Interface> {
+        self.rows()
+    }
+
+    /// The Open_vSwitch root row, if monitored and present.
+    pub fn open_vswitch(&self) -> Option<OpenVSwitch> {
+        self.rows().into_iter().next()
+    }
+}
+
 /// The root row: where `bridges` hang and `ovn-bridge-mappings` lives.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct OpenVSwitch {
@@ -44,9 +68,10 @@ pub struct OpenVSwitch {
     pub other_config: BTreeMap<String, String>,
 }
 
-impl OpenVSwitch {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for OpenVSwitch {
+    const TABLE: &'static str = "Open_vSwitch";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         Ok(Self {
             uuid: uuid.clone(),
             bridges: col(row, "bridges", as_uuid_set)?,
@@ -65,19 +90,23 @@ pub struct Bridge {
     pub name: String,
     /// References to Port rows.
     pub ports: Vec<Uuid>,
+    /// `datapath_type` (`system`, `netdev`, or empty for the default).
+    pub datapath_type: String,
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
     /// `other_config`.
     pub other_config: BTreeMap<String, String>,
 }
 
-impl Bridge {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for Bridge {
+    const TABLE: &'static str = "Bridge";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         Ok(Self {
             uuid: uuid.clone(),
             name: name(row)?,
             ports: col(row, "ports", as_uuid_set)?,
+            datapath_type: col(row, "datapath_type", |v| v.as_str().map(str::to_owned))?,
             external_ids: col(row, "external_ids", as_str_map)?,
             other_config: col(row, "other_config", as_str_map)?,
         })
@@ -101,9 +130,10 @@ pub struct Port {
     pub other_config: BTreeMap<String, String>,
 }
 
-impl Port {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for Port {
+    const TABLE: &'static str = "Port";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         Ok(Self {
             uuid: uuid.clone(),
             name: name(row)?,
@@ -126,15 +156,18 @@ pub struct Interface {
     pub type_: String,
     /// Requested MTU, if any.
     pub mtu_request: Option<i64>,
+    /// Why ovs-vswitchd could not open it, if it could not.
+    pub error: Option<String>,
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
     /// `other_config`.
     pub other_config: BTreeMap<String, String>,
 }
 
-impl Interface {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for Interface {
+    const TABLE: &'static str = "Interface";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         Ok(Self {
             uuid: uuid.clone(),
             name: name(row)?,
@@ -142,6 +175,7 @@ impl Interface {
                 as_optional_str(v).map(Option::unwrap_or_default)
             })?,
             mtu_request: col(row, "mtu_request", as_optional_i64)?,
+            error: col(row, "error", as_optional_str)?,
             external_ids: col(row, "external_ids", as_str_map)?,
             other_config: col(row, "other_config", as_str_map)?,
         })
@@ -171,9 +205,10 @@ fn int_uuid_map(v: &Value) -> Option<BTreeMap<i64, Uuid>> {
         .collect()
 }
 
-impl Qos {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for Qos {
+    const TABLE: &'static str = "QoS";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         Ok(Self {
             uuid: uuid.clone(),
             type_: col(row, "type", |v| v.as_str().map(str::to_owned))?,
@@ -197,9 +232,10 @@ pub struct Queue {
     pub external_ids: BTreeMap<String, String>,
 }
 
-impl Queue {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for Queue {
+    const TABLE: &'static str = "Queue";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         Ok(Self {
             uuid: uuid.clone(),
             dscp: col(row, "dscp", as_optional_i64)?,
@@ -231,9 +267,10 @@ pub struct Mirror {
     pub external_ids: BTreeMap<String, String>,
 }
 
-impl Mirror {
-    /// Decodes a replica or select row; errs naming the bad column.
-    pub fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
+impl TableRow for Mirror {
+    const TABLE: &'static str = "Mirror";
+
+    fn from_row(uuid: &Uuid, row: &Row) -> Result<Self, String> {
         let output_port = col(row, "output_port", as_uuid_set)?;
         if output_port.len() > 1 {
             return Err(format!("column output_port: {} UUIDs", output_port.len()));

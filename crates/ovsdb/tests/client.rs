@@ -9,7 +9,7 @@ use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
 use netswitch_ovsdb::vswitch::selected_uuid;
 use netswitch_ovsdb::{
     row, Bridge, Client, Condition, Error, Interface, Mutation, Mutator, Op, Port, TableMonitor,
-    Uuid, WaitUntil, VSWITCH_DB,
+    TableRow, Uuid, WaitUntil, VSWITCH_DB,
 };
 use serde_json::json;
 
@@ -511,4 +511,80 @@ fn monitor_cond_replica_applies_diffs_and_conditions() {
     let port = r.ports().remove(0);
     let trunks = &r.row("Port", &port.uuid).unwrap()["trunks"];
     assert_eq!(trunks, &json!(["set", [1, 2]]));
+}
+
+/// The mappings as another tool writes them, through ovs-vsctl.
+fn vsctl_set_mappings(srv: &OvsdbServer, value: &str) {
+    let st = std::process::Command::new("ovs-vsctl")
+        .arg(format!("--db={}", srv.addr()))
+        .arg("--no-wait")
+        .arg("--timeout=30")
+        .args(["set", "Open_vSwitch", "."])
+        .arg(format!("external_ids:ovn-bridge-mappings={value}"))
+        .status()
+        .expect("run ovs-vsctl");
+    assert!(st.success(), "ovs-vsctl set failed");
+}
+
+fn root_external_ids(c: &Client) -> (Uuid, serde_json::Value) {
+    let res = c
+        .transact(VSWITCH_DB, &[Op::select("Open_vSwitch", vec![])])
+        .unwrap();
+    let rows = res[0].rows.as_ref().unwrap();
+    let root = selected_uuid(&rows[0]).unwrap();
+    (root, rows[0]["external_ids"].clone())
+}
+
+#[test]
+fn a_guarded_read_modify_write_fails_when_another_writer_slips_in() {
+    let srv = OvsdbServer::start();
+    let c = Client::connect(&srv.addr()).unwrap();
+    c.transact(
+        VSWITCH_DB,
+        &[Op::insert(
+            "Open_vSwitch",
+            row([("external_ids", str_map([("ovn-bridge-mappings", "a:br-a")]))]),
+        )],
+    )
+    .unwrap();
+    let write = |root: &Uuid, read: serde_json::Value, value: &str| {
+        c.transact(
+            VSWITCH_DB,
+            &[
+                Op::unchanged("Open_vSwitch", root, "external_ids", read),
+                Op::mutate(
+                    "Open_vSwitch",
+                    vec![Condition::uuid(root)],
+                    vec![
+                        Mutation::new(
+                            "external_ids",
+                            Mutator::Delete,
+                            set([json!("ovn-bridge-mappings")]),
+                        ),
+                        Mutation::new(
+                            "external_ids",
+                            Mutator::Insert,
+                            str_map([("ovn-bridge-mappings", value)]),
+                        ),
+                    ],
+                ),
+            ],
+        )
+    };
+    // Read, another writer, then the write computed from the stale read.
+    let (root, read) = root_external_ids(&c);
+    vsctl_set_mappings(&srv, "a:br-a,b:br-b");
+    let err = write(&root, read, "a:br-a,c:br-c").expect_err("the guard must fail");
+    assert!(err.is_guard_failure(0), "{err}");
+    assert_eq!(err.code(), 29);
+    // Nothing was overwritten.
+    let (_, now) = root_external_ids(&c);
+    assert_eq!(now, str_map([("ovn-bridge-mappings", "a:br-a,b:br-b")]));
+    // Read again and retry: it goes through.
+    write(&root, now, "a:br-a,b:br-b,c:br-c").expect("a fresh read passes the guard");
+    let (_, after) = root_external_ids(&c);
+    assert_eq!(
+        after,
+        str_map([("ovn-bridge-mappings", "a:br-a,b:br-b,c:br-c")])
+    );
 }

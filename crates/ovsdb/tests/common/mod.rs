@@ -23,12 +23,21 @@ impl OvsdbServer {
 
     /// Also listens on `extra` (e.g. `ptcp:PORT:127.0.0.1`).
     pub fn start_with(extra: Option<String>) -> Self {
+        Self::start_schema(SCHEMA, extra)
+    }
+
+    /// A server for the database of `schema` (any OVSDB schema file).
+    pub fn start_schema(schema: &str, extra: Option<String>) -> Self {
+        assert!(
+            Path::new(schema).exists(),
+            "{schema} is missing (tests/run-all installs the packages that ship it)"
+        );
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("conf.db");
         let st = Command::new("ovsdb-tool")
             .arg("create")
             .arg(&db)
-            .arg(SCHEMA)
+            .arg(schema)
             .status()
             .expect("run ovsdb-tool");
         assert!(st.success(), "ovsdb-tool create failed");
@@ -97,9 +106,11 @@ impl OvsdbServer {
     }
 }
 
+/// Waits until the server accepts on `p`: the socket file appears at
+/// bind, a moment before the server listens.
 fn wait_for_path(p: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !p.exists() {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(p).is_err() {
         assert!(Instant::now() < deadline, "{} never appeared", p.display());
         std::thread::sleep(Duration::from_millis(20));
     }
