@@ -75,3 +75,94 @@ fn netswitch_s_own_bridge_is_still_edited_and_removed() {
     h.setup(json!({"networks": {"net1": {"remove": true}}}));
     assert!(h.link("net1").is_none());
 }
+
+/// Makes the test's resolv.conf a relative symlink into `run/`, as
+/// systemd-resolved does; returns the link's target's path.
+fn symlinked_resolver(h: &Host) -> std::path::PathBuf {
+    let link = h.state.path().join("resolv.conf");
+    let run = h.state.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let target = run.join("stub-resolv.conf");
+    std::fs::rename(&link, &target).unwrap();
+    std::os::unix::fs::symlink("run/stub-resolv.conf", &link).unwrap();
+    target
+}
+
+fn dns_net() -> serde_json::Value {
+    json!({"networks": {"mgmt": {
+        "nic": "veth_a0", "ipaddr": "192.0.2.10", "prefix": 24, "gateway": "192.0.2.1",
+        "defaultRoute": true, "nameservers": ["192.0.2.53"]}}})
+}
+
+#[test]
+fn a_symlinked_resolver_stays_a_symlink_through_a_rollback_and_a_setup() {
+    let h = Host::new();
+    let target = symlinked_resolver(&h);
+    let link = h.state.path().join("resolv.conf");
+    let old = std::fs::read(&target).unwrap();
+    let is_our_link = || {
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+            && std::fs::read_link(&link).unwrap() == std::path::Path::new("run/stub-resolv.conf")
+    };
+    // Rolled back: no confirmation comes.
+    let (code, err) = h.setup_code(&dns_net(), &["--confirm-within", "0.3"]);
+    assert_eq!(code, 10, "{err}");
+    assert!(is_our_link(), "the link survives the rollback");
+    assert_eq!(std::fs::read(&target).unwrap(), old, "the bytes are back");
+    // Applied: written through the link.
+    h.setup(dns_net());
+    assert!(is_our_link(), "the link survives the setup");
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.contains("nameserver 192.0.2.53"), "{text}");
+    assert!(text.contains("search example.org"), "{text}");
+}
+
+#[test]
+fn a_journal_write_that_fails_leaves_no_temp_file_and_changes_nothing() {
+    use std::os::unix::process::CommandExt;
+    let h = Host::new();
+    let state = h.state.path().join("lib");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netswitch"));
+    cmd.args(["--netns", h.ns.name()])
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--resolv-conf")
+        .arg(h.state.path().join("resolv.conf"))
+        .args(["setup", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: between fork and exec only async-signal-safe calls: a file
+    // size limit far below any journal (as a full disk would stop it), and
+    // SIGXFSZ ignored so the write fails with EFBIG instead of killing.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let req = json!({"networks": {"net1": {"nic": "veth_a0", "bridged": true}}});
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(29), "{err}");
+    assert!(err.contains("journal"), "{err}");
+    let left: Vec<String> = std::fs::read_dir(&state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["lock"], "only the lock is left");
+    assert!(h.link("net1").is_none());
+    assert!(h.running().networks.is_empty());
+}
