@@ -166,3 +166,47 @@ fn a_journal_write_that_fails_leaves_no_temp_file_and_changes_nothing() {
     assert!(h.link("net1").is_none());
     assert!(h.running().networks.is_empty());
 }
+
+#[test]
+fn a_full_disk_at_the_save_leaves_no_half_generation_and_rolls_back() {
+    let h = Host::new();
+    let state = h.state.path().join("full");
+    std::fs::create_dir(&state).unwrap();
+    let req = json!({"networks": {"net1": {"nic": "veth_a0", "bridged": true}}});
+    // A one-page tmpfs over the state dir, in a private mount namespace
+    // that goes away with the shell: the journal fits, the first config
+    // file does not. The listing is taken inside, before it goes.
+    let script = r#"mount -t tmpfs -o size=4k,mode=0700 netswitch-test "$1" || exit 99
+"$2" --netns "$3" --state-dir "$1" --resolv-conf "$4" setup -
+echo "rc=$?"
+ls -A "$1""#;
+    let mut child = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", script, "sh"])
+        .arg(&state)
+        .arg(env!("CARGO_BIN_EXE_netswitch"))
+        .arg(h.ns.name())
+        .arg(h.state.path().join("resolv.conf"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), req.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with("rc="));
+    assert_eq!(lines.next(), Some("rc=29"), "{stdout}{stderr}");
+    // The journal fit; the save of the running config did not.
+    assert!(
+        stderr.contains("No space left") && stderr.contains("/nets/net1"),
+        "{stderr}"
+    );
+    let left: Vec<&str> = lines.collect();
+    assert_eq!(left, vec!["lock"], "only the lock is left: {stderr}");
+    // Rolled back; and nothing leaked onto the real state dir.
+    assert!(h.link("net1").is_none());
+    assert!(h.link("veth_a0").unwrap()["master"].is_null());
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
+}
