@@ -73,6 +73,10 @@ pub fn check(req: &Request, running: &Config, host: &HostState) -> Result<(), Re
         let BondChange::Set(attrs) = change else {
             continue;
         };
+        // An existing bond of the requested name is taken over with the
+        // slaves it has (as VDSM does); only other masters are foreign.
+        let mut owned = owned.clone();
+        owned.insert(name.clone());
         for nic in &attrs.nics {
             check_port(nic, &owned, host)
                 .map_err(|why| RequestError::bond(Code::UsedNic, name, Some("nics"), why))?;
@@ -149,6 +153,37 @@ mod tests {
         assert_eq!(e.code(), 24);
         assert!(
             e.reason.contains("eth0") && e.reason.contains("adminbr"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bond_slave_must_not_be_a_port_of_another_master() {
+        use netswitch_model::config::BondAttrs;
+        let mut h = host();
+        let mut bond = Link::new(10, "bond7", LinkKind::Bond);
+        bond.master = None;
+        h.links.insert("bond7".into(), bond);
+        h.links.get_mut("eth1").unwrap().master = Some("bond7".into());
+        let bond_req = |nics: &[&str]| {
+            let mut r = Request::default();
+            r.bondings.insert(
+                "bond7".into(),
+                BondChange::Set(BondAttrs {
+                    nics: nics.iter().map(|n| n.to_string()).collect(),
+                    options: Default::default(),
+                    hwaddr: None,
+                    switch: SwitchType::Legacy,
+                }),
+            );
+            r
+        };
+        // Its own slave: an existing bond is taken over with its slaves.
+        check(&bond_req(&["eth1"]), &Config::default(), &h).unwrap();
+        let e = check(&bond_req(&["eth0", "eth1"]), &Config::default(), &h).unwrap_err();
+        assert_eq!(e.code(), 24);
+        assert!(
+            e.to_string().contains("bond bond7") && e.reason.contains("adminbr"),
             "{e}"
         );
     }
