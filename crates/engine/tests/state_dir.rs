@@ -91,6 +91,30 @@ fn everything_is_created_0700_and_0600_even_under_umask_0() {
 }
 
 #[test]
+fn replaced_files_are_0600_even_when_an_older_one_was_wider() {
+    // SAFETY: as above; the mask only loosens what others create.
+    unsafe { libc::umask(0) };
+    let base = tempfile::tempdir().unwrap();
+    let root = base.path().join("state");
+    let dir = netswitch_engine::statedir::Dir::open_root(&root, true)
+        .unwrap()
+        .unwrap();
+    // What an older version left under a loose umask.
+    fs::write(root.join("journal"), b"old").unwrap();
+    fs::set_permissions(root.join("journal"), fs::Permissions::from_mode(0o666)).unwrap();
+    dir.replace("journal", b"new").unwrap();
+    dir.replace("restored-boot-id", b"id").unwrap();
+    for name in ["journal", "restored-boot-id"] {
+        let m = fs::metadata(root.join(name)).unwrap();
+        assert_eq!(m.mode() & 0o7777, 0o600, "{name}");
+    }
+    assert_eq!(fs::read(root.join("journal")).unwrap(), b"new");
+    assert!(!root.join("journal.tmp").exists());
+    let lock = dir.open_lock("lock").unwrap();
+    assert_eq!(lock.metadata().unwrap().mode() & 0o7777, 0o600);
+}
+
+#[test]
 fn a_state_dir_others_may_write_or_own_is_refused_with_21() {
     let base = tempfile::tempdir().unwrap();
     for (name, mode, owner) in [
