@@ -125,17 +125,18 @@ impl Supervisor {
     /// waits until it has written its pid.
     pub fn start(&self, spec: &ClientSpec) -> Result<(), DhcpError> {
         self.stop(&spec.net)?;
-        std::fs::create_dir_all(&self.dir).map_err(|e| DhcpError::io(&self.dir, e))?;
+        std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&self.dir)
+            .map_err(|e| DhcpError::io(&self.dir, e))?;
         let spec_path = self.file(&spec.net, "spec.json");
-        std::fs::write(
+        write_private(
             &spec_path,
-            serde_json::to_vec_pretty(spec).unwrap_or_default(),
+            &serde_json::to_vec_pretty(spec).unwrap_or_default(),
         )
         .map_err(|e| DhcpError::io(&spec_path, e))?;
         let _ = std::fs::remove_file(self.lease_file(&spec.net));
         let log_path = self.file(&spec.net, "log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
+        let log = private_options()
             .append(true)
             .open(&log_path)
             .map_err(|e| DhcpError::io(&log_path, e))?;
@@ -267,6 +268,24 @@ impl Supervisor {
     }
 }
 
+/// Opens for writing, creating 0600 whatever the umask, never through a
+/// symlink: these files live in root's state directory.
+fn private_options() -> std::fs::OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.create(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    o
+}
+
+/// Writes a whole file of the state directory (see [`private_options`]).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut f = private_options().write(true).truncate(true).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)
+}
+
 /// The supervisor process's body (`netswitch dhcp-client NET`): runs the
 /// network's clients until SIGTERM or SIGINT, then releases. Writes its
 /// pid first and removes it last.
@@ -282,7 +301,7 @@ pub fn serve(state_dir: &Path, resolv_conf: &Path, net: &str) -> Result<(), Dhcp
             })
         })?;
     let pid_path = sup.file(net, "pid");
-    std::fs::write(&pid_path, format!("{}\n", std::process::id()))
+    write_private(&pid_path, format!("{}\n", std::process::id()).as_bytes())
         .map_err(|e| DhcpError::io(&pid_path, e))?;
     let paths = Paths {
         lease_file: sup.lease_file(net),

@@ -13,11 +13,25 @@
 //!
 //! Hooks are run by path with fixed arguments; no shell is involved and no
 //! request string reaches a command line.
+//!
+//! Hooks run as root, so only trusted ones run: the hooks dir, the stage
+//! dir and the hook (the file it resolves to) must be owned by root (or the
+//! user running netswitch) and writable by no one else. An untrusted
+//! before-hook fails the setup (29, naming the hook and why) before
+//! anything changes — skipping it would apply a request the administrator
+//! meant the hook to rewrite; an untrusted after-hook is not run and is
+//! logged. Each hook runs in a process group of its own, killed as a whole
+//! when it runs too long, so nothing it started outlives it; each of its
+//! output streams is kept up to [`OUTPUT_LIMIT`] bytes for the log, the
+//! rest read and dropped (with a warning) so the hook never blocks on a
+//! full pipe.
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use netswitch_model::error::{clip, Code};
@@ -32,6 +46,8 @@ pub const AFTER_NETWORK_SETUP: &str = "after_network_setup";
 pub const HOOK_JSON_ENV: &str = "_hook_json";
 /// How long one hook may run before it is killed and counted as failed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+/// How much of each of a hook's output streams is kept.
+pub const OUTPUT_LIMIT: u64 = 1 << 20;
 
 /// Why a before-hook stopped the request; names the hook.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +61,10 @@ pub enum HookError {
     /// The request file could not be written.
     #[error("hooks: {0}")]
     Io(String),
+    /// The hook, or a directory it is in, may be changed by others than
+    /// root; it was not run.
+    #[error("hook {hook} refused: {reason}; not run")]
+    Untrusted { hook: String, reason: String },
 }
 
 impl HookError {
@@ -53,7 +73,9 @@ impl HookError {
     pub fn code(&self) -> u8 {
         match self {
             HookError::BadRequest { .. } => Code::BadParams.number(),
-            HookError::Failed { .. } | HookError::Io(_) => Code::BackendFailed.number(),
+            HookError::Failed { .. } | HookError::Io(_) | HookError::Untrusted { .. } => {
+                Code::BackendFailed.number()
+            }
         }
     }
 }
@@ -112,37 +134,117 @@ pub fn request_value(doc: &Value) -> Value {
     Value::Object(out)
 }
 
-/// Runs one hook with `_hook_json` pointing at `file`.
-fn run_one(stage: &str, hook: &Path, file: &Path) -> Result<(), String> {
+/// Why `hook` may not run as root: it, its stage dir or the hooks dir is
+/// owned by someone else than root or the effective user, or writable by
+/// group or others.
+pub fn untrusted(dir: &Path, stage: &str, hook: &Path) -> Option<String> {
+    let stage_dir = dir.join(stage);
+    for (path, what) in [
+        (dir, "the hooks dir"),
+        (stage_dir.as_path(), "the stage dir"),
+        (hook, "the hook"),
+    ] {
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) => return Some(format!("{}: {e}", path.display())),
+        };
+        if let Err(e) = crate::statedir::check_owner_and_mode(path, &meta, what) {
+            return Some(e.to_string());
+        }
+    }
+    None
+}
+
+/// Reads a hook's output stream: the first [`OUTPUT_LIMIT`] bytes kept,
+/// the rest read to the end and counted, so the hook never blocks on a
+/// full pipe and its output never fills memory.
+fn drain(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<(Vec<u8>, u64)> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("hook-output".into())
+        .spawn(move || {
+            let mut kept = Vec::new();
+            let mut head = stream.take(OUTPUT_LIMIT);
+            let _ = head.read_to_end(&mut kept);
+            let dropped = std::io::copy(&mut head.into_inner(), &mut std::io::sink()).unwrap_or(0);
+            let _ = tx.send((kept, dropped));
+        });
+    if spawned.is_err() {
+        warn!("no thread to read a hook's output");
+    }
+    rx
+}
+
+/// Waits for `child` up to `timeout`; past it, kills its whole process
+/// group (the hook and anything it started) and says so.
+fn wait_or_kill(child: &mut Child, timeout: Duration) -> Result<ExitStatus, String> {
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if started.elapsed() > timeout => {
+                kill_group(child);
+                let _ = child.wait();
+                return Err(format!(
+                    "still running after {} s; killed with everything it started",
+                    timeout.as_secs()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                kill_group(child);
+                let _ = child.wait();
+                return Err(e.to_string());
+            }
+        }
+    }
+}
+
+fn kill_group(child: &Child) {
+    if let Ok(pgid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the
+        // hook leads (spawned with process_group(0)); no memory is touched.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Runs one hook with `_hook_json` pointing at `file`, in a process group
+/// of its own, for up to `timeout`.
+fn run_one(stage: &str, hook: &Path, file: &Path, timeout: Duration) -> Result<(), String> {
+    use std::os::unix::process::CommandExt;
     let name = hook_name(stage, hook);
-    let out_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let out_path = out_dir.path().join("output");
-    let output = fs::File::create(&out_path).map_err(|e| e.to_string())?;
-    let stderr = output.try_clone().map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut child = Command::new(hook)
         .env(HOOK_JSON_ENV, file)
         .stdin(Stdio::null())
-        .stdout(output)
-        .stderr(stderr)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run it: {e}"))?;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() > HOOK_TIMEOUT => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "still running after {} s; killed",
-                    HOOK_TIMEOUT.as_secs()
-                ));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(e.to_string()),
+    let streams = [
+        child.stdout.take().map(drain),
+        child.stderr.take().map(drain),
+    ];
+    let status = wait_or_kill(&mut child, timeout);
+    // Whatever the hook left behind in its group goes too: nothing it
+    // started may hold its output open (or run on) past it.
+    kill_group(&child);
+    let mut text = String::new();
+    for rx in streams.into_iter().flatten() {
+        // A process that left the group (setsid) may hold the pipe open:
+        // its reader is left behind rather than waited for.
+        let Ok((kept, dropped)) = rx.recv_timeout(Duration::from_secs(5)) else {
+            continue;
+        };
+        if dropped > 0 {
+            warn!(hook = %name, kept = kept.len(), dropped, "hook output over the limit; the rest dropped");
         }
-    };
-    let text = fs::read_to_string(&out_path).unwrap_or_default();
+        text.push_str(&String::from_utf8_lossy(&kept));
+    }
+    let status = status?;
     let text = text.trim();
     info!(
         hook = %name,
@@ -173,7 +275,25 @@ fn read_back(file: &Path) -> Result<Value, String> {
 /// Runs the before-hooks on `request` (as [`request_value`] shapes it) and
 /// returns the request they leave; `None` when there are no hooks.
 pub fn before_network_setup(dir: &Path, request: &Value) -> Result<Option<Value>, HookError> {
+    before_network_setup_within(dir, request, HOOK_TIMEOUT)
+}
+
+/// [`before_network_setup`] with each hook given `timeout`.
+pub fn before_network_setup_within(
+    dir: &Path,
+    request: &Value,
+    timeout: Duration,
+) -> Result<Option<Value>, HookError> {
     let hooks = list(dir, BEFORE_NETWORK_SETUP);
+    // All are checked before any runs: a refusal changes nothing.
+    for hook in &hooks {
+        if let Some(reason) = untrusted(dir, BEFORE_NETWORK_SETUP, hook) {
+            return Err(HookError::Untrusted {
+                hook: hook_name(BEFORE_NETWORK_SETUP, hook),
+                reason,
+            });
+        }
+    }
     if hooks.is_empty() {
         return Ok(None);
     }
@@ -185,9 +305,11 @@ pub fn before_network_setup(dir: &Path, request: &Value) -> Result<Option<Value>
             .map_err(|e| HookError::Io(e.to_string()))?;
         fs::write(&file, text).map_err(|e| HookError::Io(format!("{}: {e}", file.display())))?;
         let name = hook_name(BEFORE_NETWORK_SETUP, hook);
-        run_one(BEFORE_NETWORK_SETUP, hook, &file).map_err(|reason| HookError::Failed {
-            hook: name.clone(),
-            reason,
+        run_one(BEFORE_NETWORK_SETUP, hook, &file, timeout).map_err(|reason| {
+            HookError::Failed {
+                hook: name.clone(),
+                reason,
+            }
         })?;
         current =
             read_back(&file).map_err(|reason| HookError::BadRequest { hook: name, reason })?;
@@ -212,7 +334,11 @@ pub fn after_network_setup(dir: &Path, request: &Value, code: u8, message: &str)
         for hook in &hooks {
             // Each hook gets the same document, whatever the previous did.
             fs::write(&file, doc.to_string()).map_err(|e| e.to_string())?;
-            if let Err(why) = run_one(AFTER_NETWORK_SETUP, hook, &file) {
+            if let Some(why) = untrusted(dir, AFTER_NETWORK_SETUP, hook) {
+                warn!(hook = %hook_name(AFTER_NETWORK_SETUP, hook), "after-hook refused, not run: {why}");
+                continue;
+            }
+            if let Err(why) = run_one(AFTER_NETWORK_SETUP, hook, &file, HOOK_TIMEOUT) {
                 warn!(hook = %hook_name(AFTER_NETWORK_SETUP, hook), "after-hook failed: {why}");
             }
         }

@@ -18,8 +18,7 @@
 //! be taken belongs to a dead transaction; one whose lock is held belongs
 //! to a live one and is left alone.
 
-use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{ErrorKind, Write};
+use std::fs::{File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use std::collections::BTreeMap;
@@ -31,12 +30,14 @@ use netswitch_model::plan::Op;
 use serde::{Deserialize, Serialize};
 use tracing::{info, info_span, warn};
 
+use crate::statedir::Dir;
 use crate::store::StoreError;
 use crate::transaction::uses_ovs;
 use crate::{resolv, Engine, EngineError, Which};
 
 const JOURNAL: &str = "journal";
 const LOCK: &str = "lock";
+const JOURNAL_ASIDE: &str = "journal.unreadable";
 
 /// The record of one transaction in flight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -166,12 +167,6 @@ fn io_err(path: &Path, source: std::io::Error) -> EngineError {
     })
 }
 
-fn sync_dir(dir: &Path) -> Result<(), EngineError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_err(dir, e))
-}
-
 /// The links `ops` name.
 pub(crate) fn op_links(op: &Op) -> Vec<&str> {
     match op {
@@ -259,15 +254,9 @@ impl Engine {
     }
 
     fn try_lock(&self) -> Result<Option<TxLock>, EngineError> {
-        let root = self.store.root();
-        fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
-        let path = root.join(LOCK);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_err(&path, e))?;
+        let dir = self.state_dir()?;
+        let path = dir.path().join(LOCK);
+        let file = dir.open_lock(LOCK)?;
         match file.try_lock() {
             Ok(()) => Ok(Some(TxLock { _file: file })),
             Err(TryLockError::WouldBlock) => Ok(None),
@@ -301,11 +290,9 @@ impl Engine {
     }
 
     fn recover_locked(&self) -> Result<Option<Recovery>, EngineError> {
-        let path = self.journal_path();
-        let text = match fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(&path, e)),
+        let dir = self.state_dir()?;
+        let Some(text) = dir.read(JOURNAL)? else {
+            return Ok(None);
         };
         let _span = info_span!("recover").entered();
         let journal: Journal = match serde_json::from_slice(&text) {
@@ -314,9 +301,9 @@ impl Engine {
                 // Written by rename, so never torn; a journal that does not
                 // parse was not written by this version. Keep it for a human
                 // and go on rather than block every verb.
-                let aside = self.store.root().join("journal.unreadable");
+                let aside = dir.path().join(JOURNAL_ASIDE);
                 warn!(error = %e, aside = %aside.display(), "a transaction journal cannot be read; moved aside, host not rolled back");
-                fs::rename(&path, &aside).map_err(|e| io_err(&path, e))?;
+                dir.rename(JOURNAL, JOURNAL_ASIDE)?;
                 return Ok(Some(Recovery {
                     verb: "?".into(),
                     pid: 0,
@@ -346,10 +333,10 @@ impl Engine {
                 self.store.save(Which::Running, &old)?;
             }
         }
-        let _ = fs::remove_file(self.pending_confirmation());
+        let _ = dir.remove_file(crate::safe::PENDING);
         self.store.remove_orphans();
         self.set_in_step(None);
-        remove_journal_file(&path)?;
+        remove_journal_file(&dir)?;
         if out.completed {
             warn!(
                 verb = %out.verb,
@@ -423,21 +410,16 @@ impl Engine {
 
     /// Writes the journal, durably, before the transaction's first change.
     pub(crate) fn begin_journal(&self, journal: &Journal) -> Result<(), EngineError> {
-        let root = self.store.root();
-        fs::create_dir_all(root).map_err(|e| io_err(root, e))?;
-        let tmp = root.join("journal.tmp");
+        let dir = self.state_dir()?;
         let text = serde_json::to_vec(journal).map_err(|source| {
             EngineError::Store(StoreError::Corrupt {
-                path: tmp.clone(),
+                path: self.journal_path(),
                 source,
             })
         })?;
-        let mut f = File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        f.write_all(&text).map_err(|e| io_err(&tmp, e))?;
-        f.sync_all().map_err(|e| io_err(&tmp, e))?;
-        let path = self.journal_path();
-        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))?;
-        sync_dir(root)?;
+        // Temp file, fsync, rename, fsync of the directory; a failed write
+        // (a full disk) removes its temp file before it returns.
+        dir.replace(JOURNAL, &text)?;
         info!(ops = journal.ops.len(), "journal written");
         crash_point("journaled");
         Ok(())
@@ -445,20 +427,23 @@ impl Engine {
 
     /// Removes the journal, durably: the transaction is over.
     pub(crate) fn end_journal(&self) -> Result<(), EngineError> {
-        remove_journal_file(&self.journal_path())
+        remove_journal_file(&self.state_dir()?)
+    }
+
+    /// The state directory, created (0700) if missing, open and checked
+    /// (see [`crate::statedir`]).
+    pub(crate) fn state_dir(&self) -> Result<Dir, EngineError> {
+        let root = self.store.root();
+        self.store
+            .dir(true)?
+            .ok_or_else(|| io_err(root, std::io::Error::from(std::io::ErrorKind::NotFound)))
     }
 }
 
-fn remove_journal_file(path: &Path) -> Result<(), EngineError> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err(path, e)),
-    }
-    match path.parent() {
-        Some(dir) => sync_dir(dir),
-        None => Ok(()),
-    }
+/// Removes the journal, durably; never through a link.
+fn remove_journal_file(dir: &Dir) -> Result<(), EngineError> {
+    dir.remove_file(JOURNAL)?;
+    Ok(dir.sync()?)
 }
 
 /// Testing aid: when `NETSWITCH_TEST_CRASH_AT` names this point, the

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod ovs;
 pub mod resolv;
 pub mod safe;
+pub mod statedir;
 pub mod store;
 pub mod transaction;
 
@@ -60,7 +61,8 @@ impl EngineError {
     pub fn code(&self) -> u8 {
         match self {
             EngineError::Request(e) => e.code(),
-            EngineError::Netinfo(_) | EngineError::Store(_) => 29,
+            EngineError::Netinfo(_) => 29,
+            EngineError::Store(e) => e.code(),
             EngineError::Ovs(e) => e.code(),
             EngineError::Hook(e) => e.code(),
         }

@@ -2,7 +2,7 @@
 //! defaultRoute network's name servers.
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Name servers listed in a resolv.conf, in order; none when it is missing.
 pub fn read_nameservers(path: &Path) -> Vec<String> {
@@ -36,7 +36,8 @@ mod tests {
 }
 
 /// Replaces the `nameserver` lines of a resolv.conf, keeping every other
-/// line (search, options, comments), atomically (temp file, fsync, rename).
+/// line (search, options, comments), atomically (temp file, fsync, rename),
+/// in the file the path resolves to when it is a symlink (which stays).
 /// Returns the previous contents, for rollback (`None`: there was no file).
 pub fn write_nameservers(path: &Path, servers: &[IpAddr]) -> std::io::Result<Option<Vec<u8>>> {
     let old = match std::fs::read(path) {
@@ -57,32 +58,62 @@ pub fn write_nameservers(path: &Path, servers: &[IpAddr]) -> std::io::Result<Opt
     Ok(old)
 }
 
-/// Puts back what [`write_nameservers`] returned.
+/// Puts back what [`write_nameservers`] returned: the same bytes in the
+/// same file, through the same symlink, which is left as it was; `None`
+/// removes the file the path resolves to (a symlink that dangled before
+/// dangles again).
 pub fn restore(path: &Path, old: Option<&[u8]>) -> std::io::Result<()> {
     match old {
         Some(bytes) => replace_file(path, bytes),
-        None => match std::fs::remove_file(path) {
+        None => match std::fs::remove_file(resolve(path)?) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         },
     }
 }
 
+/// The file a resolver path stands for: the path itself, or the end of
+/// its chain of symlinks (systemd-resolved makes `/etc/resolv.conf` a link
+/// into `/run`). The link is the administrator's choice of where name
+/// servers come from; netswitch writes through it, never over it.
+fn resolve(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // The kernel's own limit on a chain of links.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                // A relative target is relative to the link's directory.
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            // A file, or nothing (a dangling link's target is created).
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::from_raw_os_error(libc::ELOOP))
+}
+
+/// Replaces the file `path` resolves to, atomically: a temp file next to
+/// it, fsynced, renamed over it, its directory fsynced. The file keeps its
+/// mode; a new one is 0644 (resolv.conf must stay world-readable).
 fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let dir = path
+    use std::os::unix::fs::PermissionsExt;
+    let target = resolve(path)?;
+    let dir = target
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    let mode = std::fs::metadata(&target).map_or(0o644, |m| m.permissions().mode() & 0o7777);
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
-    // resolv.conf must stay world-readable.
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o644),
-    )?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))?;
+    tmp.persist(&target).map_err(|e| e.error)?;
     std::fs::File::open(dir)?.sync_all()
 }
 
@@ -115,5 +146,52 @@ mod write_tests {
         assert_eq!(read_nameservers(&p), vec!["192.0.2.53", "2001:db8::53"]);
         restore(&p, old.as_deref()).unwrap();
         assert_eq!(read_nameservers(&p), vec!["10.0.0.1"]);
+    }
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn a_symlinked_resolver_is_written_through_and_restored_link_and_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        std::fs::create_dir(&run).unwrap();
+        let target = run.join("stub-resolv.conf");
+        std::fs::write(&target, "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("resolv.conf");
+        std::os::unix::fs::symlink("run/stub-resolv.conf", &link).unwrap();
+        let old = write_nameservers(&link, &["192.0.2.53".parse().unwrap()]).unwrap();
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("run/stub-resolv.conf")
+        );
+        assert_eq!(read_nameservers(&target), vec!["192.0.2.53"]);
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the target keeps its mode");
+        restore(&link, old.as_deref()).unwrap();
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            Path::new("run/stub-resolv.conf")
+        );
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"nameserver 127.0.0.53\noptions edns0\n"
+        );
+        // A dangling link: written through (the target is created), then
+        // dangling again after the restore.
+        std::fs::remove_file(&target).unwrap();
+        let old = write_nameservers(&link, &["192.0.2.53".parse().unwrap()]).unwrap();
+        assert!(old.is_none());
+        assert!(target.is_file());
+        restore(&link, old.as_deref()).unwrap();
+        assert!(!target.exists());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 }

@@ -27,6 +27,11 @@ pub struct Restored {
     pub skipped: Vec<String>,
 }
 
+/// The file whose existence means a setup waits for confirmConnectivity.
+pub(crate) const PENDING: &str = "pending-confirmation";
+/// The boot id of the last boot restored.
+const BOOT_MARKER: &str = "restored-boot-id";
+
 fn io_err(path: &Path, source: std::io::Error) -> EngineError {
     EngineError::Store(StoreError::Io {
         path: path.to_path_buf(),
@@ -36,7 +41,7 @@ fn io_err(path: &Path, source: std::io::Error) -> EngineError {
 
 impl Engine {
     pub(crate) fn pending_confirmation(&self) -> PathBuf {
-        self.store.root().join("pending-confirmation")
+        self.store.root().join(PENDING)
     }
 
     /// Waits up to `secs` for [`Engine::confirm`]. The decision is one
@@ -44,8 +49,8 @@ impl Engine {
     /// a confirmation racing the deadline is never lost or double-counted.
     pub(crate) fn wait_for_confirmation(&self, secs: f64) -> Result<bool, EngineError> {
         let path = self.pending_confirmation();
-        fs::create_dir_all(self.store.root()).map_err(|e| io_err(self.store.root(), e))?;
-        fs::write(&path, format!("{}\n", std::process::id())).map_err(|e| io_err(&path, e))?;
+        self.state_dir()?
+            .replace(PENDING, format!("{}\n", std::process::id()).as_bytes())?;
         info!(secs, "waiting for a connectivity confirmation");
         let deadline = Instant::now() + Duration::from_secs_f64(secs.max(0.0));
         while Instant::now() < deadline {
@@ -91,11 +96,11 @@ impl Engine {
     pub fn restore(&self, force: bool) -> Result<Restored, EngineError> {
         let _span = info_span!("restore", force).entered();
         let _lock = self.lock()?;
-        let marker = self.store.root().join("restored-boot-id");
+        let state = self.state_dir()?;
         let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
         if !force
             && !boot_id.is_empty()
-            && fs::read_to_string(&marker).ok().as_deref() == Some(boot_id.as_str())
+            && state.read(BOOT_MARKER)?.as_deref() == Some(boot_id.as_bytes())
         {
             return Ok(Restored::default());
         }
@@ -179,7 +184,7 @@ impl Engine {
             out.skipped.push(e);
         }
         if !boot_id.is_empty() {
-            fs::write(&marker, &boot_id).map_err(|e| io_err(&marker, e))?;
+            state.replace(BOOT_MARKER, boot_id.as_bytes())?;
         }
         Ok(out)
     }

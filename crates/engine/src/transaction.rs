@@ -232,6 +232,7 @@ impl Engine {
         let running = self.running()?;
         phases.mark("read");
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
+        netswitch_switch::foreign::check(&request, &running, &before)?;
         phases.mark("prepare");
         if uses_ovs(&running, &desired) {
             std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);

@@ -5,6 +5,7 @@
 //! engine calls [`plan`], which routes to the switch the desired config
 //! runs on (DESIGN §1, "NetSwitch").
 
+pub mod foreign;
 pub mod inverse;
 pub mod legacy;
 pub mod ovs;
