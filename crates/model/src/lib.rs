@@ -9,6 +9,7 @@ pub mod caps;
 pub mod config;
 pub mod error;
 pub mod host;
+pub mod names;
 pub mod parse;
 pub mod plan;
 pub mod request;

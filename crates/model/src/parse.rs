@@ -221,60 +221,8 @@ pub fn netmask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
 
 // ---------------------------------------------------------------- names
 
-/// Kernel device-name rules plus VDSM's bridge-name rules (code 27):
-/// 1–15 bytes, none of `: . /` or white space or control characters, not
-/// starting with `-`.
-pub fn check_device_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("name is empty".into());
-    }
-    if name.len() > 15 {
-        return Err(format!(
-            "name is {} bytes long; a device name has at most 15",
-            name.len()
-        ));
-    }
-    if name.starts_with('-') {
-        return Err("name starts with '-'".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, ':' | '.' | '/') || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!("name contains {c:?}, which a device name may not"));
-    }
-    Ok(())
-}
-
-/// Rules for any network name, bridged or not: it names a file in the
-/// persistence store, so it must be a safe, printable path component.
-fn check_any_net_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("network name is empty".into());
-    }
-    if name.len() > 255 {
-        return Err("network name is longer than 255 bytes".into());
-    }
-    if name == "." || name == ".." || name.starts_with('-') {
-        return Err(format!("{name:?} is not a usable network name"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!("network name contains {c:?}"));
-    }
-    Ok(())
-}
-
-/// VDSM's bond name rule: `^bond\w+$`, and a device name.
-pub fn check_bond_name(name: &str) -> Result<(), String> {
-    let rest = name.strip_prefix("bond").unwrap_or("");
-    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err("bond names must match bond\\w+ (bond, then letters, digits or _)".into());
-    }
-    check_device_name(name)
-}
+use crate::names::check_store_name;
+pub use crate::names::{check_bond_name, check_device_name};
 
 // ---------------------------------------------------------------- networks
 
@@ -306,7 +254,7 @@ const NET_KEYS: &[&str] = &[
 
 fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
     let err = |code, attr: Option<&str>, why: String| RequestError::net(code, name, attr, why);
-    check_any_net_name(name).map_err(|why| err(Code::BadBridge, None, why))?;
+    check_store_name(name).map_err(|why| err(Code::BadBridge, None, why))?;
     let Value::Object(m) = v else {
         return Err(err(
             Code::BadParams,
@@ -426,6 +374,10 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
                 format!("{why} (the network names a bridge or port)"),
             )
         })?;
+    }
+    if let (Some(base), Some(id)) = (a.base(), a.vlan) {
+        crate::names::check_vlan_device(base, id)
+            .map_err(|why| err(Code::BadBridge, Some("vlan"), why))?;
     }
     parse_ipv4(&mut a, m, name)?;
     parse_ipv6(&mut a, m, name, &flag)?;
@@ -712,6 +664,35 @@ fn parse_qos(v: &Value, name: &str) -> Result<HostQos, RequestError> {
     Ok(qos)
 }
 
+/// How deep `custom` may nest, counting the `custom` mapping itself.
+///
+/// `custom` is the one attribute that takes any value, and every internal
+/// format wraps a network in more structure: the crash journal (a plan,
+/// the configs before and after) and the daemon's JSON-RPC envelope add
+/// levels, and their readers stop at serde_json's recursion limit (128).
+/// A request nested near that limit would be applied and then be
+/// unreadable in the journal, so crash recovery could not roll it back.
+/// 32 levels leave room for any envelope while being far more than any
+/// real `custom` value needs.
+pub const MAX_CUSTOM_DEPTH: usize = 32;
+
+/// How many levels of arrays and mappings `v` holds (a scalar is 0),
+/// without recursion.
+fn nesting(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(m) => Box::new(m.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    deepest
+}
+
 fn parse_custom(v: &Value, name: &str) -> Result<Option<Custom>, RequestError> {
     let bad = |attr: &str, why: String| RequestError::net(Code::BadParams, name, Some(attr), why);
     let Value::Object(m) = v else {
@@ -752,6 +733,15 @@ fn parse_custom(v: &Value, name: &str) -> Result<Option<Custom>, RequestError> {
                 custom.bridge_opts = Some(joined.join(" "));
             }
         } else {
+            let depth = 1 + nesting(v);
+            if depth > MAX_CUSTOM_DEPTH {
+                return Err(bad(
+                    "custom",
+                    format!(
+                        "{k} nests {depth} levels deep; custom values may nest at most {MAX_CUSTOM_DEPTH}"
+                    ),
+                ));
+            }
             custom.other.insert(k.clone(), v.clone());
         }
     }
