@@ -560,7 +560,20 @@ fn many_nics_and_bridge_options_stay_linear() {
             opts.join(" ")
         ),
         21,
-        &["network n1", "bridge_opts", "k7 is given twice"],
+        &["network n1", "bridge_opts", "k0=1", "unknown bridge option"],
+    );
+    let opts: Vec<&str> = vec!["multicast_snooping=1"; 200_000];
+    rejected(
+        format!(
+            r#"{{"networks": {{"n1": {{"nic": "veth_a1", "custom": {{"bridge_opts": "{}"}}}}}}}}"#,
+            opts.join(" ")
+        ),
+        21,
+        &[
+            "network n1",
+            "bridge_opts",
+            "multicast_snooping is given twice",
+        ],
     );
 }
 
