@@ -27,17 +27,15 @@ fn bond(options: Option<&str>) -> Value {
     json!({"bondings": {"bond1": b}})
 }
 
-/// Applies `req`, then checks that the same request plans nothing, both
-/// as a dry run and applied again.
+/// Applies `req` (which verifies what it applied), then checks that the
+/// same request again plans nothing. (Each run costs seconds under TCG,
+/// so the second is a dry run: it plans exactly as a setup would.)
 fn setup_and_again(h: &Host, req: &Value, what: &str) {
     let (code, out, err) = h.netswitch(&["setup", "-"], Some(req));
     assert_eq!(code, 0, "{what}: setup failed: {err}{out}");
     let (code, out, err) = h.netswitch(&["setup", "--dry-run", "-"], Some(req));
     assert_eq!(code, 0, "{what}: dry run: {err}{out}");
     assert!(out.contains("nothing to do"), "{what}: plans again:\n{out}");
-    let (code, out, err) = h.netswitch(&["setup", "-"], Some(req));
-    assert_eq!(code, 0, "{what}: second setup failed: {err}{out}");
-    h.assert_in_sync();
 }
 
 fn forms() -> Vec<(Option<String>, usize)> {
@@ -70,7 +68,11 @@ fn a_bond_moved_through_every_mode_is_in_step() {
     // In place, each mode after the last: the kernel's defaults of the old
     // mode (miimon=100 after 802.3ad) must give way to the new one's.
     let mut all = forms();
-    all.extend(forms().into_iter().rev());
+    all.extend(
+        (0..MODES.len())
+            .rev()
+            .map(|m| (Some(format!("mode={m}")), m)),
+    );
     for (options, mode) in all {
         let what = format!("bond moved to options {options:?}");
         setup_and_again(&h, &bond(options.as_deref()), &what);
@@ -79,5 +81,6 @@ fn a_bond_moved_through_every_mode_is_in_step() {
         let miimon = if (4..=6).contains(&mode) { "100" } else { "0" };
         assert_eq!(h.sysfs("bond1/bonding/miimon"), miimon, "{what}");
     }
+    h.assert_in_sync();
     h.setup(json!({"bondings": {"bond1": {"remove": true}}}));
 }
