@@ -490,7 +490,9 @@ fn hundred_thousand_networks_are_rejected_quickly() {
     assert_clean(&err);
     assert!(err.to_string().contains("100000 networks"), "{err}");
     assert!(err.to_string().contains(&MAX_NETWORKS.to_string()), "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // CPU time, ~0.5 s here in a debug build: a bound for what is
+    // quadratic (minutes), not a benchmark.
+    assert!(took < Duration::from_secs(10), "took {took:?} of CPU");
 }
 
 #[test]
@@ -506,7 +508,9 @@ fn too_many_networks_in_yaml_are_rejected() {
     assert_eq!(err.code(), 21);
     assert_clean(&err);
     assert!(err.to_string().contains("20000 networks"), "{err}");
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // CPU time, ~0.5 s here in a debug build: a bound for what is
+    // quadratic (minutes), not a benchmark.
+    assert!(took < Duration::from_secs(10), "took {took:?} of CPU");
 }
 
 #[test]
