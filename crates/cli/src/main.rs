@@ -647,9 +647,12 @@ fn remote_setup(
     let Value::Object(mut doc) = doc else {
         unreachable!("parse_request accepted it, so it is an object")
     };
-    let options = doc
-        .entry("options")
-        .or_insert_with(|| json!({}))
+    let options = doc.entry("options").or_insert_with(|| json!({}));
+    if options.is_null() {
+        // model::parse reads a null section as an empty one; so does this.
+        *options = json!({});
+    }
+    let options = options
         .as_object_mut()
         .ok_or_else(|| RequestError::request(Code::BadParams, "options must be an object"))?;
     match confirm_within {

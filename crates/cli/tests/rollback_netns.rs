@@ -13,11 +13,20 @@ fn mgmt() -> Value {
            "defaultRoute": true, "nameservers": ["192.0.2.53"]})
 }
 
-/// A network the kernel refuses half way: its gateway is outside its
-/// subnet, so the default route fails after the bridge and the address
-/// went in.
+/// A network the kernel refuses half way, on a host made by [`no_ipv6`]:
+/// its IPv6 address fails after the bridge and the IPv4 address went in.
+/// (Validation cannot see it coming: it is the host's sysctl, not the
+/// request, that is at fault.)
 fn refused(nic: &str) -> Value {
-    json!({"nic": nic, "ipaddr": "198.51.100.2", "prefix": 24, "gateway": "10.1.1.1", "defaultRoute": true})
+    json!({"nic": nic, "ipaddr": "198.51.100.2", "prefix": 24, "gateway": "198.51.100.1",
+           "ipv6addr": "2001:db8:5::2/64", "defaultRoute": true})
+}
+
+/// Turns IPv6 off in the namespace, for the devices there and those made
+/// later, so the kernel refuses an IPv6 address (`EACCES`).
+fn no_ipv6(h: &Host) {
+    h.ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    h.ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
 }
 
 fn resolv(h: &Host) -> String {
@@ -27,6 +36,7 @@ fn resolv(h: &Host) -> String {
 #[test]
 fn an_existing_network_is_untouched_when_a_new_one_in_the_next_request_fails() {
     let h = Host::new();
+    no_ipv6(&h);
     h.setup(json!({"networks": {"first": mgmt()}}));
     let (facts, running, dns) = (h.facts(), h.running(), resolv(&h));
     let (code, err) = h.setup_code(&json!({"networks": {"second": refused("veth_b0")}}), &[]);
@@ -49,6 +59,7 @@ fn an_existing_network_is_untouched_when_a_new_one_in_the_next_request_fails() {
 #[test]
 fn one_failing_network_takes_the_whole_request_back() {
     let h = Host::new();
+    no_ipv6(&h);
     let facts = h.facts();
     let (code, err) = h.setup_code(
         &json!({"networks": {"a_ok": {"nic": "veth_a0", "ipaddr": "192.0.2.10", "prefix": 24},
@@ -64,10 +75,11 @@ fn one_failing_network_takes_the_whole_request_back() {
 #[test]
 fn a_broken_edit_of_an_existing_network_leaves_it_unchanged() {
     let h = Host::new();
+    no_ipv6(&h);
     h.setup(json!({"networks": {"first": mgmt()}}));
     let (facts, running, dns) = (h.facts(), h.running(), resolv(&h));
     // The same network, moved to the other nic with a new MTU and an
-    // address whose gateway the kernel refuses.
+    // address the kernel refuses.
     let mut edit = refused("veth_b0");
     edit["mtu"] = json!(9000);
     edit["nameservers"] = json!(["198.51.100.53"]);

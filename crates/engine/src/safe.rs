@@ -192,18 +192,22 @@ impl Engine {
     /// Imports a VDSM persistence directory (`nets/`, `bonds/`, one JSON
     /// file per entity, VDSM's attribute names) as the persistent config.
     /// Every file goes through the same parser as a request, so a bad one
-    /// is refused with its code and the network it describes.
+    /// is refused with its code and the network it describes; then the
+    /// whole is validated as one config, so a set of files that could never
+    /// be applied (two defaultRoute networks) is refused before anything is
+    /// written. The files are read before the lock is taken, and only
+    /// regular files of at most [`MAX_IMPORT_FILE`] bytes: a FIFO or a
+    /// device would block or never end.
     pub fn import_vdsm(&self, dir: &Path) -> Result<Config, EngineError> {
-        let _lock = self.lock()?;
         let mut doc = Map::new();
         for (sub, key) in [("nets", "networks"), ("bonds", "bondings")] {
-            let mut entities = Map::new();
             let d = dir.join(sub);
             let entries = match fs::read_dir(&d) {
                 Ok(e) => e,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => return Err(io_err(&d, e)),
             };
+            let mut entities = Map::new();
             for entry in entries {
                 let path = entry.map_err(|e| io_err(&d, e))?.path();
                 let Some(name) = path
@@ -216,7 +220,7 @@ impl Engine {
                 if name.starts_with('.') {
                     continue;
                 }
-                let text = fs::read(&path).map_err(|e| io_err(&path, e))?;
+                let text = read_import_file(&path)?;
                 let value: Value = serde_json::from_slice(&text).map_err(|e| {
                     EngineError::Request(RequestError::request(
                         Code::BadParams,
@@ -228,8 +232,71 @@ impl Engine {
             doc.insert(key.to_string(), Value::Object(entities));
         }
         let request = netswitch_model::parse::request_from_value(&Value::Object(doc))?;
-        let config = Config::default().apply(&request);
+        let config = netswitch_model::validate::validate_offline(&request)?;
+        let _lock = self.lock()?;
         self.store.save(Which::Persistent, &config)?;
         Ok(config)
+    }
+}
+
+/// The largest file `import-vdsm` reads: a VDSM entity file is a few
+/// hundred bytes.
+pub const MAX_IMPORT_FILE: u64 = 1 << 20;
+
+/// Reads one file to import: opened without blocking (a FIFO would wait
+/// for a writer) and refused unless it is a regular file of at most
+/// [`MAX_IMPORT_FILE`] bytes, as a 21 naming it.
+fn read_import_file(path: &Path) -> Result<Vec<u8>, EngineError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let refuse = |why: String| {
+        EngineError::Request(RequestError::request(
+            Code::BadParams,
+            format!("{}: {why}", path.display()),
+        ))
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| io_err(path, e))?;
+    let meta = file.metadata().map_err(|e| io_err(path, e))?;
+    if !meta.is_file() {
+        return Err(refuse(format!(
+            "a {}, not a regular file; only regular files are imported",
+            kind_of(meta.file_type())
+        )));
+    }
+    if meta.len() > MAX_IMPORT_FILE {
+        return Err(refuse(format!(
+            "{} bytes; at most {MAX_IMPORT_FILE} are imported",
+            meta.len()
+        )));
+    }
+    // The file may grow after the check: read no more than the bound.
+    let mut text = Vec::new();
+    file.take(MAX_IMPORT_FILE + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| io_err(path, e))?;
+    if text.len() as u64 > MAX_IMPORT_FILE {
+        return Err(refuse(format!(
+            "more than {MAX_IMPORT_FILE} bytes; at most that many are imported"
+        )));
+    }
+    Ok(text)
+}
+
+fn kind_of(t: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_dir() {
+        "directory"
+    } else if t.is_fifo() {
+        "FIFO"
+    } else if t.is_socket() {
+        "socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "device"
+    } else {
+        "special file"
     }
 }

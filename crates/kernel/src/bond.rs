@@ -189,7 +189,10 @@ fn desired(parsed: &BondOptions) -> Result<BTreeMap<String, String>, EncodeError
             ("num_grat_arp" | "num_unsol_na", _) => peer.clone(),
             (_, Some(v)) => v.clone(),
             ("miimon", None) if arp => "0".to_string(),
-            (_, None) => BondOptions::default_of(name).unwrap_or("").to_string(),
+            // The mode's own default (802.3ad gets miimon=100 from the kernel).
+            (_, None) => BondOptions::default_in(mode, name)
+                .unwrap_or("")
+                .to_string(),
         };
         out.insert(name.to_string(), value);
     }

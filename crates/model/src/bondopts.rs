@@ -239,6 +239,16 @@ const SPECS: &[Spec] = &[
     },
 ];
 
+/// The MII monitoring interval the kernel gives a bond whose mode cannot
+/// use ARP monitoring (`BOND_DEFAULT_MIIMON`).
+const MODE_MIIMON: &str = "100";
+
+/// Whether a mode can use ARP monitoring (`bond_mode_uses_arp`): all but
+/// 802.3ad, balance-tlb and balance-alb.
+fn mode_uses_arp(mode: u8) -> bool {
+    !matches!(mode, 4..=6)
+}
+
 fn spec(name: &str) -> Option<&'static Spec> {
     SPECS.iter().find(|s| s.name == name)
 }
@@ -336,37 +346,69 @@ impl BondOptions {
 
     /// The options as the kernel would report them, with defaults dropped
     /// but `mode` kept: what VDSM's caps show as a bond's `opts`.
+    /// Defaults are the mode's ([`BondOptions::default_in`]), as VDSM keeps
+    /// its defaults per mode.
     pub fn non_default(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        let mode = map
+            .get("mode")
+            .and_then(|m| m.parse::<u8>().ok())
+            .unwrap_or(0);
         map.iter()
             .filter(|(k, v)| {
-                *k == "mode" || spec(k).map(|s| s.default != v.as_str()).unwrap_or(true)
+                *k == "mode" || Self::default_in(mode, k).is_none_or(|d| d != v.as_str())
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
 
     /// The kernel default of an option, for comparing desired with current.
+    /// Mode-blind: see [`BondOptions::default_in`] for what a bond of a
+    /// given mode really gets.
     pub fn default_of(name: &str) -> Option<&'static str> {
         spec(name).map(|s| s.default)
     }
 
+    /// The value a bond in `mode` has for an option nobody asked for.
+    ///
+    /// Mostly the table's default, but the kernel applies its own per-mode
+    /// defaults when the mode is set: a mode that cannot use ARP monitoring
+    /// (802.3ad, balance-tlb, balance-alb) gets MII monitoring at 100 ms if
+    /// it had none (`bond_option_mode_set`), so `mode=4` alone reads back
+    /// as `mode=4 miimon=100`.
+    pub fn default_in(mode: u8, name: &str) -> Option<&'static str> {
+        let spec = spec(name)?;
+        if name == "miimon" && !mode_uses_arp(mode) {
+            return Some(MODE_MIIMON);
+        }
+        Some(spec.default)
+    }
+
+    /// What the host's bond should read for option `s`: the asked value,
+    /// else this mode's default.
+    fn want(&self, mode: u8, s: &Spec) -> &str {
+        self.0
+            .get(s.name)
+            .map(String::as_str)
+            .or_else(|| Self::default_in(mode, s.name))
+            .unwrap_or(s.default)
+    }
+
+    /// Whether a bond whose kernel options are `current` (full map, as read
+    /// back) is in step with these options: every option that applies to
+    /// the mode reads what is asked, or the mode's default when unasked.
+    /// The planner plans nothing for a bond in step, and verification
+    /// after an apply accepts it.
+    pub fn in_step(&self, current: &BTreeMap<String, String>) -> bool {
+        self.changed(current).is_empty()
+    }
+
     /// Whether the kernel state `current` (full option map) carries every
-    /// option asked here, and defaults for the rest that are asked nowhere.
-    /// Only options that apply to the mode are compared: the kernel reports
-    /// the others with values that mean nothing for this mode.
+    /// option asked here, and the mode's defaults for the rest that are
+    /// asked nowhere. Only options that apply to the mode are compared: the
+    /// kernel reports the others with values that mean nothing for this
+    /// mode.
     pub fn matches(&self, current: &BTreeMap<String, String>) -> bool {
-        let mode = self.mode();
-        SPECS
-            .iter()
-            .filter(|s| s.modes & (1 << mode) != 0)
-            .all(|s| {
-                let want = self.0.get(s.name).map(String::as_str).unwrap_or(s.default);
-                match current.get(s.name) {
-                    Some(have) => have == want,
-                    // The kernel did not report it: only fine if we want the default.
-                    None => want == s.default,
-                }
-            })
+        self.in_step(current)
     }
 }
 
@@ -380,10 +422,13 @@ impl BondOptions {
             .iter()
             .filter(|s| s.name == "mode" || s.modes & (1 << mode) != 0)
             .filter(|s| {
-                let want = self.0.get(s.name).map(String::as_str).unwrap_or(s.default);
+                let want = self.want(mode, s);
+                let default = Self::default_in(mode, s.name).unwrap_or(s.default);
+                // An option the kernel did not report is fine only if the
+                // default is what is wanted.
                 current
                     .get(s.name)
-                    .map_or(want != s.default, |have| have != want)
+                    .map_or(want != default, |have| have != want)
             })
             .map(|s| s.name)
             .collect()
@@ -533,5 +578,69 @@ mod tests {
             nd.keys().collect::<Vec<_>>(),
             vec!["miimon", "mode", "updelay"]
         );
+    }
+
+    fn kernel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        // A full map as the host snapshot reads it: every option at its
+        // table default, then what the kernel set.
+        let mut m: BTreeMap<String, String> = SPECS
+            .iter()
+            .map(|s| (s.name.to_string(), s.default.to_string()))
+            .collect();
+        for (k, v) in pairs {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    #[test]
+    fn modes_without_arp_get_the_kernels_mii_default() {
+        for (mode, name) in MODES.iter().enumerate() {
+            let mode = mode as u8;
+            let miimon = if (4..=6).contains(&mode) { "100" } else { "0" };
+            let host = kernel(&[("mode", &mode.to_string()), ("miimon", miimon)]);
+            for text in [format!("mode={mode}"), format!("mode={name}")] {
+                let o = BondOptions::parse(&text).unwrap();
+                assert!(o.in_step(&host), "{text}: {:?}", o.changed(&host));
+                assert!(o.matches(&host), "{text}");
+            }
+        }
+        // Nothing asked is balance-rr, whose MII default is 0.
+        assert!(BondOptions::parse("").unwrap().in_step(&kernel(&[])));
+    }
+
+    #[test]
+    fn an_asked_miimon_still_counts() {
+        let host = kernel(&[("mode", "4"), ("miimon", "100")]);
+        assert!(BondOptions::parse("mode=4 miimon=100")
+            .unwrap()
+            .in_step(&host));
+        assert_eq!(
+            BondOptions::parse("mode=4 miimon=200")
+                .unwrap()
+                .changed(&host),
+            vec!["miimon"]
+        );
+        // Leaving 802.3ad for active-backup takes the MII monitor back to 0.
+        assert_eq!(
+            BondOptions::parse("mode=1").unwrap().changed(&host),
+            vec!["mode", "miimon"]
+        );
+        // active-backup with the 802.3ad default is out of step.
+        let ab = kernel(&[("mode", "1"), ("miimon", "100")]);
+        assert_eq!(
+            BondOptions::parse("mode=1").unwrap().changed(&ab),
+            vec!["miimon"]
+        );
+    }
+
+    #[test]
+    fn the_mode_default_is_not_reported() {
+        let host = kernel(&[("mode", "4"), ("miimon", "100")]);
+        let nd = BondOptions::non_default(&host);
+        assert_eq!(nd.keys().collect::<Vec<_>>(), vec!["mode"]);
+        let host = kernel(&[("mode", "1"), ("miimon", "100")]);
+        let nd = BondOptions::non_default(&host);
+        assert_eq!(nd.keys().collect::<Vec<_>>(), vec!["miimon", "mode"]);
     }
 }

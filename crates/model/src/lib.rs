@@ -5,10 +5,13 @@
 //! rule lives in one place and is testable without a kernel.
 
 pub mod bondopts;
+pub mod bridgeopts;
 pub mod caps;
 pub mod config;
 pub mod error;
 pub mod host;
+mod ipattrs;
+pub mod names;
 pub mod parse;
 pub mod plan;
 pub mod request;

@@ -8,12 +8,12 @@
 //! `Request` only ever holds canonical attributes.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value};
 
 use crate::bondopts::BondOptions;
-use crate::config::{BondAttrs, BootProto, Curve, Custom, HostQos, NetAttrs, QosOut, SwitchType};
+use crate::config::{BondAttrs, Curve, Custom, HostQos, NetAttrs, QosOut, SwitchType};
 use crate::error::{Code, RequestError};
 use crate::request::{BondChange, NetChange, Options, Request};
 
@@ -21,6 +21,8 @@ use crate::request::{BondChange, NetChange, Options, Request};
 pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// The most networks one request may carry.
 pub const MAX_NETWORKS: usize = 10_000;
+/// The least MTU the kernel keeps IPv6 on a device at (RFC 8200).
+const IPV6_MIN_MTU: u32 = 1280;
 /// The most bonds one request may carry.
 pub const MAX_BONDS: usize = 1_000;
 
@@ -175,7 +177,7 @@ pub fn uint(v: &Value) -> Option<u64> {
     }
 }
 
-fn describe(v: &Value) -> String {
+pub(crate) fn describe(v: &Value) -> String {
     let text = v.to_string();
     if text.chars().count() > 40 {
         let cut: String = text.chars().take(40).collect();
@@ -196,6 +198,19 @@ pub fn canonical_mac(s: &str) -> Option<String> {
         return None;
     }
     Some(parts.join(":").to_ascii_lowercase())
+}
+
+/// `mac` (canonical) if a device may carry it: the kernel refuses a
+/// multicast or all-zero address (`EADDRNOTAVAIL`).
+fn unicast_mac(mac: String) -> Result<String, String> {
+    let first = u8::from_str_radix(&mac[..2], 16).unwrap_or(1);
+    if first & 1 == 1 {
+        return Err(format!("{mac} is a multicast address"));
+    }
+    if mac == "00:00:00:00:00:00" {
+        return Err(format!("{mac} is not an address a device may carry"));
+    }
+    Ok(mac)
 }
 
 /// The netmask of a prefix length (0..=32).
@@ -221,60 +236,8 @@ pub fn netmask_to_prefix(mask: Ipv4Addr) -> Option<u8> {
 
 // ---------------------------------------------------------------- names
 
-/// Kernel device-name rules plus VDSM's bridge-name rules (code 27):
-/// 1–15 bytes, none of `: . /` or white space or control characters, not
-/// starting with `-`.
-pub fn check_device_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("name is empty".into());
-    }
-    if name.len() > 15 {
-        return Err(format!(
-            "name is {} bytes long; a device name has at most 15",
-            name.len()
-        ));
-    }
-    if name.starts_with('-') {
-        return Err("name starts with '-'".into());
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, ':' | '.' | '/') || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!("name contains {c:?}, which a device name may not"));
-    }
-    Ok(())
-}
-
-/// Rules for any network name, bridged or not: it names a file in the
-/// persistence store, so it must be a safe, printable path component.
-fn check_any_net_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("network name is empty".into());
-    }
-    if name.len() > 255 {
-        return Err("network name is longer than 255 bytes".into());
-    }
-    if name == "." || name == ".." || name.starts_with('-') {
-        return Err(format!("{name:?} is not a usable network name"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| *c == '/' || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!("network name contains {c:?}"));
-    }
-    Ok(())
-}
-
-/// VDSM's bond name rule: `^bond\w+$`, and a device name.
-pub fn check_bond_name(name: &str) -> Result<(), String> {
-    let rest = name.strip_prefix("bond").unwrap_or("");
-    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err("bond names must match bond\\w+ (bond, then letters, digits or _)".into());
-    }
-    check_device_name(name)
-}
+use crate::names::check_store_name;
+pub use crate::names::{check_bond_name, check_device_name};
 
 // ---------------------------------------------------------------- networks
 
@@ -306,7 +269,7 @@ const NET_KEYS: &[&str] = &[
 
 fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
     let err = |code, attr: Option<&str>, why: String| RequestError::net(code, name, attr, why);
-    check_any_net_name(name).map_err(|why| err(Code::BadBridge, None, why))?;
+    check_store_name(name).map_err(|why| err(Code::BadBridge, None, why))?;
     let Value::Object(m) = v else {
         return Err(err(
             Code::BadParams,
@@ -427,10 +390,25 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
             )
         })?;
     }
-    parse_ipv4(&mut a, m, name)?;
-    parse_ipv6(&mut a, m, name, &flag)?;
+    if let (Some(base), Some(id)) = (a.base(), a.vlan) {
+        crate::names::check_vlan_device(base, id)
+            .map_err(|why| err(Code::BadBridge, Some("vlan"), why))?;
+    }
+    crate::ipattrs::parse_ipv4(&mut a, m, name)?;
+    crate::ipattrs::parse_ipv6(&mut a, m, name, &flag)?;
+    let ipv6 = a.ipv6addr.is_some() || a.dhcpv6 || a.ipv6autoconf;
+    if ipv6 && a.mtu < IPV6_MIN_MTU {
+        return Err(err(
+            Code::BadParams,
+            Some("mtu"),
+            format!(
+                "{} is below {IPV6_MIN_MTU}, the least MTU IPv6 runs on; the kernel would turn IPv6 off",
+                a.mtu
+            ),
+        ));
+    }
     a.default_route = flag("defaultRoute", false)?;
-    a.nameservers = parse_nameservers(m, name)?;
+    a.nameservers = crate::ipattrs::parse_nameservers(m, name)?;
     if !a.nameservers.is_empty() && !a.default_route {
         return Err(err(
             Code::BadParams,
@@ -442,7 +420,7 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
         a.host_qos = Some(parse_qos(q, name)?);
     }
     if let Some(c) = m.get("custom").filter(|v| !v.is_null()) {
-        a.custom = parse_custom(c, name)?;
+        a.custom = parse_custom(c, name, a.stp)?;
         if !a.bridged && a.custom.as_ref().is_some_and(|c| c.bridge_opts.is_some()) {
             return Err(err(
                 Code::BadParams,
@@ -456,188 +434,6 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
         attrs: a,
         blocking_dhcp,
     })
-}
-
-fn parse_ipv4(a: &mut NetAttrs, m: &Map<String, Value>, name: &str) -> Result<(), RequestError> {
-    let bad = |attr: &str, why: String| RequestError::net(Code::BadAddr, name, Some(attr), why);
-    let addr_of = |key: &str| -> Result<Option<Ipv4Addr>, RequestError> {
-        match m.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) if s.is_empty() => Ok(None),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<Ipv4Addr>()
-                .map(Some)
-                .map_err(|_| bad(key, format!("{s:?} is not an IPv4 address"))),
-            Some(v) => Err(bad(key, format!("{} is not an IPv4 address", describe(v)))),
-        }
-    };
-    a.bootproto = match m.get("bootproto") {
-        None | Some(Value::Null) => BootProto::None,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("none") || s.is_empty() => BootProto::None,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("dhcp") => BootProto::Dhcp,
-        Some(v) => {
-            return Err(RequestError::net(
-                Code::BadParams,
-                name,
-                Some("bootproto"),
-                format!("{} is neither dhcp nor none", describe(v)),
-            ))
-        }
-    };
-    a.ipaddr = addr_of("ipaddr")?;
-    let netmask = addr_of("netmask")?;
-    let prefix = match m.get("prefix") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(uint(v).filter(|p| (1..=32).contains(p)).ok_or_else(|| {
-            bad(
-                "prefix",
-                format!("{} is not a prefix length in 1..32", describe(v)),
-            )
-        })? as u8),
-    };
-    a.gateway = addr_of("gateway")?;
-    if netmask.is_some() && prefix.is_some() {
-        return Err(RequestError::net(
-            Code::BadParams,
-            name,
-            Some("prefix"),
-            "give netmask or prefix, not both",
-        ));
-    }
-    if let Some(mask) = netmask {
-        if netmask_to_prefix(mask).is_none_or(|p| p == 0) {
-            return Err(bad(
-                "netmask",
-                format!("{mask} is not a contiguous netmask"),
-            ));
-        }
-    }
-    a.netmask = netmask.or(prefix.map(prefix_to_netmask));
-    match (a.ipaddr, a.netmask) {
-        (Some(ip), Some(_)) => {
-            if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip.is_loopback() {
-                return Err(bad("ipaddr", format!("{ip} cannot be a host address")));
-            }
-        }
-        (Some(_), None) => return Err(bad("netmask", "ipaddr needs a netmask or prefix".into())),
-        (None, Some(_)) => return Err(bad("ipaddr", "a netmask or prefix needs an ipaddr".into())),
-        (None, None) => {}
-    }
-    if let Some(gw) = a.gateway {
-        if a.ipaddr.is_none() {
-            return Err(bad("gateway", "a gateway needs a static ipaddr".into()));
-        }
-        if gw.is_unspecified() || gw.is_multicast() || gw.is_broadcast() {
-            return Err(bad("gateway", format!("{gw} cannot be a gateway")));
-        }
-    }
-    if a.bootproto == BootProto::Dhcp && a.ipaddr.is_some() {
-        return Err(bad(
-            "ipaddr",
-            "bootproto dhcp and a static ipaddr exclude each other".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn parse_ipv6(
-    a: &mut NetAttrs,
-    m: &Map<String, Value>,
-    name: &str,
-    flag: &dyn Fn(&str, bool) -> Result<bool, RequestError>,
-) -> Result<(), RequestError> {
-    let bad = |attr: &str, why: String| RequestError::net(Code::BadAddr, name, Some(attr), why);
-    a.dhcpv6 = flag("dhcpv6", false)?;
-    a.ipv6autoconf = flag("ipv6autoconf", false)?;
-    match m.get("ipv6addr") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.is_empty() => {}
-        Some(Value::String(s)) => {
-            let (addr, prefix) = match s.trim().split_once('/') {
-                Some((a, p)) => (a, Some(p)),
-                None => (s.trim(), None),
-            };
-            let ip: Ipv6Addr = addr
-                .parse()
-                .map_err(|_| bad("ipv6addr", format!("{s:?} is not an IPv6 address")))?;
-            let prefix: u8 = match prefix {
-                None => 128,
-                Some(p) => p
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| (1..=128).contains(p))
-                    .ok_or_else(|| bad("ipv6addr", format!("{s:?}: prefix is not in 1..128")))?,
-            };
-            if ip.is_unspecified() || ip.is_multicast() || ip.is_loopback() {
-                return Err(bad("ipv6addr", format!("{ip} cannot be a host address")));
-            }
-            a.ipv6addr = Some(format!("{ip}/{prefix}"));
-        }
-        Some(v) => {
-            return Err(bad(
-                "ipv6addr",
-                format!("{} is not an IPv6 address", describe(v)),
-            ))
-        }
-    }
-    match m.get("ipv6gateway") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) if s.is_empty() || s == "::" => {}
-        Some(Value::String(s)) => {
-            let gw: Ipv6Addr = s
-                .trim()
-                .parse()
-                .map_err(|_| bad("ipv6gateway", format!("{s:?} is not an IPv6 address")))?;
-            if gw.is_multicast() {
-                return Err(bad("ipv6gateway", format!("{gw} cannot be a gateway")));
-            }
-            a.ipv6gateway = Some(gw);
-        }
-        Some(v) => {
-            return Err(bad(
-                "ipv6gateway",
-                format!("{} is not an IPv6 address", describe(v)),
-            ))
-        }
-    }
-    if a.ipv6gateway.is_some() && a.ipv6addr.is_none() && !a.dhcpv6 && !a.ipv6autoconf {
-        return Err(bad(
-            "ipv6gateway",
-            "an IPv6 gateway needs ipv6addr, dhcpv6 or ipv6autoconf".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn parse_nameservers(m: &Map<String, Value>, name: &str) -> Result<Vec<IpAddr>, RequestError> {
-    let bad = |why: String| RequestError::net(Code::BadAddr, name, Some("nameservers"), why);
-    match m.get("nameservers") {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => {
-            let mut out: Vec<IpAddr> = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for item in items {
-                let Value::String(s) = item else {
-                    return Err(bad(format!("{} is not an IP address", describe(item))));
-                };
-                let ip: IpAddr = s
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad(format!("{s:?} is not an IP address")))?;
-                if seen.insert(ip) {
-                    out.push(ip);
-                }
-            }
-            Ok(out)
-        }
-        Some(v) => Err(RequestError::net(
-            Code::BadParams,
-            name,
-            Some("nameservers"),
-            format!("{} is not a list of addresses", describe(v)),
-        )),
-    }
 }
 
 fn parse_qos(v: &Value, name: &str) -> Result<HostQos, RequestError> {
@@ -712,7 +508,37 @@ fn parse_qos(v: &Value, name: &str) -> Result<HostQos, RequestError> {
     Ok(qos)
 }
 
-fn parse_custom(v: &Value, name: &str) -> Result<Option<Custom>, RequestError> {
+/// How deep `custom` may nest, counting the `custom` mapping itself.
+///
+/// `custom` is the one attribute that takes any value, and every internal
+/// format wraps a network in more structure: the crash journal (a plan,
+/// the configs before and after) and the daemon's JSON-RPC envelope add
+/// levels, and their readers stop at serde_json's recursion limit (128).
+/// A request nested near that limit would be applied and then be
+/// unreadable in the journal, so crash recovery could not roll it back.
+/// 32 levels leave room for any envelope while being far more than any
+/// real `custom` value needs.
+pub const MAX_CUSTOM_DEPTH: usize = 32;
+
+/// How many levels of arrays and mappings `v` holds (a scalar is 0),
+/// without recursion.
+fn nesting(v: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(v, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(items) => Box::new(items.iter()),
+            Value::Object(m) => Box::new(m.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    deepest
+}
+
+/// `stp` is the network's, for the options whose range depends on it.
+fn parse_custom(v: &Value, name: &str, stp: bool) -> Result<Option<Custom>, RequestError> {
     let bad = |attr: &str, why: String| RequestError::net(Code::BadParams, name, Some(attr), why);
     let Value::Object(m) = v else {
         return Err(bad("custom", "must be a mapping".into()));
@@ -746,12 +572,23 @@ fn parse_custom(v: &Value, name: &str) -> Result<Option<Custom>, RequestError> {
                 if opts.insert(key, value).is_some() {
                     return Err(bad("custom.bridge_opts", format!("{key} is given twice")));
                 }
+                crate::bridgeopts::check(key, value, stp)
+                    .map_err(|why| bad("custom.bridge_opts", why))?;
             }
             if !opts.is_empty() {
                 let joined: Vec<String> = opts.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 custom.bridge_opts = Some(joined.join(" "));
             }
         } else {
+            let depth = 1 + nesting(v);
+            if depth > MAX_CUSTOM_DEPTH {
+                return Err(bad(
+                    "custom",
+                    format!(
+                        "{k} nests {depth} levels deep; custom values may nest at most {MAX_CUSTOM_DEPTH}"
+                    ),
+                ));
+            }
             custom.other.insert(k.clone(), v.clone());
         }
     }
@@ -856,13 +693,12 @@ fn parse_bond(name: &str, v: &Value) -> Result<BondChange, RequestError> {
     .map_err(|e| err(Code::BadBonding, Some("options"), e.0))?;
     let hwaddr = match m.get("hwaddr") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(canonical_mac(s).ok_or_else(|| {
-            err(
-                Code::BadBonding,
-                Some("hwaddr"),
-                format!("{s:?} is not a MAC address"),
-            )
-        })?),
+        Some(Value::String(s)) => Some(
+            canonical_mac(s)
+                .ok_or_else(|| format!("{s:?} is not a MAC address"))
+                .and_then(unicast_mac)
+                .map_err(|why| err(Code::BadBonding, Some("hwaddr"), why))?,
+        ),
         Some(v) => {
             return Err(err(
                 Code::BadBonding,

@@ -130,6 +130,25 @@ pub fn validate(
     Ok(desired)
 }
 
+/// Checks a canonical request as a whole config of its own, without a host:
+/// the rules that hold between its networks and bonds (one defaultRoute,
+/// bonds that exist, one network per nic and VLAN, a nic in one bond) but
+/// not those about the host's devices. For a config that is not applied
+/// now (an imported VDSM persistence), so nothing that could never be
+/// applied is saved. Returns the config.
+pub fn validate_offline(req: &Request) -> Result<Config, RequestError> {
+    let empty = Config::default();
+    check_request_level(req, &empty)?;
+    let desired = empty.apply(req);
+    for (name, change) in &req.networks {
+        if let NetChange::Set { attrs, .. } = change {
+            check_network_shape(name, attrs, &desired)?;
+        }
+    }
+    check_desired(&desired, &empty, &HostState::default())?;
+    Ok(desired)
+}
+
 fn check_request_level(req: &Request, running: &Config) -> Result<(), RequestError> {
     let holders: Vec<&String> = req
         .networks
@@ -294,6 +313,14 @@ fn check_network(
             return Err(err(Code::BadNic, Some("nic"), why));
         }
     }
+    check_network_shape(name, a, desired)?;
+    check_network_devices(name, a, running, host)
+}
+
+/// The rules for one network that need no host: its bond is defined, a
+/// VLAN, a bridgeless network and host QoS have a device under them.
+fn check_network_shape(name: &str, a: &NetAttrs, desired: &Config) -> Result<(), RequestError> {
+    let err = |code, attr: Option<&str>, why: String| RequestError::net(code, name, attr, why);
     if let Some(bond) = &a.bonding {
         if !desired.bonds.contains_key(bond) {
             return Err(err(
@@ -324,6 +351,17 @@ fn check_network(
             "host QoS needs a nic or a bonding to shape".into(),
         ));
     }
+    Ok(())
+}
+
+/// The rules for one network about the host's devices of its name.
+fn check_network_devices(
+    name: &str,
+    a: &NetAttrs,
+    running: &Config,
+    host: &HostState,
+) -> Result<(), RequestError> {
+    let err = |code, attr: Option<&str>, why: String| RequestError::net(code, name, attr, why);
     // The device of this name is the network's own when it runs: a legacy
     // bridge or OVS internal port that a switch change replaces.
     let own = running
