@@ -62,15 +62,18 @@ pub(crate) fn parse(line: &[u8]) -> Result<Request, Refused> {
         id: id.map(RawValue::to_owned),
         error: RpcError::new(code, why),
     };
-    let raw: &RawValue = serde_json::from_slice(line)
-        .map_err(|e| refuse(None, codes::PARSE_ERROR, format!("not JSON: {e}")))?;
-    let fields: BTreeMap<String, &RawValue> = serde_json::from_str(raw.get()).map_err(|_| {
-        refuse(
-            None,
-            codes::INVALID_REQUEST,
-            "a request must be a JSON object (batches are not supported)".into(),
-        )
-    })?;
+    // One pass over the line: its fields, values left as raw text. Only a
+    // line that is not an object is read again, to tell broken JSON from
+    // JSON of the wrong shape.
+    let fields: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(line).map_err(|e| match serde_json::from_slice::<Value>(line) {
+            Ok(_) => refuse(
+                None,
+                codes::INVALID_REQUEST,
+                "a request must be a JSON object (batches are not supported)".into(),
+            ),
+            Err(_) => refuse(None, codes::PARSE_ERROR, format!("not JSON: {e}")),
+        })?;
     let id = fields.get("id").copied();
     if id.is_some_and(|id| !id_is_valid(id)) {
         return Err(refuse(
@@ -234,7 +237,14 @@ mod tests {
     fn a_bad_envelope_gets_its_code() {
         let code = |line: &str| parse(line.as_bytes()).unwrap_err().error.code;
         assert_eq!(code("{"), codes::PARSE_ERROR);
+        assert_eq!(code("[1"), codes::PARSE_ERROR);
+        assert_eq!(code("{\"jsonrpc\":"), codes::PARSE_ERROR);
+        assert_eq!(
+            parse(b"{\"a\":\"\xff\"}").unwrap_err().error.code,
+            codes::PARSE_ERROR
+        );
         assert_eq!(code("[1]"), codes::INVALID_REQUEST);
+        assert_eq!(code("5"), codes::INVALID_REQUEST);
         assert_eq!(
             code(r#"{"jsonrpc":"2.0","id":true,"method":"m"}"#),
             codes::INVALID_REQUEST
