@@ -6,24 +6,40 @@
 //! both directions on one connection; notifications from `Host.subscribe`
 //! are interleaved with responses. See `docs/architecture.md` for the
 //! methods and their codes.
+//!
+//! Inside: a [`transport::Transport`] (the Unix socket) hands connections
+//! with the caller's [`transport::Identity`]; each line is a request
+//! (`rpc`) dispatched through the method registry (`registry`, filled by
+//! `methods`), which applies the [`transport::Policy`] and the
+//! one-mutating-verb-at-a-time rule; [`Limits`] bound what clients make the
+//! daemon hold.
 
 #![warn(missing_docs)]
 
 pub mod client;
+mod conn;
 mod leases;
+mod limits;
+mod methods;
+mod registry;
+mod rpc;
 pub mod server;
+mod socket;
+mod state;
+pub mod transport;
 
 use std::path::PathBuf;
 
 pub use client::{Client, ClientError};
-pub use server::{serve, DaemonConfig, DaemonError};
+pub use limits::Limits;
+pub use server::{serve, serve_with, DaemonConfig, DaemonError};
 
 /// The largest message either side accepts: the same bound as a request
 /// file (`model::parse::MAX_REQUEST_BYTES`).
 pub const MAX_MESSAGE_BYTES: usize = netswitch_model::parse::MAX_REQUEST_BYTES;
 
 /// JSON-RPC's own codes, for faults of the message rather than the request
-/// it carries (those get the VDSM codes of DESIGN §5.2).
+/// it carries (those get the VDSM codes of `docs/api.md`).
 pub mod codes {
     /// Not JSON.
     pub const PARSE_ERROR: i64 = -32700;
@@ -33,8 +49,13 @@ pub mod codes {
     pub const METHOD_NOT_FOUND: i64 = -32601;
     /// Parameters of the wrong shape for the method.
     pub const INVALID_PARAMS: i64 = -32602;
-    /// The caller may not call this method (not uid 0).
+    /// The caller may not call this method (the transport's policy: on
+    /// the Unix socket, not uid 0).
     pub const PERMISSION_DENIED: i64 = -32001;
+    /// The daemon is at its bound of connections or buffered bytes: the
+    /// connection is refused, or closed when it stalled on a partial
+    /// message.
+    pub const OVERLOADED: i64 = -32002;
     /// The daemon failed inside (a worker died); the request's effect is
     /// unknown.
     pub const INTERNAL: i64 = -32603;
@@ -52,13 +73,3 @@ pub fn default_socket(netns: Option<&str>) -> PathBuf {
         Some(ns) => PathBuf::from(format!("/run/netswitch/netns-{ns}.sock")),
     }
 }
-
-/// The methods that change the host or its configs: only uid 0 may call
-/// them, and (but for `Host.confirmConnectivity`, which a waiting setup
-/// needs) only one at a time.
-pub const MUTATING: &[&str] = &[
-    "Host.setupNetworks",
-    "Host.setSafeNetworkConfig",
-    "Host.restoreNetworks",
-    "Host.confirmConnectivity",
-];
