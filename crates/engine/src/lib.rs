@@ -14,6 +14,7 @@ pub mod resolv;
 pub mod safe;
 pub mod store;
 pub mod transaction;
+pub mod txerror;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub use ovs::OvsSettings;
 pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
 pub use transaction::{Facts, Outcome, SetupOptions};
+pub use txerror::{FailedOp, FailureKind, Rollback, TransactionError};
 
 /// Any failure of a verb, with the VDSM code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,34 @@ pub enum EngineError {
     /// A before-hook failed or broke the request; nothing was changed.
     #[error(transparent)]
     Hook(#[from] HookError),
+    /// The plan was applied (in part) and something failed; the host was
+    /// rolled back.
+    /// Boxed: it is much larger than the other variants.
+    #[error(transparent)]
+    Transaction(Box<TransactionError>),
+}
+
+impl From<TransactionError> for EngineError {
+    fn from(e: TransactionError) -> Self {
+        EngineError::Transaction(Box::new(e))
+    }
+}
+
+/// What kind of failure a verb had, for callers that react to it (the
+/// daemon's events, logs) without reading its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request broke a rule; nothing changed.
+    Validation,
+    /// Another verb holds the transaction lock (code 40); nothing changed.
+    Busy,
+    /// A before-hook failed; nothing changed.
+    Hook,
+    /// The host, the state directory or the OVS database could not be read
+    /// or written outside a transaction.
+    Backend,
+    /// A transaction failed after its plan and was rolled back.
+    Transaction(FailureKind),
 }
 
 impl EngineError {
@@ -63,7 +93,36 @@ impl EngineError {
             EngineError::Netinfo(_) | EngineError::Store(_) => 29,
             EngineError::Ovs(e) => e.code(),
             EngineError::Hook(e) => e.code(),
+            EngineError::Transaction(e) => e.code(),
         }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Request(e) if e.code == netswitch_model::Code::Busy => ErrorKind::Busy,
+            EngineError::Request(_) => ErrorKind::Validation,
+            EngineError::Hook(_) => ErrorKind::Hook,
+            EngineError::Netinfo(_) | EngineError::Store(_) | EngineError::Ovs(_) => {
+                ErrorKind::Backend
+            }
+            EngineError::Transaction(e) => ErrorKind::Transaction(e.kind),
+        }
+    }
+
+    /// The failed transaction, when the failure came after the plan.
+    pub fn transaction(&self) -> Option<&TransactionError> {
+        match self {
+            EngineError::Transaction(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the verb changed the host and rolled it back (completely or
+    /// not): the daemon's `setup.rolledBack` event rather than
+    /// `setup.refused`.
+    pub fn rolled_back(&self) -> bool {
+        self.transaction().is_some()
     }
 }
 

@@ -22,6 +22,7 @@ use netswitch_switch::scope::{plan_scoped, Scope};
 use tracing::{info, info_span, warn};
 
 use crate::journal::{crash_point, Journal, ResolvBackup};
+use crate::txerror::{FailureKind, Rollback, TransactionError};
 use crate::{backend, hooks, resolv, Engine, EngineError, Which};
 
 /// How a setup runs, beyond what the request says.
@@ -188,11 +189,11 @@ impl Engine {
     /// Holds the transaction lock throughout (code 40 when another verb
     /// holds it), after recovering what a dead transaction left. Runs the
     /// before-hooks (which may rewrite the request) and the after-hooks
-    /// around it, except for `--dry-run`, which takes no lock and runs no
-    /// hooks.
+    /// around it, except for a dry run (`--dry-run` or the request's
+    /// `dryRun`), which takes no lock and runs no hooks.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let _span = info_span!("setup").entered();
-        if opts.dry_run {
+        if opts.dry_run || asks_dry_run(text) {
             self.recover()?;
             return self.setup_inner(text, opts);
         }
@@ -361,10 +362,7 @@ impl Engine {
             {
                 self.dynamic_rollback_stop(running);
                 self.dynamic_rollback_start(running, opts.dhcp_timeout);
-                return Err(EngineError::Request(RequestError::request(
-                    Code::BackendFailed,
-                    format!("{why}; rolled back"),
-                )));
+                return Err(TransactionError::new(FailureKind::Dynamic, why).into());
             }
             if desired != running || persist {
                 // Two saves with commitOnSuccess: journaled so a crash
@@ -407,39 +405,33 @@ impl Engine {
         let applied = backend::apply(before, &ops[..limit], &self.ovs, &*self.host);
         phases.mark("apply");
         let failure = match (applied.failure, opts.inject_failure_at) {
-            (Some(f), _) => Some(format!(
-                "op {} ({}) failed: {}",
-                f.index + 1,
-                f.op,
-                f.message
-            )),
-            (None, Some(i)) if i < ops.len() => Some(format!(
-                "op {} ({}) failed: injected failure",
-                i + 1,
-                ops[i]
-            )),
+            (Some(f), _) => {
+                let mut e = TransactionError::new(FailureKind::BackendOp, f.message)
+                    .with_op(f.index, &f.op);
+                e.errno = (f.errno != backend::NO_ERRNO).then_some(f.errno);
+                Some(e)
+            }
+            (None, Some(i)) if i < ops.len() => Some(
+                TransactionError::new(FailureKind::BackendOp, "injected failure")
+                    .with_op(i, &ops[i]),
+            ),
             _ => None,
         };
         // Every failure from here on rolls back and says so.
         // The journal goes only once the rollback is done; if it cannot be
         // removed, the next start redoes the (idempotent) rollback.
-        let fail = |code: Code, why: String, old_resolv: Option<&Option<Vec<u8>>>| {
+        let fail = |mut e: TransactionError, old_resolv: Option<&Option<Vec<u8>>>| {
             self.set_in_step(None);
-            let note = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
-            let note = match self.end_journal() {
-                Ok(()) => note,
-                Err(e) => format!("{note} (the journal stays: {e})"),
-            };
-            EngineError::Request(RequestError::request(
-                code,
-                format!("{why}; rolled back{note}"),
-            ))
+            e.rollback = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
+            e.journal_kept = self.end_journal().err().map(|e| e.to_string());
+            EngineError::from(e)
         };
-        if let Some(why) = failure.or(stopped.err()) {
-            return Err(fail(Code::BackendFailed, why, None));
+        let dynamic = |why: String| TransactionError::new(FailureKind::Dynamic, why);
+        if let Some(e) = failure.or(stopped.err().map(dynamic)) {
+            return Err(fail(e, None));
         }
         if let Err(why) = self.dynamic_after_move(running, desired, ops) {
-            return Err(fail(Code::BackendFailed, why, None));
+            return Err(fail(dynamic(why), None));
         }
         phases.mark("dynamic");
         crash_point("applied");
@@ -452,7 +444,10 @@ impl Engine {
                 Ok(old) => Some(old),
                 Err(e) => {
                     let why = format!("writing {}: {e}", self.resolv_conf.display());
-                    return Err(fail(Code::BackendFailed, why, None));
+                    return Err(fail(
+                        TransactionError::new(FailureKind::Resolver, why),
+                        None,
+                    ));
                 }
             },
             None => None,
@@ -467,43 +462,44 @@ impl Engine {
             Ok(plan_scoped(&after, desired, desired, scope)?)
         });
         phases.mark("verify");
+        let verify = |why: String| TransactionError::new(FailureKind::Verify, why);
         match residual {
             Ok(r) => {
                 if let Some(op) = r.ops.first() {
                     let why = format!(
                         "verification failed: after applying, the host still needs \"{op}\""
                     );
-                    return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+                    return Err(fail(verify(why), old_resolv.as_ref()));
                 }
             }
             Err(e) => {
                 let why = format!("verification failed: {e}");
-                return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+                return Err(fail(verify(why), old_resolv.as_ref()));
             }
         }
         if let Err(why) = self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout) {
-            return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+            return Err(fail(dynamic(why), old_resolv.as_ref()));
         }
         if let Some(secs) = confirm {
-            match self.wait_for_confirmation(secs) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let why = format!("no connectivity confirmation within {secs} s");
-                    return Err(fail(Code::LostConnectivity, why, old_resolv.as_ref()));
-                }
-                Err(e) => {
-                    let why = format!("waiting for the confirmation: {e}");
-                    return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
-                }
+            let failed = match self.wait_for_confirmation(secs) {
+                Ok(true) => None,
+                Ok(false) => Some(TransactionError::new(
+                    FailureKind::LostConnectivity,
+                    format!("no connectivity confirmation within {secs} s"),
+                )),
+                Err(e) => Some(TransactionError::new(
+                    FailureKind::ConfirmWait,
+                    format!("waiting for the confirmation: {e}"),
+                )),
+            };
+            if let Some(e) = failed {
+                return Err(fail(e, old_resolv.as_ref()));
             }
         }
         phases.mark("wait");
         if let Err(e) = self.commit_config(desired, persist) {
-            return Err(fail(
-                Code::BackendFailed,
-                e.to_string(),
-                old_resolv.as_ref(),
-            ));
+            let e = TransactionError::new(FailureKind::Save, e.to_string());
+            return Err(fail(e, old_resolv.as_ref()));
         }
         phases.mark("save");
         if let Err(e) = self.end_journal() {
@@ -556,8 +552,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Brings the host back to `before`; returns "" or a note on what could
-    /// not be restored, for the error message.
+    /// Brings the host back to `before`; says how far it got.
     fn rollback(
         &self,
         before: &HostState,
@@ -566,15 +561,19 @@ impl Engine {
         ops: &[Op],
         done: &[usize],
         old_resolv: Option<&Option<Vec<u8>>>,
-    ) -> String {
+    ) -> Rollback {
         let _span = info_span!("rollback", done = done.len()).entered();
         let mut problems = Vec::new();
+        // A file that could not be put back leaves the rollback incomplete
+        // even when the host's facts are as before.
+        let mut restore_failed = false;
         // A failed persistent save comes after the running one: put the
         // running config back first, so that a crash during this rollback
         // is rolled back again by the next start rather than "finished".
         if self.store.load(Which::Running).ok().as_ref() != Some(running) {
             if let Err(e) = self.store.save(Which::Running, running) {
                 problems.push(format!("restoring the running config: {e}"));
+                restore_failed = true;
             }
         }
         // Undoing an op on a device the plan deleted fails until the planner
@@ -596,26 +595,41 @@ impl Engine {
         if let Some(old) = old_resolv {
             if let Err(e) = resolv::restore(&self.resolv_conf, old.as_deref()) {
                 problems.push(format!("restoring {}: {e}", self.resolv_conf.display()));
+                restore_failed = true;
             }
         }
         let differences = match self.observe(with_ovs) {
             Ok(now) => Facts::of(before).diff(&Facts::of(&now)),
             Err(e) => vec![e.to_string()],
         };
-        let resolv_failed = problems.iter().any(|p| p.starts_with("restoring "));
-        if differences.is_empty() && !resolv_failed {
+        if differences.is_empty() && !restore_failed {
             if !problems.is_empty() {
                 tracing::debug!(?problems, "rollback converged despite failed undo steps");
             }
-            String::new()
+            return Rollback::Complete;
+        }
+        for p in differences.iter().chain(&problems) {
+            warn!(problem = %p, "rollback incomplete");
+        }
+        if differences.is_empty() {
+            Rollback::RestoreFailed { problems }
         } else {
-            problems.splice(0..0, differences);
-            for p in &problems {
-                warn!(problem = %p, "rollback incomplete");
+            Rollback::Incomplete {
+                differences,
+                problems,
             }
-            format!(" incompletely: {}", problems.join("; "))
         }
     }
+}
+
+/// Whether the request's own options ask for a dry run (as the daemon's
+/// callers say it), so that it too takes no lock and runs no hooks. A
+/// request that does not parse is not one: the transaction refuses it with
+/// its own message. The byte search spares a real setup of a big request
+/// one more parse.
+fn asks_dry_run(text: &[u8]) -> bool {
+    text.windows(6).any(|w| w == b"dryRun")
+        && netswitch_model::parse::parse_request(text).is_ok_and(|r| r.options.dry_run)
 }
 
 /// Whether OVS takes part in a move between two configs (only then is its
