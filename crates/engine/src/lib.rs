@@ -34,7 +34,7 @@ pub use journal::{Recovery, TxLock};
 pub use ovs::OvsSettings;
 pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
-pub use transaction::{Facts, Outcome, SetupOptions};
+pub use transaction::{Facts, Faults, Outcome, SetupOptions};
 pub use txerror::{FailedOp, FailureKind, Rollback, TransactionError};
 
 /// Any failure of a verb, with the VDSM code it maps to.

@@ -30,9 +30,6 @@ use crate::{backend, hooks, resolv, Engine, EngineError, Which};
 pub struct SetupOptions {
     /// Plan only (also set by the request's `dryRun` option).
     pub dry_run: bool,
-    /// Testing aid: fail as if the kernel refused the op at this index of
-    /// the plan, after applying the ones before it.
-    pub inject_failure_at: Option<usize>,
     /// Wait this many seconds for `confirm` after applying, and roll back
     /// with code 10 without one (overrides the request's options).
     pub confirm_within: Option<f64>,
@@ -43,11 +40,35 @@ pub struct SetupOptions {
     /// Seconds to wait for those leases (default
     /// [`crate::dynamic::DEFAULT_DHCP_TIMEOUT`]).
     pub dhcp_timeout: Option<f64>,
-    /// Testing aid: after applying, change the host behind the plan's back
-    /// (the MTU of the first link the plan brings up goes to 1280), as a
-    /// driver or another tool could, so that verification finds the host
-    /// short of the desired config and rolls back.
-    pub inject_drift: bool,
+    /// Test-only faults; empty unless built with `fault-injection`.
+    pub faults: Faults,
+}
+
+/// Faults a test injects into a transaction. Without the
+/// `fault-injection` feature the struct is empty, so a release build
+/// cannot be made to fail on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Fail as if the kernel refused the op at this index of the plan,
+    /// after applying the ones before it.
+    #[cfg(feature = "fault-injection")]
+    pub fail_at: Option<usize>,
+    /// After applying, change the host behind the plan's back (the MTU of
+    /// the first link the plan brings up goes to 1280), as a driver or
+    /// another tool could, so that verification finds the host short of
+    /// the desired config and rolls back.
+    #[cfg(feature = "fault-injection")]
+    pub drift: bool,
+}
+
+impl Faults {
+    /// The op index to fail at, if any.
+    fn fail_at(&self) -> Option<usize> {
+        #[cfg(feature = "fault-injection")]
+        return self.fail_at;
+        #[cfg(not(feature = "fault-injection"))]
+        None
+    }
 }
 
 /// Where a transaction's time went, for its closing log line: an operator
@@ -398,13 +419,14 @@ impl Engine {
         self.begin_journal(&journal)?;
         phases.mark("journal");
         let limit = opts
-            .inject_failure_at
+            .faults
+            .fail_at()
             .map_or(ops.len(), |i| i.min(ops.len()));
         let with_ovs = uses_ovs(running, desired);
         let stopped = self.dynamic_before(desired);
         let applied = backend::apply(before, &ops[..limit], &self.ovs, &*self.host);
         phases.mark("apply");
-        let failure = match (applied.failure, opts.inject_failure_at) {
+        let failure = match (applied.failure, opts.faults.fail_at()) {
             (Some(f), _) => {
                 let mut e = TransactionError::new(FailureKind::BackendOp, f.message)
                     .with_op(f.index, &f.op);
@@ -435,7 +457,8 @@ impl Engine {
         }
         phases.mark("dynamic");
         crash_point("applied");
-        if opts.inject_drift {
+        #[cfg(feature = "fault-injection")]
+        if opts.faults.drift {
             self.drift(ops);
         }
 
@@ -529,7 +552,8 @@ impl Engine {
         *self.in_step.lock().unwrap_or_else(|e| e.into_inner()) = mark;
     }
 
-    /// See [`SetupOptions::inject_drift`].
+    /// See [`Faults::drift`].
+    #[cfg(feature = "fault-injection")]
     fn drift(&self, ops: &[Op]) {
         let Some(link) = ops.iter().find_map(|o| match o {
             Op::SetUp { link } => Some(link.clone()),
