@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod dynamic;
+pub mod facts;
 pub mod hooks;
 pub mod journal;
 pub mod ovs;
