@@ -290,14 +290,15 @@ pub struct SetupArgs {
         value_parser = wait_secs
     )]
     pub dhcp_timeout: Option<f64>,
-    /// Testing aid: fail at this op of the plan (1-based) and roll back.
+    /// Testing aid: fail at this op of the plan (1-based; 0 counts as 1)
+    /// and roll back.
     #[cfg(feature = "fault-injection")]
     #[arg(
         long,
         hide = true,
         value_name = "N",
         allow_negative_numbers = true,
-        value_parser = clap::value_parser!(u32).range(1..)
+        value_parser = clap::value_parser!(u32)
     )]
     pub inject_failure_at: Option<u32>,
     /// Testing aid: after applying, change an MTU behind the plan's back

@@ -105,7 +105,7 @@ fn run_with_stdout(h: &Host, args: &[&str], stdin: Option<&Value>, stdout: Stdio
         .spawn()
         .expect("spawn netswitch");
     let text = stdin.map(|v| v.to_string()).unwrap_or_default();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let _ = std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes());
     let mut err = String::new();
     child
         .stderr

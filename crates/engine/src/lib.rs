@@ -235,3 +235,32 @@ impl Engine {
         Ok(caps)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netswitch_model::Code;
+
+    #[test]
+    fn kinds_and_rollback_come_from_the_type_not_the_text() {
+        // A refusal whose text says "rolled back" is still a refusal.
+        let refused = EngineError::from(RequestError::request(
+            Code::BadParams,
+            "networks.x: rolled back",
+        ));
+        assert_eq!(refused.kind(), ErrorKind::Validation);
+        assert!(!refused.rolled_back());
+        let busy = EngineError::from(RequestError::request(Code::Busy, "busy"));
+        assert_eq!(busy.kind(), ErrorKind::Busy);
+        assert_eq!(busy.code(), 40);
+        let failed = EngineError::from(TransactionError::new(FailureKind::Verify, "drift"));
+        assert_eq!(failed.kind(), ErrorKind::Transaction(FailureKind::Verify));
+        assert!(failed.rolled_back());
+        assert_eq!(failed.code(), 29);
+        assert!(failed
+            .transaction()
+            .is_some_and(|t| t.rollback.is_complete()));
+        let lost = EngineError::from(TransactionError::new(FailureKind::LostConnectivity, "x"));
+        assert_eq!(lost.code(), 10);
+    }
+}
