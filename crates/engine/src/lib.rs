@@ -263,4 +263,29 @@ mod tests {
         let lost = EngineError::from(TransactionError::new(FailureKind::LostConnectivity, "x"));
         assert_eq!(lost.code(), 10);
     }
+
+    #[test]
+    fn a_wait_that_is_no_number_of_seconds_is_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(dir.path().join("lib"), dir.path().join("resolv.conf"));
+        let req = br#"{"networks": {"n1": {"nic": "veth_x"}}}"#;
+        for bad in [f64::INFINITY, f64::NAN, -1.0, 1e19] {
+            for opts in [
+                SetupOptions {
+                    confirm_within: Some(bad),
+                    ..SetupOptions::default()
+                },
+                SetupOptions {
+                    dhcp_timeout: Some(bad),
+                    ..SetupOptions::default()
+                },
+            ] {
+                let e = engine.setup(req, &opts).unwrap_err();
+                assert_eq!(e.code(), 21, "{bad}: {e}");
+                assert_eq!(e.kind(), ErrorKind::Validation);
+            }
+        }
+        // Refused before the lock or the state dir were touched.
+        assert!(!dir.path().join("lib").exists());
+    }
 }

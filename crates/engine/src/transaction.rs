@@ -124,6 +124,7 @@ impl Engine {
     /// `dryRun`), which takes no lock and runs no hooks.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let _span = info_span!("setup").entered();
+        check_options(opts)?;
         if opts.dry_run || asks_dry_run(text) {
             self.recover()?;
             return self.setup_inner(text, opts);
@@ -554,6 +555,24 @@ impl Engine {
             }
         }
     }
+}
+
+/// Refuses (21) a caller's option that is no number of seconds in 0..3600
+/// before anything runs: a wait of `inf` would otherwise panic after the
+/// change was applied. The CLI and the daemon check them first too.
+fn check_options(opts: &SetupOptions) -> Result<(), RequestError> {
+    for (name, secs) in [
+        ("confirm_within", opts.confirm_within),
+        ("dhcp_timeout", opts.dhcp_timeout),
+    ] {
+        if let Some(s) = secs.filter(|s| !(0.0..=3600.0).contains(s)) {
+            return Err(RequestError::request(
+                Code::BadParams,
+                format!("{name}: {s} is not a number of seconds in 0..3600"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the request's own options ask for a dry run (as the daemon's
