@@ -136,7 +136,7 @@ fn every_verb_answers_the_same_through_the_daemon_and_in_process() {
 
 /// Runs `setup --confirm-within 600` of `req` in the background: it holds
 /// the transaction lock until `netswitch confirm`.
-fn waiting_setup(h: &Host, req: &Value) -> std::process::Child {
+fn waiting_setup(h: &Host, hooks_dir: &str, req: &Value) -> std::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_netswitch"))
         .args([
             "--netns",
@@ -144,6 +144,7 @@ fn waiting_setup(h: &Host, req: &Value) -> std::process::Child {
             "--socket",
             "/nonexistent/netswitch.sock",
         ])
+        .args(["--hooks-dir", hooks_dir])
         .arg("--state-dir")
         .arg(h.state.path().join("lib"))
         .arg("--resolv-conf")
@@ -159,12 +160,35 @@ fn waiting_setup(h: &Host, req: &Value) -> std::process::Child {
     child
 }
 
+/// A hooks dir whose before-hook leaves a mark each time it runs.
+fn marking_hooks() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mark = dir.path().join("ran");
+    let before = dir.path().join("before_network_setup");
+    std::fs::create_dir(&before).unwrap();
+    let hook = before.join("10-mark");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho x >> '{}'\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (dir, mark)
+}
+
 #[test]
-fn a_dry_run_takes_no_lock_on_either_path() {
+fn a_dry_run_takes_no_lock_and_runs_no_hooks_on_either_path() {
     let h = Host::new();
-    let d = Daemon::start(&h);
+    let (hooks, mark) = marking_hooks();
+    let hooks_dir = hooks.path().to_str().unwrap();
+    let d = Daemon::start_args(
+        &h,
+        std::path::Path::new(env!("CARGO_BIN_EXE_netswitch")),
+        &["--hooks-dir", hooks_dir],
+    );
     let first = json!({"networks": {"net1": {"nic": "veth_a0", "bridged": true}}});
-    let mut waiting = waiting_setup(&h, &first);
+    let mut waiting = waiting_setup(&h, hooks_dir, &first);
     // Waiting (and holding the lock) once its confirmation mark is there.
     let pending = h.state.path().join("lib/pending-confirmation");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -176,15 +200,36 @@ fn a_dry_run_takes_no_lock_on_either_path() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let second = json!({"networks": {"net2": {"nic": "veth_b0", "bridged": true}}});
-    let args = ["--json", "setup", "--dry-run", "-"];
+    // The waiting setup ran the hook; start counting after it.
+    let _ = std::fs::remove_file(&mark);
+    let args = [
+        "--hooks-dir",
+        hooks_dir,
+        "--json",
+        "setup",
+        "--dry-run",
+        "-",
+    ];
     let remote = d.via(&h, &args, Some(&second));
     let here = local(&h, &args, Some(&second));
     assert_eq!(remote.0, 0, "through the daemon: {}{}", remote.1, remote.2);
     assert_eq!(here.0, 0, "in-process: {}{}", here.1, here.2);
     assert_eq!(remote.1, here.1);
+    // The request's own dryRun too.
+    let mut dry = second.clone();
+    dry["options"] = json!({"dryRun": true});
+    let via_option = d.via(&h, &["setup", "-"], Some(&dry));
+    assert_eq!(via_option.0, 0, "dryRun option: {}", via_option.2);
+    assert!(!mark.exists(), "a dry run ran the before-hook");
     // A real one is refused both ways while the lock is held.
     assert_eq!(d.via(&h, &["setup", "-"], Some(&second)).0, 40);
     let (code, _, err) = local(&h, &["confirm"], None);
     assert_eq!(code, 0, "{err}");
     assert!(waiting.wait().unwrap().success());
+    // A real setup runs the hook through the daemon: the mark is worth
+    // looking for.
+    let third = json!({"networks": {"net3": {"nic": "veth_b0", "bridged": true}}});
+    let (code, _, err) = d.via(&h, &["setup", "-"], Some(&third));
+    assert_eq!(code, 0, "{err}");
+    assert!(mark.exists(), "a real setup through the daemon ran no hook");
 }

@@ -27,6 +27,11 @@ impl Daemon {
 
     /// `binary` serving `host`'s namespace and state dir.
     pub fn start_with(host: &Host, binary: &Path) -> Daemon {
+        Daemon::start_args(host, binary, &[])
+    }
+
+    /// The same, with more global options (`--hooks-dir DIR`, say).
+    pub fn start_args(host: &Host, binary: &Path, extra: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("api.sock");
@@ -38,6 +43,7 @@ impl Daemon {
             .arg(host.state.path().join("resolv.conf"))
             .arg("--socket")
             .arg(&socket)
+            .args(extra)
             .arg("daemon")
             .stdin(Stdio::null());
         // SAFETY: prctl is async-signal-safe; the daemon dies with the test.
