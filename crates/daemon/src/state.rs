@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use netswitch_engine::{Engine, EngineError, SetupOptions, Which};
 use netswitch_model::config::Config;
-use netswitch_model::error::Code;
 use netswitch_netinfo::Live;
 use netswitch_switch::report::{self, ReportContext};
 use serde_json::{json, Map, Value};
@@ -230,18 +229,31 @@ impl Daemon {
         // --json); an engine gets VDSM's answer, without the cost of
         // serializing every network of the host.
         let with_desired = doc.remove("_withDesired").and_then(|v| v.as_bool()) == Some(true);
-        // Testing aid, as the CLI's hidden --inject-failure-at.
-        let inject = doc
-            .remove("_injectFailureAt")
-            .and_then(|v| v.as_u64())
-            .map(|n| (n as usize).saturating_sub(1));
+        // Testing aid, as the CLI's --inject-failure-at; without the
+        // feature the parameter stays and the request is refused (21).
+        #[allow(unused_mut)]
+        let mut faults = netswitch_engine::Faults::default();
+        #[cfg(feature = "fault-injection")]
+        {
+            faults.fail_at = doc
+                .remove("_injectFailureAt")
+                .and_then(|v| v.as_u64())
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX).saturating_sub(1));
+            faults.drift = doc.remove("_injectDrift").and_then(|v| v.as_bool()) == Some(true);
+        }
+        // The CLI's --dhcp-timeout; the engine refuses (21) what is not a
+        // number of seconds in 0..3600 (a non-number as NaN).
+        let dhcp_timeout = doc
+            .remove("_dhcpTimeout")
+            .map(|v| v.as_f64().unwrap_or(f64::NAN));
         let text = serde_json::to_vec(&Value::Object(doc))
             .map_err(|e| RpcError::new(codes::INTERNAL, e.to_string()))?;
         // Over JSON-RPC the VDSM defaults hold: check connectivity, 4 s.
         let request = netswitch_model::parse::parse_request(&text).map_err(EngineError::from)?;
         let opts = SetupOptions {
             dry_run: false,
-            inject_failure_at: inject,
+            faults,
+            dhcp_timeout,
             confirm_within: (request.options.connectivity_check && !request.options.dry_run)
                 .then_some(request.options.connectivity_timeout),
             ..SetupOptions::default()
@@ -288,10 +300,7 @@ pub(crate) fn trim() {
 /// operation failed) mean the host was put back as it was; every other
 /// code is a refusal that changed nothing.
 fn outcome_event(e: &EngineError) -> &'static str {
-    let rolled_back = [Code::LostConnectivity, Code::BackendFailed]
-        .iter()
-        .any(|c| c.number() == e.code());
-    if rolled_back {
+    if e.rolled_back() {
         "setup.rolledBack"
     } else {
         "setup.refused"

@@ -41,7 +41,7 @@ pub fn apply(
                 out.failure = Some(OpFailure {
                     index: i,
                     op: seg[0].clone(),
-                    errno: EIO,
+                    errno: NO_ERRNO,
                     message,
                 });
                 return out;
@@ -54,7 +54,7 @@ pub fn apply(
                     out.failure = Some(OpFailure {
                         index: end.min(ops.len() - 1),
                         op: ops[end.min(ops.len() - 1)].clone(),
-                        errno: EIO,
+                        errno: NO_ERRNO,
                         message: format!("reading the host after the OVS transaction: {e}"),
                     });
                     return out;
@@ -78,5 +78,7 @@ pub fn apply(
     out
 }
 
-/// The errno an OVS failure reports (there is no kernel errno).
-const EIO: i32 = 5;
+/// The `errno` of a failure that has none (OVSDB's, or reading the host
+/// after the OVS transaction): no kernel failure carries 0, and the
+/// transaction's typed error turns it into `None`.
+pub const NO_ERRNO: i32 = 0;

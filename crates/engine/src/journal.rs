@@ -449,7 +449,9 @@ fn remove_journal_file(dir: &Dir) -> Result<(), EngineError> {
 /// Testing aid: when `NETSWITCH_TEST_CRASH_AT` names this point, the
 /// process kills itself with SIGKILL here, so tests can place a crash
 /// exactly (between the two saves of commitOnSuccess, say) besides the
-/// random kills.
+/// random kills. Only with the `fault-injection` feature: a release build
+/// ignores the variable.
+#[cfg(feature = "fault-injection")]
 pub(crate) fn crash_point(name: &str) {
     if std::env::var_os("NETSWITCH_TEST_CRASH_AT").is_some_and(|v| v == name) {
         warn!(point = name, "NETSWITCH_TEST_CRASH_AT: killing myself");
@@ -460,6 +462,11 @@ pub(crate) fn crash_point(name: &str) {
         }
     }
 }
+
+/// Without `fault-injection`, no crash points.
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub(crate) fn crash_point(_name: &str) {}
 
 #[cfg(test)]
 mod tests {

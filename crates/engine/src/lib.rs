@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod dynamic;
+pub mod facts;
 pub mod hooks;
 pub mod journal;
 pub mod ovs;
@@ -15,6 +16,7 @@ pub mod safe;
 pub mod statedir;
 pub mod store;
 pub mod transaction;
+pub mod txerror;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,7 +36,8 @@ pub use journal::{Recovery, TxLock};
 pub use ovs::OvsSettings;
 pub use safe::Restored;
 pub use store::{Store, StoreError, Which};
-pub use transaction::{Facts, Outcome, SetupOptions};
+pub use transaction::{Facts, Faults, Outcome, SetupOptions};
+pub use txerror::{FailedOp, FailureKind, Rollback, TransactionError};
 
 /// Any failure of a verb, with the VDSM code it maps to.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +57,34 @@ pub enum EngineError {
     /// A before-hook failed or broke the request; nothing was changed.
     #[error(transparent)]
     Hook(#[from] HookError),
+    /// The plan was applied (in part) and something failed; the host was
+    /// rolled back.
+    /// Boxed: it is much larger than the other variants.
+    #[error(transparent)]
+    Transaction(Box<TransactionError>),
+}
+
+impl From<TransactionError> for EngineError {
+    fn from(e: TransactionError) -> Self {
+        EngineError::Transaction(Box::new(e))
+    }
+}
+
+/// What kind of failure a verb had, for callers that react to it (the
+/// daemon's events, logs) without reading its message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request broke a rule; nothing changed.
+    Validation,
+    /// Another verb holds the transaction lock (code 40); nothing changed.
+    Busy,
+    /// A before-hook failed; nothing changed.
+    Hook,
+    /// The host, the state directory or the OVS database could not be read
+    /// or written outside a transaction.
+    Backend,
+    /// A transaction failed after its plan and was rolled back.
+    Transaction(FailureKind),
 }
 
 impl EngineError {
@@ -65,7 +96,36 @@ impl EngineError {
             EngineError::Store(e) => e.code(),
             EngineError::Ovs(e) => e.code(),
             EngineError::Hook(e) => e.code(),
+            EngineError::Transaction(e) => e.code(),
         }
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Request(e) if e.code == netswitch_model::Code::Busy => ErrorKind::Busy,
+            EngineError::Request(_) => ErrorKind::Validation,
+            EngineError::Hook(_) => ErrorKind::Hook,
+            EngineError::Netinfo(_) | EngineError::Store(_) | EngineError::Ovs(_) => {
+                ErrorKind::Backend
+            }
+            EngineError::Transaction(e) => ErrorKind::Transaction(e.kind),
+        }
+    }
+
+    /// The failed transaction, when the failure came after the plan.
+    pub fn transaction(&self) -> Option<&TransactionError> {
+        match self {
+            EngineError::Transaction(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the verb changed the host and rolled it back (completely or
+    /// not): the daemon's `setup.rolledBack` event rather than
+    /// `setup.refused`.
+    pub fn rolled_back(&self) -> bool {
+        self.transaction().is_some()
     }
 }
 
@@ -175,5 +235,59 @@ impl Engine {
             "caps built"
         );
         Ok(caps)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netswitch_model::Code;
+
+    #[test]
+    fn kinds_and_rollback_come_from_the_type_not_the_text() {
+        // A refusal whose text says "rolled back" is still a refusal.
+        let refused = EngineError::from(RequestError::request(
+            Code::BadParams,
+            "networks.x: rolled back",
+        ));
+        assert_eq!(refused.kind(), ErrorKind::Validation);
+        assert!(!refused.rolled_back());
+        let busy = EngineError::from(RequestError::request(Code::Busy, "busy"));
+        assert_eq!(busy.kind(), ErrorKind::Busy);
+        assert_eq!(busy.code(), 40);
+        let failed = EngineError::from(TransactionError::new(FailureKind::Verify, "drift"));
+        assert_eq!(failed.kind(), ErrorKind::Transaction(FailureKind::Verify));
+        assert!(failed.rolled_back());
+        assert_eq!(failed.code(), 29);
+        assert!(failed
+            .transaction()
+            .is_some_and(|t| t.rollback.is_complete()));
+        let lost = EngineError::from(TransactionError::new(FailureKind::LostConnectivity, "x"));
+        assert_eq!(lost.code(), 10);
+    }
+
+    #[test]
+    fn a_wait_that_is_no_number_of_seconds_is_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(dir.path().join("lib"), dir.path().join("resolv.conf"));
+        let req = br#"{"networks": {"n1": {"nic": "veth_x"}}}"#;
+        for bad in [f64::INFINITY, f64::NAN, -1.0, 1e19] {
+            for opts in [
+                SetupOptions {
+                    confirm_within: Some(bad),
+                    ..SetupOptions::default()
+                },
+                SetupOptions {
+                    dhcp_timeout: Some(bad),
+                    ..SetupOptions::default()
+                },
+            ] {
+                let e = engine.setup(req, &opts).unwrap_err();
+                assert_eq!(e.code(), 21, "{bad}: {e}");
+                assert_eq!(e.kind(), ErrorKind::Validation);
+            }
+        }
+        // Refused before the lock or the state dir were touched.
+        assert!(!dir.path().join("lib").exists());
     }
 }

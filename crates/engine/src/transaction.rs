@@ -8,8 +8,6 @@
 //! whatever the failed plan deleted; then the host is compared with the
 //! snapshot taken before the plan.
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::time::Instant;
 
 use netswitch_model::config::{Config, SwitchType};
@@ -21,7 +19,9 @@ use netswitch_switch::inverse;
 use netswitch_switch::scope::{plan_scoped, Scope};
 use tracing::{info, info_span, warn};
 
+pub use crate::facts::Facts;
 use crate::journal::{crash_point, Journal, ResolvBackup};
+use crate::txerror::{FailureKind, Rollback, TransactionError};
 use crate::{backend, hooks, resolv, Engine, EngineError, Which};
 
 /// How a setup runs, beyond what the request says.
@@ -29,9 +29,6 @@ use crate::{backend, hooks, resolv, Engine, EngineError, Which};
 pub struct SetupOptions {
     /// Plan only (also set by the request's `dryRun` option).
     pub dry_run: bool,
-    /// Testing aid: fail as if the kernel refused the op at this index of
-    /// the plan, after applying the ones before it.
-    pub inject_failure_at: Option<usize>,
     /// Wait this many seconds for `confirm` after applying, and roll back
     /// with code 10 without one (overrides the request's options).
     pub confirm_within: Option<f64>,
@@ -42,11 +39,35 @@ pub struct SetupOptions {
     /// Seconds to wait for those leases (default
     /// [`crate::dynamic::DEFAULT_DHCP_TIMEOUT`]).
     pub dhcp_timeout: Option<f64>,
-    /// Testing aid: after applying, change the host behind the plan's back
-    /// (the MTU of the first link the plan brings up goes to 1280), as a
-    /// driver or another tool could, so that verification finds the host
-    /// short of the desired config and rolls back.
-    pub inject_drift: bool,
+    /// Test-only faults; empty unless built with `fault-injection`.
+    pub faults: Faults,
+}
+
+/// Faults a test injects into a transaction. Without the
+/// `fault-injection` feature the struct is empty, so a release build
+/// cannot be made to fail on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Fail as if the kernel refused the op at this index of the plan,
+    /// after applying the ones before it.
+    #[cfg(feature = "fault-injection")]
+    pub fail_at: Option<usize>,
+    /// After applying, change the host behind the plan's back (the MTU of
+    /// the first link the plan brings up goes to 1280), as a driver or
+    /// another tool could, so that verification finds the host short of
+    /// the desired config and rolls back.
+    #[cfg(feature = "fault-injection")]
+    pub drift: bool,
+}
+
+impl Faults {
+    /// The op index to fail at, if any.
+    fn fail_at(&self) -> Option<usize> {
+        #[cfg(feature = "fault-injection")]
+        return self.fail_at;
+        #[cfg(not(feature = "fault-injection"))]
+        None
+    }
 }
 
 /// Where a transaction's time went, for its closing log line: an operator
@@ -93,106 +114,18 @@ pub struct Outcome {
     pub applied: bool,
 }
 
-/// The facts of a host that a rollback must restore, in a form that
-/// compares equal across re-creation (no ifindexes, no counters, no MACs
-/// of recreated bridges, no kernel-made routes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Facts {
-    pub links: BTreeSet<String>,
-    pub addrs: BTreeSet<String>,
-    pub routes: BTreeSet<String>,
-    pub rules: BTreeSet<String>,
-}
-
-impl Facts {
-    /// The comparable facts of a snapshot.
-    pub fn of(h: &HostState) -> Facts {
-        let links = h
-            .links
-            .values()
-            .map(|l| {
-                format!(
-                    "{} kind={:?} master={} mtu={} up={} vlan={:?}",
-                    l.name,
-                    l.kind,
-                    l.master.as_deref().unwrap_or("-"),
-                    l.mtu,
-                    l.admin_up,
-                    l.vlan.as_ref().map(|v| (&v.parent, v.id))
-                )
-            })
-            .collect();
-        let addrs = h
-            .addrs
-            .iter()
-            .filter(|a| {
-                !a.dynamic
-                    && !matches!(a.address, IpAddr::V6(v6) if (v6.segments()[0] & 0xffc0) == 0xfe80)
-            })
-            .map(|a| format!("{} {}/{}", a.link, a.address, a.prefix_len))
-            .collect();
-        let routes = h
-            .routes
-            .iter()
-            .filter(|r| r.protocol != "kernel" && r.table != 255 && r.protocol != "ra")
-            .map(|r| {
-                format!(
-                    "table {} {} via {:?} dev {} src {:?} scope {} {}",
-                    r.table,
-                    r.dst,
-                    r.gateway,
-                    r.oif.as_deref().unwrap_or("-"),
-                    r.prefsrc,
-                    r.scope,
-                    r.kind
-                )
-            })
-            .collect();
-        let rules = h
-            .rules
-            .iter()
-            .map(|r| {
-                format!(
-                    "{:?} {} {:?} {:?} {:?} {}",
-                    r.priority, r.family, r.src, r.dst, r.iif, r.table
-                )
-            })
-            .collect();
-        Facts {
-            links,
-            addrs,
-            routes,
-            rules,
-        }
-    }
-
-    /// What differs, one line per fact, for an error message.
-    pub fn diff(&self, after: &Facts) -> Vec<String> {
-        let mut out = Vec::new();
-        for (what, a, b) in [
-            ("link", &self.links, &after.links),
-            ("address", &self.addrs, &after.addrs),
-            ("route", &self.routes, &after.routes),
-            ("rule", &self.rules, &after.rules),
-        ] {
-            out.extend(a.difference(b).map(|x| format!("{what} lost: {x}")));
-            out.extend(b.difference(a).map(|x| format!("{what} left over: {x}")));
-        }
-        out
-    }
-}
-
 impl Engine {
     /// setupNetworks: the whole transaction of DESIGN §3.
     ///
     /// Holds the transaction lock throughout (code 40 when another verb
     /// holds it), after recovering what a dead transaction left. Runs the
     /// before-hooks (which may rewrite the request) and the after-hooks
-    /// around it, except for `--dry-run`, which takes no lock and runs no
-    /// hooks.
+    /// around it, except for a dry run (`--dry-run` or the request's
+    /// `dryRun`), which takes no lock and runs no hooks.
     pub fn setup(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let _span = info_span!("setup").entered();
-        if opts.dry_run {
+        check_options(opts)?;
+        if opts.dry_run || asks_dry_run(text) {
             self.recover()?;
             return self.setup_inner(text, opts);
         }
@@ -362,10 +295,7 @@ impl Engine {
             {
                 self.dynamic_rollback_stop(running);
                 self.dynamic_rollback_start(running, opts.dhcp_timeout);
-                return Err(EngineError::Request(RequestError::request(
-                    Code::BackendFailed,
-                    format!("{why}; rolled back"),
-                )));
+                return Err(TransactionError::new(FailureKind::Dynamic, why).into());
             }
             if desired != running || persist {
                 // Two saves with commitOnSuccess: journaled so a crash
@@ -401,50 +331,46 @@ impl Engine {
         self.begin_journal(&journal)?;
         phases.mark("journal");
         let limit = opts
-            .inject_failure_at
+            .faults
+            .fail_at()
             .map_or(ops.len(), |i| i.min(ops.len()));
         let with_ovs = uses_ovs(running, desired);
         let stopped = self.dynamic_before(desired);
         let applied = backend::apply(before, &ops[..limit], &self.ovs, &*self.host);
         phases.mark("apply");
-        let failure = match (applied.failure, opts.inject_failure_at) {
-            (Some(f), _) => Some(format!(
-                "op {} ({}) failed: {}",
-                f.index + 1,
-                f.op,
-                f.message
-            )),
-            (None, Some(i)) if i < ops.len() => Some(format!(
-                "op {} ({}) failed: injected failure",
-                i + 1,
-                ops[i]
-            )),
+        let failure = match (applied.failure, opts.faults.fail_at()) {
+            (Some(f), _) => {
+                let mut e = TransactionError::new(FailureKind::BackendOp, f.message)
+                    .with_op(f.index, &f.op);
+                e.errno = (f.errno != backend::NO_ERRNO).then_some(f.errno);
+                Some(e)
+            }
+            (None, Some(i)) if i < ops.len() => Some(
+                TransactionError::new(FailureKind::BackendOp, "injected failure")
+                    .with_op(i, &ops[i]),
+            ),
             _ => None,
         };
         // Every failure from here on rolls back and says so.
         // The journal goes only once the rollback is done; if it cannot be
         // removed, the next start redoes the (idempotent) rollback.
-        let fail = |code: Code, why: String, old_resolv: Option<&Option<Vec<u8>>>| {
+        let fail = |mut e: TransactionError, old_resolv: Option<&Option<Vec<u8>>>| {
             self.set_in_step(None);
-            let note = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
-            let note = match self.end_journal() {
-                Ok(()) => note,
-                Err(e) => format!("{note} (the journal stays: {e})"),
-            };
-            EngineError::Request(RequestError::request(
-                code,
-                format!("{why}; rolled back{note}"),
-            ))
+            e.rollback = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
+            e.journal_kept = self.end_journal().err().map(|e| e.to_string());
+            EngineError::from(e)
         };
-        if let Some(why) = failure.or(stopped.err()) {
-            return Err(fail(Code::BackendFailed, why, None));
+        let dynamic = |why: String| TransactionError::new(FailureKind::Dynamic, why);
+        if let Some(e) = failure.or(stopped.err().map(dynamic)) {
+            return Err(fail(e, None));
         }
         if let Err(why) = self.dynamic_after_move(running, desired, ops) {
-            return Err(fail(Code::BackendFailed, why, None));
+            return Err(fail(dynamic(why), None));
         }
         phases.mark("dynamic");
         crash_point("applied");
-        if opts.inject_drift {
+        #[cfg(feature = "fault-injection")]
+        if opts.faults.drift {
             self.drift(ops);
         }
 
@@ -453,7 +379,10 @@ impl Engine {
                 Ok(old) => Some(old),
                 Err(e) => {
                     let why = format!("writing {}: {e}", self.resolv_conf.display());
-                    return Err(fail(Code::BackendFailed, why, None));
+                    return Err(fail(
+                        TransactionError::new(FailureKind::Resolver, why),
+                        None,
+                    ));
                 }
             },
             None => None,
@@ -468,43 +397,44 @@ impl Engine {
             Ok(plan_scoped(&after, desired, desired, scope)?)
         });
         phases.mark("verify");
+        let verify = |why: String| TransactionError::new(FailureKind::Verify, why);
         match residual {
             Ok(r) => {
                 if let Some(op) = r.ops.first() {
                     let why = format!(
                         "verification failed: after applying, the host still needs \"{op}\""
                     );
-                    return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+                    return Err(fail(verify(why), old_resolv.as_ref()));
                 }
             }
             Err(e) => {
                 let why = format!("verification failed: {e}");
-                return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+                return Err(fail(verify(why), old_resolv.as_ref()));
             }
         }
         if let Err(why) = self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout) {
-            return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
+            return Err(fail(dynamic(why), old_resolv.as_ref()));
         }
         if let Some(secs) = confirm {
-            match self.wait_for_confirmation(secs) {
-                Ok(true) => {}
-                Ok(false) => {
-                    let why = format!("no connectivity confirmation within {secs} s");
-                    return Err(fail(Code::LostConnectivity, why, old_resolv.as_ref()));
-                }
-                Err(e) => {
-                    let why = format!("waiting for the confirmation: {e}");
-                    return Err(fail(Code::BackendFailed, why, old_resolv.as_ref()));
-                }
+            let failed = match self.wait_for_confirmation(secs) {
+                Ok(true) => None,
+                Ok(false) => Some(TransactionError::new(
+                    FailureKind::LostConnectivity,
+                    format!("no connectivity confirmation within {secs} s"),
+                )),
+                Err(e) => Some(TransactionError::new(
+                    FailureKind::ConfirmWait,
+                    format!("waiting for the confirmation: {e}"),
+                )),
+            };
+            if let Some(e) = failed {
+                return Err(fail(e, old_resolv.as_ref()));
             }
         }
         phases.mark("wait");
         if let Err(e) = self.commit_config(desired, persist) {
-            return Err(fail(
-                Code::BackendFailed,
-                e.to_string(),
-                old_resolv.as_ref(),
-            ));
+            let e = TransactionError::new(FailureKind::Save, e.to_string());
+            return Err(fail(e, old_resolv.as_ref()));
         }
         phases.mark("save");
         if let Err(e) = self.end_journal() {
@@ -534,7 +464,8 @@ impl Engine {
         *self.in_step.lock().unwrap_or_else(|e| e.into_inner()) = mark;
     }
 
-    /// See [`SetupOptions::inject_drift`].
+    /// See [`Faults::drift`].
+    #[cfg(feature = "fault-injection")]
     fn drift(&self, ops: &[Op]) {
         let Some(link) = ops.iter().find_map(|o| match o {
             Op::SetUp { link } => Some(link.clone()),
@@ -557,8 +488,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Brings the host back to `before`; returns "" or a note on what could
-    /// not be restored, for the error message.
+    /// Brings the host back to `before`; says how far it got.
     fn rollback(
         &self,
         before: &HostState,
@@ -567,15 +497,19 @@ impl Engine {
         ops: &[Op],
         done: &[usize],
         old_resolv: Option<&Option<Vec<u8>>>,
-    ) -> String {
+    ) -> Rollback {
         let _span = info_span!("rollback", done = done.len()).entered();
         let mut problems = Vec::new();
+        // A file that could not be put back leaves the rollback incomplete
+        // even when the host's facts are as before.
+        let mut restore_failed = false;
         // A failed persistent save comes after the running one: put the
         // running config back first, so that a crash during this rollback
         // is rolled back again by the next start rather than "finished".
         if self.store.load(Which::Running).ok().as_ref() != Some(running) {
             if let Err(e) = self.store.save(Which::Running, running) {
                 problems.push(format!("restoring the running config: {e}"));
+                restore_failed = true;
             }
         }
         // Undoing an op on a device the plan deleted fails until the planner
@@ -597,26 +531,59 @@ impl Engine {
         if let Some(old) = old_resolv {
             if let Err(e) = resolv::restore(&self.resolv_conf, old.as_deref()) {
                 problems.push(format!("restoring {}: {e}", self.resolv_conf.display()));
+                restore_failed = true;
             }
         }
         let differences = match self.observe(with_ovs) {
             Ok(now) => Facts::of(before).diff(&Facts::of(&now)),
             Err(e) => vec![e.to_string()],
         };
-        let resolv_failed = problems.iter().any(|p| p.starts_with("restoring "));
-        if differences.is_empty() && !resolv_failed {
+        if differences.is_empty() && !restore_failed {
             if !problems.is_empty() {
                 tracing::debug!(?problems, "rollback converged despite failed undo steps");
             }
-            String::new()
+            return Rollback::Complete;
+        }
+        for p in differences.iter().chain(&problems) {
+            warn!(problem = %p, "rollback incomplete");
+        }
+        if differences.is_empty() {
+            Rollback::RestoreFailed { problems }
         } else {
-            problems.splice(0..0, differences);
-            for p in &problems {
-                warn!(problem = %p, "rollback incomplete");
+            Rollback::Incomplete {
+                differences,
+                problems,
             }
-            format!(" incompletely: {}", problems.join("; "))
         }
     }
+}
+
+/// Refuses (21) a caller's option that is no number of seconds in 0..3600
+/// before anything runs: a wait of `inf` would otherwise panic after the
+/// change was applied. The CLI and the daemon check them first too.
+fn check_options(opts: &SetupOptions) -> Result<(), RequestError> {
+    for (name, secs) in [
+        ("confirm_within", opts.confirm_within),
+        ("dhcp_timeout", opts.dhcp_timeout),
+    ] {
+        if let Some(s) = secs.filter(|s| !(0.0..=3600.0).contains(s)) {
+            return Err(RequestError::request(
+                Code::BadParams,
+                format!("{name}: {s} is not a number of seconds in 0..3600"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the request's own options ask for a dry run (as the daemon's
+/// callers say it), so that it too takes no lock and runs no hooks. A
+/// request that does not parse is not one: the transaction refuses it with
+/// its own message. The byte search spares a real setup of a big request
+/// one more parse.
+fn asks_dry_run(text: &[u8]) -> bool {
+    text.windows(6).any(|w| w == b"dryRun")
+        && netswitch_model::parse::parse_request(text).is_ok_and(|r| r.options.dry_run)
 }
 
 /// Whether OVS takes part in a move between two configs (only then is its

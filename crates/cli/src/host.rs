@@ -1,0 +1,215 @@
+//! The verbs as one trait, run either by the engine in this process
+//! ([`Local`]) or by the daemon over its socket ([`Remote`]).
+//!
+//! The CLI runs every verb through one function against [`Host`], so both
+//! ways take the same flags and give the same output and exit codes: a
+//! flag can only be dropped on one way by an implementation refusing it,
+//! never by a forgotten branch.
+
+use netswitch_daemon::{Client, ClientError};
+use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
+use netswitch_model::caps::Caps;
+use netswitch_model::{Code, RequestError};
+use serde_json::{json, Value};
+
+use crate::failure::Failure;
+
+/// What a verb runs against. `events` calls `each` for every event until
+/// it returns false.
+pub trait Host {
+    /// getNetworkCapabilities.
+    fn caps(&mut self) -> Result<Caps, Failure>;
+    /// setupNetworks, with the CLI's options.
+    fn setup(&mut self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, Failure>;
+    /// confirmConnectivity: whether a setup was waiting.
+    fn confirm(&mut self) -> Result<bool, Failure>;
+    /// setSafeNetworkConfig: the persistent config's (networks, bonds).
+    fn commit(&mut self) -> Result<(usize, usize), Failure>;
+    /// restoreNetworks.
+    fn restore(&mut self, force: bool) -> Result<Restored, Failure>;
+    /// getNetworkStatistics: `{"interfaces": {...}, "sampleTime": secs}`.
+    fn stats(&mut self) -> Result<Value, Failure>;
+    /// subscribe: events as JSON objects.
+    fn events(&mut self, each: &mut dyn FnMut(&Value) -> bool) -> Result<(), Failure>;
+}
+
+/// The engine in this process.
+pub struct Local(pub Engine);
+
+impl Host for Local {
+    fn caps(&mut self) -> Result<Caps, Failure> {
+        Ok(self.0.caps()?)
+    }
+
+    fn setup(&mut self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, Failure> {
+        Ok(self.0.setup(text, opts)?)
+    }
+
+    fn confirm(&mut self) -> Result<bool, Failure> {
+        Ok(self.0.confirm()?)
+    }
+
+    fn commit(&mut self) -> Result<(usize, usize), Failure> {
+        let c = self.0.commit()?;
+        Ok((c.networks.len(), c.bonds.len()))
+    }
+
+    fn restore(&mut self, force: bool) -> Result<Restored, Failure> {
+        Ok(self.0.restore(force)?)
+    }
+
+    fn stats(&mut self) -> Result<Value, Failure> {
+        let stats = netswitch_netinfo::statistics().map_err(EngineError::from)?;
+        let mut ifaces = serde_json::Map::new();
+        for s in stats {
+            let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
+            if let Some(o) = v.as_object_mut() {
+                o.remove("name");
+            }
+            ifaces.insert(s.name, v);
+        }
+        Ok(json!({"interfaces": ifaces, "sampleTime": now()}))
+    }
+
+    fn events(&mut self, each: &mut dyn FnMut(&Value) -> bool) -> Result<(), Failure> {
+        let live = netswitch_netinfo::Live::start().map_err(EngineError::from)?;
+        let mut rx = live.subscribe();
+        loop {
+            let event = match rx.blocking_recv() {
+                Ok(e) => serde_json::to_value(&e).unwrap_or(Value::Null),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    json!({"event": "lagged", "missed": n})
+                }
+                Err(_) => return Ok(()),
+            };
+            if !each(&event) {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Seconds since the epoch, as the daemon stamps statistics.
+fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The daemon, over its socket.
+pub struct Remote(pub Client);
+
+impl Remote {
+    fn call(&mut self, method: &str, params: Value) -> Result<Value, Failure> {
+        Ok(self.0.call(method, params)?)
+    }
+}
+
+/// A field of the daemon's answer, or a protocol failure naming it.
+fn field<T: serde::de::DeserializeOwned>(v: &Value, name: &str) -> Result<T, Failure> {
+    serde_json::from_value(v.get(name).cloned().unwrap_or(Value::Null))
+        .map_err(|e| Failure::from(ClientError::Protocol(format!("{name}: {e}"))))
+}
+
+impl Host for Remote {
+    fn caps(&mut self) -> Result<Caps, Failure> {
+        let v = self.call("Host.getNetworkCapabilities", json!({}))?;
+        serde_json::from_value(v)
+            .map_err(|e| Failure::from(ClientError::Protocol(format!("caps: {e}"))))
+    }
+
+    fn setup(&mut self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, Failure> {
+        let (request, doc) = remote_request(text, opts)?;
+        let v = self.call("Host.setupNetworks", doc)?;
+        Ok(Outcome {
+            request,
+            desired: field(&v, "desired")?,
+            plan: field(&v, "plan")?,
+            applied: field(&v, "applied")?,
+        })
+    }
+
+    fn confirm(&mut self) -> Result<bool, Failure> {
+        let v = self.call("Host.confirmConnectivity", json!({}))?;
+        field(&v, "confirmed")
+    }
+
+    fn commit(&mut self) -> Result<(usize, usize), Failure> {
+        let v = self.call("Host.setSafeNetworkConfig", json!({}))?;
+        Ok((field(&v, "networks")?, field(&v, "bonds")?))
+    }
+
+    fn restore(&mut self, force: bool) -> Result<Restored, Failure> {
+        let v = self.call("Host.restoreNetworks", json!({"force": force}))?;
+        Ok(Restored {
+            ran: field(&v, "ran")?,
+            applied: field(&v, "applied")?,
+            skipped: field(&v, "skipped")?,
+        })
+    }
+
+    fn stats(&mut self) -> Result<Value, Failure> {
+        self.call("Host.getNetworkStatistics", json!({}))
+    }
+
+    fn events(&mut self, each: &mut dyn FnMut(&Value) -> bool) -> Result<(), Failure> {
+        self.call("Host.subscribe", json!({}))?;
+        loop {
+            let msg = self.0.read_message()?;
+            if msg.get("method").and_then(Value::as_str) == Some("Host.event")
+                && !each(&msg["params"])
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The request as the daemon takes it, with the CLI's options in it: the
+/// connectivity check off unless the request's options or
+/// `--confirm-within` turn it on (over JSON-RPC it is on by default),
+/// `dryRun`, the DHCP timeout, faults; parsed here first so a malformed
+/// request fails exactly as in-process.
+fn remote_request(
+    text: &[u8],
+    opts: &SetupOptions,
+) -> Result<(netswitch_model::Request, Value), Failure> {
+    let request = netswitch_model::parse::parse_request(text)?;
+    let Value::Object(mut doc) = netswitch_model::parse::parse_document(text)? else {
+        return Err(RequestError::request(Code::BadParams, "a request must be an object").into());
+    };
+    let options = doc.entry("options").or_insert_with(|| json!({}));
+    if options.is_null() {
+        // model::parse reads a null section as an empty one; so does this.
+        *options = json!({});
+    }
+    let options = options
+        .as_object_mut()
+        .ok_or_else(|| RequestError::request(Code::BadParams, "options must be an object"))?;
+    match opts.confirm_within {
+        Some(secs) => {
+            options.insert("connectivityCheck".into(), json!(true));
+            options.insert("connectivityTimeout".into(), json!(secs));
+        }
+        None => {
+            options.entry("connectivityCheck").or_insert(json!(false));
+        }
+    }
+    if opts.dry_run {
+        options.insert("dryRun".into(), json!(true));
+    }
+    if let Some(secs) = opts.dhcp_timeout {
+        doc.insert("_dhcpTimeout".into(), json!(secs));
+    }
+    #[cfg(feature = "fault-injection")]
+    if let Some(i) = opts.faults.fail_at {
+        doc.insert("_injectFailureAt".into(), json!(i + 1));
+    }
+    #[cfg(feature = "fault-injection")]
+    if opts.faults.drift {
+        doc.insert("_injectDrift".into(), json!(true));
+    }
+    doc.insert("_withDesired".into(), json!(true));
+    Ok((request, Value::Object(doc)))
+}
