@@ -12,6 +12,7 @@ pub mod host;
 pub mod parse;
 pub mod plan;
 pub mod request;
+pub mod routing;
 pub mod validate;
 
 pub use config::{BondAttrs, Config, NetAttrs, SwitchType};

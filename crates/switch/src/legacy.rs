@@ -2,4 +2,4 @@
 //! [`crate::planner`], one module per capability.
 
 pub use crate::planner::plan;
-pub use crate::planner::policy::{table6_of, table_of, RULE_PRIORITY};
+pub use netswitch_model::routing::{table6_of, table_of, RULE_PRIORITY};

@@ -52,41 +52,8 @@ pub struct Dev {
     pub master: Option<String>,
 }
 
-/// Where one network sits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetPlace {
-    /// The nic or bond under it.
-    pub base: Option<String>,
-    /// The device under the network: the VLAN device when tagged, else the base.
-    pub southbound: Option<String>,
-    /// The device that carries the IP config: the bridge, or the southbound.
-    pub northbound: Option<String>,
-}
-
-/// The VLAN device name VDSM uses: `<base>.<id>`.
-pub fn vlan_name(base: &str, id: u16) -> String {
-    format!("{base}.{id}")
-}
-
-/// Where a network sits, from its attributes alone.
-pub fn place(name: &str, a: &NetAttrs) -> NetPlace {
-    let base = a.base().map(str::to_string);
-    let southbound = match (&base, a.vlan) {
-        (Some(b), Some(v)) => Some(vlan_name(b, v)),
-        (b, _) => b.clone(),
-    };
-    // An OVS network's IP config is on its internal port, bridged or not.
-    let northbound = if a.bridged || a.switch == SwitchType::Ovs {
-        Some(name.to_string())
-    } else {
-        southbound.clone()
-    };
-    NetPlace {
-        base,
-        southbound,
-        northbound,
-    }
-}
+/// Where a network sits lives in the model (the DHCP client needs it too).
+pub use netswitch_model::routing::{place, vlan_name, NetPlace};
 
 /// An OVS network: an internal port named after it, on the bridge of its
 /// base device (DESIGN §5.5).

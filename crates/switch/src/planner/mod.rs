@@ -13,7 +13,7 @@
 //!
 //! - [`view`]: each device's desired, running and host side, side by side;
 //! - [`builder`]: the ops, indexed by what later steps ask of them;
-//! - [`routing`] (with the table numbering of [`policy`]), [`addresses`],
+//! - [`routing`] (with the table numbering of `netswitch_model::routing`), [`addresses`],
 //!   [`links`], [`bonds`], [`vlans`], [`bridges`], [`ovs`]: one capability
 //!   each; [`ordering`]: the build's order and the links going up.
 //!
@@ -27,7 +27,7 @@ mod builder;
 mod links;
 mod ordering;
 mod ovs;
-pub mod policy;
+
 mod routing;
 mod view;
 mod vlans;

@@ -13,9 +13,9 @@ use netswitch_model::host::{Route, MAIN_TABLE};
 use netswitch_model::plan::{Op, RouteSpec, RuleSpec};
 
 use super::builder::PlanBuilder;
-use super::policy::{table6_of, table_of, RULE_PRIORITY};
 use super::view::Ctx;
 use crate::topology::Topology;
+use netswitch_model::routing::{table6_of, table_of, RULE_PRIORITY};
 
 /// What one config asks of routing: its routes and rules, the northbound
 /// devices with their network and static addresses, and its tables.
