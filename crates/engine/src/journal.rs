@@ -35,12 +35,19 @@ use crate::store::StoreError;
 use crate::transaction::uses_ovs;
 use crate::{resolv, Engine, EngineError, Which};
 
+mod format;
+
+pub use format::{FormatError, VERSION as JOURNAL_VERSION};
+
 const JOURNAL: &str = "journal";
 const LOCK: &str = "lock";
 
 /// The record of one transaction in flight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
+    /// The on-disk format ([`JOURNAL_VERSION`]); absent from journals
+    /// written before it was versioned (read as format 1, see `format`).
+    pub version: u32,
     /// Which verb wrote it (`setup`, `restore`), for the log.
     pub verb: String,
     /// The process that ran the transaction.
@@ -206,6 +213,7 @@ impl Journal {
     /// `before`.
     pub fn new(verb: &str, old: &Config, desired: &Config, persist: bool, ops: &[Op]) -> Self {
         Journal {
+            version: JOURNAL_VERSION,
             verb: verb.to_string(),
             pid: std::process::id(),
             changes: Changes::between(old, desired),
@@ -308,12 +316,13 @@ impl Engine {
             Err(e) => return Err(io_err(&path, e)),
         };
         let _span = info_span!("recover").entered();
-        let journal: Journal = match serde_json::from_slice(&text) {
+        let journal: Journal = match format::decode(&text) {
             Ok(j) => j,
             Err(e) => {
                 // Written by rename, so never torn; a journal that does not
-                // parse was not written by this version. Keep it for a human
-                // and go on rather than block every verb.
+                // read is of a format this version does not know. Keep it
+                // for a human and go on rather than block every verb or
+                // undo what a misread journal says.
                 let aside = self.store.root().join("journal.unreadable");
                 warn!(error = %e, aside = %aside.display(), "a transaction journal cannot be read; moved aside, host not rolled back");
                 fs::rename(&path, &aside).map_err(|e| io_err(&path, e))?;
@@ -321,7 +330,10 @@ impl Engine {
                     verb: "?".into(),
                     pid: 0,
                     completed: false,
-                    problems: vec![format!("unreadable journal moved to {}", aside.display())],
+                    problems: vec![format!(
+                        "unreadable journal moved to {}: {e}",
+                        aside.display()
+                    )],
                 }));
             }
         };
@@ -549,6 +561,42 @@ mod tests {
         }
         let back: Changes = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn an_unversioned_journal_is_recovered() {
+        // Recovery reads the host and replans: in a scratch namespace.
+        let ns = netswitch_testkit::Netns::new();
+        let dir = tempfile::tempdir().unwrap();
+        let old = br#"{"verb":"restore","pid":777,"changes":{"networks":{},"bonds":{}},
+            "persist":false,"ops":[],"before_links":[],"resolv":null}"#;
+        fs::write(dir.path().join(JOURNAL), old).unwrap();
+        let engine = Engine::new(dir.path(), dir.path().join("resolv.conf"));
+        let r = ns.run(|| engine.recover()).unwrap().expect("a recovery");
+        assert_eq!((r.verb.as_str(), r.pid), ("restore", 777), "{r:?}");
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert!(!dir.path().join(JOURNAL).exists());
+        assert!(!dir.path().join("journal.unreadable").exists());
+    }
+
+    #[test]
+    fn a_journal_of_an_unknown_version_is_set_aside_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = br#"{"version":7,"verb":"setup","pid":1,"ops":[{"op":"warp"}]}"#;
+        fs::write(dir.path().join(JOURNAL), text).unwrap();
+        let engine = Engine::new(dir.path(), dir.path().join("resolv.conf"));
+        // Refused before anything reads or touches the host.
+        let r = engine.recover().unwrap().expect("a recovery");
+        assert!(!r.completed);
+        assert!(
+            r.problems.iter().any(|p| p.contains("format version 7")),
+            "{r:?}"
+        );
+        assert!(!dir.path().join(JOURNAL).exists());
+        assert_eq!(
+            fs::read(dir.path().join("journal.unreadable")).unwrap(),
+            text
+        );
     }
 
     #[test]
