@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use netswitch_model::config::{BondAttrs, Config, NetAttrs};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::{HostState, Link};
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{KernelOp, Op};
 use serde::{Deserialize, Serialize};
 use tracing::{info, info_span, warn};
 
@@ -181,30 +181,27 @@ fn sync_dir(dir: &Path) -> Result<(), EngineError> {
 
 /// The links `ops` name.
 pub(crate) fn op_links(op: &Op) -> Vec<&str> {
+    // OVSDB keeps its own record; the planner restores OVS.
+    let Op::Kernel(op) = op else {
+        return Vec::new();
+    };
     match op {
-        Op::CreateBridge { name, .. }
-        | Op::CreateBond { name, .. }
-        | Op::DeleteLink { name }
-        | Op::SetBridgeOptions { name, .. }
-        | Op::SetBondOptions { name, .. } => vec![name],
-        Op::CreateVlan { name, parent, .. } => vec![name, parent],
-        Op::SetMaster { link, master } => vec![link, master],
-        Op::ReleaseMaster { link }
-        | Op::SetMtu { link, .. }
-        | Op::SetUp { link }
-        | Op::SetDown { link }
-        | Op::SetMac { link, .. }
-        | Op::AddAddr { link, .. }
-        | Op::DelAddr { link, .. } => vec![link],
-        Op::AddRoute(r) | Op::DelRoute(r) => vec![&r.dev],
-        Op::AddRule(r) | Op::DelRule(r) => r.iif.as_deref().into_iter().collect(),
-        // OVSDB keeps its own record; the planner restores OVS.
-        Op::OvsAddBridge { .. }
-        | Op::OvsDelBridge { .. }
-        | Op::OvsAddPort { .. }
-        | Op::OvsDelPort { .. }
-        | Op::OvsSetPort { .. }
-        | Op::OvsSetMappings { .. } => Vec::new(),
+        KernelOp::CreateBridge { name, .. }
+        | KernelOp::CreateBond { name, .. }
+        | KernelOp::DeleteLink { name }
+        | KernelOp::SetBridgeOptions { name, .. }
+        | KernelOp::SetBondOptions { name, .. } => vec![name],
+        KernelOp::CreateVlan { name, parent, .. } => vec![name, parent],
+        KernelOp::SetMaster { link, master } => vec![link, master],
+        KernelOp::ReleaseMaster { link }
+        | KernelOp::SetMtu { link, .. }
+        | KernelOp::SetUp { link }
+        | KernelOp::SetDown { link }
+        | KernelOp::SetMac { link, .. }
+        | KernelOp::AddAddr { link, .. }
+        | KernelOp::DelAddr { link, .. } => vec![link],
+        KernelOp::AddRoute(r) | KernelOp::DelRoute(r) => vec![&r.dev],
+        KernelOp::AddRule(r) | KernelOp::DelRule(r) => r.iif.as_deref().into_iter().collect(),
     }
 }
 
@@ -501,15 +498,17 @@ mod tests {
             l.mtu = 9000;
             host.links.insert(name.to_string(), l);
         }
-        let ops = vec![
-            Op::SetMtu {
+        let ops: Vec<Op> = vec![
+            KernelOp::SetMtu {
                 link: "eth0".into(),
                 mtu: 1500,
-            },
-            Op::SetMaster {
+            }
+            .into(),
+            KernelOp::SetMaster {
                 link: "eth1".into(),
                 master: "br".into(),
-            },
+            }
+            .into(),
         ];
         let mut j = Journal::new("setup", &Config::default(), &Config::default(), true, &ops)
             .with_links(&host);

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use netswitch_model::host::{OvsBridge, OvsPort, OvsState};
-use netswitch_model::plan::Op;
+use netswitch_model::plan::OvsOp;
 use netswitch_ovsdb::datum::{as_optional_i64, empty_set, named_uuid, set, str_map};
 use netswitch_ovsdb::vswitch::selected_uuid;
 use netswitch_ovsdb::{
@@ -213,7 +213,7 @@ fn tag_datum(tag: Option<u16>) -> Value {
 /// message naming the op or interface at fault. Should the second
 /// transaction fail, the new interfaces stay unsized: the caller's rollback,
 /// which plans from the host read back, removes them with the rest.
-pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
+pub fn apply(settings: &OvsSettings, ops: &[OvsOp]) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
     let started = Instant::now();
     let c =
@@ -266,7 +266,7 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
     };
     for op in ops {
         match op {
-            Op::OvsAddBridge {
+            OvsOp::AddBridge {
                 name,
                 mark,
                 southbound,
@@ -283,7 +283,7 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                 ]);
                 new_bridges.insert(name.clone(), (brow, ports));
             }
-            Op::OvsDelBridge { name } => {
+            OvsOp::DelBridge { name } => {
                 let u = now
                     .bridge_uuid
                     .get(name)
@@ -298,7 +298,7 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                     vec![Condition::uuid(u)],
                 ));
             }
-            Op::OvsAddPort {
+            OvsOp::AddPort {
                 bridge,
                 name,
                 tag,
@@ -321,7 +321,7 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                     ));
                 }
             }
-            Op::OvsDelPort { bridge, name } => {
+            OvsOp::DelPort { bridge, name } => {
                 let (Some(bu), Some(pu)) = (now.bridge_uuid.get(bridge), now.port_uuid.get(name))
                 else {
                     return Err(format!("\"{op}\": no such port"));
@@ -332,7 +332,7 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                     vec![Mutation::new("ports", Mutator::Delete, set([pu.to_json()]))],
                 ));
             }
-            Op::OvsSetPort { name, tag, mtu } => {
+            OvsOp::SetPort { name, tag, mtu } => {
                 let pu = now
                     .port_uuid
                     .get(name)
@@ -348,7 +348,7 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                     row([("mtu_request", mtu.map_or_else(empty_set, |m| json!(m)))]),
                 ));
             }
-            Op::OvsSetMappings { mappings } => {
+            OvsOp::SetMappings { mappings } => {
                 root_mutations.push(Mutation::new(
                     "external_ids",
                     Mutator::Delete,
@@ -362,7 +362,6 @@ pub fn apply(settings: &OvsSettings, ops: &[Op]) -> Result<(), String> {
                     ));
                 }
             }
-            other => return Err(format!("\"{other}\" is a kernel op, not an OVSDB one")),
         }
     }
     for (name, (mut brow, ports)) in new_bridges {

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use netswitch_model::host::{HostState, OvsState};
-use netswitch_model::plan::Op;
+use netswitch_model::plan::OvsOp;
 
 use crate::topology::{OvsNet, Topology};
 
@@ -94,7 +94,7 @@ fn mappings(
 
 /// The OVSDB ops that make OVS carry the desired OVS networks: deletes
 /// first, then additions and changes, then the mappings.
-pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
+pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<OvsOp> {
     let empty = OvsState::default();
     let ovs = host.ovs.as_ref().unwrap_or(&empty);
     if cur.ovs.is_empty() && des.ovs.is_empty() && owned_bridges(ovs).is_empty() {
@@ -133,7 +133,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
     // Bridges of ours no network wants any more go with all their ports.
     for (mark, name) in &owned {
         if !groups.contains_key(mark) {
-            dels.push(Op::OvsDelBridge { name: name.clone() });
+            dels.push(OvsOp::DelBridge { name: name.clone() });
         }
     }
     for (mark, nets) in &groups {
@@ -144,7 +144,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
             .get(br_name)
             .filter(|_| owned.contains_key(mark));
         match existing {
-            None => adds.push(Op::OvsAddBridge {
+            None => adds.push(OvsOp::AddBridge {
                 name: br_name.clone(),
                 mark: mark.clone(),
                 southbound: base.clone(),
@@ -157,7 +157,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
                         || base.as_ref() == Some(p)
                         || bridge_of_net.get(p) == Some(br_name);
                     if !wanted {
-                        dels.push(Op::OvsDelPort {
+                        dels.push(OvsOp::DelPort {
                             bridge: br_name.clone(),
                             name: p.clone(),
                         });
@@ -165,7 +165,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
                 }
                 if let Some(b) = &base {
                     if !br.ports.contains_key(b) {
-                        adds.push(Op::OvsAddPort {
+                        adds.push(OvsOp::AddPort {
                             bridge: br_name.clone(),
                             name: b.clone(),
                             tag: None,
@@ -181,7 +181,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
             match here {
                 Some(p) if p.internal => {
                     if p.tag != on.tag || p.mtu_request != Some(on.mtu) {
-                        adds.push(Op::OvsSetPort {
+                        adds.push(OvsOp::SetPort {
                             name: (*net).clone(),
                             tag: on.tag,
                             mtu: Some(on.mtu),
@@ -197,7 +197,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
                             .get(MARK_KEY)
                             .is_some_and(|m| groups.contains_key(m));
                         if other.name != *br_name && other_stays {
-                            let del = Op::OvsDelPort {
+                            let del = OvsOp::DelPort {
                                 bridge: other.name.clone(),
                                 name: (*net).clone(),
                             };
@@ -206,7 +206,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
                             }
                         }
                     }
-                    adds.push(Op::OvsAddPort {
+                    adds.push(OvsOp::AddPort {
                         bridge: br_name.clone(),
                         name: (*net).clone(),
                         tag: on.tag,
@@ -219,7 +219,7 @@ pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
     }
     let want_map = mappings(ovs.bridge_mappings.as_deref(), cur, des, &bridge_of_net);
     if want_map != ovs.bridge_mappings {
-        adds.push(Op::OvsSetMappings { mappings: want_map });
+        adds.push(OvsOp::SetMappings { mappings: want_map });
     }
     dels.extend(adds);
     dels

@@ -61,13 +61,14 @@ pub fn decode(text: &[u8]) -> Result<Journal, FormatError> {
 mod tests {
     use super::*;
     use netswitch_model::config::Config;
-    use netswitch_model::plan::Op;
+    use netswitch_model::plan::{KernelOp, Op};
 
     fn journal() -> Journal {
-        let ops = vec![Op::SetMtu {
+        let ops: Vec<Op> = vec![KernelOp::SetMtu {
             link: "eth0".into(),
             mtu: 1500,
-        }];
+        }
+        .into()];
         Journal::new("setup", &Config::default(), &Config::default(), false, &ops)
     }
 

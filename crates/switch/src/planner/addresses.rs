@@ -8,14 +8,14 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netswitch_model::config::{BootProto, NetAttrs};
 use netswitch_model::host::{Addr, LinkKind};
-use netswitch_model::plan::Op;
+use netswitch_model::plan::KernelOp;
 
 use super::builder::PlanBuilder;
 use super::view::{Ctx, DevView};
 
 /// Pushes the deletions of addresses no longer wanted and returns the
 /// additions, which the plan makes last.
-pub(crate) fn teardown(ctx: &Ctx, b: &mut PlanBuilder) -> Vec<Op> {
+pub(crate) fn teardown(ctx: &Ctx, b: &mut PlanBuilder) -> Vec<KernelOp> {
     let mut adds = Vec::new();
     for (dev, v) in &ctx.views {
         if v.desired.is_none() && v.want_ip.is_none() && v.have_ip.is_none() {
@@ -26,7 +26,7 @@ pub(crate) fn teardown(ctx: &Ctx, b: &mut PlanBuilder) -> Vec<Op> {
     adds
 }
 
-fn device(ctx: &Ctx, dev: &str, v: &DevView, b: &mut PlanBuilder, adds: &mut Vec<Op>) {
+fn device(ctx: &Ctx, dev: &str, v: &DevView, b: &mut PlanBuilder, adds: &mut Vec<KernelOp>) {
     // An internal port the OVS transaction deletes takes its addresses.
     if ctx.cur.ovs.contains_key(dev)
         && !ctx.des.ovs.contains_key(dev)
@@ -61,7 +61,7 @@ fn device(ctx: &Ctx, dev: &str, v: &DevView, b: &mut PlanBuilder, adds: &mut Vec
         if dynamic_kept(a, v) || (gone && !ours_before) {
             continue;
         }
-        b.push(Op::DelAddr {
+        b.push(KernelOp::DelAddr {
             link: dev.to_string(),
             addr: net,
         });
@@ -90,8 +90,8 @@ fn dynamic_kept(a: &Addr, v: &DevView) -> bool {
     (a.dynamic && v.want_ip.is_some_and(|(at, _)| dynamic_of(at))) || was_dynamic
 }
 
-fn add(dev: &str, addr: IpNet) -> Op {
-    Op::AddAddr {
+fn add(dev: &str, addr: IpNet) -> KernelOp {
+    KernelOp::AddAddr {
         link: dev.to_string(),
         addr,
     }

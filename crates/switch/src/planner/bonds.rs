@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use netswitch_model::bondopts::{BondOptions, NEED_DOWN, NEED_NO_SLAVES};
 use netswitch_model::config::DEFAULT_MTU;
 use netswitch_model::host::Link;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::KernelOp;
 
 use super::builder::PlanBuilder;
 use super::ordering::Step;
@@ -26,13 +26,13 @@ pub(crate) fn build(
     let name = step.name;
     let mut released_slaves = false;
     if !step.exists {
-        b.push(Op::CreateBond {
+        b.push(KernelOp::CreateBond {
             name: name.clone(),
-            options: options.to_string(),
+            options: options.clone(),
             hwaddr: hwaddr.clone(),
         });
         if step.dev.mtu != DEFAULT_MTU {
-            b.push(Op::SetMtu {
+            b.push(KernelOp::SetMtu {
                 link: name.clone(),
                 mtu: step.dev.mtu,
             });
@@ -41,14 +41,14 @@ pub(crate) fn build(
         released_slaves = update(step, l, options, b);
         if let Some(mac) = hwaddr {
             if l.mac.as_ref() != Some(mac) {
-                b.push(Op::SetMac {
+                b.push(KernelOp::SetMac {
                     link: name.clone(),
                     mac: mac.clone(),
                 });
             }
         }
         if l.mtu < step.dev.mtu {
-            b.push(Op::SetMtu {
+            b.push(KernelOp::SetMtu {
                 link: name.clone(),
                 mtu: step.dev.mtu,
             });
@@ -70,17 +70,17 @@ fn update(step: &Step, l: &Link, options: &BondOptions, b: &mut PlanBuilder) -> 
     let down = no_slaves || changed.iter().any(|o| NEED_DOWN.contains(o));
     if no_slaves {
         for s in l.bond.iter().flat_map(|b| b.slaves.iter()) {
-            b.push(Op::ReleaseMaster { link: s.clone() });
+            b.push(KernelOp::ReleaseMaster { link: s.clone() });
         }
     }
     if down {
-        b.push(Op::SetDown {
+        b.push(KernelOp::SetDown {
             link: step.name.clone(),
         });
     }
-    b.push(Op::SetBondOptions {
+    b.push(KernelOp::SetBondOptions {
         name: step.name.clone(),
-        options: options.to_string(),
+        options: options.clone(),
     });
     no_slaves
 }
@@ -99,10 +99,10 @@ fn enslave(ctx: &Ctx, step: &Step, all: bool, b: &mut PlanBuilder, ups: &mut Vec
             continue;
         };
         if sl.master.as_ref() != Some(name) || all {
-            b.push(Op::SetDown {
+            b.push(KernelOp::SetDown {
                 link: slave.clone(),
             });
-            b.push(Op::SetMaster {
+            b.push(KernelOp::SetMaster {
                 link: slave.clone(),
                 master: name.clone(),
             });

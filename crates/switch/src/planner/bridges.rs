@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use netswitch_model::plan::Op;
+use netswitch_model::plan::KernelOp;
 
 use super::builder::PlanBuilder;
 use super::links::Order;
@@ -21,7 +21,7 @@ pub(crate) fn build(
 ) {
     let name = step.name;
     let Some(l) = step.link.filter(|_| step.exists) else {
-        b.push(Op::CreateBridge {
+        b.push(KernelOp::CreateBridge {
             name: name.clone(),
             mtu: step.dev.mtu,
             stp,
@@ -35,14 +35,14 @@ pub(crate) fn build(
         .iter()
         .all(|(k, v)| have.and_then(|h| h.options.get(k)) == Some(v));
     if !stp_ok || !opts_ok {
-        b.push(Op::SetBridgeOptions {
+        b.push(KernelOp::SetBridgeOptions {
             name: name.clone(),
             stp,
             options: options.clone(),
         });
     }
     if l.mtu < step.dev.mtu {
-        b.push(Op::SetMtu {
+        b.push(KernelOp::SetMtu {
             link: name.clone(),
             mtu: step.dev.mtu,
         });
@@ -65,7 +65,7 @@ pub(crate) fn join_ports(ctx: &Ctx, order: &Order, b: &mut PlanBuilder) {
             .link(name)
             .is_some_and(|l| l.master.as_ref() == Some(master));
         if !attached || b.bridge_created(master) || b.port_created(name) || b.released(name) {
-            b.push(Op::SetMaster {
+            b.push(KernelOp::SetMaster {
                 link: (*name).clone(),
                 master: master.clone(),
             });

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{KernelOp, Op};
 
 /// Ops in order, indexed by the facts later steps ask about.
 #[derive(Debug, Default)]
@@ -23,18 +23,23 @@ pub(crate) struct PlanBuilder {
 
 impl PlanBuilder {
     /// Appends one op, noting what it tells later steps.
-    pub(crate) fn push(&mut self, op: Op) {
-        match &op {
-            Op::CreateBridge { name, .. } => {
+    pub(crate) fn push(&mut self, op: impl Into<Op>) {
+        let op = op.into();
+        let Op::Kernel(k) = &op else {
+            self.ops.push(op);
+            return;
+        };
+        match k {
+            KernelOp::CreateBridge { name, .. } => {
                 self.bridges_created.insert(name.clone());
             }
-            Op::CreateVlan { name, .. } | Op::CreateBond { name, .. } => {
+            KernelOp::CreateVlan { name, .. } | KernelOp::CreateBond { name, .. } => {
                 self.ports_created.insert(name.clone());
             }
-            Op::ReleaseMaster { link } => {
+            KernelOp::ReleaseMaster { link } => {
                 self.released.insert(link.clone());
             }
-            Op::SetDown { link } => {
+            KernelOp::SetDown { link } => {
                 self.downed.insert(link.clone());
             }
             _ => {}
@@ -42,7 +47,7 @@ impl PlanBuilder {
         self.ops.push(op);
     }
 
-    pub(crate) fn extend(&mut self, ops: impl IntoIterator<Item = Op>) {
+    pub(crate) fn extend<T: Into<Op>>(&mut self, ops: impl IntoIterator<Item = T>) {
         for op in ops {
             self.push(op);
         }

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use netswitch_model::config::DEFAULT_MTU;
 use netswitch_model::host::{HostState, Link, LinkKind};
-use netswitch_model::plan::Op;
+use netswitch_model::plan::KernelOp;
 
 use super::builder::PlanBuilder;
 use super::ordering::Step;
@@ -28,7 +28,7 @@ pub(crate) fn leaving<'a>(ctx: &Ctx<'a>, b: &mut PlanBuilder) -> BTreeSet<&'a st
     let mut deleted: BTreeSet<&str> = BTreeSet::new();
     for (name, dev, link) in leaving {
         if !matches!(dev.kind, DevKind::Nic) {
-            b.push(Op::DeleteLink {
+            b.push(KernelOp::DeleteLink {
                 name: name.to_string(),
             });
             deleted.insert(name);
@@ -40,12 +40,12 @@ pub(crate) fn leaving<'a>(ctx: &Ctx<'a>, b: &mut PlanBuilder) -> BTreeSet<&'a st
             .as_ref()
             .is_some_and(|m| !deleted.contains(m.as_str()) && !is_ovs_master(m, ctx.host))
         {
-            b.push(Op::ReleaseMaster {
+            b.push(KernelOp::ReleaseMaster {
                 link: name.to_string(),
             });
         }
         if link.mtu != DEFAULT_MTU {
-            b.push(Op::SetMtu {
+            b.push(KernelOp::SetMtu {
                 link: name.to_string(),
                 mtu: DEFAULT_MTU,
             });
@@ -53,7 +53,7 @@ pub(crate) fn leaving<'a>(ctx: &Ctx<'a>, b: &mut PlanBuilder) -> BTreeSet<&'a st
         // Released by the kernel from its bond, it is closed: give it
         // back up, as it was while enslaved.
         if link.admin_up && is_bond_slave(link, ctx.host) {
-            b.push(Op::SetUp {
+            b.push(KernelOp::SetUp {
                 link: name.to_string(),
             });
         }
@@ -74,7 +74,7 @@ pub(crate) fn release_stale(
         };
         let stale = dev.master.as_ref() != Some(m);
         if stale && !deleted.contains(m.as_str()) && ctx.owned(m) {
-            b.push(Op::ReleaseMaster {
+            b.push(KernelOp::ReleaseMaster {
                 link: (*name).clone(),
             });
         }
@@ -86,7 +86,7 @@ pub(crate) fn mtu_decreases(ctx: &Ctx, order: &Order, b: &mut PlanBuilder) {
     for (name, dev) in order.iter().rev() {
         if let Some(link) = ctx.host.link(name) {
             if link.mtu > dev.mtu && !is_slave(dev, ctx.des) {
-                b.push(Op::SetMtu {
+                b.push(KernelOp::SetMtu {
                     link: (*name).clone(),
                     mtu: dev.mtu,
                 });
@@ -99,7 +99,7 @@ pub(crate) fn mtu_decreases(ctx: &Ctx, order: &Order, b: &mut PlanBuilder) {
 pub(crate) fn build_nic(ctx: &Ctx, step: &Step, b: &mut PlanBuilder, ups: &mut Vec<String>) {
     let Some(l) = step.link else { return };
     if l.mtu < step.dev.mtu && !is_slave(step.dev, ctx.des) {
-        b.push(Op::SetMtu {
+        b.push(KernelOp::SetMtu {
             link: step.name.clone(),
             mtu: step.dev.mtu,
         });

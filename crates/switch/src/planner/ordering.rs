@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use netswitch_model::host::Link;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{KernelOp, OvsOp};
 
 use super::builder::PlanBuilder;
 use super::links::{self, Order};
@@ -33,7 +33,7 @@ const OVS_BEFORE_RANK: u8 = 2;
 pub(crate) fn build(
     ctx: &Ctx,
     order: &Order,
-    ovs_ops: Vec<Op>,
+    ovs_ops: Vec<OvsOp>,
     b: &mut PlanBuilder,
 ) -> Vec<String> {
     let mut ups = Vec::new();
@@ -64,7 +64,7 @@ fn build_one(ctx: &Ctx, step: &Step, b: &mut PlanBuilder, ups: &mut Vec<String>)
         && !matches!(step.dev.kind, DevKind::Nic)
         && !ctx.is_internal_port(name)
     {
-        b.push(Op::DeleteLink { name: name.clone() });
+        b.push(KernelOp::DeleteLink { name: name.clone() });
     }
     match &step.dev.kind {
         DevKind::Nic => links::build_nic(ctx, step, b, ups),
@@ -88,7 +88,7 @@ pub(crate) fn set_up(ctx: &Ctx, mut ups: Vec<String>, b: &mut PlanBuilder) {
     });
     for n in ups {
         if seen.insert(n.clone()) {
-            b.push(Op::SetUp { link: n });
+            b.push(KernelOp::SetUp { link: n });
         }
     }
 }

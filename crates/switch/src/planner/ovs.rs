@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use netswitch_model::plan::Op;
+use netswitch_model::plan::OvsOp;
 
 use super::view::Ctx;
 use crate::topology::Topology;
@@ -13,11 +13,11 @@ use netswitch_model::host::HostState;
 /// Northbound devices created anew where a device of that name is now:
 /// internal ports the transaction (re)adds, and legacy devices replacing
 /// an internal port.
-pub(crate) fn fresh(host: &HostState, des: &Topology, ovs_ops: &[Op]) -> BTreeSet<String> {
+pub(crate) fn fresh(host: &HostState, des: &Topology, ovs_ops: &[OvsOp]) -> BTreeSet<String> {
     let mut fresh: BTreeSet<String> = ovs_ops
         .iter()
         .filter_map(|o| match o {
-            Op::OvsAddPort {
+            OvsOp::AddPort {
                 name,
                 internal: true,
                 ..

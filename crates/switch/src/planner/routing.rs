@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netswitch_model::config::{BootProto, Config, NetAttrs};
 use netswitch_model::host::{Route, MAIN_TABLE};
-use netswitch_model::plan::{Op, RouteSpec, RuleSpec};
+use netswitch_model::plan::{KernelOp, RouteSpec, RuleSpec};
 
 use super::builder::PlanBuilder;
 use super::view::Ctx;
@@ -224,10 +224,10 @@ pub(crate) fn teardown(ctx: &Ctx, current: &Current, b: &mut PlanBuilder) {
     let want_rules: HashSet<&RuleSpec> = ctx.want.rules.iter().collect();
     let want_routes: HashSet<&RouteSpec> = ctx.want.routes.iter().collect();
     for r in current.rules.iter().filter(|r| !want_rules.contains(r)) {
-        b.push(Op::DelRule(r.clone()));
+        b.push(KernelOp::DelRule(r.clone()));
     }
     for r in current.routes.iter().filter(|r| !want_routes.contains(r)) {
-        b.push(Op::DelRoute(r.clone()));
+        b.push(KernelOp::DelRoute(r.clone()));
     }
 }
 
@@ -242,10 +242,10 @@ pub(crate) fn build(ctx: &Ctx, current: &Current, b: &mut PlanBuilder) {
         .iter()
         .filter(|r| !have_routes.contains(r) || ctx.fresh.contains(&r.dev))
     {
-        b.push(Op::AddRoute(r.clone()));
+        b.push(KernelOp::AddRoute(r.clone()));
     }
     for r in ctx.want.rules.iter().filter(|r| !have_rules.contains(r)) {
-        b.push(Op::AddRule(r.clone()));
+        b.push(KernelOp::AddRule(r.clone()));
     }
 }
 

@@ -9,12 +9,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use netswitch_model::bondopts::BondOptions;
 use netswitch_model::host::{
     Addr, BondInfo, BridgeInfo, HostState, Link, LinkKind, OvsBridge, OvsPort, OvsState, Route,
     Rule, VlanInfo,
 };
-use netswitch_model::plan::{Op, Plan, RouteSpec, RuleSpec};
+use netswitch_model::plan::{KernelOp, Op, OvsOp, Plan, RouteSpec, RuleSpec};
 
 /// A host of up physical nics (MTU 1500, MACs by position) named `nics`.
 pub fn bare_host(nics: &[String]) -> HostState {
@@ -67,7 +66,14 @@ fn release(h: &mut HostState, name: &str) {
 
 fn apply_op(h: &mut HostState, op: &Op) {
     match op {
-        Op::CreateBridge {
+        Op::Kernel(k) => apply_kernel(h, k),
+        Op::Ovs(o) => apply_ovs(h, o),
+    }
+}
+
+fn apply_kernel(h: &mut HostState, op: &KernelOp) {
+    match op {
+        KernelOp::CreateBridge {
             name,
             mtu,
             stp,
@@ -80,21 +86,20 @@ fn apply_op(h: &mut HostState, op: &Op) {
                 ports: Vec::new(),
             });
         }
-        Op::CreateBond {
+        KernelOp::CreateBond {
             name,
             options,
             hwaddr,
         } => {
-            let opts = BondOptions::parse(options).expect("planned bond options parse");
             let l = new_link(h, name, LinkKind::Bond, 1500);
             l.mac = hwaddr.clone();
             l.bond = Some(BondInfo {
-                options: opts.map().clone(),
+                options: options.map().clone(),
                 slaves: Vec::new(),
                 active_slave: None,
             });
         }
-        Op::CreateVlan {
+        KernelOp::CreateVlan {
             name,
             parent,
             id,
@@ -106,8 +111,8 @@ fn apply_op(h: &mut HostState, op: &Op) {
                 parent: parent.clone(),
             });
         }
-        Op::DeleteLink { name } => delete_link(h, name),
-        Op::SetMaster { link: n, master } => {
+        KernelOp::DeleteLink { name } => delete_link(h, name),
+        KernelOp::SetMaster { link: n, master } => {
             release(h, n);
             link(h, n).master = Some(master.clone());
             let m = link(h, master);
@@ -120,8 +125,8 @@ fn apply_op(h: &mut HostState, op: &Op) {
                 b.ports.push(n.clone());
             }
         }
-        Op::ReleaseMaster { link: n } => release(h, n),
-        Op::SetMtu { link: n, mtu } => {
+        KernelOp::ReleaseMaster { link: n } => release(h, n),
+        KernelOp::SetMtu { link: n, mtu } => {
             let l = link(h, n);
             l.mtu = *mtu;
             // A bond's MTU is its slaves'.
@@ -134,21 +139,20 @@ fn apply_op(h: &mut HostState, op: &Op) {
                 link(h, &s).mtu = *mtu;
             }
         }
-        Op::SetUp { link: n } => link(h, n).admin_up = true,
-        Op::SetDown { link: n } => link(h, n).admin_up = false,
-        Op::SetBridgeOptions { name, stp, options } => {
+        KernelOp::SetUp { link: n } => link(h, n).admin_up = true,
+        KernelOp::SetDown { link: n } => link(h, n).admin_up = false,
+        KernelOp::SetBridgeOptions { name, stp, options } => {
             let b = link(h, name).bridge.as_mut().expect("a bridge");
             b.stp = *stp;
             let mut all = (*b.options).clone();
             all.extend(options.clone());
             b.options = Arc::new(all);
         }
-        Op::SetBondOptions { name, options } => {
-            let opts = BondOptions::parse(options).expect("planned bond options parse");
-            link(h, name).bond.as_mut().expect("a bond").options = opts.map().clone();
+        KernelOp::SetBondOptions { name, options } => {
+            link(h, name).bond.as_mut().expect("a bond").options = options.map().clone();
         }
-        Op::SetMac { link: n, mac } => link(h, n).mac = Some(mac.clone()),
-        Op::AddAddr { link: n, addr } => h.addrs.push(Addr {
+        KernelOp::SetMac { link: n, mac } => link(h, n).mac = Some(mac.clone()),
+        KernelOp::AddAddr { link: n, addr } => h.addrs.push(Addr {
             link: n.clone(),
             address: addr.addr(),
             prefix_len: addr.prefix_len(),
@@ -158,14 +162,13 @@ fn apply_op(h: &mut HostState, op: &Op) {
             preferred_lft: None,
             secondary: false,
         }),
-        Op::DelAddr { link: n, addr } => h
+        KernelOp::DelAddr { link: n, addr } => h
             .addrs
             .retain(|a| !(a.link == *n && a.net().as_ref() == Some(addr))),
-        Op::AddRoute(r) => h.routes.push(route(r)),
-        Op::DelRoute(r) => h.routes.retain(|x| *x != route(r)),
-        Op::AddRule(r) => h.rules.push(rule(r)),
-        Op::DelRule(r) => h.rules.retain(|x| *x != rule(r)),
-        ovs_op => apply_ovs(h, ovs_op),
+        KernelOp::AddRoute(r) => h.routes.push(route(r)),
+        KernelOp::DelRoute(r) => h.routes.retain(|x| *x != route(r)),
+        KernelOp::AddRule(r) => h.rules.push(rule(r)),
+        KernelOp::DelRule(r) => h.rules.retain(|x| *x != rule(r)),
     }
 }
 
@@ -229,14 +232,14 @@ fn rule(r: &RuleSpec) -> Rule {
     }
 }
 
-fn apply_ovs(h: &mut HostState, op: &Op) {
+fn apply_ovs(h: &mut HostState, op: &OvsOp) {
     let ovs = h.ovs.get_or_insert_with(OvsState::default);
     let mut new_internal: Option<(String, u32)> = None;
     let mut gone: Vec<String> = Vec::new();
     let mut freed: Vec<String> = Vec::new();
     let mut datapath_port: Option<String> = None;
     match op {
-        Op::OvsAddBridge {
+        OvsOp::AddBridge {
             name,
             mark,
             southbound,
@@ -254,7 +257,7 @@ fn apply_ovs(h: &mut HostState, op: &Op) {
             }
             ovs.bridges.insert(name.clone(), br);
         }
-        Op::OvsDelBridge { name } => {
+        OvsOp::DelBridge { name } => {
             if let Some(br) = ovs.bridges.remove(name) {
                 for p in br.ports.values() {
                     if p.internal {
@@ -265,7 +268,7 @@ fn apply_ovs(h: &mut HostState, op: &Op) {
                 }
             }
         }
-        Op::OvsAddPort {
+        OvsOp::AddPort {
             bridge,
             name,
             tag,
@@ -281,7 +284,7 @@ fn apply_ovs(h: &mut HostState, op: &Op) {
                 datapath_port = Some(name.clone());
             }
         }
-        Op::OvsDelPort { bridge, name } => {
+        OvsOp::DelPort { bridge, name } => {
             let br = ovs.bridges.get_mut(bridge).expect("planned OVS bridge");
             match br.ports.remove(name) {
                 Some(p) if p.internal => gone.push(name.clone()),
@@ -289,7 +292,7 @@ fn apply_ovs(h: &mut HostState, op: &Op) {
                 None => {}
             }
         }
-        Op::OvsSetPort { name, tag, mtu } => {
+        OvsOp::SetPort { name, tag, mtu } => {
             for br in ovs.bridges.values_mut() {
                 if let Some(p) = br.ports.get_mut(name) {
                     p.tag = *tag;
@@ -300,8 +303,7 @@ fn apply_ovs(h: &mut HostState, op: &Op) {
                 l.mtu = *m;
             }
         }
-        Op::OvsSetMappings { mappings } => ovs.bridge_mappings = mappings.clone(),
-        other => unreachable!("not an OVS op: {other}"),
+        OvsOp::SetMappings { mappings } => ovs.bridge_mappings = mappings.clone(),
     }
     for g in gone {
         h.links.remove(&g);
