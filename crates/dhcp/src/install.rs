@@ -22,8 +22,8 @@ use tracing::debug;
 
 use crate::DhcpError;
 
-/// Priority of the source-routing rules (the legacy planner's).
-pub use netswitch_switch::legacy::RULE_PRIORITY;
+/// Priority of the source-routing rules (the planner's).
+pub use netswitch_model::routing::RULE_PRIORITY;
 
 /// The interface index and MAC of a device, if it exists.
 pub async fn link_of(handle: &Handle, dev: &str) -> Option<(u32, Vec<u8>)> {
@@ -63,11 +63,10 @@ pub async fn link_local(handle: &Handle, index: u32) -> Option<Ipv6Addr> {
     None
 }
 
-/// The source-routing table of a leased address, numbered as the legacy
-/// planner numbers a static one; `None` for the kernel's own numbers.
+/// The source-routing table of a leased address, numbered as the planner
+/// numbers a static one; `None` for the kernel's own numbers.
 pub fn table_of(ip: Ipv4Addr) -> Option<u32> {
-    let t = u32::from(ip);
-    (t != 0 && !(253..=255).contains(&t)).then_some(t)
+    netswitch_model::routing::table_v4(ip)
 }
 
 /// Whether a netlink request failed because its object exists already.

@@ -33,17 +33,10 @@ const ND_ROUTER_ADVERT: u8 = 134;
 const ICMP6_FILTER: libc::c_int = 1;
 const OPT_PREFIX_INFO: u8 = 3;
 
-/// The source-routing table of a leased IPv6 address: its low 32 bits,
-/// moved off the kernel's own table numbers, as the legacy planner
-/// numbers a static IPv6 address's table.
+/// The source-routing table of a leased IPv6 address, numbered as the
+/// planner numbers a static IPv6 address's table.
 pub fn table6_of(ip: Ipv6Addr) -> u32 {
-    let o = ip.octets();
-    let low = u32::from_be_bytes([o[12], o[13], o[14], o[15]]);
-    if low == 0 || (253..=255).contains(&low) {
-        low | 0x8000_0000
-    } else {
-        low
-    }
+    netswitch_model::routing::table_v6(ip)
 }
 
 /// What one router advertisement says.

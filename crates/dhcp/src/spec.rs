@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use netswitch_model::config::{BootProto, Config};
-use netswitch_switch::topology::place;
+use netswitch_model::routing::place;
 use serde::{Deserialize, Serialize};
 
 /// One network's DHCP clients and what their leases may install.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use netswitch_dhcp::spec::{ra_settings, specs};
 use netswitch_dhcp::Supervisor;
 use netswitch_model::config::Config;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{Op, OvsOp};
 use tracing::warn;
 
 use crate::Engine;
@@ -66,7 +66,7 @@ impl Engine {
         let mut devs: BTreeSet<&str> = BTreeSet::new();
         for op in ops {
             devs.extend(crate::journal::op_links(op));
-            if let Op::OvsAddPort { name, .. } = op {
+            if let Op::Ovs(OvsOp::AddPort { name, .. }) = op {
                 devs.insert(name);
             }
         }

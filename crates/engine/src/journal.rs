@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use netswitch_model::config::{BondAttrs, Config, NetAttrs};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::{HostState, Link};
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{KernelOp, Op};
 use serde::{Deserialize, Serialize};
 use tracing::{info, info_span, warn};
 
@@ -35,6 +35,10 @@ use crate::store::StoreError;
 use crate::transaction::uses_ovs;
 use crate::{resolv, Engine, EngineError, Which};
 
+mod format;
+
+pub use format::{FormatError, VERSION as JOURNAL_VERSION};
+
 const JOURNAL: &str = "journal";
 const LOCK: &str = "lock";
 const JOURNAL_ASIDE: &str = "journal.unreadable";
@@ -42,6 +46,9 @@ const JOURNAL_ASIDE: &str = "journal.unreadable";
 /// The record of one transaction in flight.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
+    /// The on-disk format ([`JOURNAL_VERSION`]); absent from journals
+    /// written before it was versioned (read as format 1, see `format`).
+    pub version: u32,
     /// Which verb wrote it (`setup`, `restore`), for the log.
     pub verb: String,
     /// The process that ran the transaction.
@@ -169,30 +176,27 @@ fn io_err(path: &Path, source: std::io::Error) -> EngineError {
 
 /// The links `ops` name.
 pub(crate) fn op_links(op: &Op) -> Vec<&str> {
+    // OVSDB keeps its own record; the planner restores OVS.
+    let Op::Kernel(op) = op else {
+        return Vec::new();
+    };
     match op {
-        Op::CreateBridge { name, .. }
-        | Op::CreateBond { name, .. }
-        | Op::DeleteLink { name }
-        | Op::SetBridgeOptions { name, .. }
-        | Op::SetBondOptions { name, .. } => vec![name],
-        Op::CreateVlan { name, parent, .. } => vec![name, parent],
-        Op::SetMaster { link, master } => vec![link, master],
-        Op::ReleaseMaster { link }
-        | Op::SetMtu { link, .. }
-        | Op::SetUp { link }
-        | Op::SetDown { link }
-        | Op::SetMac { link, .. }
-        | Op::AddAddr { link, .. }
-        | Op::DelAddr { link, .. } => vec![link],
-        Op::AddRoute(r) | Op::DelRoute(r) => vec![&r.dev],
-        Op::AddRule(r) | Op::DelRule(r) => r.iif.as_deref().into_iter().collect(),
-        // OVSDB keeps its own record; the planner restores OVS.
-        Op::OvsAddBridge { .. }
-        | Op::OvsDelBridge { .. }
-        | Op::OvsAddPort { .. }
-        | Op::OvsDelPort { .. }
-        | Op::OvsSetPort { .. }
-        | Op::OvsSetMappings { .. } => Vec::new(),
+        KernelOp::CreateBridge { name, .. }
+        | KernelOp::CreateBond { name, .. }
+        | KernelOp::DeleteLink { name }
+        | KernelOp::SetBridgeOptions { name, .. }
+        | KernelOp::SetBondOptions { name, .. } => vec![name],
+        KernelOp::CreateVlan { name, parent, .. } => vec![name, parent],
+        KernelOp::SetMaster { link, master } => vec![link, master],
+        KernelOp::ReleaseMaster { link }
+        | KernelOp::SetMtu { link, .. }
+        | KernelOp::SetUp { link }
+        | KernelOp::SetDown { link }
+        | KernelOp::SetMac { link, .. }
+        | KernelOp::AddAddr { link, .. }
+        | KernelOp::DelAddr { link, .. } => vec![link],
+        KernelOp::AddRoute(r) | KernelOp::DelRoute(r) => vec![&r.dev],
+        KernelOp::AddRule(r) | KernelOp::DelRule(r) => r.iif.as_deref().into_iter().collect(),
     }
 }
 
@@ -201,6 +205,7 @@ impl Journal {
     /// `before`.
     pub fn new(verb: &str, old: &Config, desired: &Config, persist: bool, ops: &[Op]) -> Self {
         Journal {
+            version: JOURNAL_VERSION,
             verb: verb.to_string(),
             pid: std::process::id(),
             changes: Changes::between(old, desired),
@@ -295,12 +300,13 @@ impl Engine {
             return Ok(None);
         };
         let _span = info_span!("recover").entered();
-        let journal: Journal = match serde_json::from_slice(&text) {
+        let journal: Journal = match format::decode(&text) {
             Ok(j) => j,
             Err(e) => {
                 // Written by rename, so never torn; a journal that does not
-                // parse was not written by this version. Keep it for a human
-                // and go on rather than block every verb.
+                // read is of a format this version does not know. Keep it
+                // for a human and go on rather than block every verb or
+                // undo what a misread journal says.
                 let aside = dir.path().join(JOURNAL_ASIDE);
                 warn!(error = %e, aside = %aside.display(), "a transaction journal cannot be read; moved aside, host not rolled back");
                 dir.rename(JOURNAL, JOURNAL_ASIDE)?;
@@ -308,7 +314,10 @@ impl Engine {
                     verb: "?".into(),
                     pid: 0,
                     completed: false,
-                    problems: vec![format!("unreadable journal moved to {}", aside.display())],
+                    problems: vec![format!(
+                        "unreadable journal moved to {}: {e}",
+                        aside.display()
+                    )],
                 }));
             }
         };
@@ -471,6 +480,7 @@ pub(crate) fn crash_point(_name: &str) {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use netswitch_model::host::LinkKind;
 
     #[test]
@@ -481,15 +491,17 @@ mod tests {
             l.mtu = 9000;
             host.links.insert(name.to_string(), l);
         }
-        let ops = vec![
-            Op::SetMtu {
+        let ops: Vec<Op> = vec![
+            KernelOp::SetMtu {
                 link: "eth0".into(),
                 mtu: 1500,
-            },
-            Op::SetMaster {
+            }
+            .into(),
+            KernelOp::SetMaster {
                 link: "eth1".into(),
                 master: "br".into(),
-            },
+            }
+            .into(),
         ];
         let mut j = Journal::new("setup", &Config::default(), &Config::default(), true, &ops)
             .with_links(&host);
@@ -541,6 +553,42 @@ mod tests {
         }
         let back: Changes = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn an_unversioned_journal_is_recovered() {
+        // Recovery reads the host and replans: in a scratch namespace.
+        let ns = netswitch_testkit::Netns::new();
+        let dir = tempfile::tempdir().unwrap();
+        let old = br#"{"verb":"restore","pid":777,"changes":{"networks":{},"bonds":{}},
+            "persist":false,"ops":[],"before_links":[],"resolv":null}"#;
+        fs::write(dir.path().join(JOURNAL), old).unwrap();
+        let engine = Engine::new(dir.path(), dir.path().join("resolv.conf"));
+        let r = ns.run(|| engine.recover()).unwrap().expect("a recovery");
+        assert_eq!((r.verb.as_str(), r.pid), ("restore", 777), "{r:?}");
+        assert!(r.problems.is_empty(), "{r:?}");
+        assert!(!dir.path().join(JOURNAL).exists());
+        assert!(!dir.path().join("journal.unreadable").exists());
+    }
+
+    #[test]
+    fn a_journal_of_an_unknown_version_is_set_aside_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = br#"{"version":7,"verb":"setup","pid":1,"ops":[{"op":"warp"}]}"#;
+        fs::write(dir.path().join(JOURNAL), text).unwrap();
+        let engine = Engine::new(dir.path(), dir.path().join("resolv.conf"));
+        // Refused before anything reads or touches the host.
+        let r = engine.recover().unwrap().expect("a recovery");
+        assert!(!r.completed);
+        assert!(
+            r.problems.iter().any(|p| p.contains("format version 7")),
+            "{r:?}"
+        );
+        assert!(!dir.path().join(JOURNAL).exists());
+        assert_eq!(
+            fs::read(dir.path().join("journal.unreadable")).unwrap(),
+            text
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use netswitch_model::host::OvsState;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::OvsOp;
 use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
 use netswitch_ovsdb::{row, Client, Condition, Mutation, Mutator, OpResult, Row, Uuid, VSWITCH_DB};
 use netswitch_switch::ovs::MARK_KEY;
@@ -122,7 +122,7 @@ fn tag_datum(tag: Option<u16>) -> Value {
 /// from a fresh read, once.
 pub fn apply(
     settings: &OvsSettings,
-    ops: &[Op],
+    ops: &[OvsOp],
     base_mappings: Option<&str>,
 ) -> Result<(), String> {
     let _span = info_span!("ovs_apply", ops = ops.len()).entered();
@@ -224,7 +224,7 @@ fn resize(
 /// Translates the plan's OVS ops into one transaction against `now`.
 fn build(
     settings: &OvsSettings,
-    ops: &[Op],
+    ops: &[OvsOp],
     now: &Read,
     base_mappings: Option<&str>,
 ) -> Result<Built, String> {
@@ -272,7 +272,7 @@ fn build(
     };
     for op in ops {
         match op {
-            Op::OvsAddBridge {
+            OvsOp::AddBridge {
                 name,
                 mark,
                 southbound,
@@ -289,7 +289,7 @@ fn build(
                 ]);
                 new_bridges.insert(name.clone(), (brow, ports));
             }
-            Op::OvsDelBridge { name } => {
+            OvsOp::DelBridge { name } => {
                 let u = now
                     .bridge_uuid
                     .get(name)
@@ -304,7 +304,7 @@ fn build(
                     vec![Condition::uuid(u)],
                 ));
             }
-            Op::OvsAddPort {
+            OvsOp::AddPort {
                 bridge,
                 name,
                 tag,
@@ -327,7 +327,7 @@ fn build(
                     ));
                 }
             }
-            Op::OvsDelPort { bridge, name } => {
+            OvsOp::DelPort { bridge, name } => {
                 let (Some(bu), Some(pu)) = (now.bridge_uuid.get(bridge), now.port_uuid.get(name))
                 else {
                     return Err(format!("\"{op}\": no such port"));
@@ -338,7 +338,7 @@ fn build(
                     vec![Mutation::new("ports", Mutator::Delete, set([pu.to_json()]))],
                 ));
             }
-            Op::OvsSetPort { name, tag, mtu } => {
+            OvsOp::SetPort { name, tag, mtu } => {
                 let pu = now
                     .port_uuid
                     .get(name)
@@ -354,7 +354,7 @@ fn build(
                     row([("mtu_request", mtu.map_or_else(empty_set, |m| json!(m)))]),
                 ));
             }
-            Op::OvsSetMappings { mappings } => {
+            OvsOp::SetMappings { mappings } => {
                 let root = now.root.as_ref().ok_or("no Open_vSwitch row")?;
                 guard = Some(tx.len());
                 tx.push(netswitch_ovsdb::Op::unchanged(
@@ -382,7 +382,6 @@ fn build(
                     ));
                 }
             }
-            other => return Err(format!("\"{other}\" is a kernel op, not an OVSDB one")),
         }
     }
     for (name, (mut brow, ports)) in new_bridges {

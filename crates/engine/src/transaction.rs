@@ -13,7 +13,7 @@ use std::time::Instant;
 use netswitch_model::config::{Config, SwitchType};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::HostState;
-use netswitch_model::plan::{Op, Plan};
+use netswitch_model::plan::{KernelOp, Op, Plan};
 use netswitch_model::Request;
 use netswitch_switch::inverse;
 use netswitch_switch::scope::{plan_scoped, Scope};
@@ -468,13 +468,13 @@ impl Engine {
     #[cfg(feature = "fault-injection")]
     fn drift(&self, ops: &[Op]) {
         let Some(link) = ops.iter().find_map(|o| match o {
-            Op::SetUp { link } => Some(link.clone()),
+            Op::Kernel(KernelOp::SetUp { link }) => Some(link.clone()),
             _ => None,
         }) else {
             return;
         };
         if let Ok(host) = self.observe(false) {
-            let applied = netswitch_kernel::apply(&host, &[Op::SetMtu { link, mtu: 1280 }]);
+            let applied = netswitch_kernel::apply(&host, &[KernelOp::SetMtu { link, mtu: 1280 }]);
             warn!(failure = ?applied.failure, "injected drift: set the MTU of a link to 1280");
         }
     }

@@ -1,7 +1,7 @@
 //! Bond options (VDSM's `"mode=4 miimon=100"`) to `IFLA_BOND_*` attributes.
 //!
 //! Creating a bond sends the options given; the kernel's defaults cover the
-//! rest. Changing one ([`Op::SetBondOptions`](netswitch_model::plan::Op)) is
+//! rest. Changing one ([`KernelOp::SetBondOptions`](netswitch_model::plan::KernelOp)) is
 //! declarative, as the planner means it: an option left out returns to its
 //! default. But the kernel refuses some options on a bond that is up or has
 //! slaves even when the value does not change (`mode` needs both, and
@@ -84,10 +84,9 @@ impl Bonds {
     pub(crate) fn create(
         &mut self,
         bond: &str,
-        text: &str,
+        parsed: &BondOptions,
         devices: &Devices,
     ) -> Result<Vec<InfoBond>, EncodeError> {
-        let parsed = parse(bond, text)?;
         let given = parsed.map();
         let peer_notif = peer_notif(bond, given)?;
         let mut out = Vec::new();
@@ -102,20 +101,19 @@ impl Bonds {
             };
             out.push(attribute(bond, name, value, devices)?);
         }
-        self.known.insert(bond.to_string(), desired(&parsed)?);
+        self.known.insert(bond.to_string(), desired(parsed)?);
         Ok(out)
     }
 
-    /// The attributes that move an existing bond to `text`: the options
+    /// The attributes that move an existing bond to `parsed`: the options
     /// whose value changes, `mode` first when it does.
     pub(crate) fn change(
         &mut self,
         bond: &str,
-        text: &str,
+        parsed: &BondOptions,
         devices: &Devices,
     ) -> Result<Vec<InfoBond>, EncodeError> {
-        let parsed = parse(bond, text)?;
-        let want = desired(&parsed)?;
+        let want = desired(parsed)?;
         let current = self.known.get(bond);
         let mode_changes = current.and_then(|c| c.get("mode")) != want.get("mode");
         let mut out = Vec::new();
@@ -152,10 +150,6 @@ impl Bonds {
     pub(crate) fn forget(&mut self, bond: &str) {
         self.known.remove(bond);
     }
-}
-
-fn parse(bond: &str, text: &str) -> Result<BondOptions, EncodeError> {
-    BondOptions::parse(text).map_err(|e| EncodeError::invalid(format!("bond {bond}: {e}")))
 }
 
 /// `num_grat_arp` and `num_unsol_na` are one setting; if both are given
@@ -275,6 +269,10 @@ fn attribute(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn opts(text: &str) -> BondOptions {
+        BondOptions::parse(text).unwrap()
+    }
     use netswitch_model::host::{BondInfo, Link, LinkKind};
 
     fn host_with_bond(options: &str) -> HostState {
@@ -314,7 +312,7 @@ mod tests {
         let attrs = b
             .create(
                 "bond0",
-                "mode=802.3ad miimon=100 lacp_rate=fast xmit_hash_policy=layer3+4",
+                &opts("mode=802.3ad miimon=100 lacp_rate=fast xmit_hash_policy=layer3+4"),
                 &Devices::new(&h),
             )
             .unwrap();
@@ -334,7 +332,7 @@ mod tests {
         let h = host_with_bond("mode=4 miimon=100 lacp_rate=fast");
         let mut b = Bonds::new(&h);
         let attrs = b
-            .change("bond0", "mode=4 miimon=200", &Devices::new(&h))
+            .change("bond0", &opts("mode=4 miimon=200"), &Devices::new(&h))
             .unwrap();
         assert_eq!(
             attrs,
@@ -345,7 +343,7 @@ mod tests {
         );
         // Applying the same again is a no-op message.
         let attrs = b
-            .change("bond0", "mode=4 miimon=200", &Devices::new(&h))
+            .change("bond0", &opts("mode=4 miimon=200"), &Devices::new(&h))
             .unwrap();
         assert!(attrs.is_empty(), "{attrs:?}");
     }
@@ -357,7 +355,7 @@ mod tests {
         let attrs = b
             .change(
                 "bond0",
-                "mode=1 miimon=100 primary=dummy_a",
+                &opts("mode=1 miimon=100 primary=dummy_a"),
                 &Devices::new(&h),
             )
             .unwrap();
@@ -386,7 +384,7 @@ mod tests {
         let e = Bonds::new(&h)
             .create(
                 "bond0",
-                "mode=1 num_grat_arp=2 num_unsol_na=3",
+                &opts("mode=1 num_grat_arp=2 num_unsol_na=3"),
                 &Devices::new(&h),
             )
             .unwrap_err();
@@ -397,7 +395,7 @@ mod tests {
     fn a_primary_that_does_not_exist_is_enodev() {
         let h = HostState::default();
         let e = Bonds::new(&h)
-            .create("bond0", "mode=1 primary=nic9", &Devices::new(&h))
+            .create("bond0", &opts("mode=1 primary=nic9"), &Devices::new(&h))
             .unwrap_err();
         assert_eq!(e.errno, libc::ENODEV);
     }

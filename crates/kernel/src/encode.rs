@@ -24,7 +24,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netswitch_model::host::HostState;
-use netswitch_model::plan::{Op, RouteSpec, RuleSpec};
+use netswitch_model::plan::{KernelOp, RouteSpec, RuleSpec};
 
 use crate::bond::Bonds;
 use crate::bridge;
@@ -70,7 +70,7 @@ pub(crate) struct Batch {
 /// its index.
 pub(crate) fn encode_plan(
     host: &HostState,
-    ops: &[Op],
+    ops: &[KernelOp],
     first_seq: u32,
 ) -> Result<Batch, (usize, EncodeError)> {
     let mut enc = Encoder {
@@ -115,10 +115,10 @@ struct Encoder {
 
 impl Encoder {
     /// One op's message and its extra header flags.
-    fn op(&mut self, op: &Op) -> Result<(RouteNetlinkMessage, u16), EncodeError> {
+    fn op(&mut self, op: &KernelOp) -> Result<(RouteNetlinkMessage, u16), EncodeError> {
         let d = &mut self.devices;
         Ok(match op {
-            Op::CreateBridge {
+            KernelOp::CreateBridge {
                 name,
                 mtu,
                 stp,
@@ -133,7 +133,7 @@ impl Encoder {
                 attrs.push(link_info(InfoKind::Bridge, InfoData::Bridge(data)));
                 (new_link(index, attrs), CREATE)
             }
-            Op::CreateBond {
+            KernelOp::CreateBond {
                 name,
                 options,
                 hwaddr,
@@ -147,7 +147,7 @@ impl Encoder {
                 let index = d.create(name);
                 (new_link(index, attrs), CREATE)
             }
-            Op::CreateVlan {
+            KernelOp::CreateVlan {
                 name,
                 parent,
                 id,
@@ -173,28 +173,30 @@ impl Encoder {
                 ));
                 (new_link(index, attrs), CREATE)
             }
-            Op::DeleteLink { name } => {
+            KernelOp::DeleteLink { name } => {
                 let index = d.delete(name)?;
                 self.bonds.forget(name);
                 let mut msg = LinkMessage::default();
                 msg.header.index = index;
                 (RouteNetlinkMessage::DelLink(msg), 0)
             }
-            Op::SetMaster { link, master } => {
+            KernelOp::SetMaster { link, master } => {
                 let master = d.get(master)?;
                 (
                     new_link(d.get(link)?, vec![LinkAttribute::Controller(master)]),
                     0,
                 )
             }
-            Op::ReleaseMaster { link } => (
+            KernelOp::ReleaseMaster { link } => (
                 new_link(d.get(link)?, vec![LinkAttribute::Controller(0)]),
                 0,
             ),
-            Op::SetMtu { link, mtu } => (new_link(d.get(link)?, vec![LinkAttribute::Mtu(*mtu)]), 0),
-            Op::SetUp { link } => (set_up(d.get(link)?, true), 0),
-            Op::SetDown { link } => (set_up(d.get(link)?, false), 0),
-            Op::SetBridgeOptions { name, stp, options } => {
+            KernelOp::SetMtu { link, mtu } => {
+                (new_link(d.get(link)?, vec![LinkAttribute::Mtu(*mtu)]), 0)
+            }
+            KernelOp::SetUp { link } => (set_up(d.get(link)?, true), 0),
+            KernelOp::SetDown { link } => (set_up(d.get(link)?, false), 0),
+            KernelOp::SetBridgeOptions { name, stp, options } => {
                 let data = bridge::attributes(name, *stp, options)?;
                 (
                     new_link(
@@ -204,7 +206,7 @@ impl Encoder {
                     0,
                 )
             }
-            Op::SetBondOptions { name, options } => {
+            KernelOp::SetBondOptions { name, options } => {
                 let index = d.get(name)?;
                 let data = self.bonds.change(name, options, d)?;
                 (
@@ -212,30 +214,30 @@ impl Encoder {
                     0,
                 )
             }
-            Op::SetMac { link, mac } => (
+            KernelOp::SetMac { link, mac } => (
                 new_link(
                     d.get(link)?,
                     vec![LinkAttribute::Address(mac_attr(link, mac)?)],
                 ),
                 0,
             ),
-            Op::AddAddr { link, addr } => (
+            KernelOp::AddAddr { link, addr } => (
                 RouteNetlinkMessage::NewAddress(address(d.get(link)?, addr, true)),
                 CREATE,
             ),
-            Op::DelAddr { link, addr } => (
+            KernelOp::DelAddr { link, addr } => (
                 RouteNetlinkMessage::DelAddress(address(d.get(link)?, addr, false)),
                 0,
             ),
-            Op::AddRoute(spec) => (
+            KernelOp::AddRoute(spec) => (
                 RouteNetlinkMessage::NewRoute(route(spec, d.get(&spec.dev)?, true)?),
                 CREATE,
             ),
-            Op::DelRoute(spec) => (
+            KernelOp::DelRoute(spec) => (
                 RouteNetlinkMessage::DelRoute(route(spec, d.get(&spec.dev)?, false)?),
                 0,
             ),
-            Op::AddRule(spec) => {
+            KernelOp::AddRule(spec) => {
                 if let Some(iif) = &spec.iif {
                     d.get(iif)?;
                 }
@@ -243,14 +245,7 @@ impl Encoder {
             }
             // A rule outlives the device its `iif` names, so removing one
             // whose device is gone must work: the name is not checked.
-            Op::DelRule(spec) => (RouteNetlinkMessage::DelRule(rule(spec)?), 0),
-            // The engine sends these to OVSDB; one reaching here is a bug.
-            op if op.is_ovs() => {
-                return Err(EncodeError::invalid(format!(
-                    "\"{op}\" is an OVSDB op, not a kernel one"
-                )))
-            }
-            _ => unreachable!("every kernel op is matched above"),
+            KernelOp::DelRule(spec) => (RouteNetlinkMessage::DelRule(rule(spec)?), 0),
         })
     }
 }
@@ -469,19 +464,19 @@ mod tests {
     #[test]
     fn links_created_in_the_plan_get_indexes_that_later_ops_use() {
         let ops = vec![
-            Op::CreateBridge {
+            KernelOp::CreateBridge {
                 name: "br0".into(),
                 mtu: 9000,
                 stp: true,
                 options: BTreeMap::new(),
             },
-            Op::CreateVlan {
+            KernelOp::CreateVlan {
                 name: "veth_a0.10".into(),
                 parent: "veth_a0".into(),
                 id: 10,
                 mtu: 1500,
             },
-            Op::SetMaster {
+            KernelOp::SetMaster {
                 link: "veth_a0.10".into(),
                 master: "br0".into(),
             },
@@ -554,13 +549,13 @@ mod tests {
     #[test]
     fn an_op_naming_an_unknown_device_stops_encoding_at_its_index() {
         let ops = vec![
-            Op::SetUp {
+            KernelOp::SetUp {
                 link: "veth_a0".into(),
             },
-            Op::DeleteLink {
+            KernelOp::DeleteLink {
                 name: "veth_b0".into(),
             },
-            Op::SetUp {
+            KernelOp::SetUp {
                 link: "veth_b0".into(),
             },
         ];

@@ -23,7 +23,8 @@
 //!   link created by someone else since then may take a chosen index
 //!   (`EBUSY`), and existing links are addressed by their snapshot index.
 //! - **Options.** Bridge options by sysfs name ([`BRIDGE_OPTIONS`]); bond
-//!   options as VDSM writes them, parsed by `netswitch_model::bondopts`.
+//!   options typed (`netswitch_model::bondopts::BondOptions`, canonical and
+//!   checked when the op was made), never re-parsed here.
 //!   Changing a bond's options is declarative (what is left out returns to
 //!   its default) but sends only what differs from the bond's current
 //!   values, since the kernel refuses some options on an up or enslaved
@@ -46,7 +47,7 @@ use std::ops::Range;
 use std::time::Instant;
 
 use netswitch_model::host::HostState;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{KernelOp, Op};
 
 pub use bridge::BRIDGE_OPTIONS;
 
@@ -78,7 +79,7 @@ impl Applied {
 pub struct OpFailure {
     /// Its index in the plan.
     pub index: usize,
-    /// The op itself.
+    /// The op itself, as a plan op (what the engine reports and undoes).
     pub op: Op,
     /// The errno: the kernel's, or the one the kernel would have given
     /// (`ENODEV` for a device the plan names but nothing provides, `EINVAL`
@@ -170,13 +171,13 @@ pub fn open_check() -> Result<(), KernelError> {
 /// earlier op provides, or an option that does not parse) fails the plan
 /// before anything is sent: `done` is empty. Socket failures become the
 /// failure of the first op without an ack.
-pub fn apply(host: &HostState, ops: &[Op]) -> Applied {
+pub fn apply(host: &HostState, ops: &[KernelOp]) -> Applied {
     apply_with(host, ops, &ApplyOptions::default())
 }
 
 /// [`apply`] with smaller batches (tests; a caller that wants to bound how
 /// much runs past a failure).
-pub fn apply_with(host: &HostState, ops: &[Op], options: &ApplyOptions) -> Applied {
+pub fn apply_with(host: &HostState, ops: &[KernelOp], options: &ApplyOptions) -> Applied {
     let started = Instant::now();
     let mut applied = Applied::default();
     if ops.is_empty() {
@@ -243,7 +244,7 @@ pub fn apply_with(host: &HostState, ops: &[Op], options: &ApplyOptions) -> Appli
                         let message = kernel_message(&ops[i], &ack);
                         applied.failure = Some(OpFailure {
                             index: i,
-                            op: ops[i].clone(),
+                            op: Op::from(ops[i].clone()),
                             errno: ack.errno,
                             message,
                         });
@@ -301,10 +302,10 @@ fn chunks(spans: &[Range<usize>], max_bytes: usize, max_messages: usize) -> Vec<
     out
 }
 
-fn failure(ops: &[Op], index: usize, errno: i32, why: &str) -> OpFailure {
+fn failure(ops: &[KernelOp], index: usize, errno: i32, why: &str) -> OpFailure {
     OpFailure {
         index,
-        op: ops[index].clone(),
+        op: Op::from(ops[index].clone()),
         errno,
         message: format!("{}: {why}", ops[index]),
     }
@@ -319,7 +320,7 @@ fn strerror(errno: i32) -> String {
     }
 }
 
-fn kernel_message(op: &Op, ack: &Ack) -> String {
+fn kernel_message(op: &KernelOp, ack: &Ack) -> String {
     let mut m = format!("{op}: {} (errno {})", strerror(ack.errno), ack.errno);
     if let Some(text) = &ack.text {
         m.push_str(&format!("; kernel: {text}"));
@@ -398,7 +399,7 @@ mod tests {
 
     #[test]
     fn messages_name_the_op_the_errno_and_the_kernels_text() {
-        let op = Op::SetUp { link: "br0".into() };
+        let op = KernelOp::SetUp { link: "br0".into() };
         let m = kernel_message(
             &op,
             &Ack {
@@ -415,10 +416,10 @@ mod tests {
     #[test]
     fn a_plan_that_cannot_be_encoded_sends_nothing() {
         let ops = vec![
-            Op::SetUp {
+            KernelOp::SetUp {
                 link: "lo_nope".into(),
             },
-            Op::SetUp { link: "x".into() },
+            KernelOp::SetUp { link: "x".into() },
         ];
         let a = apply(&HostState::default(), &ops);
         assert!(a.done.is_empty());

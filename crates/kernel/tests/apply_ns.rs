@@ -4,19 +4,19 @@
 use std::collections::BTreeMap;
 
 use netswitch_kernel::{apply, apply_with, Applied, ApplyOptions};
-use netswitch_model::plan::{Op, RouteSpec, RuleSpec};
+use netswitch_model::plan::{KernelOp, RouteSpec, RuleSpec};
 use netswitch_testkit::Netns;
 use serde_json::Value;
 
 const TABLE: u32 = 3221225994;
 
 /// Snapshots the namespace and applies `ops` inside it.
-fn apply_in(ns: &Netns, ops: &[Op]) -> Applied {
+fn apply_in(ns: &Netns, ops: &[KernelOp]) -> Applied {
     ns.run(|| apply(&netswitch_netinfo::snapshot().expect("snapshot"), ops))
 }
 
 /// [`apply_in`] with batch limits.
-fn apply_in_with(ns: &Netns, ops: &[Op], options: &ApplyOptions) -> Applied {
+fn apply_in_with(ns: &Netns, ops: &[KernelOp], options: &ApplyOptions) -> Applied {
     ns.run(|| {
         apply_with(
             &netswitch_netinfo::snapshot().expect("snapshot"),
@@ -129,8 +129,8 @@ fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn bridge(name: &str, mtu: u32, stp: bool, options: &[(&str, &str)]) -> Op {
-    Op::CreateBridge {
+fn bridge(name: &str, mtu: u32, stp: bool, options: &[(&str, &str)]) -> KernelOp {
+    KernelOp::CreateBridge {
         name: name.into(),
         mtu,
         stp,
@@ -138,26 +138,26 @@ fn bridge(name: &str, mtu: u32, stp: bool, options: &[(&str, &str)]) -> Op {
     }
 }
 
-fn set_master(link: &str, master: &str) -> Op {
-    Op::SetMaster {
+fn set_master(link: &str, master: &str) -> KernelOp {
+    KernelOp::SetMaster {
         link: link.into(),
         master: master.into(),
     }
 }
 
-fn up(link: &str) -> Op {
-    Op::SetUp { link: link.into() }
+fn up(link: &str) -> KernelOp {
+    KernelOp::SetUp { link: link.into() }
 }
 
-fn add_addr(link: &str, addr: &str) -> Op {
-    Op::AddAddr {
+fn add_addr(link: &str, addr: &str) -> KernelOp {
+    KernelOp::AddAddr {
         link: link.into(),
         addr: addr.parse().unwrap(),
     }
 }
 
-fn del_addr(link: &str, addr: &str) -> Op {
-    Op::DelAddr {
+fn del_addr(link: &str, addr: &str) -> KernelOp {
+    KernelOp::DelAddr {
         link: link.into(),
         addr: addr.parse().unwrap(),
     }
@@ -192,13 +192,13 @@ fn rule(prio: u32, src: Option<&str>, dst: Option<&str>, iif: Option<&str>) -> R
 }
 
 /// What a source-routed network needs, as the legacy planner emits it.
-fn build_plan() -> Vec<Op> {
+fn build_plan() -> Vec<KernelOp> {
     vec![
-        Op::SetMtu {
+        KernelOp::SetMtu {
             link: "veth_a0".into(),
             mtu: 9000,
         },
-        Op::SetMtu {
+        KernelOp::SetMtu {
             link: "veth_b0".into(),
             mtu: 9000,
         },
@@ -216,7 +216,7 @@ fn build_plan() -> Vec<Op> {
         add_addr("br_one", "192.0.2.10/24"),
         add_addr("br_one", "2001:db8:1::10/64"),
         add_addr("br_two", "198.51.100.10/24"),
-        Op::AddRoute(route(
+        KernelOp::AddRoute(route(
             254,
             "0.0.0.0/0",
             Some("192.0.2.1"),
@@ -224,7 +224,7 @@ fn build_plan() -> Vec<Op> {
             None,
             "universe",
         )),
-        Op::AddRoute(route(
+        KernelOp::AddRoute(route(
             TABLE,
             "198.51.100.0/24",
             None,
@@ -232,7 +232,7 @@ fn build_plan() -> Vec<Op> {
             Some("198.51.100.10"),
             "link",
         )),
-        Op::AddRoute(route(
+        KernelOp::AddRoute(route(
             TABLE,
             "0.0.0.0/0",
             Some("198.51.100.1"),
@@ -240,17 +240,17 @@ fn build_plan() -> Vec<Op> {
             None,
             "universe",
         )),
-        Op::AddRule(rule(32000, Some("198.51.100.0/24"), None, None)),
-        Op::AddRule(rule(32000, None, Some("198.51.100.0/24"), Some("br_two"))),
+        KernelOp::AddRule(rule(32000, Some("198.51.100.0/24"), None, None)),
+        KernelOp::AddRule(rule(32000, None, Some("198.51.100.0/24"), Some("br_two"))),
     ]
 }
 
 /// The inverse of [`build_plan`], in teardown order.
-fn teardown_plan() -> Vec<Op> {
+fn teardown_plan() -> Vec<KernelOp> {
     vec![
-        Op::DelRule(rule(32000, Some("198.51.100.0/24"), None, None)),
-        Op::DelRule(rule(32000, None, Some("198.51.100.0/24"), Some("br_two"))),
-        Op::DelRoute(route(
+        KernelOp::DelRule(rule(32000, Some("198.51.100.0/24"), None, None)),
+        KernelOp::DelRule(rule(32000, None, Some("198.51.100.0/24"), Some("br_two"))),
+        KernelOp::DelRoute(route(
             TABLE,
             "0.0.0.0/0",
             Some("198.51.100.1"),
@@ -258,7 +258,7 @@ fn teardown_plan() -> Vec<Op> {
             None,
             "universe",
         )),
-        Op::DelRoute(route(
+        KernelOp::DelRoute(route(
             TABLE,
             "198.51.100.0/24",
             None,
@@ -266,7 +266,7 @@ fn teardown_plan() -> Vec<Op> {
             Some("198.51.100.10"),
             "link",
         )),
-        Op::DelRoute(route(
+        KernelOp::DelRoute(route(
             254,
             "0.0.0.0/0",
             Some("192.0.2.1"),
@@ -277,23 +277,23 @@ fn teardown_plan() -> Vec<Op> {
         del_addr("br_one", "192.0.2.10/24"),
         del_addr("br_one", "2001:db8:1::10/64"),
         del_addr("br_two", "198.51.100.10/24"),
-        Op::ReleaseMaster {
+        KernelOp::ReleaseMaster {
             link: "veth_a0".into(),
         },
-        Op::ReleaseMaster {
+        KernelOp::ReleaseMaster {
             link: "veth_b0".into(),
         },
-        Op::DeleteLink {
+        KernelOp::DeleteLink {
             name: "br_one".into(),
         },
-        Op::DeleteLink {
+        KernelOp::DeleteLink {
             name: "br_two".into(),
         },
-        Op::SetMtu {
+        KernelOp::SetMtu {
             link: "veth_a0".into(),
             mtu: 1500,
         },
-        Op::SetMtu {
+        KernelOp::SetMtu {
             link: "veth_b0".into(),
             mtu: 1500,
         },
@@ -392,7 +392,7 @@ fn a_failing_op_reports_its_index_and_the_rest_of_its_sendmsg_still_runs() {
         up("br_x"),
         add_addr("br_x", "192.0.2.10/24"),
         // No route to 203.0.113.1 from br_x: the kernel refuses.
-        Op::AddRoute(route(
+        KernelOp::AddRoute(route(
             254,
             "0.0.0.0/0",
             Some("203.0.113.1"),
@@ -405,7 +405,7 @@ fn a_failing_op_reports_its_index_and_the_rest_of_its_sendmsg_still_runs() {
     let applied = apply_in(&ns, &ops);
     let f = applied.failure.expect("the route must fail");
     assert_eq!(f.index, 3);
-    assert_eq!(f.op, ops[3]);
+    assert_eq!(f.op, ops[3].clone().into());
     assert_eq!(f.errno, libc::ENETUNREACH);
     assert!(
         f.message
@@ -416,7 +416,7 @@ fn a_failing_op_reports_its_index_and_the_rest_of_its_sendmsg_still_runs() {
     // The kernel's extended ack says why.
     assert!(f.message.contains("kernel: "), "{}", f.message);
     eprintln!("{}", f.message);
-    // Op 4 went out in the same sendmsg, and the kernel did it.
+    // KernelOp 4 went out in the same sendmsg, and the kernel did it.
     assert_eq!(applied.done, vec![0, 1, 2, 4]);
     assert_eq!(applied.stats.sendmsg_calls, 1);
     assert_eq!(addrs(&ns, "br_x"), vec!["10.1.0.1/24", "192.0.2.10/24"]);
@@ -485,7 +485,7 @@ fn an_op_naming_an_unknown_device_fails_before_anything_is_sent() {
 
     // A device deleted earlier in the plan is unknown afterwards too.
     let ops = vec![
-        Op::DeleteLink {
+        KernelOp::DeleteLink {
             name: "veth_b0".into(),
         },
         up("veth_b0"),
@@ -519,7 +519,7 @@ fn bridge_options_change_on_an_existing_bridge() {
     let ns = two_veths();
     let applied = apply_in(&ns, &[bridge("br_o", 1500, false, &[])]);
     assert!(applied.is_complete(), "{:?}", applied.failure);
-    let ops = vec![Op::SetBridgeOptions {
+    let ops = vec![KernelOp::SetBridgeOptions {
         name: "br_o".into(),
         stp: true,
         options: opts(&[
@@ -551,18 +551,18 @@ fn bridge_options_change_on_an_existing_bridge() {
 fn mac_mtu_down_and_ipv6_rules_apply() {
     let ns = two_veths();
     let ops = vec![
-        Op::SetMac {
+        KernelOp::SetMac {
             link: "veth_a0".into(),
             mac: "02:00:00:00:01:AA".into(),
         },
-        Op::SetMtu {
+        KernelOp::SetMtu {
             link: "veth_a0".into(),
             mtu: 4000,
         },
-        Op::SetDown {
+        KernelOp::SetDown {
             link: "veth_a0".into(),
         },
-        Op::AddRule(RuleSpec {
+        KernelOp::AddRule(RuleSpec {
             priority: 31000,
             table: 200,
             src: Some("2001:db8:5::/64".parse().unwrap()),

@@ -6,7 +6,7 @@
 
 use netswitch_kernel::{apply, Applied};
 use netswitch_model::bondopts::BondOptions;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::KernelOp;
 use netswitch_testkit::{in_lab, Netns};
 use serde_json::Value;
 
@@ -19,11 +19,11 @@ macro_rules! lab_only {
     };
 }
 
-fn apply_in(ns: &Netns, ops: &[Op]) -> Applied {
+fn apply_in(ns: &Netns, ops: &[KernelOp]) -> Applied {
     ns.run(|| apply(&netswitch_netinfo::snapshot().expect("snapshot"), ops))
 }
 
-fn must_apply(ns: &Netns, ops: &[Op]) -> Applied {
+fn must_apply(ns: &Netns, ops: &[KernelOp]) -> Applied {
     let a = apply_in(ns, ops);
     if let Some(f) = &a.failure {
         panic!("op {} failed: {}", f.index, f.message);
@@ -51,26 +51,26 @@ fn dummies(ns: &Netns, names: &[&str]) {
     }
 }
 
-fn up(link: &str) -> Op {
-    Op::SetUp { link: link.into() }
+fn up(link: &str) -> KernelOp {
+    KernelOp::SetUp { link: link.into() }
 }
 
-fn down(link: &str) -> Op {
-    Op::SetDown { link: link.into() }
+fn down(link: &str) -> KernelOp {
+    KernelOp::SetDown { link: link.into() }
 }
 
-fn set_master(link: &str, master: &str) -> Op {
-    Op::SetMaster {
+fn set_master(link: &str, master: &str) -> KernelOp {
+    KernelOp::SetMaster {
         link: link.into(),
         master: master.into(),
     }
 }
 
-fn release(link: &str) -> Op {
-    Op::ReleaseMaster { link: link.into() }
+fn release(link: &str) -> KernelOp {
+    KernelOp::ReleaseMaster { link: link.into() }
 }
 
-fn enslave(slaves: &[&str], bond: &str) -> Vec<Op> {
+fn enslave(slaves: &[&str], bond: &str) -> Vec<KernelOp> {
     slaves
         .iter()
         .flat_map(|s| [down(s), set_master(s, bond)])
@@ -84,25 +84,28 @@ fn an_lacp_bond_carries_a_jumbo_vlan_under_a_bridge_and_goes_away() {
     let ns = Netns::new();
     dummies(&ns, &["dummy_a", "dummy_b"]);
     let mut ops = vec![
-        Op::CreateBond {
+        KernelOp::CreateBond {
             name: "bond0".into(),
-            options: "mode=802.3ad miimon=100 lacp_rate=fast xmit_hash_policy=layer3+4".into(),
+            options: BondOptions::parse(
+                "mode=802.3ad miimon=100 lacp_rate=fast xmit_hash_policy=layer3+4",
+            )
+            .unwrap(),
             hwaddr: None,
         },
-        Op::SetMtu {
+        KernelOp::SetMtu {
             link: "bond0".into(),
             mtu: 9000,
         },
     ];
     ops.extend(enslave(&["dummy_a", "dummy_b"], "bond0"));
     ops.extend([
-        Op::CreateVlan {
+        KernelOp::CreateVlan {
             name: "bond0.100".into(),
             parent: "bond0".into(),
             id: 100,
             mtu: 9000,
         },
-        Op::CreateBridge {
+        KernelOp::CreateBridge {
             name: "net100".into(),
             mtu: 9000,
             stp: false,
@@ -148,9 +151,10 @@ fn an_lacp_bond_carries_a_jumbo_vlan_under_a_bridge_and_goes_away() {
     assert!(br["flags"].as_array().unwrap().iter().any(|f| f == "UP"));
 
     // The same bond, other options of its mode: up, slaves on.
-    let ops = vec![Op::SetBondOptions {
+    let ops = vec![KernelOp::SetBondOptions {
         name: "bond0".into(),
-        options: "mode=4 miimon=200 xmit_hash_policy=layer2+3 lacp_rate=fast".into(),
+        options: BondOptions::parse("mode=4 miimon=200 xmit_hash_policy=layer2+3 lacp_rate=fast")
+            .unwrap(),
     }];
     must_apply(&ns, &ops);
     assert_eq!(bonding(&ns, "bond0", "miimon"), "200");
@@ -161,9 +165,9 @@ fn an_lacp_bond_carries_a_jumbo_vlan_under_a_bridge_and_goes_away() {
     // A mode change, as the planner orders it: slaves out, bond down,
     // options, slaves back, up.
     let mut ops = vec![release("dummy_a"), release("dummy_b"), down("bond0")];
-    ops.push(Op::SetBondOptions {
+    ops.push(KernelOp::SetBondOptions {
         name: "bond0".into(),
-        options: "mode=active-backup miimon=100 primary=dummy_b".into(),
+        options: BondOptions::parse("mode=active-backup miimon=100 primary=dummy_b").unwrap(),
     });
     ops.extend(enslave(&["dummy_a", "dummy_b"], "bond0"));
     ops.extend([up("dummy_a"), up("dummy_b"), up("bond0")]);
@@ -174,9 +178,9 @@ fn an_lacp_bond_carries_a_jumbo_vlan_under_a_bridge_and_goes_away() {
     assert_eq!(bonding(&ns, "bond0", "slaves"), "dummy_a dummy_b");
     assert_eq!(link(&ns, "bond0.100").unwrap()["link"], "bond0");
 
-    let ops: Vec<Op> = ["net100", "bond0.100", "bond0"]
+    let ops: Vec<KernelOp> = ["net100", "bond0.100", "bond0"]
         .iter()
-        .map(|n| Op::DeleteLink {
+        .map(|n| KernelOp::DeleteLink {
             name: n.to_string(),
         })
         .collect();
@@ -196,9 +200,9 @@ fn a_bond_keeps_the_hwaddr_it_was_created_with_and_takes_a_new_one() {
     lab_only!();
     let ns = Netns::new();
     dummies(&ns, &["dummy_c"]);
-    let mut ops = vec![Op::CreateBond {
+    let mut ops = vec![KernelOp::CreateBond {
         name: "bond1".into(),
-        options: "mode=1 miimon=100".into(),
+        options: BondOptions::parse("mode=1 miimon=100").unwrap(),
         hwaddr: Some("02:00:00:00:B0:01".into()),
     }];
     ops.extend(enslave(&["dummy_c"], "bond1"));
@@ -209,7 +213,7 @@ fn a_bond_keeps_the_hwaddr_it_was_created_with_and_takes_a_new_one() {
 
     must_apply(
         &ns,
-        &[Op::SetMac {
+        &[KernelOp::SetMac {
             link: "bond1".into(),
             mac: "02:00:00:00:b0:02".into(),
         }],
@@ -241,12 +245,12 @@ fn every_bond_option_reaches_the_kernel_in_every_mode_that_takes_it() {
          primary=dummy_p",
         "mode=balance-alb miimon=100 primary=dummy_p primary_reselect=failure",
     ];
-    let ops: Vec<Op> = cases
+    let ops: Vec<KernelOp> = cases
         .iter()
         .enumerate()
-        .map(|(i, o)| Op::CreateBond {
+        .map(|(i, o)| KernelOp::CreateBond {
             name: format!("bond{i}"),
-            options: o.to_string(),
+            options: BondOptions::parse(o).unwrap(),
             hwaddr: None,
         })
         .collect();
@@ -271,12 +275,12 @@ fn every_bond_option_reaches_the_kernel_in_every_mode_that_takes_it() {
 
     // Changing each bond to its mode's defaults sends only what differs,
     // and gets there.
-    let ops: Vec<Op> = cases
+    let ops: Vec<KernelOp> = cases
         .iter()
         .enumerate()
-        .map(|(i, o)| Op::SetBondOptions {
+        .map(|(i, o)| KernelOp::SetBondOptions {
             name: format!("bond{i}"),
-            options: o.split_whitespace().next().unwrap().to_string(),
+            options: BondOptions::parse(o.split_whitespace().next().unwrap()).unwrap(),
         })
         .collect();
     must_apply(&ns, &ops);
@@ -312,9 +316,9 @@ fn a_thousand_bridged_vlans_on_a_bond_go_out_in_one_sendmsg() {
     lab_only!();
     let ns = Netns::new();
     dummies(&ns, &["dummy_s1", "dummy_s2"]);
-    let mut ops = vec![Op::CreateBond {
+    let mut ops = vec![KernelOp::CreateBond {
         name: "bond9".into(),
-        options: "mode=1 miimon=100".into(),
+        options: BondOptions::parse("mode=1 miimon=100").unwrap(),
         hwaddr: None,
     }];
     ops.extend(enslave(&["dummy_s1", "dummy_s2"], "bond9"));
@@ -322,13 +326,13 @@ fn a_thousand_bridged_vlans_on_a_bond_go_out_in_one_sendmsg() {
     for id in 1..=1000u16 {
         let vlan = format!("bond9.{id}");
         let net = format!("net{id}");
-        ops.push(Op::CreateVlan {
+        ops.push(KernelOp::CreateVlan {
             name: vlan.clone(),
             parent: "bond9".into(),
             id,
             mtu: 1500,
         });
-        ops.push(Op::CreateBridge {
+        ops.push(KernelOp::CreateBridge {
             name: net.clone(),
             mtu: 1500,
             stp: false,

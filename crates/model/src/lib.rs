@@ -15,6 +15,7 @@ pub mod names;
 pub mod parse;
 pub mod plan;
 pub mod request;
+pub mod routing;
 pub mod validate;
 
 pub use config::{BondAttrs, Config, NetAttrs, SwitchType};

@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::bondopts::BondOptions;
+
 /// One route to add or delete.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct RouteSpec {
@@ -38,10 +40,10 @@ pub struct RuleSpec {
     pub iif: Option<String>,
 }
 
-/// One backend operation.
+/// One kernel operation (rtnetlink), with typed payloads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Op {
+pub enum KernelOp {
     CreateBridge {
         name: String,
         mtu: u32,
@@ -50,7 +52,9 @@ pub enum Op {
     },
     CreateBond {
         name: String,
-        options: String,
+        /// Canonical options; on disk as VDSM's option string.
+        #[serde(with = "bond_text")]
+        options: BondOptions,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         hwaddr: Option<String>,
     },
@@ -85,9 +89,11 @@ pub enum Op {
         stp: bool,
         options: BTreeMap<String, String>,
     },
+    /// The bond's options as a whole: what is left out returns to its default.
     SetBondOptions {
         name: String,
-        options: String,
+        #[serde(with = "bond_text")]
+        options: BondOptions,
     },
     SetMac {
         link: String,
@@ -105,20 +111,27 @@ pub enum Op {
     DelRoute(RouteSpec),
     AddRule(RuleSpec),
     DelRule(RuleSpec),
+}
+
+/// One OVSDB operation; a plan's OVS ops go as one transaction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum OvsOp {
     /// An OVS bridge netswitch owns, marked in `external_ids` so it is
     /// found again (its name is made up), with its southbound port.
-    OvsAddBridge {
+    #[serde(rename = "ovs_add_bridge")]
+    AddBridge {
         name: String,
         /// The mark: `dev:<southbound>` or `net:<network>` for a nicless one.
         mark: String,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         southbound: Option<String>,
     },
-    OvsDelBridge {
-        name: String,
-    },
+    #[serde(rename = "ovs_del_bridge")]
+    DelBridge { name: String },
     /// A port on an OVS bridge: a network's internal port or a southbound.
-    OvsAddPort {
+    #[serde(rename = "ovs_add_port")]
+    AddPort {
         bridge: String,
         name: String,
         #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -127,12 +140,11 @@ pub enum Op {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         mtu: Option<u32>,
     },
-    OvsDelPort {
-        bridge: String,
-        name: String,
-    },
+    #[serde(rename = "ovs_del_port")]
+    DelPort { bridge: String, name: String },
     /// A network's internal port gets a new tag or MTU.
-    OvsSetPort {
+    #[serde(rename = "ovs_set_port")]
+    SetPort {
         name: String,
         #[serde(skip_serializing_if = "Option::is_none", default)]
         tag: Option<u16>,
@@ -140,25 +152,75 @@ pub enum Op {
         mtu: Option<u32>,
     },
     /// `ovn-bridge-mappings`; `None` removes the key.
-    OvsSetMappings {
+    #[serde(rename = "ovs_set_mappings")]
+    SetMappings {
         #[serde(skip_serializing_if = "Option::is_none", default)]
         mappings: Option<String>,
     },
+}
+
+/// One plan operation, by the backend that carries it out. A new backend
+/// (traffic control: `Tc(TcOp)`, say) is one more variant here, one
+/// `Backend` in the engine, and its ops' `Display`.
+///
+/// On disk (the journal) an op is its backend op's object as is: the
+/// `op` names do not overlap, so the backend is known from the name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Op {
+    Kernel(KernelOp),
+    Ovs(OvsOp),
+}
+
+impl From<KernelOp> for Op {
+    fn from(op: KernelOp) -> Self {
+        Op::Kernel(op)
+    }
+}
+
+impl From<OvsOp> for Op {
+    fn from(op: OvsOp) -> Self {
+        Op::Ovs(op)
+    }
 }
 
 impl Op {
     /// Whether the op goes to OVSDB rather than the kernel. The engine
     /// sends a plan's OVS ops as one transaction.
     pub fn is_ovs(&self) -> bool {
-        matches!(
-            self,
-            Op::OvsAddBridge { .. }
-                | Op::OvsDelBridge { .. }
-                | Op::OvsAddPort { .. }
-                | Op::OvsDelPort { .. }
-                | Op::OvsSetPort { .. }
-                | Op::OvsSetMappings { .. }
-        )
+        matches!(self, Op::Ovs(_))
+    }
+
+    /// The kernel op, if it is one.
+    pub fn as_kernel(&self) -> Option<&KernelOp> {
+        match self {
+            Op::Kernel(k) => Some(k),
+            Op::Ovs(_) => None,
+        }
+    }
+
+    /// The OVS op, if it is one.
+    pub fn as_ovs(&self) -> Option<&OvsOp> {
+        match self {
+            Op::Ovs(o) => Some(o),
+            Op::Kernel(_) => None,
+        }
+    }
+}
+
+/// Bond options on disk as VDSM's option string, parsed back (checked) on
+/// reading.
+mod bond_text {
+    use super::BondOptions;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(o: &BondOptions, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(o)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BondOptions, D::Error> {
+        let text = String::deserialize(d)?;
+        BondOptions::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -205,11 +267,11 @@ impl fmt::Display for RuleSpec {
     }
 }
 
-impl fmt::Display for Op {
+impl fmt::Display for KernelOp {
     /// One line in the spirit of `ip(8)`, for `--dry-run`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Op::CreateBridge {
+            KernelOp::CreateBridge {
                 name,
                 mtu,
                 stp,
@@ -222,7 +284,7 @@ impl fmt::Display for Op {
                     fmt_opts(options)
                 )
             }
-            Op::CreateBond {
+            KernelOp::CreateBond {
                 name,
                 options,
                 hwaddr,
@@ -233,19 +295,19 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::CreateVlan {
+            KernelOp::CreateVlan {
                 name,
                 parent,
                 id,
                 mtu,
             } => write!(f, "create vlan {name} on {parent} id {id} mtu {mtu}"),
-            Op::DeleteLink { name } => write!(f, "delete link {name}"),
-            Op::SetMaster { link, master } => write!(f, "set {link} master {master}"),
-            Op::ReleaseMaster { link } => write!(f, "set {link} nomaster"),
-            Op::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
-            Op::SetUp { link } => write!(f, "set {link} up"),
-            Op::SetDown { link } => write!(f, "set {link} down"),
-            Op::SetBridgeOptions { name, stp, options } => {
+            KernelOp::DeleteLink { name } => write!(f, "delete link {name}"),
+            KernelOp::SetMaster { link, master } => write!(f, "set {link} master {master}"),
+            KernelOp::ReleaseMaster { link } => write!(f, "set {link} nomaster"),
+            KernelOp::SetMtu { link, mtu } => write!(f, "set {link} mtu {mtu}"),
+            KernelOp::SetUp { link } => write!(f, "set {link} up"),
+            KernelOp::SetDown { link } => write!(f, "set {link} down"),
+            KernelOp::SetBridgeOptions { name, stp, options } => {
                 write!(
                     f,
                     "set bridge {name} stp {}{}",
@@ -253,15 +315,23 @@ impl fmt::Display for Op {
                     fmt_opts(options)
                 )
             }
-            Op::SetBondOptions { name, options } => write!(f, "set bond {name} {options}"),
-            Op::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
-            Op::AddAddr { link, addr } => write!(f, "add address {addr} dev {link}"),
-            Op::DelAddr { link, addr } => write!(f, "delete address {addr} dev {link}"),
-            Op::AddRoute(r) => write!(f, "add route {r}"),
-            Op::DelRoute(r) => write!(f, "delete route {r}"),
-            Op::AddRule(r) => write!(f, "add rule {r}"),
-            Op::DelRule(r) => write!(f, "delete rule {r}"),
-            Op::OvsAddBridge {
+            KernelOp::SetBondOptions { name, options } => write!(f, "set bond {name} {options}"),
+            KernelOp::SetMac { link, mac } => write!(f, "set {link} address {mac}"),
+            KernelOp::AddAddr { link, addr } => write!(f, "add address {addr} dev {link}"),
+            KernelOp::DelAddr { link, addr } => write!(f, "delete address {addr} dev {link}"),
+            KernelOp::AddRoute(r) => write!(f, "add route {r}"),
+            KernelOp::DelRoute(r) => write!(f, "delete route {r}"),
+            KernelOp::AddRule(r) => write!(f, "add rule {r}"),
+            KernelOp::DelRule(r) => write!(f, "delete rule {r}"),
+        }
+    }
+}
+
+impl fmt::Display for OvsOp {
+    /// One line for `--dry-run`, prefixed `ovs`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OvsOp::AddBridge {
                 name,
                 mark,
                 southbound,
@@ -272,8 +342,8 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::OvsDelBridge { name } => write!(f, "ovs delete bridge {name}"),
-            Op::OvsAddPort {
+            OvsOp::DelBridge { name } => write!(f, "ovs delete bridge {name}"),
+            OvsOp::AddPort {
                 bridge,
                 name,
                 tag,
@@ -292,8 +362,8 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::OvsDelPort { bridge, name } => write!(f, "ovs delete port {name} from {bridge}"),
-            Op::OvsSetPort { name, tag, mtu } => {
+            OvsOp::DelPort { bridge, name } => write!(f, "ovs delete port {name} from {bridge}"),
+            OvsOp::SetPort { name, tag, mtu } => {
                 write!(f, "ovs set port {name}")?;
                 match tag {
                     Some(t) => write!(f, " tag {t}")?,
@@ -304,10 +374,20 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
-            Op::OvsSetMappings { mappings } => match mappings {
+            OvsOp::SetMappings { mappings } => match mappings {
                 Some(m) => write!(f, "ovs set ovn-bridge-mappings {m}"),
                 None => write!(f, "ovs remove ovn-bridge-mappings"),
             },
+        }
+    }
+}
+
+impl fmt::Display for Op {
+    /// The backend op's line: what `--dry-run` prints and errors quote.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Kernel(k) => k.fmt(f),
+            Op::Ovs(o) => o.fmt(f),
         }
     }
 }
@@ -328,5 +408,53 @@ impl Plan {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty() && self.nameservers.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ops_keep_their_on_disk_shape_and_read_back_to_their_backend() {
+        let ops: Vec<Op> = vec![
+            KernelOp::CreateBond {
+                name: "bond0".into(),
+                options: BondOptions::parse("mode=802.3ad miimon=100").unwrap(),
+                hwaddr: None,
+            }
+            .into(),
+            OvsOp::AddPort {
+                bridge: "vdsmbr_x".into(),
+                name: "net".into(),
+                tag: Some(5),
+                internal: true,
+                mtu: None,
+            }
+            .into(),
+        ];
+        let v = serde_json::to_value(&ops).unwrap();
+        assert_eq!(
+            v,
+            json!([
+                {"op": "create_bond", "name": "bond0", "options": "mode=4 miimon=100"},
+                {"op": "ovs_add_port", "bridge": "vdsmbr_x", "name": "net", "tag": 5, "internal": true}
+            ])
+        );
+        let back: Vec<Op> = serde_json::from_value(v).unwrap();
+        assert_eq!(back, ops);
+        assert!(!back[0].is_ovs() && back[1].is_ovs());
+        assert_eq!(back[0].to_string(), "create bond bond0 mode=4 miimon=100");
+        assert_eq!(
+            back[1].to_string(),
+            "ovs add port net to vdsmbr_x internal tag 5"
+        );
+    }
+
+    #[test]
+    fn bond_options_that_do_not_parse_are_refused_on_reading() {
+        let bad = json!({"op": "set_bond_options", "name": "bond0", "options": "mode=9"});
+        assert!(serde_json::from_value::<Op>(bad).is_err());
     }
 }

@@ -8,54 +8,62 @@
 
 use netswitch_model::bondopts::BondOptions;
 use netswitch_model::host::HostState;
-use netswitch_model::plan::Op;
+use netswitch_model::plan::{KernelOp, Op, OvsOp};
 
 /// The ops that undo `op`, given the host `before` the plan ran.
 pub fn inverse(op: &Op, before: &HostState) -> Vec<Op> {
+    match op {
+        Op::Kernel(k) => kernel(k, before).into_iter().map(Op::from).collect(),
+        Op::Ovs(o) => ovs(o, before).into_iter().map(Op::from).collect(),
+    }
+}
+
+/// The undo of a kernel op.
+fn kernel(op: &KernelOp, before: &HostState) -> Vec<KernelOp> {
     let link = |name: &str| before.link(name);
     match op {
-        Op::CreateBridge { name, .. }
-        | Op::CreateBond { name, .. }
-        | Op::CreateVlan { name, .. } => {
-            vec![Op::DeleteLink { name: name.clone() }]
+        KernelOp::CreateBridge { name, .. }
+        | KernelOp::CreateBond { name, .. }
+        | KernelOp::CreateVlan { name, .. } => {
+            vec![KernelOp::DeleteLink { name: name.clone() }]
         }
-        Op::DeleteLink { .. } => Vec::new(),
-        Op::SetMaster { link: l, .. } => match link(l) {
+        KernelOp::DeleteLink { .. } => Vec::new(),
+        KernelOp::SetMaster { link: l, .. } => match link(l) {
             Some(old) => match &old.master {
-                Some(m) => vec![Op::SetMaster {
+                Some(m) => vec![KernelOp::SetMaster {
                     link: l.clone(),
                     master: m.clone(),
                 }],
-                None => vec![Op::ReleaseMaster { link: l.clone() }],
+                None => vec![KernelOp::ReleaseMaster { link: l.clone() }],
             },
             None => Vec::new(),
         },
-        Op::ReleaseMaster { link: l } => match link(l).and_then(|o| o.master.clone()) {
-            Some(m) => vec![Op::SetMaster {
+        KernelOp::ReleaseMaster { link: l } => match link(l).and_then(|o| o.master.clone()) {
+            Some(m) => vec![KernelOp::SetMaster {
                 link: l.clone(),
                 master: m,
             }],
             None => Vec::new(),
         },
-        Op::SetMtu { link: l, .. } => link(l)
+        KernelOp::SetMtu { link: l, .. } => link(l)
             .map(|o| {
-                vec![Op::SetMtu {
+                vec![KernelOp::SetMtu {
                     link: l.clone(),
                     mtu: o.mtu,
                 }]
             })
             .unwrap_or_default(),
-        Op::SetUp { link: l } => match link(l) {
-            Some(o) if !o.admin_up => vec![Op::SetDown { link: l.clone() }],
+        KernelOp::SetUp { link: l } => match link(l) {
+            Some(o) if !o.admin_up => vec![KernelOp::SetDown { link: l.clone() }],
             _ => Vec::new(),
         },
-        Op::SetDown { link: l } => match link(l) {
-            Some(o) if o.admin_up => vec![Op::SetUp { link: l.clone() }],
+        KernelOp::SetDown { link: l } => match link(l) {
+            Some(o) if o.admin_up => vec![KernelOp::SetUp { link: l.clone() }],
             _ => Vec::new(),
         },
-        Op::SetBridgeOptions { name, options, .. } => {
+        KernelOp::SetBridgeOptions { name, options, .. } => {
             match link(name).and_then(|o| o.bridge.as_ref()) {
-                Some(b) => vec![Op::SetBridgeOptions {
+                Some(b) => vec![KernelOp::SetBridgeOptions {
                     name: name.clone(),
                     stp: b.stp,
                     options: options
@@ -66,60 +74,65 @@ pub fn inverse(op: &Op, before: &HostState) -> Vec<Op> {
                 None => Vec::new(),
             }
         }
-        Op::SetBondOptions { name, .. } => match link(name).and_then(|o| o.bond.as_ref()) {
+        KernelOp::SetBondOptions { name, .. } => match link(name).and_then(|o| o.bond.as_ref()) {
             Some(b) => {
                 let old = BondOptions::non_default(&b.options);
                 match BondOptions::from_pairs(old.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                    Ok(opts) => vec![Op::SetBondOptions {
+                    Ok(opts) => vec![KernelOp::SetBondOptions {
                         name: name.clone(),
-                        options: opts.to_string(),
+                        options: opts,
                     }],
                     Err(_) => Vec::new(),
                 }
             }
             None => Vec::new(),
         },
-        Op::SetMac { link: l, .. } => match link(l).and_then(|o| o.mac.clone()) {
-            Some(mac) => vec![Op::SetMac {
+        KernelOp::SetMac { link: l, .. } => match link(l).and_then(|o| o.mac.clone()) {
+            Some(mac) => vec![KernelOp::SetMac {
                 link: l.clone(),
                 mac,
             }],
             None => Vec::new(),
         },
-        Op::AddAddr { link, addr } => vec![Op::DelAddr {
+        KernelOp::AddAddr { link, addr } => vec![KernelOp::DelAddr {
             link: link.clone(),
             addr: *addr,
         }],
-        Op::DelAddr { link, addr } => vec![Op::AddAddr {
+        KernelOp::DelAddr { link, addr } => vec![KernelOp::AddAddr {
             link: link.clone(),
             addr: *addr,
         }],
-        Op::AddRoute(r) => vec![Op::DelRoute(r.clone())],
-        Op::DelRoute(r) => vec![Op::AddRoute(r.clone())],
-        Op::AddRule(r) => vec![Op::DelRule(r.clone())],
-        Op::DelRule(r) => vec![Op::AddRule(r.clone())],
-        // OVS: what was deleted comes back through the planner pass, like
-        // deleted links; what was added or changed is undone here.
-        Op::OvsAddBridge { name, .. } => vec![Op::OvsDelBridge { name: name.clone() }],
-        Op::OvsAddPort { bridge, name, .. } => vec![Op::OvsDelPort {
+        KernelOp::AddRoute(r) => vec![KernelOp::DelRoute(r.clone())],
+        KernelOp::DelRoute(r) => vec![KernelOp::AddRoute(r.clone())],
+        KernelOp::AddRule(r) => vec![KernelOp::DelRule(r.clone())],
+        KernelOp::DelRule(r) => vec![KernelOp::AddRule(r.clone())],
+    }
+}
+
+/// The undo of an OVS op: what was deleted comes back through the planner
+/// pass, like deleted links; what was added or changed is undone here.
+fn ovs(op: &OvsOp, before: &HostState) -> Vec<OvsOp> {
+    match op {
+        OvsOp::AddBridge { name, .. } => vec![OvsOp::DelBridge { name: name.clone() }],
+        OvsOp::AddPort { bridge, name, .. } => vec![OvsOp::DelPort {
             bridge: bridge.clone(),
             name: name.clone(),
         }],
-        Op::OvsDelBridge { .. } | Op::OvsDelPort { .. } => Vec::new(),
-        Op::OvsSetPort { name, .. } => before
+        OvsOp::DelBridge { .. } | OvsOp::DelPort { .. } => Vec::new(),
+        OvsOp::SetPort { name, .. } => before
             .ovs
             .as_ref()
             .and_then(|o| o.bridge_of_port(name))
             .and_then(|b| b.ports.get(name))
             .map(|p| {
-                vec![Op::OvsSetPort {
+                vec![OvsOp::SetPort {
                     name: name.clone(),
                     tag: p.tag,
                     mtu: p.mtu_request,
                 }]
             })
             .unwrap_or_default(),
-        Op::OvsSetMappings { .. } => vec![Op::OvsSetMappings {
+        OvsOp::SetMappings { .. } => vec![OvsOp::SetMappings {
             mappings: before.ovs.as_ref().and_then(|o| o.bridge_mappings.clone()),
         }],
     }
@@ -146,35 +159,38 @@ mod tests {
         l.mtu = 9000;
         l.admin_up = true;
         before.links.insert("eth0".into(), l);
-        let ops = vec![
-            Op::SetMtu {
+        let ops: Vec<Op> = [
+            KernelOp::SetMtu {
                 link: "eth0".into(),
                 mtu: 1500,
             },
-            Op::CreateBridge {
+            KernelOp::CreateBridge {
                 name: "n".into(),
                 mtu: 1500,
                 stp: false,
                 options: Default::default(),
             },
-            Op::SetMaster {
+            KernelOp::SetMaster {
                 link: "eth0".into(),
                 master: "n".into(),
             },
-        ];
+        ]
+        .map(Op::from)
+        .to_vec();
         let undo = undo(&ops, &[0, 1, 2], &before);
         assert_eq!(
             undo,
-            vec![
-                Op::ReleaseMaster {
+            [
+                KernelOp::ReleaseMaster {
                     link: "eth0".into()
                 },
-                Op::DeleteLink { name: "n".into() },
-                Op::SetMtu {
+                KernelOp::DeleteLink { name: "n".into() },
+                KernelOp::SetMtu {
                     link: "eth0".into(),
                     mtu: 9000
                 },
             ]
+            .map(Op::from)
         );
     }
 }

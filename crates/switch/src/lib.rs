@@ -9,6 +9,7 @@ pub mod foreign;
 pub mod inverse;
 pub mod legacy;
 pub mod ovs;
+pub mod planner;
 pub mod report;
 pub mod scope;
 pub mod topology;
@@ -22,5 +23,5 @@ use netswitch_model::plan::Plan;
 /// switches, so a switch-type change is one plan (legacy devices torn down,
 /// OVS bridges built, or back) and IP config works the same on both.
 pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Result<Plan, RequestError> {
-    Ok(legacy::plan(host, running, desired))
+    Ok(planner::plan(host, running, desired))
 }

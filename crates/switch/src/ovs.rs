@@ -12,8 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use netswitch_model::host::{HostState, OvsState};
-use netswitch_model::plan::Op;
+use netswitch_model::host::{HostState, OvsBridge, OvsState};
+use netswitch_model::plan::OvsOp;
 
 use crate::topology::{OvsNet, Topology};
 
@@ -92,137 +92,194 @@ fn mappings(
     (!entries.is_empty()).then(|| entries.join(","))
 }
 
+/// Where the desired OVS networks go: their bridges by mark (an owned
+/// bridge keeps its name, a new one gets a fresh one), and each network's
+/// bridge.
+struct Layout<'a> {
+    /// Desired bridges by mark, with their networks.
+    groups: BTreeMap<String, Vec<(&'a String, &'a OvsNet)>>,
+    bridge_of_mark: BTreeMap<String, String>,
+    bridge_of_net: BTreeMap<String, String>,
+}
+
+impl<'a> Layout<'a> {
+    fn of(
+        host: &HostState,
+        ovs: &OvsState,
+        owned: &BTreeMap<String, String>,
+        des: &'a Topology,
+    ) -> Self {
+        let mut taken: BTreeSet<String> = host.links.keys().cloned().collect();
+        taken.extend(ovs.bridges.keys().cloned());
+        let mut groups: BTreeMap<String, Vec<(&String, &OvsNet)>> = BTreeMap::new();
+        for (net, on) in &des.ovs {
+            groups.entry(mark_of(net, on)).or_default().push((net, on));
+        }
+        let mut bridge_of_mark: BTreeMap<String, String> = BTreeMap::new();
+        for mark in groups.keys() {
+            let name = match owned.get(mark) {
+                Some(n) => n.clone(),
+                None => {
+                    let n = new_bridge_name(mark, &taken);
+                    taken.insert(n.clone());
+                    n
+                }
+            };
+            bridge_of_mark.insert(mark.clone(), name);
+        }
+        let mut bridge_of_net: BTreeMap<String, String> = BTreeMap::new();
+        for (mark, nets) in &groups {
+            for (net, _) in nets {
+                bridge_of_net.insert((*net).clone(), bridge_of_mark[mark].clone());
+            }
+        }
+        Layout {
+            groups,
+            bridge_of_mark,
+            bridge_of_net,
+        }
+    }
+}
+
+/// The OVS ops being planned: deletions run before additions and changes.
+#[derive(Default)]
+struct OvsPlan {
+    dels: Vec<OvsOp>,
+    adds: Vec<OvsOp>,
+}
+
 /// The OVSDB ops that make OVS carry the desired OVS networks: deletes
 /// first, then additions and changes, then the mappings.
-pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<Op> {
+pub fn ops(host: &HostState, cur: &Topology, des: &Topology) -> Vec<OvsOp> {
     let empty = OvsState::default();
     let ovs = host.ovs.as_ref().unwrap_or(&empty);
-    if cur.ovs.is_empty() && des.ovs.is_empty() && owned_bridges(ovs).is_empty() {
+    let owned = owned_bridges(ovs);
+    if cur.ovs.is_empty() && des.ovs.is_empty() && owned.is_empty() {
         return Vec::new();
     }
-    let owned = owned_bridges(ovs);
-    let mut taken: BTreeSet<String> = host.links.keys().cloned().collect();
-    taken.extend(ovs.bridges.keys().cloned());
-
-    // Desired bridges by mark, with their networks.
-    let mut groups: BTreeMap<String, Vec<(&String, &OvsNet)>> = BTreeMap::new();
-    for (net, on) in &des.ovs {
-        groups.entry(mark_of(net, on)).or_default().push((net, on));
-    }
-    let mut bridge_of_mark: BTreeMap<String, String> = BTreeMap::new();
-    for mark in groups.keys() {
-        let name = match owned.get(mark) {
-            Some(n) => n.clone(),
-            None => {
-                let n = new_bridge_name(mark, &taken);
-                taken.insert(n.clone());
-                n
-            }
-        };
-        bridge_of_mark.insert(mark.clone(), name);
-    }
-    let mut bridge_of_net: BTreeMap<String, String> = BTreeMap::new();
-    for (mark, nets) in &groups {
-        for (net, _) in nets {
-            bridge_of_net.insert((*net).clone(), bridge_of_mark[mark].clone());
-        }
-    }
-
-    let mut dels = Vec::new();
-    let mut adds = Vec::new();
+    let layout = Layout::of(host, ovs, &owned, des);
+    let mut p = OvsPlan::default();
     // Bridges of ours no network wants any more go with all their ports.
     for (mark, name) in &owned {
-        if !groups.contains_key(mark) {
-            dels.push(Op::OvsDelBridge { name: name.clone() });
+        if !layout.groups.contains_key(mark) {
+            p.dels.push(OvsOp::DelBridge { name: name.clone() });
         }
     }
-    for (mark, nets) in &groups {
-        let br_name = &bridge_of_mark[mark];
-        let base = nets.first().and_then(|(_, on)| on.base.clone());
+    for (mark, nets) in &layout.groups {
+        let br_name = &layout.bridge_of_mark[mark];
         let existing = ovs
             .bridges
             .get(br_name)
             .filter(|_| owned.contains_key(mark));
-        match existing {
-            None => adds.push(Op::OvsAddBridge {
-                name: br_name.clone(),
-                mark: mark.clone(),
-                southbound: base.clone(),
-            }),
-            Some(br) => {
-                // Ports that no longer belong: anything but the local port,
-                // the southbound and this bridge's networks.
-                for p in br.ports.keys() {
-                    let wanted = p == br_name
-                        || base.as_ref() == Some(p)
-                        || bridge_of_net.get(p) == Some(br_name);
-                    if !wanted {
-                        dels.push(Op::OvsDelPort {
-                            bridge: br_name.clone(),
-                            name: p.clone(),
-                        });
-                    }
-                }
-                if let Some(b) = &base {
-                    if !br.ports.contains_key(b) {
-                        adds.push(Op::OvsAddPort {
-                            bridge: br_name.clone(),
-                            name: b.clone(),
-                            tag: None,
-                            internal: false,
-                            mtu: None,
-                        });
-                    }
-                }
-            }
-        }
+        bridge(&layout, mark, nets, existing, &mut p);
         for (net, on) in nets {
-            let here = existing.and_then(|b| b.ports.get(*net));
-            match here {
-                Some(p) if p.internal => {
-                    if p.tag != on.tag || p.mtu_request != Some(on.mtu) {
-                        adds.push(Op::OvsSetPort {
-                            name: (*net).clone(),
-                            tag: on.tag,
-                            mtu: Some(on.mtu),
-                        });
-                    }
-                }
-                _ => {
-                    // Elsewhere on one of our bridges that stays: move it
-                    // (a port of a deleted bridge goes with the bridge).
-                    if let Some(other) = ovs.bridge_of_port(net) {
-                        let other_stays = other
-                            .external_ids
-                            .get(MARK_KEY)
-                            .is_some_and(|m| groups.contains_key(m));
-                        if other.name != *br_name && other_stays {
-                            let del = Op::OvsDelPort {
-                                bridge: other.name.clone(),
-                                name: (*net).clone(),
-                            };
-                            if !dels.contains(&del) {
-                                dels.push(del);
-                            }
-                        }
-                    }
-                    adds.push(Op::OvsAddPort {
-                        bridge: br_name.clone(),
-                        name: (*net).clone(),
-                        tag: on.tag,
-                        internal: true,
-                        mtu: Some(on.mtu),
-                    });
-                }
+            port(ovs, &layout, br_name, net, on, existing, &mut p);
+        }
+    }
+    let want_map = mappings(
+        ovs.bridge_mappings.as_deref(),
+        cur,
+        des,
+        &layout.bridge_of_net,
+    );
+    if want_map != ovs.bridge_mappings {
+        p.adds.push(OvsOp::SetMappings { mappings: want_map });
+    }
+    p.dels.extend(p.adds);
+    p.dels
+}
+
+/// One desired bridge: added, or its stray ports removed and its
+/// southbound attached.
+fn bridge(
+    layout: &Layout,
+    mark: &str,
+    nets: &[(&String, &OvsNet)],
+    existing: Option<&OvsBridge>,
+    p: &mut OvsPlan,
+) {
+    let br_name = &layout.bridge_of_mark[mark];
+    let base = nets.first().and_then(|(_, on)| on.base.clone());
+    let Some(br) = existing else {
+        p.adds.push(OvsOp::AddBridge {
+            name: br_name.clone(),
+            mark: mark.to_string(),
+            southbound: base,
+        });
+        return;
+    };
+    // Ports that no longer belong: anything but the local port, the
+    // southbound and this bridge's networks.
+    for port in br.ports.keys() {
+        let wanted = port == br_name
+            || base.as_ref() == Some(port)
+            || layout.bridge_of_net.get(port) == Some(br_name);
+        if !wanted {
+            p.dels.push(OvsOp::DelPort {
+                bridge: br_name.clone(),
+                name: port.clone(),
+            });
+        }
+    }
+    if let Some(b) = base.filter(|b| !br.ports.contains_key(b)) {
+        p.adds.push(OvsOp::AddPort {
+            bridge: br_name.clone(),
+            name: b,
+            tag: None,
+            internal: false,
+            mtu: None,
+        });
+    }
+}
+
+/// One network's internal port: its tag and MTU set, or added (moved from
+/// another of our bridges that stays).
+fn port(
+    ovs: &OvsState,
+    layout: &Layout,
+    br_name: &String,
+    net: &String,
+    on: &OvsNet,
+    existing: Option<&OvsBridge>,
+    p: &mut OvsPlan,
+) {
+    if let Some(here) = existing
+        .and_then(|b| b.ports.get(net))
+        .filter(|h| h.internal)
+    {
+        if here.tag != on.tag || here.mtu_request != Some(on.mtu) {
+            p.adds.push(OvsOp::SetPort {
+                name: net.clone(),
+                tag: on.tag,
+                mtu: Some(on.mtu),
+            });
+        }
+        return;
+    }
+    // Elsewhere on one of our bridges that stays: move it (a port of a
+    // deleted bridge goes with the bridge).
+    if let Some(other) = ovs.bridge_of_port(net) {
+        let other_stays = other
+            .external_ids
+            .get(MARK_KEY)
+            .is_some_and(|m| layout.groups.contains_key(m));
+        if other.name != *br_name && other_stays {
+            let del = OvsOp::DelPort {
+                bridge: other.name.clone(),
+                name: net.clone(),
+            };
+            if !p.dels.contains(&del) {
+                p.dels.push(del);
             }
         }
     }
-    let want_map = mappings(ovs.bridge_mappings.as_deref(), cur, des, &bridge_of_net);
-    if want_map != ovs.bridge_mappings {
-        adds.push(Op::OvsSetMappings { mappings: want_map });
-    }
-    dels.extend(adds);
-    dels
+    p.adds.push(OvsOp::AddPort {
+        bridge: br_name.clone(),
+        name: net.clone(),
+        tag: on.tag,
+        internal: true,
+        mtu: Some(on.mtu),
+    });
 }
 
 /// Whether `name` is an OVS internal port on the host now.

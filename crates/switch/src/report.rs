@@ -143,31 +143,8 @@ pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportCo
     for (name, link) in &host.links {
         match &link.kind {
             LinkKind::Bond => {
-                let b = link
-                    .bond
-                    .clone()
-                    .unwrap_or_else(|| netswitch_model::host::BondInfo {
-                        options: BTreeMap::new(),
-                        slaves: Vec::new(),
-                        active_slave: None,
-                    });
-                let mut slaves = b.slaves.clone();
-                slaves.sort();
-                c.bondings.insert(
-                    name.clone(),
-                    BondReport {
-                        ip: ip_block(link, &idx),
-                        hwaddr: link.mac.clone().unwrap_or_default(),
-                        slaves,
-                        active_slave: b.active_slave.clone().unwrap_or_default(),
-                        opts: BondOptions::non_default(&b.options),
-                        switch: running
-                            .bonds
-                            .get(name)
-                            .map_or("legacy", |a| a.switch.as_str())
-                            .to_string(),
-                    },
-                );
+                let r = bond_report(link, running, &idx);
+                c.bondings.insert(name.clone(), r);
             }
             LinkKind::Vlan => {
                 if let Some(v) = &link.vlan {
@@ -182,46 +159,10 @@ pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportCo
                 }
             }
             LinkKind::Bridge => {
-                let b = link.bridge.as_ref();
-                let mut ports = b.map(|b| b.ports.clone()).unwrap_or_default();
-                ports.sort();
-                c.bridges.insert(
-                    name.clone(),
-                    BridgeReport {
-                        ip: ip_block(link, &idx),
-                        ports,
-                        stp: on_off(b.is_some_and(|b| b.stp)),
-                        opts: b.map(|b| (*b.options).clone()).unwrap_or_default(),
-                    },
-                );
+                c.bridges.insert(name.clone(), bridge_report(link, &idx));
             }
             _ if nics.is_nic(host, name) => {
-                let permhwaddr = link
-                    .master
-                    .as_ref()
-                    .and_then(|m| host.link(m))
-                    .filter(|m| m.kind == LinkKind::Bond)
-                    .map(|_| {
-                        link.bond_slave
-                            .as_ref()
-                            .and_then(|s| s.perm_mac.clone())
-                            .or_else(|| link.perm_mac.clone())
-                            .or_else(|| link.mac.clone())
-                            .unwrap_or_default()
-                    });
-                c.nics.insert(
-                    name.clone(),
-                    NicReport {
-                        ip: ip_block(link, &idx),
-                        hwaddr: link.mac.clone().unwrap_or_default(),
-                        speed: if link.oper_state == "up" {
-                            link.speed.unwrap_or(0)
-                        } else {
-                            0
-                        },
-                        permhwaddr,
-                    },
-                );
+                c.nics.insert(name.clone(), nic_report(link, host, &idx));
             }
             _ => {}
         }
@@ -235,6 +176,71 @@ pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportCo
         }
     }
     c
+}
+
+/// A bond as VDSM reports it: slaves sorted, options without defaults.
+fn bond_report(link: &Link, running: &Config, idx: &Index<'_>) -> BondReport {
+    let (mut slaves, active, opts) = match &link.bond {
+        Some(b) => (
+            b.slaves.clone(),
+            b.active_slave.clone(),
+            BondOptions::non_default(&b.options),
+        ),
+        None => (Vec::new(), None, BTreeMap::new()),
+    };
+    slaves.sort();
+    BondReport {
+        ip: ip_block(link, idx),
+        hwaddr: link.mac.clone().unwrap_or_default(),
+        slaves,
+        active_slave: active.unwrap_or_default(),
+        opts,
+        switch: running
+            .bonds
+            .get(&link.name)
+            .map_or("legacy", |a| a.switch.as_str())
+            .to_string(),
+    }
+}
+
+/// A Linux bridge: ports sorted, STP as `on`/`off`, its options.
+fn bridge_report(link: &Link, idx: &Index<'_>) -> BridgeReport {
+    let b = link.bridge.as_ref();
+    let mut ports = b.map(|b| b.ports.clone()).unwrap_or_default();
+    ports.sort();
+    BridgeReport {
+        ip: ip_block(link, idx),
+        ports,
+        stp: on_off(b.is_some_and(|b| b.stp)),
+        opts: b.map(|b| (*b.options).clone()).unwrap_or_default(),
+    }
+}
+
+/// A nic: its speed only while up, and a bond slave's permanent MAC.
+fn nic_report(link: &Link, host: &HostState, idx: &Index<'_>) -> NicReport {
+    let permhwaddr = link
+        .master
+        .as_ref()
+        .and_then(|m| host.link(m))
+        .filter(|m| m.kind == LinkKind::Bond)
+        .map(|_| {
+            link.bond_slave
+                .as_ref()
+                .and_then(|s| s.perm_mac.clone())
+                .or_else(|| link.perm_mac.clone())
+                .or_else(|| link.mac.clone())
+                .unwrap_or_default()
+        });
+    NicReport {
+        ip: ip_block(link, idx),
+        hwaddr: link.mac.clone().unwrap_or_default(),
+        speed: if link.oper_state == "up" {
+            link.speed.unwrap_or(0)
+        } else {
+            0
+        },
+        permhwaddr,
+    }
 }
 
 /// The IP block of a device, or the config's MTU and nothing else when the

@@ -45,6 +45,133 @@ pub struct Scope {
     pub beside: BTreeSet<String>,
 }
 
+/// Both configs, indexed: base device -> networks on it; nic -> bonds
+/// holding it. (Lists, not sets: a name may appear twice, once per config;
+/// a 1000-network bond's set would cost more than all the rest.)
+struct Index<'a> {
+    configs: [&'a Config; 2],
+    on_base: HashMap<&'a str, Vec<(&'a str, &'a NetAttrs)>>,
+    bonds_of_nic: HashMap<&'a str, BTreeSet<&'a str>>,
+}
+
+impl<'a> Index<'a> {
+    fn of(configs: [&'a Config; 2]) -> Self {
+        let mut on_base: HashMap<&str, Vec<(&str, &NetAttrs)>> = HashMap::new();
+        let mut bonds_of_nic: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+        for c in configs {
+            for (name, a) in &c.networks {
+                if let Some(base) = a.base() {
+                    on_base.entry(base).or_default().push((name, a));
+                }
+            }
+            for (name, b) in &c.bonds {
+                for nic in &b.nics {
+                    bonds_of_nic.entry(nic).or_default().insert(name);
+                }
+            }
+        }
+        Index {
+            configs,
+            on_base,
+            bonds_of_nic,
+        }
+    }
+
+    fn is_bond(&self, b: &str) -> bool {
+        self.configs.iter().any(|c| c.bonds.contains_key(b))
+    }
+
+    /// A network's attributes, desired first, then running.
+    fn attrs(&self, n: &str) -> impl Iterator<Item = &'a NetAttrs> {
+        let [running, desired] = self.configs;
+        desired
+            .networks
+            .get(n)
+            .into_iter()
+            .chain(running.networks.get(n))
+    }
+
+    /// The networks on a base device.
+    fn on(&self, base: &str) -> impl Iterator<Item = &(&'a str, &'a NetAttrs)> {
+        self.on_base.get(base).into_iter().flatten()
+    }
+}
+
+/// What a request reaches, as it grows.
+#[derive(Default)]
+struct Reach<'a> {
+    reached: BTreeSet<&'a str>,
+    /// Bonds whose change reaches what is on them and what shares a nic.
+    expand: BTreeSet<&'a str>,
+    /// Base devices the plan must get right (their MTU and master).
+    bases: BTreeSet<&'a str>,
+}
+
+impl<'a> Reach<'a> {
+    /// A device changed behind netswitch's back. A bridge is named after
+    /// its network; a VLAN device after its base and tag; a nic or a bond
+    /// is the base of its networks.
+    fn drifted(&mut self, idx: &Index<'a>, dev: &str) {
+        let named = idx
+            .configs
+            .iter()
+            .find_map(|c| c.networks.get_key_value(dev));
+        self.reached.extend(named.map(|(k, _)| k.as_str()));
+        if let Some((base, tag)) = dev.rsplit_once('.') {
+            for (n, a) in idx.on(base) {
+                if a.vlan.is_some_and(|v| tag.parse::<u16>() == Ok(v)) {
+                    self.reached.insert(n);
+                }
+            }
+        }
+        if let Some((k, _)) = idx.on_base.get_key_value(dev) {
+            self.bases.insert(k);
+        }
+        for b in idx.bonds_of_nic.get(dev).into_iter().flatten() {
+            self.bases.insert(b);
+        }
+    }
+
+    /// Bonds that change reach what is on them and what shares a nic.
+    fn expand_bonds(&mut self, idx: &Index<'a>) {
+        let mut queue: Vec<&str> = self.expand.iter().copied().collect();
+        while let Some(b) = queue.pop() {
+            self.reached.extend(idx.on(b).map(|(n, _)| *n));
+            for c in idx.configs {
+                let Some(bond) = c.bonds.get(b) else { continue };
+                for nic in &bond.nics {
+                    self.reached.extend(idx.on(nic).map(|(n, _)| *n));
+                    for other in idx.bonds_of_nic.get(nic.as_str()).into_iter().flatten() {
+                        if self.expand.insert(other) {
+                            queue.push(other);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// On each base, the untagged network and the one with the largest MTU
+    /// among those not reached.
+    fn beside(&self, idx: &Index<'a>) -> BTreeSet<&'a str> {
+        let mut beside: BTreeSet<&str> = BTreeSet::new();
+        for base in &self.bases {
+            let others = idx.on(base).filter(|(n, _)| !self.reached.contains(*n));
+            let mut largest: Option<(u32, &str)> = None;
+            for &(n, a) in others {
+                if a.vlan.is_none() {
+                    beside.insert(n);
+                }
+                if largest.is_none_or(|(m, _)| a.mtu > m) {
+                    largest = Some((a.mtu, n));
+                }
+            }
+            beside.extend(largest.map(|(_, n)| n));
+        }
+        beside
+    }
+}
+
 impl Scope {
     /// The scope of moving `running` to `desired` by a request naming
     /// `nets` and `bonds`, on a host where the devices named in `drifted`
@@ -66,116 +193,28 @@ impl Scope {
         if ovs(running) || ovs(desired) {
             return None;
         }
-        let configs = [running, desired];
-        let is_bond = |b: &str| configs.iter().any(|c| c.bonds.contains_key(b));
-        // Base device -> networks on it; nic -> bonds holding it (both configs).
-        // (Lists, not sets: a name may appear twice, once per config; a
-        // 1000-network bond's set would cost more than all the rest.)
-        let mut on_base: HashMap<&str, Vec<(&str, &NetAttrs)>> = HashMap::new();
-        let mut bonds_of_nic: HashMap<&str, BTreeSet<&str>> = HashMap::new();
-        for c in configs {
-            for (name, a) in &c.networks {
-                if let Some(base) = a.base() {
-                    on_base.entry(base).or_default().push((name, a));
-                }
-            }
-            for (name, b) in &c.bonds {
-                for nic in &b.nics {
-                    bonds_of_nic.entry(nic).or_default().insert(name);
-                }
-            }
-        }
-        let attrs = |n: &str| {
-            desired
-                .networks
-                .get(n)
-                .into_iter()
-                .chain(running.networks.get(n))
-        };
-
-        let mut reached: BTreeSet<&str> = BTreeSet::new();
-        let mut expand: BTreeSet<&str> = BTreeSet::new();
-        // Base devices the plan must get right (their MTU and master).
-        let mut bases: BTreeSet<&str> = BTreeSet::new();
-        reached.extend(nets.into_iter().map(String::as_str));
-        expand.extend(bonds.into_iter().map(String::as_str));
-        reached.extend(differing(&running.networks, &desired.networks));
-        expand.extend(differing(&running.bonds, &desired.bonds));
+        let idx = Index::of([running, desired]);
+        let mut r = Reach::default();
+        r.reached.extend(nets.into_iter().map(String::as_str));
+        r.expand.extend(bonds.into_iter().map(String::as_str));
+        r.reached
+            .extend(differing(&running.networks, &desired.networks));
+        r.expand.extend(differing(&running.bonds, &desired.bonds));
         for dev in drifted {
-            let dev = dev.as_str();
-            // A bridge is named after its network; a VLAN device after its
-            // base and tag; a nic or a bond is the base of its networks.
-            if configs.iter().any(|c| c.networks.contains_key(dev)) {
-                reached.extend(
-                    configs
-                        .iter()
-                        .find_map(|c| c.networks.get_key_value(dev))
-                        .map(|(k, _)| k.as_str()),
-                );
-            }
-            if let Some((base, tag)) = dev.rsplit_once('.') {
-                for (n, a) in on_base.get(base).into_iter().flatten() {
-                    if a.vlan.is_some_and(|v| tag.parse::<u16>() == Ok(v)) {
-                        reached.insert(n);
-                    }
-                }
-            }
-            if let Some((k, _)) = on_base.get_key_value(dev) {
-                bases.insert(k);
-            }
-            for b in bonds_of_nic.get(dev).into_iter().flatten() {
-                bases.insert(b);
+            r.drifted(&idx, dev);
+        }
+        r.expand_bonds(&idx);
+        let reached: Vec<&str> = r.reached.iter().copied().collect();
+        for n in reached {
+            for a in idx.attrs(n) {
+                r.bases.extend(a.base());
             }
         }
-        // Bonds that change reach what is on them and what shares a nic.
-        let mut queue: Vec<&str> = expand.iter().copied().collect();
-        while let Some(b) = queue.pop() {
-            reached.extend(on_base.get(b).into_iter().flatten().map(|(n, _)| *n));
-            for c in configs {
-                let Some(bond) = c.bonds.get(b) else { continue };
-                for nic in &bond.nics {
-                    reached.extend(
-                        on_base
-                            .get(nic.as_str())
-                            .into_iter()
-                            .flatten()
-                            .map(|(n, _)| *n),
-                    );
-                    for other in bonds_of_nic.get(nic.as_str()).into_iter().flatten() {
-                        if expand.insert(other) {
-                            queue.push(other);
-                        }
-                    }
-                }
-            }
-        }
-        for n in &reached {
-            for a in attrs(n) {
-                bases.extend(a.base());
-            }
-        }
-        let mut beside: BTreeSet<&str> = BTreeSet::new();
-        for base in &bases {
-            let others = on_base
-                .get(base)
-                .into_iter()
-                .flatten()
-                .filter(|(n, _)| !reached.contains(*n));
-            let mut largest: Option<(u32, &str)> = None;
-            for &(n, a) in others {
-                if a.vlan.is_none() {
-                    beside.insert(n);
-                }
-                if largest.is_none_or(|(m, _)| a.mtu > m) {
-                    largest = Some((a.mtu, n));
-                }
-            }
-            beside.extend(largest.map(|(_, n)| n));
-        }
-        let mut carried: BTreeSet<&str> = expand.clone();
-        carried.extend(bases.iter().filter(|b| is_bond(b)));
-        for n in reached.iter().chain(&beside) {
-            for a in attrs(n) {
+        let beside = r.beside(&idx);
+        let mut carried: BTreeSet<&str> = r.expand.clone();
+        carried.extend(r.bases.iter().filter(|b| idx.is_bond(b)));
+        for n in r.reached.iter().chain(&beside) {
+            for a in idx.attrs(n) {
                 carried.extend(a.bonding.as_deref());
             }
         }
@@ -183,12 +222,12 @@ impl Scope {
         let total = running.networks.len().max(desired.networks.len())
             + running.bonds.len().max(desired.bonds.len());
         // Most of the config: planning it whole costs the same.
-        if (reached.len() + beside.len() + carried.len()) * 2 > total {
+        if (r.reached.len() + beside.len() + carried.len()) * 2 > total {
             return None;
         }
         let owned = |set: BTreeSet<&str>| set.into_iter().map(str::to_string).collect();
         Some(Scope {
-            networks: owned(reached),
+            networks: owned(r.reached),
             bonds: owned(carried),
             beside: owned(beside),
         })

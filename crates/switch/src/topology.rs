@@ -52,41 +52,8 @@ pub struct Dev {
     pub master: Option<String>,
 }
 
-/// Where one network sits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetPlace {
-    /// The nic or bond under it.
-    pub base: Option<String>,
-    /// The device under the network: the VLAN device when tagged, else the base.
-    pub southbound: Option<String>,
-    /// The device that carries the IP config: the bridge, or the southbound.
-    pub northbound: Option<String>,
-}
-
-/// The VLAN device name VDSM uses: `<base>.<id>`.
-pub fn vlan_name(base: &str, id: u16) -> String {
-    format!("{base}.{id}")
-}
-
-/// Where a network sits, from its attributes alone.
-pub fn place(name: &str, a: &NetAttrs) -> NetPlace {
-    let base = a.base().map(str::to_string);
-    let southbound = match (&base, a.vlan) {
-        (Some(b), Some(v)) => Some(vlan_name(b, v)),
-        (b, _) => b.clone(),
-    };
-    // An OVS network's IP config is on its internal port, bridged or not.
-    let northbound = if a.bridged || a.switch == SwitchType::Ovs {
-        Some(name.to_string())
-    } else {
-        southbound.clone()
-    };
-    NetPlace {
-        base,
-        southbound,
-        northbound,
-    }
-}
+/// Where a network sits lives in the model (the DHCP client needs it too).
+pub use netswitch_model::routing::{place, vlan_name, NetPlace};
 
 /// An OVS network: an internal port named after it, on the bridge of its
 /// base device (DESIGN §5.5).
@@ -124,18 +91,20 @@ fn bridge_options(a: &NetAttrs) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Adds a device of `kind` (first one wins) or raises its MTU to `mtu`.
+fn raise(devices: &mut BTreeMap<String, Dev>, name: &str, kind: DevKind, mtu: u32) {
+    let dev = devices.entry(name.to_string()).or_insert(Dev {
+        kind,
+        mtu: 0,
+        master: None,
+    });
+    dev.mtu = dev.mtu.max(mtu);
+}
+
 impl Topology {
     /// The devices the legacy networks and bonds of `config` need.
     pub fn of(config: &Config) -> Topology {
         let mut t = Topology::default();
-        let raise = |devices: &mut BTreeMap<String, Dev>, name: &str, kind: DevKind, mtu: u32| {
-            let dev = devices.entry(name.to_string()).or_insert(Dev {
-                kind,
-                mtu: 0,
-                master: None,
-            });
-            dev.mtu = dev.mtu.max(mtu);
-        };
         // Bonds are Linux bonds under both switches.
         for (name, b) in &config.bonds {
             let kind = DevKind::Bond {
@@ -145,98 +114,95 @@ impl Topology {
             // Sized by its networks below; a bond without any keeps the default.
             raise(&mut t.devices, name, kind, 0);
         }
-        for (name, a) in config
-            .networks
-            .iter()
-            .filter(|(_, a)| a.switch == SwitchType::Ovs)
-        {
-            let base = a.base().map(str::to_string);
-            if let Some(b) = &base {
-                if a.nic.is_some() {
-                    raise(&mut t.devices, b, DevKind::Nic, a.mtu);
-                } else if let Some(dev) = t.devices.get_mut(b) {
-                    dev.mtu = dev.mtu.max(a.mtu);
-                }
-            }
-            let southbound = match (&base, a.vlan) {
-                (Some(b), Some(v)) => Some(vlan_name(b, v)),
-                (b, _) => b.clone(),
-            };
-            t.places.insert(
-                name.clone(),
-                NetPlace {
-                    base: base.clone(),
-                    southbound,
-                    northbound: Some(name.clone()),
-                },
-            );
-            t.ovs.insert(
-                name.clone(),
-                OvsNet {
-                    base,
-                    tag: a.vlan,
-                    mtu: a.mtu,
-                },
-            );
+        let on = |sw: SwitchType| config.networks.iter().filter(move |(_, a)| a.switch == sw);
+        for (name, a) in on(SwitchType::Ovs) {
+            t.add_ovs(name, a);
         }
-        for (name, a) in config
-            .networks
-            .iter()
-            .filter(|(_, a)| a.switch == SwitchType::Legacy)
-        {
-            let p = place(name, a);
-            if let Some(base) = &p.base {
-                if a.nic.is_some() {
-                    raise(&mut t.devices, base, DevKind::Nic, a.mtu);
-                } else if let Some(dev) = t.devices.get_mut(base) {
-                    dev.mtu = dev.mtu.max(a.mtu);
-                }
-            }
-            if let (Some(base), Some(id), Some(sb)) = (&p.base, a.vlan, &p.southbound) {
-                raise(
-                    &mut t.devices,
-                    sb,
-                    DevKind::Vlan {
-                        parent: base.clone(),
-                        id,
-                    },
-                    a.mtu,
-                );
-            }
-            if a.bridged {
-                let kind = DevKind::Bridge {
-                    stp: a.stp,
-                    options: bridge_options(a),
-                };
-                raise(&mut t.devices, name, kind, a.mtu);
-                if let Some(sb) = &p.southbound {
-                    if let Some(dev) = t.devices.get_mut(sb) {
-                        dev.master = Some(name.clone());
-                    }
-                }
-            }
-            t.places.insert(name.clone(), p);
+        for (name, a) in on(SwitchType::Legacy) {
+            t.add_legacy(name, a);
         }
         for d in t.devices.values_mut() {
             if d.mtu == 0 {
                 d.mtu = DEFAULT_MTU;
             }
         }
-        // A bond's MTU is only known once its networks are counted.
-        let bonds: Vec<(String, Vec<String>, u32)> = config
-            .bonds
-            .iter()
-            .map(|(n, b)| {
-                (
-                    n.clone(),
-                    b.nics.clone(),
-                    t.devices.get(n).map_or(DEFAULT_MTU, |d| d.mtu),
-                )
-            })
-            .collect();
-        for (bond, slaves, mtu) in bonds {
-            for nic in slaves {
-                let dev = t.devices.entry(nic).or_insert(Dev {
+        t.add_slaves(config);
+        t
+    }
+
+    /// A network's base: a nic it names is used (and sized); a bond is
+    /// sized.
+    fn size_base(&mut self, base: &str, a: &NetAttrs) {
+        if a.nic.is_some() {
+            raise(&mut self.devices, base, DevKind::Nic, a.mtu);
+        } else if let Some(dev) = self.devices.get_mut(base) {
+            dev.mtu = dev.mtu.max(a.mtu);
+        }
+    }
+
+    /// An OVS network: its base sized, its internal port.
+    fn add_ovs(&mut self, name: &str, a: &NetAttrs) {
+        let base = a.base().map(str::to_string);
+        if let Some(b) = &base {
+            self.size_base(b, a);
+        }
+        let southbound = match (&base, a.vlan) {
+            (Some(b), Some(v)) => Some(vlan_name(b, v)),
+            (b, _) => b.clone(),
+        };
+        self.places.insert(
+            name.to_string(),
+            NetPlace {
+                base: base.clone(),
+                southbound,
+                northbound: Some(name.to_string()),
+            },
+        );
+        self.ovs.insert(
+            name.to_string(),
+            OvsNet {
+                base,
+                tag: a.vlan,
+                mtu: a.mtu,
+            },
+        );
+    }
+
+    /// A legacy network: its base sized, its VLAN device, its bridge with
+    /// the southbound as port.
+    fn add_legacy(&mut self, name: &str, a: &NetAttrs) {
+        let p = place(name, a);
+        if let Some(base) = &p.base {
+            self.size_base(base, a);
+        }
+        if let (Some(base), Some(id), Some(sb)) = (&p.base, a.vlan, &p.southbound) {
+            let parent = base.clone();
+            raise(&mut self.devices, sb, DevKind::Vlan { parent, id }, a.mtu);
+        }
+        if a.bridged {
+            let kind = DevKind::Bridge {
+                stp: a.stp,
+                options: bridge_options(a),
+            };
+            raise(&mut self.devices, name, kind, a.mtu);
+            if let Some(dev) = p
+                .southbound
+                .as_ref()
+                .and_then(|sb| self.devices.get_mut(sb))
+            {
+                dev.master = Some(name.to_string());
+            }
+        }
+        self.places.insert(name.to_string(), p);
+    }
+
+    /// Bond slaves, once each bond's MTU is known from its networks: they
+    /// take their bond's.
+    fn add_slaves(&mut self, config: &Config) {
+        for (bond, b) in &config.bonds {
+            let mtu = self.devices.get(bond).map_or(DEFAULT_MTU, |d| d.mtu);
+            for nic in &b.nics {
+                let dev = self.devices.entry(nic.clone()).or_insert(Dev {
                     kind: DevKind::Nic,
                     mtu,
                     master: None,
@@ -245,7 +211,6 @@ impl Topology {
                 dev.master = Some(bond.clone());
             }
         }
-        t
     }
 
     /// Devices carrying some network's IP config.

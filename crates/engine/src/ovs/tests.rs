@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netswitch_model::plan::Op;
+use netswitch_model::plan::OvsOp;
 use netswitch_ovsdb::datum::str_map;
 use netswitch_ovsdb::{row, Client, Condition, TableMonitor, VSWITCH_DB};
 use serde_json::{json, Value};
@@ -188,8 +188,8 @@ fn clear_hook() {
     hook::BEFORE_COMMIT.with(|h| *h.borrow_mut() = None);
 }
 
-fn set_op(value: &str) -> Vec<Op> {
-    vec![Op::OvsSetMappings {
+fn set_op(value: &str) -> Vec<OvsOp> {
+    vec![OvsOp::SetMappings {
         mappings: Some(value.into()),
     }]
 }
