@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use netswitch_model::host::{HostState, Rule};
-use nix::libc;
+use netswitch_netlink::{Message, Socket, NETLINK_ROUTE};
 
-use crate::dump::{DumpKind, RawSocket};
+use crate::dump::DumpKind;
 use crate::{addr, ethtool, link, route, NetinfoError};
 
 const RTM_NEWLINK: u16 = 16;
@@ -126,10 +126,10 @@ type Speeds = Option<HashMap<u32, Option<u32>>>;
 /// one) and the rule dumps.
 #[allow(clippy::type_complexity)]
 fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), NetinfoError> {
-    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
-    let links = sock.dump(DumpKind::Links, RTM_GETLINK, &link_body(), |t, p| {
-        (t == RTM_NEWLINK)
-            .then(|| link::read_link_bytes(p))
+    let mut sock = Socket::open(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    let links = dump(&mut sock, DumpKind::Links, RTM_GETLINK, &link_body(), |m| {
+        (m.kind == RTM_NEWLINK)
+            .then(|| link::read_link_bytes(m.payload))
             .flatten()
     })?;
     let speeds = if links.iter().any(|r| link::has_speed(r.kind())) {
@@ -148,9 +148,9 @@ fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), Netin
     for (kind, family) in [(DumpKind::Rules4, AF_INET), (DumpKind::Rules6, AF_INET6)] {
         let mut body = [0u8; 12];
         body[0] = family;
-        rules.extend(sock.dump(kind, RTM_GETRULE, &body, |t, p| {
-            (t == RTM_NEWRULE)
-                .then(|| route::build_rule_bytes(p))
+        rules.extend(dump(&mut sock, kind, RTM_GETRULE, &body, |m| {
+            (m.kind == RTM_NEWRULE)
+                .then(|| route::build_rule_bytes(m.payload))
                 .flatten()
         })?);
     }
@@ -159,11 +159,11 @@ fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), Netin
 
 /// The address dump (every family) and the IPv4 and IPv6 route dumps.
 fn addrs_and_routes() -> Result<Side, NetinfoError> {
-    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    let mut sock = Socket::open(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
     // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
-    let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
-        (t == RTM_NEWADDR)
-            .then(|| addr::read_addr_bytes(p))
+    let addrs = dump(&mut sock, DumpKind::Addresses, RTM_GETADDR, &[0; 8], |m| {
+        (m.kind == RTM_NEWADDR)
+            .then(|| addr::read_addr_bytes(m.payload))
             .flatten()
     })?;
     // rtmsg with every filter field zero: table RT_TABLE_UNSPEC walks all
@@ -172,11 +172,24 @@ fn addrs_and_routes() -> Result<Side, NetinfoError> {
     for (kind, family) in [(DumpKind::Routes4, AF_INET), (DumpKind::Routes6, AF_INET6)] {
         let mut body = [0u8; 12];
         body[0] = family;
-        routes.extend(sock.dump(kind, RTM_GETROUTE, &body, |t, p| {
-            (t == RTM_NEWROUTE)
-                .then(|| route::read_route_bytes(p))
+        routes.extend(dump(&mut sock, kind, RTM_GETROUTE, &body, |m| {
+            (m.kind == RTM_NEWROUTE)
+                .then(|| route::read_route_bytes(m.payload))
                 .flatten()
         })?);
     }
     Ok((addrs, routes))
+}
+
+/// One dump on the shared socket (retried when interrupted), its failure
+/// named by `kind`.
+pub(crate) fn dump<T>(
+    sock: &mut Socket,
+    kind: DumpKind,
+    msg_type: u16,
+    body: &[u8],
+    parse: impl FnMut(&Message<'_>) -> Option<T>,
+) -> Result<Vec<T>, NetinfoError> {
+    sock.dump(&kind, msg_type, body, parse)
+        .map_err(|source| NetinfoError::DumpIo { kind, source })
 }

@@ -27,7 +27,10 @@ mod names;
 mod patch;
 mod route;
 mod stats;
-mod wire;
+
+/// The attribute walker and payload readers, shared with every netlink
+/// user of the workspace.
+use netswitch_netlink::attr as wire;
 
 use std::fs::File;
 use std::path::PathBuf;
