@@ -25,6 +25,7 @@ mod link;
 pub mod live;
 mod names;
 mod patch;
+mod raw;
 mod route;
 mod stats;
 
