@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use netlink_packet_core::{NlaBuffer, NlasIterator, NLA_HEADER_SIZE};
+use netlink_packet_core::{NlaBuffer, NlasIterator, NLA_HEADER_SIZE, NLA_TYPE_MASK};
 
 /// The attributes of one message or nest, as `(type, payload)` with the
 /// nested and byte-order flags masked off the type. The walk is
@@ -40,10 +40,13 @@ impl<'a> Iterator for Attrs<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let nla: NlaBuffer<&'a [u8]> = self.inner.next()?.ok()?;
-        let kind = nla.kind();
-        let len = usize::from(nla.length());
-        // `new_checked` held `NLA_HEADER_SIZE <= len <= bytes.len()`.
+        // `new_checked` held `NLA_HEADER_SIZE <= nla_len <= bytes.len()`;
+        // the header is read once here rather than through the buffer's
+        // accessors, which parse it again on every call (a snapshot walks
+        // half a million attributes).
         let bytes = nla.into_inner();
+        let len = usize::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+        let kind = u16::from_ne_bytes([bytes[2], bytes[3]]) & NLA_TYPE_MASK;
         Some((kind, bytes.get(NLA_HEADER_SIZE..len)?))
     }
 }
