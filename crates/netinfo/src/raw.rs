@@ -156,7 +156,8 @@ impl LinkView {
     }
 }
 
-/// A link message's family byte, ifindex and view.
+/// What a link message says about usability: its name, `IFF_UP` and
+/// operational state.
 pub(crate) fn link_view(m: &[u8]) -> LinkView {
     let mut v = LinkView {
         name: None,
