@@ -11,10 +11,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::nl::{Handle, Rtnl};
 use mozim::{
     DhcpV4Client, DhcpV4Config, DhcpV4State, DhcpV6Client, DhcpV6Config, DhcpV6Mode, DhcpV6State,
 };
-use rtnetlink::Handle;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -78,9 +78,7 @@ pub async fn run(
     paths: Paths,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), DhcpError> {
-    let (conn, handle, _) =
-        rtnetlink::new_connection().map_err(|e| DhcpError::io(&paths.lease_file, e))?;
-    tokio::spawn(conn);
+    let handle = Rtnl::open().map_err(|e| DhcpError::io(&paths.lease_file, e))?;
     // The device may still be coming up (a bridge just created).
     let (index, mac) = loop {
         if let Some(l) = install::link_of(&handle, &spec.dev).await {

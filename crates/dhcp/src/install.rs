@@ -11,15 +11,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, CacheInfo};
-use netlink_packet_route::link::LinkAttribute;
-use netlink_packet_route::neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourState};
-use netlink_packet_route::route::{RouteProtocol, RouteScope};
+use netlink_packet_route::route::{RouteMessage, RouteProtocol};
 use netlink_packet_route::rule::RuleMessage;
-use rtnetlink::{Handle, RouteMessageBuilder};
 use tracing::debug;
 
+use crate::nl::{self, Add, Handle, RouteSpec};
 use crate::DhcpError;
 
 /// Priority of the source-routing rules (the planner's).
@@ -27,51 +23,23 @@ pub use netswitch_model::routing::RULE_PRIORITY;
 
 /// The interface index and MAC of a device, if it exists.
 pub async fn link_of(handle: &Handle, dev: &str) -> Option<(u32, Vec<u8>)> {
-    let mut s = handle.link().get().match_name(dev.to_string()).execute();
-    let msg = s.try_next().await.ok()??;
-    let mac = msg.attributes.iter().find_map(|a| match a {
-        LinkAttribute::Address(m) => Some(m.clone()),
-        _ => None,
-    })?;
-    Some((msg.header.index, mac))
+    handle.link(dev).ok().flatten()
 }
 
 /// The device's link-local IPv6 address once duplicate address detection
 /// is over (a tentative address cannot be bound to).
 pub async fn link_local(handle: &Handle, index: u32) -> Option<Ipv6Addr> {
-    let mut s = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute();
-    while let Ok(Some(msg)) = s.try_next().await {
-        let mut addr = None;
-        let mut tentative = false;
-        for a in &msg.attributes {
-            match a {
-                AddressAttribute::Address(IpAddr::V6(v6)) => addr = Some(*v6),
-                AddressAttribute::Flags(f) => tentative = f.contains(AddressFlags::Tentative),
-                _ => {}
-            }
-        }
-        if let Some(v6) = addr {
-            if (v6.segments()[0] & 0xffc0) == 0xfe80 && !tentative {
-                return Some(v6);
-            }
-        }
-    }
-    None
+    let addrs = handle.addrs6(index).ok()?;
+    addrs
+        .into_iter()
+        .find(|(v6, tentative)| (v6.segments()[0] & 0xffc0) == 0xfe80 && !tentative)
+        .map(|(v6, _)| v6)
 }
 
 /// The source-routing table of a leased address, numbered as the planner
 /// numbers a static one; `None` for the kernel's own numbers.
 pub fn table_of(ip: Ipv4Addr) -> Option<u32> {
     netswitch_model::routing::table_v4(ip)
-}
-
-/// Whether a netlink request failed because its object exists already.
-pub(crate) fn is_exists(e: &rtnetlink::Error) -> bool {
-    matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -libc::EEXIST)
 }
 
 /// Adds or refreshes an address with lifetimes in seconds.
@@ -83,16 +51,7 @@ pub async fn put_addr(
     valid: u32,
     preferred: u32,
 ) -> Result<(), DhcpError> {
-    let mut req = handle.address().add(index, addr, prefix).replace();
-    req.message_mut()
-        .attributes
-        .push(AddressAttribute::CacheInfo({
-            let mut c = CacheInfo::default();
-            c.ifa_preferred = preferred;
-            c.ifa_valid = valid;
-            c
-        }));
-    req.execute().await?;
+    handle.put_addr(index, addr, prefix, valid, preferred)?;
     Ok(())
 }
 
@@ -104,31 +63,8 @@ pub async fn put_addr(
 pub async fn wait_resolved(handle: &Handle, index: u32, ips: &[IpAddr], timeout: Duration) {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let mut s = handle.neighbours().get().execute();
-        while let Ok(Some(msg)) = s.try_next().await {
-            if msg.header.ifindex != index {
-                continue;
-            }
-            let resolved = matches!(
-                msg.header.state,
-                NeighbourState::Reachable
-                    | NeighbourState::Stale
-                    | NeighbourState::Delay
-                    | NeighbourState::Probe
-                    | NeighbourState::Permanent
-            );
-            let hit = msg.attributes.iter().any(|a| match a {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => {
-                    ips.contains(&IpAddr::V4(*v4))
-                }
-                NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => {
-                    ips.contains(&IpAddr::V6(*v6))
-                }
-                _ => false,
-            });
-            if hit && resolved {
-                return;
-            }
+        if handle.resolved(index, ips).unwrap_or(false) {
+            return;
         }
         if tokio::time::Instant::now() >= deadline {
             return;
@@ -139,26 +75,16 @@ pub async fn wait_resolved(handle: &Handle, index: u32, ips: &[IpAddr], timeout:
 
 /// Removes an address; one already gone is fine.
 pub async fn del_addr(handle: &Handle, index: u32, addr: IpAddr, prefix: u8) {
-    let mut s = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .set_address_filter(addr)
-        .set_prefix_length_filter(prefix)
-        .execute();
-    while let Ok(Some(msg)) = s.try_next().await {
-        let _ = handle.address().del(msg).execute().await;
-    }
+    let _ = handle.del_addr(index, addr, prefix);
 }
 
 /// The routes and rules of an IPv4 lease.
 struct Routing {
-    routes: Vec<netlink_packet_route::route::RouteMessage>,
+    routes: Vec<RouteMessage>,
     rules: Vec<RuleMessage>,
 }
 
 fn routing(
-    handle: &Handle,
     index: u32,
     dev: &str,
     ip: Ipv4Addr,
@@ -170,14 +96,18 @@ fn routing(
         routes: Vec::new(),
         rules: Vec::new(),
     };
-    let default = |table: u32| {
-        RouteMessageBuilder::<Ipv4Addr>::new()
-            .table_id(table)
-            .gateway(gw)
-            .output_interface(index)
-            .protocol(RouteProtocol::Dhcp)
-            .build()
+    let spec = |table: u32| RouteSpec {
+        table,
+        dst: None,
+        family: IpAddr::V4(ip),
+        gateway: Some(IpAddr::V4(gw)),
+        oif: index,
+        prefsrc: None,
+        link_scope: false,
+        protocol: RouteProtocol::Dhcp,
+        expires: None,
     };
+    let default = |table: u32| nl::route(&spec(table));
     if default_route {
         out.routes.push(default(254));
         return out;
@@ -192,33 +122,17 @@ fn routing(
     };
     let subnet = Ipv4Addr::from(u32::from(ip) & mask);
     out.routes.push(default(table));
-    out.routes.push(
-        RouteMessageBuilder::<Ipv4Addr>::new()
-            .table_id(table)
-            .destination_prefix(subnet, prefix)
-            .output_interface(index)
-            .pref_source(ip)
-            .scope(RouteScope::Link)
-            .protocol(RouteProtocol::Dhcp)
-            .build(),
-    );
-    let mut from = handle
-        .rule()
-        .add()
-        .v4()
-        .priority(RULE_PRIORITY)
-        .table_id(table)
-        .source_prefix(subnet, prefix);
-    out.rules.push(from.message_mut().clone());
-    let mut to = handle
-        .rule()
-        .add()
-        .v4()
-        .priority(RULE_PRIORITY)
-        .table_id(table)
-        .destination_prefix(subnet, prefix)
-        .input_interface(dev.to_string());
-    out.rules.push(to.message_mut().clone());
+    out.routes.push(nl::route(&RouteSpec {
+        dst: Some((IpAddr::V4(subnet), prefix)),
+        gateway: None,
+        prefsrc: Some(IpAddr::V4(ip)),
+        link_scope: true,
+        ..spec(table)
+    }));
+    let net = (IpAddr::V4(subnet), prefix);
+    out.rules.push(nl::rule(RULE_PRIORITY, table, net, None));
+    out.rules
+        .push(nl::rule(RULE_PRIORITY, table, net, Some(dev)));
     out
 }
 
@@ -244,15 +158,13 @@ pub async fn install_v4(
     )
     .await?;
     let Some(gw) = gw else { return Ok(()) };
-    let r = routing(handle, index, dev, ip, prefix, gw, default_route);
-    for m in r.routes {
-        handle.route().add(m).replace().execute().await?;
+    let r = routing(index, dev, ip, prefix, gw, default_route);
+    for m in &r.routes {
+        handle.add_route(m, Add::Replace)?;
     }
-    for m in r.rules {
-        let mut req = handle.rule().add();
-        *req.message_mut() = m;
-        if let Err(e) = req.execute().await {
-            if !is_exists(&e) {
+    for m in &r.rules {
+        if let Err(e) = handle.add_rule(m, Add::Exclusive) {
+            if !nl::is_exists(&e) {
                 return Err(e.into());
             }
         }
@@ -274,12 +186,12 @@ pub async fn uninstall_v4(
     default_route: bool,
 ) {
     if let Some(gw) = gw {
-        let r = routing(handle, index, dev, ip, prefix, gw, default_route);
-        for m in r.rules {
-            let _ = handle.rule().del(m).execute().await;
+        let r = routing(index, dev, ip, prefix, gw, default_route);
+        for m in &r.rules {
+            let _ = handle.del_rule(m);
         }
-        for m in r.routes {
-            let _ = handle.route().del(m).execute().await;
+        for m in &r.routes {
+            let _ = handle.del_route(m);
         }
     }
     del_addr(handle, index, IpAddr::V4(ip), prefix).await;

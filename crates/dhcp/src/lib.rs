@@ -21,6 +21,7 @@
 pub mod client;
 pub mod install;
 pub mod lease;
+pub mod nl;
 pub mod ra;
 pub mod resolv;
 pub mod spec;
@@ -34,9 +35,9 @@ pub use supervise::Supervisor;
 /// A failure of dynamic addressing.
 #[derive(Debug, thiserror::Error)]
 pub enum DhcpError {
-    /// A netlink request failed.
+    /// A netlink request failed (the kernel's errno, or the socket's).
     #[error("netlink: {0}")]
-    Netlink(#[from] rtnetlink::Error),
+    Netlink(#[from] std::io::Error),
     /// A DHCP protocol step failed.
     #[error("dhcp client on {dev}: {message}")]
     Protocol { dev: String, message: String },

@@ -15,17 +15,17 @@
 //! cannot carry one).
 
 use std::io;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use futures::TryStreamExt;
 use netlink_packet_route::route::RouteProtocol;
-use rtnetlink::{Handle, RouteMessageBuilder};
+use netlink_packet_route::rule::RuleMessage;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::install::{is_exists, RULE_PRIORITY};
+use crate::install::RULE_PRIORITY;
+use crate::nl::{self, Add, Handle, RouteSpec};
 
 const ND_ROUTER_SOLICIT: u8 = 133;
 const ND_ROUTER_ADVERT: u8 = 134;
@@ -222,86 +222,53 @@ async fn receive(fd: &AsyncFd<OwnedFd>, buf: &mut [u8]) -> io::Result<Option<Adv
 
 async fn install(handle: &Handle, index: u32, dev: &str, r: &Routing, lifetime: u16) {
     let (subnet, len) = r.subnet;
-    let routes = [
-        RouteMessageBuilder::<Ipv6Addr>::new()
-            .table_id(r.table)
-            .gateway(r.router)
-            .output_interface(index)
-            .protocol(RouteProtocol::Ra)
-            .expires(u32::from(lifetime))
-            .build(),
-        RouteMessageBuilder::<Ipv6Addr>::new()
-            .table_id(r.table)
-            .destination_prefix(subnet, len)
-            .output_interface(index)
-            .protocol(RouteProtocol::Ra)
-            .build(),
-    ];
-    for m in routes {
-        if let Err(e) = handle.route().add(m).replace().execute().await {
+    let default = RouteSpec {
+        table: r.table,
+        dst: None,
+        family: IpAddr::V6(r.router),
+        gateway: Some(IpAddr::V6(r.router)),
+        oif: index,
+        prefsrc: None,
+        link_scope: false,
+        protocol: RouteProtocol::Ra,
+        expires: Some(u32::from(lifetime)),
+    };
+    let on_link = RouteSpec {
+        dst: Some((IpAddr::V6(subnet), len)),
+        gateway: None,
+        expires: None,
+        ..default
+    };
+    for spec in [default, on_link] {
+        if let Err(e) = handle.add_route(&nl::route(&spec), Add::Replace) {
             warn!(dev, error = %e, table = r.table, "ipv6 source routing: route not added");
         }
     }
-    for m in rules(handle, dev, r) {
-        let mut req = handle.rule().add();
-        *req.message_mut() = m;
-        if let Err(e) = req.execute().await {
-            if !is_exists(&e) {
+    for m in rules(dev, r) {
+        if let Err(e) = handle.add_rule(&m, Add::Exclusive) {
+            if !nl::is_exists(&e) {
                 warn!(dev, error = %e, table = r.table, "ipv6 source routing: rule not added");
             }
         }
     }
 }
 
-fn rules(handle: &Handle, dev: &str, r: &Routing) -> [netlink_packet_route::rule::RuleMessage; 2] {
+fn rules(dev: &str, r: &Routing) -> [RuleMessage; 2] {
     let (subnet, len) = r.subnet;
-    let mut from = handle
-        .rule()
-        .add()
-        .v6()
-        .priority(RULE_PRIORITY)
-        .table_id(r.table)
-        .source_prefix(subnet, len);
-    let mut to = handle
-        .rule()
-        .add()
-        .v6()
-        .priority(RULE_PRIORITY)
-        .table_id(r.table)
-        .destination_prefix(subnet, len)
-        .input_interface(dev.to_string());
-    [from.message_mut().clone(), to.message_mut().clone()]
+    let net = (IpAddr::V6(subnet), len);
+    [
+        nl::rule(RULE_PRIORITY, r.table, net, None),
+        nl::rule(RULE_PRIORITY, r.table, net, Some(dev)),
+    ]
 }
 
 async fn uninstall(handle: &Handle, index: u32, dev: &str, r: &Routing) {
-    for m in rules(handle, dev, r) {
-        let _ = handle.rule().del(m).execute().await;
+    for m in rules(dev, r) {
+        let _ = handle.del_rule(&m);
     }
     // Whatever the table holds through this device is ours.
-    let mut s = handle
-        .route()
-        .get(
-            RouteMessageBuilder::<Ipv6Addr>::new()
-                .table_id(r.table)
-                .build(),
-        )
-        .execute();
-    let mut mine = Vec::new();
-    while let Ok(Some(m)) = s.try_next().await {
-        let table = m.attributes.iter().find_map(|a| match a {
-            netlink_packet_route::route::RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        });
-        let oif = m.attributes.iter().find_map(|a| match a {
-            netlink_packet_route::route::RouteAttribute::Oif(i) => Some(*i),
-            _ => None,
-        });
-        if table == Some(r.table) && oif == Some(index) {
-            mine.push(m);
-        }
-    }
-    for m in mine {
-        let _ = handle.route().del(m).execute().await;
+    if let Err(e) = handle.flush_routes6(r.table, index) {
+        debug!(dev, error = %e, table = r.table, "ipv6 source routing: routes not read");
     }
 }
 

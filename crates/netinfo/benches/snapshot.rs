@@ -94,9 +94,8 @@ fn main() {
     }
 
     // snapshot() as the CLI and the engine call it (blocking, its own
-    // sockets each time, dump bytes parsed in place), and snapshot_with()
-    // (rtnetlink + netlink-packet-route) on one kept connection.
-    let (fresh, together, kept, state) = ns.run(|| {
+    // sockets each time, dump bytes parsed in place).
+    let (fresh, together, state) = ns.run(|| {
         let mut fresh = Vec::new();
         let mut state = None;
         for _ in 0..ROUNDS {
@@ -107,25 +106,7 @@ fn main() {
         }
         // The whole of an in-process `netswitch caps --json`, timed as one.
         let together: Vec<Duration> = (0..ROUNDS).map(|_| snapshot_and_caps()).collect();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .expect("runtime");
-        let kept = runtime.block_on(async {
-            let (conn, handle, _) =
-                netswitch_netinfo::rtnetlink::new_connection().expect("netlink");
-            tokio::spawn(conn);
-            let mut kept = Vec::new();
-            for _ in 0..ROUNDS {
-                let t = Instant::now();
-                netswitch_netinfo::snapshot_with(&handle)
-                    .await
-                    .expect("snapshot");
-                kept.push(t.elapsed());
-            }
-            kept
-        });
-        (fresh, together, kept, state.expect("rounds > 0"))
+        (fresh, together, state.expect("rounds > 0"))
     });
 
     // The kernel's own cost: the same dumps, received and thrown away.
@@ -174,7 +155,6 @@ fn main() {
         json_bytes = serde_json::to_vec(&caps).expect("caps serialize").len();
         report.push(t.elapsed());
     }
-    let kept_ms = median(kept.clone());
     let report_ms = median(report.clone());
 
     println!(
@@ -192,18 +172,8 @@ fn main() {
     );
     println!(
         "{:<52} {:>10}",
-        "netinfo::snapshot_with() (rtnetlink, kept connection)",
-        ms(median(kept))
-    );
-    println!(
-        "{:<52} {:>10}",
         format!("caps report + JSON ({json_bytes} bytes) from a snapshot"),
         ms(report_ms)
-    );
-    println!(
-        "{:<52} {:>10}",
-        "snapshot_with() + caps report + JSON",
-        ms(kept_ms + report_ms)
     );
     println!(
         "{:<52} {:>10}",

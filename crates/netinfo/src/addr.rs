@@ -2,56 +2,12 @@
 
 use std::collections::HashMap;
 
-use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netswitch_model::host::Addr;
 
 use crate::{names, wire};
 
 /// `ifa_valid`/`ifa_prefered` meaning "forever".
 const INFINITY_LIFE_TIME: u32 = u32::MAX;
-
-/// Builds one address; `None` (and a debug event) when it names a link the
-/// link dump did not have (created between the two dumps) or carries no
-/// address at all.
-pub(crate) fn build_addr(msg: &AddressMessage, names: &HashMap<u32, String>) -> Option<Addr> {
-    let Some(link) = names.get(&msg.header.index) else {
-        tracing::debug!(
-            index = msg.header.index,
-            "address on a link not in the link dump; skipped"
-        );
-        return None;
-    };
-    let mut local = None;
-    let mut address = None;
-    let mut flags = None;
-    let mut cache = None;
-    for attr in &msg.attributes {
-        match attr {
-            AddressAttribute::Local(a) => local = Some(*a),
-            AddressAttribute::Address(a) => address = Some(*a),
-            // The 32-bit IFA_FLAGS supersedes the 8-bit header field.
-            AddressAttribute::Flags(f) => flags = Some(*f),
-            AddressAttribute::CacheInfo(c) => cache = Some(*c),
-            _ => {}
-        }
-    }
-    // On a point-to-point link IFA_ADDRESS is the peer and IFA_LOCAL ours;
-    // otherwise they are equal or only IFA_ADDRESS is sent (IPv6).
-    let address = local.or(address)?;
-    let flags =
-        flags.unwrap_or_else(|| AddressFlags::from_bits_retain(u32::from(msg.header.flags.bits())));
-    let life = |v: u32| (v != INFINITY_LIFE_TIME).then_some(v);
-    Some(Addr {
-        link: link.clone(),
-        address,
-        prefix_len: msg.header.prefix_len,
-        scope: names::addr_scope(u8::from(msg.header.scope)),
-        dynamic: !flags.contains(AddressFlags::Permanent),
-        valid_lft: cache.as_ref().and_then(|c| life(c.ifa_valid)),
-        preferred_lft: cache.as_ref().and_then(|c| life(c.ifa_preferred)),
-        secondary: flags.contains(AddressFlags::Secondary),
-    })
-}
 
 /// `sizeof(struct ifaddrmsg)`.
 const IFADDRMSG_LEN: usize = 8;
@@ -71,8 +27,8 @@ pub(crate) struct RawAddr {
 }
 
 impl RawAddr {
-    /// The address with its link named, as [`build_addr`] makes it; `None`
-    /// (and a debug event) for a link the link dump did not have.
+    /// The address with its link named; `None` (and a debug event) for a
+    /// link the link dump did not have (created between the two dumps).
     pub(crate) fn resolve(self, names: &HashMap<u32, String>) -> Option<Addr> {
         let Some(link) = names.get(&self.index) else {
             tracing::debug!(
@@ -88,8 +44,9 @@ impl RawAddr {
     }
 }
 
-/// [`build_addr`] from the bytes of an `RTM_NEWADDR` message (the payload
-/// after `nlmsghdr`), but for the link's name (see [`RawAddr::resolve`]).
+/// Reads one address from the bytes of an `RTM_NEWADDR` message (the
+/// payload after `nlmsghdr`), but for the link's name (see
+/// [`RawAddr::resolve`]); `None` when it carries no address.
 pub(crate) fn read_addr_bytes(msg: &[u8]) -> Option<RawAddr> {
     if msg.len() < IFADDRMSG_LEN {
         return None;
@@ -111,6 +68,9 @@ pub(crate) fn read_addr_bytes(msg: &[u8]) -> Option<RawAddr> {
             _ => {}
         }
     }
+    // On a point-to-point link IFA_ADDRESS is the peer and IFA_LOCAL ours;
+    // otherwise they are equal or only IFA_ADDRESS is sent (IPv6). The
+    // 32-bit IFA_FLAGS supersedes the 8-bit header field.
     let address = local.or(address)?;
     let flags = flags.unwrap_or(u32::from(msg[2]));
     let life = |v: u32| (v != INFINITY_LIFE_TIME).then_some(v);
@@ -132,11 +92,21 @@ pub(crate) fn read_addr_bytes(msg: &[u8]) -> Option<RawAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_route::address::{AddressHeaderFlags, AddressScope, CacheInfo};
+    use netlink_packet_core::Emitable;
+    use netlink_packet_route::address::{
+        AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
+    };
+
+    /// The byte reader on the wire form of `m` (netlink-packet-route only
+    /// encodes it here).
+    fn build_addr(m: &AddressMessage, names: &HashMap<u32, String>) -> Option<Addr> {
+        let mut b = vec![0; m.buffer_len()];
+        m.emit(&mut b);
+        read_addr_bytes(&b).and_then(|a| a.resolve(names))
+    }
 
     #[test]
-    fn the_byte_reader_builds_what_the_enum_reader_builds() {
-        use netlink_packet_core::Emitable;
+    fn flags_lifetimes_and_the_link_are_read() {
         let names = HashMap::from([(2, "veth_a".to_string())]);
         let mut cache = CacheInfo::default();
         cache.ifa_preferred = 30;
@@ -152,17 +122,21 @@ mod tests {
             AddressAttribute::CacheInfo(cache),
             AddressAttribute::Flags(AddressFlags::Nodad | AddressFlags::Secondary),
         ];
-        let read = |m: &AddressMessage| {
-            let mut b = vec![0; m.buffer_len()];
-            m.emit(&mut b);
-            read_addr_bytes(&b).and_then(|a| a.resolve(&names))
-        };
-        assert_eq!(read(&m), build_addr(&m, &names));
-        assert!(read(&m).is_some());
+        let a = build_addr(&m, &names).unwrap();
+        assert_eq!(a.link, "veth_a");
+        assert_eq!(
+            (a.address.to_string(), a.prefix_len),
+            ("fd00::2".into(), 64)
+        );
+        assert_eq!((a.valid_lft, a.preferred_lft), (Some(60), Some(30)));
+        assert!(a.secondary && a.dynamic, "IFA_FLAGS, not the header");
+        assert_eq!(a.scope, "global");
         m.attributes.truncate(1);
-        assert_eq!(read(&m), build_addr(&m, &names));
+        let a = build_addr(&m, &names).unwrap();
+        assert!(!a.dynamic && !a.secondary, "the header's flags");
+        assert_eq!((a.valid_lft, a.preferred_lft), (None, None));
         m.header.index = 9;
-        assert_eq!(read(&m), None);
+        assert_eq!(build_addr(&m, &names), None);
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::libc;
 
-use crate::dump::RawSocket;
+use netswitch_netlink::Socket;
+
 use crate::wire;
 
 /// `SIOCETHTOOL` from `<linux/sockios.h>` (libc does not export it).
@@ -121,17 +122,12 @@ const ETHTOOL_A_HEADER_DEV_INDEX: u16 = 1;
 const ETHTOOL_A_HEADER_FLAGS: u16 = 3;
 const ETHTOOL_FLAG_COMPACT_BITSETS: u32 = 1;
 const NLA_F_NESTED: u16 = 0x8000;
-const NETLINK_GENERIC: libc::c_int = 16;
 
 /// A genetlink message body: `genlmsghdr`, then the attributes.
 fn genl_body(cmd: u8, version: u8, attrs: &[(u16, &[u8])]) -> Vec<u8> {
     let mut b = vec![cmd, version, 0, 0];
     for (kind, value) in attrs {
-        let len = 4 + value.len();
-        b.extend((len as u16).to_ne_bytes());
-        b.extend(kind.to_ne_bytes());
-        b.extend_from_slice(value);
-        b.resize(wire::align(b.len()), 0);
+        wire::push(&mut b, *kind, value);
     }
     b
 }
@@ -147,17 +143,17 @@ fn genl_body(cmd: u8, version: u8, attrs: &[(u16, &[u8])]) -> Vec<u8> {
 /// then falls back to the ioctl per device.
 pub(crate) fn speeds_by_index() -> Option<HashMap<u32, Option<u32>>> {
     let attempt = || -> std::io::Result<HashMap<u32, Option<u32>>> {
-        let mut sock = RawSocket::open(NETLINK_GENERIC)?;
+        let mut sock = Socket::open(netswitch_netlink::NETLINK_GENERIC)?;
         let mut family = None;
         let ask = genl_body(
             CTRL_CMD_GETFAMILY,
             1,
             &[(CTRL_ATTR_FAMILY_NAME, b"ethtool\0")],
         );
-        sock.request(GENL_ID_CTRL, 0, &ask, |_, p| {
-            family = wire::Attrs::new(p.get(GENL_HDRLEN..).unwrap_or_default())
-                .find(|(t, _)| *t == CTRL_ATTR_FAMILY_ID)
-                .and_then(|(_, v)| wire::u16_of(v));
+        sock.request(GENL_ID_CTRL, 0, &ask, |m| {
+            family = wire::Attrs::new(m.payload.get(GENL_HDRLEN..).unwrap_or_default())
+                .find_kind(CTRL_ATTR_FAMILY_ID)
+                .and_then(wire::u16_of);
         })?;
         let family = family.ok_or_else(|| std::io::Error::other("no ethtool genetlink family"))?;
         let mut header = Vec::new();
@@ -169,36 +165,23 @@ pub(crate) fn speeds_by_index() -> Option<HashMap<u32, Option<u32>>> {
             ETHTOOL_GENL_VERSION,
             &[(ETHTOOL_A_LINKMODES_HEADER | NLA_F_NESTED, &header)],
         );
-        let mut speeds = HashMap::new();
-        let mut attempts = 0;
-        // Rerun when interrupted, like the rtnetlink dumps.
-        while attempts < 3 {
-            attempts += 1;
-            speeds.clear();
-            let interrupted =
-                sock.request(family, netlink_packet_core::NLM_F_DUMP, &body, |_, p| {
-                    let mut index = None;
-                    let mut speed = None;
-                    for (t, v) in wire::Attrs::new(p.get(GENL_HDRLEN..).unwrap_or_default()) {
-                        match t {
-                            ETHTOOL_A_LINKMODES_HEADER => {
-                                index = wire::Attrs::new(v)
-                                    .find(|(t, _)| *t == ETHTOOL_A_HEADER_DEV_INDEX)
-                                    .and_then(|(_, v)| wire::u32_of(v));
-                            }
-                            ETHTOOL_A_LINKMODES_SPEED => speed = wire::u32_of(v),
-                            _ => {}
-                        }
+        let speeds = sock.dump(&"ethtool linkmodes", family, &body, |m| {
+            let mut index = None;
+            let mut speed = None;
+            for (t, v) in wire::Attrs::new(m.payload.get(GENL_HDRLEN..).unwrap_or_default()) {
+                match t {
+                    ETHTOOL_A_LINKMODES_HEADER => {
+                        index = wire::Attrs::new(v)
+                            .find_kind(ETHTOOL_A_HEADER_DEV_INDEX)
+                            .and_then(wire::u32_of);
                     }
-                    if let Some(index) = index {
-                        speeds.insert(index, speed.and_then(known));
-                    }
-                })?;
-            if !interrupted {
-                break;
+                    ETHTOOL_A_LINKMODES_SPEED => speed = wire::u32_of(v),
+                    _ => {}
+                }
             }
-        }
-        Ok(speeds)
+            Some((index?, speed.and_then(known)))
+        })?;
+        Ok(speeds.into_iter().collect())
     };
     match attempt() {
         Ok(speeds) => Some(speeds),

@@ -13,34 +13,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use netswitch_model::host::{HostState, Rule};
-use nix::libc;
+use netswitch_netlink::{Message, Socket, NETLINK_ROUTE};
 
-use crate::dump::{DumpKind, RawSocket};
+use crate::dump::DumpKind;
+use crate::raw::*;
 use crate::{addr, ethtool, link, route, NetinfoError};
-
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
-const RTM_NEWADDR: u16 = 20;
-const RTM_GETADDR: u16 = 22;
-const RTM_NEWROUTE: u16 = 24;
-const RTM_GETROUTE: u16 = 26;
-const RTM_NEWRULE: u16 = 32;
-const RTM_GETRULE: u16 = 34;
-const AF_INET: u8 = 2;
-const AF_INET6: u8 = 10;
-const IFLA_EXT_MASK: u16 = 29;
-const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
-
-/// `RTM_GETLINK` body: an all-zero `ifinfomsg` (every family) and
-/// `IFLA_EXT_MASK` with `RTEXT_FILTER_SKIP_STATS`, as `crate::link_request`
-/// asks: the kernel then leaves out the per-family and VF statistics.
-fn link_body() -> Vec<u8> {
-    let mut b = vec![0u8; 16];
-    b.extend(8u16.to_ne_bytes());
-    b.extend(IFLA_EXT_MASK.to_ne_bytes());
-    b.extend(RTEXT_FILTER_SKIP_STATS.to_ne_bytes());
-    b
-}
 
 /// What the side thread brings: the addresses and routes, their links
 /// still ifindexes.
@@ -126,12 +103,18 @@ type Speeds = Option<HashMap<u32, Option<u32>>>;
 /// one) and the rule dumps.
 #[allow(clippy::type_complexity)]
 fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), NetinfoError> {
-    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
-    let links = sock.dump(DumpKind::Links, RTM_GETLINK, &link_body(), |t, p| {
-        (t == RTM_NEWLINK)
-            .then(|| link::read_link_bytes(p))
-            .flatten()
-    })?;
+    let mut sock = Socket::open(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    let links = dump(
+        &mut sock,
+        DumpKind::Links,
+        RTM_GETLINK,
+        &link_request(),
+        |m| {
+            (m.kind == RTM_NEWLINK)
+                .then(|| link::read_link_bytes(m.payload))
+                .flatten()
+        },
+    )?;
     let speeds = if links.iter().any(|r| link::has_speed(r.kind())) {
         let started = Instant::now();
         let speeds = ethtool::speeds_by_index();
@@ -146,11 +129,10 @@ fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), Netin
     };
     let mut rules = Vec::new();
     for (kind, family) in [(DumpKind::Rules4, AF_INET), (DumpKind::Rules6, AF_INET6)] {
-        let mut body = [0u8; 12];
-        body[0] = family;
-        rules.extend(sock.dump(kind, RTM_GETRULE, &body, |t, p| {
-            (t == RTM_NEWRULE)
-                .then(|| route::build_rule_bytes(p))
+        let body = family_request(family);
+        rules.extend(dump(&mut sock, kind, RTM_GETRULE, &body, |m| {
+            (m.kind == RTM_NEWRULE)
+                .then(|| route::build_rule_bytes(m.payload))
                 .flatten()
         })?);
     }
@@ -159,24 +141,39 @@ fn links_speeds_rules() -> Result<(Vec<link::RawLink>, Speeds, Vec<Rule>), Netin
 
 /// The address dump (every family) and the IPv4 and IPv6 route dumps.
 fn addrs_and_routes() -> Result<Side, NetinfoError> {
-    let mut sock = RawSocket::open(libc::NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
-    // ifaddrmsg with AF_UNSPEC: every family's addresses in one dump.
-    let addrs = sock.dump(DumpKind::Addresses, RTM_GETADDR, &[0; 8], |t, p| {
-        (t == RTM_NEWADDR)
-            .then(|| addr::read_addr_bytes(p))
-            .flatten()
-    })?;
-    // rtmsg with every filter field zero: table RT_TABLE_UNSPEC walks all
-    // tables, and without RTM_F_CLONED the route cache stays out.
+    let mut sock = Socket::open(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+    let addrs = dump(
+        &mut sock,
+        DumpKind::Addresses,
+        RTM_GETADDR,
+        &addr_request(),
+        |m| {
+            (m.kind == RTM_NEWADDR)
+                .then(|| addr::read_addr_bytes(m.payload))
+                .flatten()
+        },
+    )?;
     let mut routes = Vec::new();
     for (kind, family) in [(DumpKind::Routes4, AF_INET), (DumpKind::Routes6, AF_INET6)] {
-        let mut body = [0u8; 12];
-        body[0] = family;
-        routes.extend(sock.dump(kind, RTM_GETROUTE, &body, |t, p| {
-            (t == RTM_NEWROUTE)
-                .then(|| route::read_route_bytes(p))
+        let body = family_request(family);
+        routes.extend(dump(&mut sock, kind, RTM_GETROUTE, &body, |m| {
+            (m.kind == RTM_NEWROUTE)
+                .then(|| route::read_route_bytes(m.payload))
                 .flatten()
         })?);
     }
     Ok((addrs, routes))
+}
+
+/// One dump on the shared socket (retried when interrupted), its failure
+/// named by `kind`.
+pub(crate) fn dump<T>(
+    sock: &mut Socket,
+    kind: DumpKind,
+    msg_type: u16,
+    body: &[u8],
+    parse: impl FnMut(&Message<'_>) -> Option<T>,
+) -> Result<Vec<T>, NetinfoError> {
+    sock.dump(&kind, msg_type, body, parse)
+        .map_err(|source| NetinfoError::DumpIo { kind, source })
 }

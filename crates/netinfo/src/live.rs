@@ -28,37 +28,36 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::io;
+use std::ops::ControlFlow;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{
-    NetlinkMessage, NetlinkPayload, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REPLACE, NLM_F_REQUEST,
-};
-use netlink_packet_route::{
-    address::{AddressAttribute, AddressMessage},
-    link::{InfoData, InfoPortData, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
-    route::{RouteAttribute, RouteFlags, RouteMessage},
-    rule::RuleMessage,
-    AddressFamily, RouteNetlinkMessage,
-};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use netswitch_model::host::HostState;
+use netswitch_netlink::{Socket, NETLINK_ROUTE};
 use nix::libc;
 use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::patch::{self, AddrKey, Buffers, Ordered, Raw, RouteKey};
-use crate::{ethtool, names, DumpKind, NetinfoError};
+use crate::raw::{self, *};
+use crate::{ethtool, fast, DumpKind, NetinfoError};
 
-/// `RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
-/// | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE` (the legacy bind mask).
-const GROUPS: u32 = 0x1 | 0x10 | 0x40 | 0x80 | 0x100 | 0x400;
-/// `RTNLGRP_IPV6_RULE`, beyond the legacy mask's named bits.
-const RTNLGRP_IPV6_RULE: u32 = 19;
+mod apply;
+
+/// A kept message: its payload bytes, stripped (see [`raw::compact`]).
+pub(crate) type Kept = Box<[u8]>;
+
+/// `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV4_ROUTE`,
+/// `RTNLGRP_IPV4_RULE`, `RTNLGRP_IPV6_IFADDR`, `RTNLGRP_IPV6_ROUTE`,
+/// `RTNLGRP_IPV6_RULE`.
+const GROUPS: [u32; 7] = [1, 5, 7, 8, 9, 11, 19];
+/// Notification datagrams taken per `recvmmsg`, and the slot for each (a
+/// notification is one message; a link's with statistics is a few KiB).
+const MCAST_SLOTS: usize = 64;
+const MCAST_SLOT_BYTES: usize = 16 << 10;
 /// Receive buffer asked for the multicast socket: a 1000-network setup
 /// makes tens of thousands of notifications in a burst.
 const MCAST_RCVBUF: usize = 16 << 20;
@@ -66,8 +65,6 @@ const MCAST_RCVBUF: usize = 16 << 20;
 const EVENT_BACKLOG: usize = 4096;
 /// How many changes [`Live::changed_since`] can look back over.
 const CHANGE_LOG: usize = 8192;
-/// How long one dump reply may take before the dump is given up.
-const DUMP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Something that happened to the host, as a subscriber sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -129,21 +126,14 @@ pub enum LiveEvent {
     Resynced,
 }
 
-fn hash_of(text: &str) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    h.write(text.as_bytes());
-    h.finish()
-}
-
 /// The raw state and everything needed to keep it current.
 struct Tracker {
     mcast: Socket,
-    dump: DumpSocket,
-    links: BTreeMap<u32, LinkMessage>,
-    addrs: Ordered<AddrKey, AddressMessage>,
-    routes: Ordered<RouteKey, RouteMessage>,
-    rules: Ordered<u64, RuleMessage>,
+    dump: Socket,
+    links: BTreeMap<u32, Kept>,
+    addrs: Ordered<AddrKey, Kept>,
+    routes: Ordered<RouteKey, Kept>,
+    rules: Ordered<u64, Kept>,
     /// Link speeds by name, read once per link notification.
     speeds: RefCell<HashMap<String, Option<u32>>>,
     ethtool: Option<ethtool::Ethtool>,
@@ -167,7 +157,6 @@ struct Tracker {
     /// so the routes are dumped again before the next rebuild.
     routes_stale: bool,
     resyncs: u64,
-    buf: Vec<u8>,
 }
 
 /// Counters of a [`Live`], for logs and benchmarks.
@@ -204,24 +193,16 @@ impl Live {
     /// background thread. The sockets belong to the calling thread's
     /// network namespace.
     pub fn start() -> Result<Live, NetinfoError> {
-        let mut mcast = Socket::new(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
-        mcast
-            .bind(&SocketAddr::new(0, GROUPS))
-            .map_err(NetinfoError::Connect)?;
-        mcast
-            .add_membership(RTNLGRP_IPV6_RULE)
-            .map_err(NetinfoError::Connect)?;
-        let got = grow_rcvbuf(mcast.as_raw_fd(), MCAST_RCVBUF);
+        let mut mcast = Socket::open(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
+        for group in GROUPS {
+            mcast.join_group(group).map_err(NetinfoError::Connect)?;
+        }
+        mcast.set_slot_bytes(MCAST_SLOT_BYTES);
+        let got = mcast.grow_rcvbuf(MCAST_RCVBUF).unwrap_or_default();
         tracing::debug!(rcvbuf = got, "live netinfo: multicast socket joined");
-        mcast
-            .set_non_blocking(true)
-            .map_err(NetinfoError::Connect)?;
         let mut tracker = Tracker {
             mcast,
-            dump: DumpSocket {
-                compact: true,
-                ..DumpSocket::open()?
-            },
+            dump: Socket::open(NETLINK_ROUTE).map_err(NetinfoError::Connect)?,
             links: BTreeMap::new(),
             addrs: Ordered::new(),
             routes: Ordered::new(),
@@ -235,7 +216,6 @@ impl Live {
             generation: 0,
             routes_stale: false,
             resyncs: 0,
-            buf: vec![0; 1 << 16],
         };
         tracker.full_dump()?;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
@@ -423,47 +403,43 @@ impl Tracker {
     fn drain(&mut self) -> Vec<LiveEvent> {
         let mut events = Vec::new();
         loop {
-            // SAFETY: recv into our own buffer, bounded by its length.
-            let n = unsafe {
-                libc::recv(
-                    self.mcast.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-                )
-            };
-            if n < 0 {
-                let err = io::Error::last_os_error();
-                match err.raw_os_error() {
+            let mut batch: Vec<(u16, u16, Kept)> = Vec::new();
+            let mut cut = false;
+            let got =
+                self.mcast
+                    .recv_batch(MCAST_SLOTS, libc::MSG_DONTWAIT, |datagram, was_cut| {
+                        cut |= was_cut;
+                        batch.extend(
+                            netswitch_netlink::messages(datagram)
+                                .map(|m| (m.kind, m.flags, raw::compact(m.kind, m.payload))),
+                        );
+                        ControlFlow::Continue(())
+                    });
+            for (kind, flags, msg) in batch {
+                self.apply(kind, flags, msg, &mut events);
+            }
+            if cut {
+                // A datagram larger than a slot was cut: a message is lost,
+                // so the state cannot be trusted. Grow and resync.
+                self.mcast.set_slot_bytes(MCAST_SLOT_BYTES * 4);
+                self.resync();
+                events.push(LiveEvent::Resynced);
+                continue;
+            }
+            match got {
+                Ok(_) => {}
+                Err(err) => match err.raw_os_error() {
                     Some(libc::EAGAIN) => break,
-                    Some(libc::EINTR) => continue,
                     Some(libc::ENOBUFS) => {
                         self.resync();
                         events.push(LiveEvent::Resynced);
-                        continue;
                     }
                     _ => {
                         tracing::warn!(error = %err, "live netinfo: receive failed");
                         break;
                     }
-                }
+                },
             }
-            let n = n as usize;
-            if n > self.buf.len() {
-                // A datagram larger than the buffer was cut: a message is
-                // lost, so the state cannot be trusted. Grow and resync.
-                self.buf.resize(n.next_power_of_two(), 0);
-                self.resync();
-                events.push(LiveEvent::Resynced);
-                continue;
-            }
-            let data = std::mem::take(&mut self.buf);
-            for msg in messages(&data[..n]) {
-                if let NetlinkPayload::InnerMessage(inner) = msg.payload {
-                    self.apply(inner, msg.header.flags, &mut events);
-                }
-            }
-            self.buf = data;
         }
         events
     }
@@ -473,21 +449,13 @@ impl Tracker {
     fn resync(&mut self) {
         let started = Instant::now();
         loop {
-            // SAFETY: as in `drain`.
-            let n = unsafe {
-                libc::recv(
-                    self.mcast.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_TRUNC,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error().raw_os_error();
-                if e == Some(libc::EAGAIN) {
-                    break;
-                }
-                if e != Some(libc::ENOBUFS) && e != Some(libc::EINTR) {
+            let got = self
+                .mcast
+                .recv_batch(MCAST_SLOTS, libc::MSG_DONTWAIT, |_, _| {
+                    ControlFlow::Continue(())
+                });
+            if let Err(e) = got {
+                if e.raw_os_error() != Some(libc::ENOBUFS) {
                     break;
                 }
             }
@@ -505,20 +473,25 @@ impl Tracker {
         }
     }
 
+    /// One dump on the dump socket, each reply kept stripped.
+    fn dump(
+        &mut self,
+        kind: DumpKind,
+        msg_type: u16,
+        body: &[u8],
+    ) -> Result<Vec<(u16, Kept)>, NetinfoError> {
+        fast::dump(&mut self.dump, kind, msg_type, body, |m| {
+            Some((m.kind, raw::compact(m.kind, m.payload)))
+        })
+    }
+
     /// Replaces the raw state with fresh dumps.
     fn full_dump(&mut self) -> Result<(), NetinfoError> {
-        let links = self.dump.dump(DumpKind::Links, crate::link_request())?;
-        let addrs = self
-            .dump
-            .dump(DumpKind::Addresses, crate::address_request())?;
+        let links = self.dump(DumpKind::Links, RTM_GETLINK, &raw::link_request())?;
+        let addrs = self.dump(DumpKind::Addresses, RTM_GETADDR, &raw::addr_request())?;
         let routes = self.dump_routes()?;
-        let mut rules = self
-            .dump
-            .dump(DumpKind::Rules4, crate::rule_request(AddressFamily::Inet))?;
-        rules.extend(
-            self.dump
-                .dump(DumpKind::Rules6, crate::rule_request(AddressFamily::Inet6))?,
-        );
+        let mut rules = self.dump(DumpKind::Rules4, RTM_GETRULE, &family_request(AF_INET))?;
+        rules.extend(self.dump(DumpKind::Rules6, RTM_GETRULE, &family_request(AF_INET6))?);
         self.routes_stale = false;
         self.links.clear();
         self.addrs = Ordered::new();
@@ -528,8 +501,8 @@ impl Tracker {
         self.changed();
         self.bufs.clear();
         let mut sink = Vec::new();
-        for m in links.into_iter().chain(addrs).chain(routes).chain(rules) {
-            self.apply(m, 0, &mut sink);
+        for (kind, m) in links.into_iter().chain(addrs).chain(routes).chain(rules) {
+            self.apply(kind, 0, m, &mut sink);
         }
         // What changed before is unknown: whoever asks from before, hears so.
         self.changes.clear();
@@ -537,14 +510,9 @@ impl Tracker {
         Ok(())
     }
 
-    fn dump_routes(&mut self) -> Result<Vec<RouteNetlinkMessage>, NetinfoError> {
-        let mut routes = self
-            .dump
-            .dump(DumpKind::Routes4, crate::route_request(AddressFamily::Inet))?;
-        routes.extend(self.dump.dump(
-            DumpKind::Routes6,
-            crate::route_request(AddressFamily::Inet6),
-        )?);
+    fn dump_routes(&mut self) -> Result<Vec<(u16, Kept)>, NetinfoError> {
+        let mut routes = self.dump(DumpKind::Routes4, RTM_GETROUTE, &family_request(AF_INET))?;
+        routes.extend(self.dump(DumpKind::Routes6, RTM_GETROUTE, &family_request(AF_INET6))?);
         Ok(routes)
     }
 
@@ -555,8 +523,8 @@ impl Tracker {
                 self.routes = Ordered::new();
                 self.bufs.note(|d| d.all_routes = true);
                 let mut sink = Vec::new();
-                for m in routes {
-                    self.apply(m, 0, &mut sink);
+                for (kind, m) in routes {
+                    self.apply(kind, 0, m, &mut sink);
                 }
                 self.changed();
                 self.routes_stale = false;
@@ -565,169 +533,6 @@ impl Tracker {
                 tracing::warn!(error = %e, "live netinfo: route dump failed; routes may be stale")
             }
         }
-    }
-
-    /// Applies one message to the raw state, noting events.
-    fn apply(&mut self, mut msg: RouteNetlinkMessage, flags: u16, events: &mut Vec<LiveEvent>) {
-        compact(&mut msg);
-        // The links the change is on, for `changes`.
-        let mut touched: Vec<Option<String>> = Vec::with_capacity(2);
-        match msg {
-            RouteNetlinkMessage::NewLink(m) => {
-                // The bridge module reports its ports in AF_BRIDGE messages
-                // on the same group; they are port views, not links.
-                if m.header.interface_family == AddressFamily::Bridge {
-                    return;
-                }
-                let index = m.header.index;
-                let new = link_view(&m);
-                touched.push(new.name.clone());
-                match self.links.get(&index).map(link_view) {
-                    None => {
-                        if let Some(name) = &new.name {
-                            events.push(LiveEvent::LinkAdded { link: name.clone() });
-                        }
-                    }
-                    Some(old) => {
-                        if old.name != new.name {
-                            if let Some(n) = &old.name {
-                                self.speeds.borrow_mut().remove(n);
-                            }
-                            touched.push(old.name.clone());
-                        }
-                        if old.usable() != new.usable() {
-                            if let Some(name) = &new.name {
-                                events.push(if new.usable() {
-                                    LiveEvent::LinkUp {
-                                        link: name.clone(),
-                                        oper_state: new.oper.clone(),
-                                    }
-                                } else {
-                                    LiveEvent::LinkDown {
-                                        link: name.clone(),
-                                        admin_up: new.admin_up,
-                                        oper_state: new.oper.clone(),
-                                    }
-                                });
-                            }
-                        }
-                        if old.admin_up && !new.admin_up {
-                            // The kernel flushes some of a downed link's
-                            // routes without telling (IPv4 keeps local ones):
-                            // read the routes again before the next read.
-                            self.routes_stale = true;
-                        }
-                    }
-                }
-                if let Some(n) = &new.name {
-                    self.speeds.borrow_mut().remove(n);
-                }
-                self.bufs.note(|d| {
-                    d.links.insert(index);
-                });
-                self.links.insert(index, m);
-            }
-            RouteNetlinkMessage::DelLink(m) => {
-                if m.header.interface_family == AddressFamily::Bridge {
-                    return;
-                }
-                let index = m.header.index;
-                if let Some(old) = self.links.remove(&index) {
-                    if let Some(name) = link_view(&old).name {
-                        self.speeds.borrow_mut().remove(&name);
-                        touched.push(Some(name.clone()));
-                        events.push(LiveEvent::LinkRemoved { link: name });
-                    }
-                }
-                let addrs = self.addrs.retain(|k, _| k.1 != index);
-                let routes = self.routes.retain(|_, r| route_oif(r) != Some(index));
-                self.bufs.note(|d| {
-                    d.links.insert(index);
-                    d.addrs.extend(&addrs);
-                    d.routes.extend(&routes);
-                });
-            }
-            RouteNetlinkMessage::NewAddress(m) => {
-                let Some(key) = addr_key(&m) else { return };
-                let text = self.addr_text(&m);
-                touched.push(self.link_name(m.header.index));
-                let (slot, new) = self.addrs.put(key, m);
-                self.bufs.note(|d| {
-                    d.addrs.insert(slot);
-                });
-                if new {
-                    events.extend(
-                        text.map(|(link, address)| LiveEvent::AddressAdded { link, address }),
-                    );
-                }
-            }
-            RouteNetlinkMessage::DelAddress(m) => {
-                let Some(key) = addr_key(&m) else { return };
-                let text = self.addr_text(&m);
-                touched.push(self.link_name(m.header.index));
-                if let Some((slot, _)) = self.addrs.remove(&key) {
-                    self.bufs.note(|d| {
-                        d.addrs.insert(slot);
-                    });
-                    events.extend(
-                        text.map(|(link, address)| LiveEvent::AddressRemoved { link, address }),
-                    );
-                }
-            }
-            RouteNetlinkMessage::NewRoute(m) => {
-                if m.header.flags.contains(RouteFlags::Cloned) {
-                    return;
-                }
-                let mut gone = Vec::new();
-                if flags & NLM_F_REPLACE != 0 {
-                    let slot = route_slot(&m);
-                    gone = self.routes.retain(|_, r| route_slot(r) != slot);
-                }
-                touched.extend(route_oif(&m).map(|i| self.link_name(i)));
-                let key = route_key(&m);
-                let (slot, _) = self.routes.put(key, m);
-                self.bufs.note(|d| {
-                    d.routes.extend(&gone);
-                    d.routes.insert(slot);
-                });
-            }
-            RouteNetlinkMessage::DelRoute(m) => {
-                touched.extend(route_oif(&m).map(|i| self.link_name(i)));
-                let key = route_key(&m);
-                if let Some((slot, _)) = self.routes.remove(&key) {
-                    self.bufs.note(|d| {
-                        d.routes.insert(slot);
-                    });
-                }
-            }
-            RouteNetlinkMessage::NewRule(m) => {
-                self.rules
-                    .put(hash_of(&format!("{:?}", (&m.header, &m.attributes))), m);
-                self.bufs.note(|d| d.rules = true);
-                touched.push(None);
-            }
-            RouteNetlinkMessage::DelRule(m) => {
-                self.rules
-                    .remove(&hash_of(&format!("{:?}", (&m.header, &m.attributes))));
-                self.bufs.note(|d| d.rules = true);
-                touched.push(None);
-            }
-            _ => return,
-        }
-        self.changed();
-        for t in touched {
-            self.changes.push_back((self.generation, t));
-        }
-        while self.changes.len() > CHANGE_LOG {
-            if let Some((g, _)) = self.changes.pop_front() {
-                self.changes_floor = g.max(self.changes_floor);
-            }
-        }
-    }
-
-    /// A link's name by index, as the raw state has it.
-    fn link_name(&self, index: u32) -> Option<String> {
-        self.links.get(&index).and_then(|l| link_view(l).name)
     }
 
     /// See [`Live::changed_since`].
@@ -748,20 +553,6 @@ impl Tracker {
     /// Moves the generation on.
     fn changed(&mut self) {
         self.generation += 1;
-    }
-
-    /// `(link name, "address/prefix")` for an address event.
-    fn addr_text(&self, m: &AddressMessage) -> Option<(String, String)> {
-        let link = self
-            .links
-            .get(&m.header.index)
-            .and_then(|l| link_view(l).name)?;
-        let ip = m.attributes.iter().fold(None, |acc, a| match a {
-            AddressAttribute::Local(a) => Some(*a),
-            AddressAttribute::Address(a) => acc.or(Some(*a)),
-            _ => acc,
-        })?;
-        Some((link, format!("{ip}/{}", m.header.prefix_len)))
     }
 
     /// The state as of the raw messages: the newest one when nothing
@@ -817,421 +608,5 @@ impl Tracker {
             rules: &self.rules,
             speed: &speed,
         })
-    }
-}
-
-/// What a link message says about usability, for up/down events.
-struct LinkView {
-    name: Option<String>,
-    admin_up: bool,
-    oper: String,
-}
-
-impl LinkView {
-    fn usable(&self) -> bool {
-        self.admin_up && matches!(self.oper.as_str(), "up" | "unknown")
-    }
-}
-
-fn link_view(m: &LinkMessage) -> LinkView {
-    let mut v = LinkView {
-        name: None,
-        admin_up: m.header.flags.contains(LinkFlags::Up),
-        oper: "unknown".into(),
-    };
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::IfName(n) => v.name = Some(n.clone()),
-            LinkAttribute::OperState(s) => v.oper = names::oper_state(s),
-            _ => {}
-        }
-    }
-    v
-}
-
-/// The attributes `link::build_links` reads; the rest (statistics, the
-/// per-family blocks) is most of a notification's bytes and is dropped.
-fn kept_link_attr(a: &LinkAttribute) -> bool {
-    matches!(
-        a,
-        LinkAttribute::IfName(_)
-            | LinkAttribute::Mtu(_)
-            | LinkAttribute::Address(_)
-            | LinkAttribute::PermAddress(_)
-            | LinkAttribute::OperState(_)
-            | LinkAttribute::Controller(_)
-            | LinkAttribute::Link(_)
-            | LinkAttribute::LinkNetNsId(_)
-            | LinkAttribute::LinkInfo(_)
-    )
-}
-
-/// The parts of `IFLA_LINKINFO` `link::build_links` reads: the kind, bond,
-/// bridge and VLAN data, the port kind and a bond port's data (a veth's
-/// peer block and a bridge port's thirty options are dropped).
-fn kept_link_info(i: &LinkInfo) -> bool {
-    matches!(
-        i,
-        LinkInfo::Kind(_)
-            | LinkInfo::PortKind(_)
-            | LinkInfo::Data(InfoData::Bond(_) | InfoData::Bridge(_) | InfoData::Vlan(_))
-            | LinkInfo::PortData(InfoPortData::BondPort(_))
-    )
-}
-
-/// The attributes `addr::build_addr` and the address events read.
-fn kept_addr_attr(a: &AddressAttribute) -> bool {
-    matches!(
-        a,
-        AddressAttribute::Local(_)
-            | AddressAttribute::Address(_)
-            | AddressAttribute::Flags(_)
-            | AddressAttribute::CacheInfo(_)
-    )
-}
-
-/// The attributes `route::build_route` and the route identity read.
-fn kept_route_attr(a: &RouteAttribute) -> bool {
-    matches!(
-        a,
-        RouteAttribute::Table(_)
-            | RouteAttribute::Destination(_)
-            | RouteAttribute::Source(_)
-            | RouteAttribute::Gateway(_)
-            | RouteAttribute::Via(_)
-            | RouteAttribute::Oif(_)
-            | RouteAttribute::PrefSource(_)
-            | RouteAttribute::Priority(_)
-            | RouteAttribute::MultiPath(_)
-    )
-}
-
-/// A new vector of exactly the kept items. The parser's vectors grow by
-/// doubling, and a link attribute is 208 bytes whatever it holds: a dumped
-/// link kept whole costs about 13 KiB, its kept attributes under 2 KiB.
-fn kept<T>(items: Vec<T>, keep: impl Fn(&T) -> bool) -> Vec<T> {
-    let n = items.iter().filter(|i| keep(i)).count();
-    let mut out = Vec::with_capacity(n);
-    out.extend(items.into_iter().filter(|i| keep(i)));
-    out
-}
-
-/// Drops from a message what the state is not built from, so that what is
-/// held per link, address and route is small (the daemon keeps thousands).
-fn compact(msg: &mut RouteNetlinkMessage) {
-    match msg {
-        RouteNetlinkMessage::NewLink(m) | RouteNetlinkMessage::DelLink(m) => {
-            let mut attrs = kept(std::mem::take(&mut m.attributes), kept_link_attr);
-            for a in &mut attrs {
-                if let LinkAttribute::LinkInfo(infos) = a {
-                    let mut infos2 = kept(std::mem::take(infos), kept_link_info);
-                    for i in &mut infos2 {
-                        match i {
-                            LinkInfo::Data(InfoData::Bridge(v)) => v.shrink_to_fit(),
-                            LinkInfo::Data(InfoData::Bond(v)) => v.shrink_to_fit(),
-                            LinkInfo::Data(InfoData::Vlan(v)) => v.shrink_to_fit(),
-                            LinkInfo::PortData(InfoPortData::BondPort(v)) => v.shrink_to_fit(),
-                            _ => {}
-                        }
-                    }
-                    *infos = infos2;
-                }
-            }
-            m.attributes = attrs;
-        }
-        RouteNetlinkMessage::NewAddress(m) | RouteNetlinkMessage::DelAddress(m) => {
-            m.attributes = kept(std::mem::take(&mut m.attributes), kept_addr_attr);
-        }
-        RouteNetlinkMessage::NewRoute(m) | RouteNetlinkMessage::DelRoute(m) => {
-            m.attributes = kept(std::mem::take(&mut m.attributes), kept_route_attr);
-        }
-        _ => {}
-    }
-}
-
-fn addr_key(m: &AddressMessage) -> Option<AddrKey> {
-    let ip = m.attributes.iter().fold(None, |acc, a| match a {
-        AddressAttribute::Local(a) => Some(*a),
-        AddressAttribute::Address(a) => acc.or(Some(*a)),
-        _ => acc,
-    })?;
-    let bytes = match ip {
-        std::net::IpAddr::V4(v) => v.to_ipv6_mapped().octets(),
-        std::net::IpAddr::V6(v) => v.octets(),
-    };
-    Some((
-        u8::from(m.header.family),
-        m.header.index,
-        bytes,
-        m.header.prefix_len,
-    ))
-}
-
-fn route_oif(m: &RouteMessage) -> Option<u32> {
-    m.attributes.iter().find_map(|a| match a {
-        RouteAttribute::Oif(i) => Some(*i),
-        _ => None,
-    })
-}
-
-fn route_table(m: &RouteMessage) -> u32 {
-    m.attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        })
-        .unwrap_or(u32::from(m.header.table))
-}
-
-/// What the kernel looks a route up by (family, table, destination, tos,
-/// priority, source prefix): a replacing route takes this slot over.
-fn route_slot(m: &RouteMessage) -> String {
-    let h = &m.header;
-    let mut dst = None;
-    let mut src = None;
-    let mut prio = None;
-    for a in &m.attributes {
-        match a {
-            RouteAttribute::Destination(d) => dst = Some(d),
-            RouteAttribute::Source(s) => src = Some(s),
-            RouteAttribute::Priority(p) => prio = Some(*p),
-            _ => {}
-        }
-    }
-    format!(
-        "{:?} {} {:?}/{} {:?}/{} tos {} prio {:?}",
-        h.address_family,
-        route_table(m),
-        dst,
-        h.destination_prefix_length,
-        src,
-        h.source_prefix_length,
-        h.tos,
-        prio
-    )
-}
-
-/// A route's identity: its slot plus type, output link and next hops, so
-/// routes appended to one slot stay apart.
-fn route_key(m: &RouteMessage) -> RouteKey {
-    let mut gw = None;
-    let mut mp = None;
-    for a in &m.attributes {
-        match a {
-            RouteAttribute::Gateway(g) => gw = Some(format!("{g:?}")),
-            RouteAttribute::Via(v) => gw = Some(format!("{v:?}")),
-            RouteAttribute::MultiPath(h) => mp = Some(format!("{h:?}")),
-            _ => {}
-        }
-    }
-    hash_of(&format!(
-        "{} {:?} oif {:?} gw {:?} mp {:?}",
-        route_slot(m),
-        m.header.kind,
-        route_oif(m),
-        gw,
-        mp
-    ))
-}
-
-/// Splits a datagram into netlink messages; a message that does not parse
-/// is skipped (with a debug event), as the snapshot skips what it cannot read.
-fn messages(mut data: &[u8]) -> Vec<NetlinkMessage<RouteNetlinkMessage>> {
-    let mut out = Vec::new();
-    while data.len() >= 16 {
-        let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        if len < 16 || len > data.len() {
-            break;
-        }
-        match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[..len]) {
-            Ok(m) => out.push(m),
-            Err(e) => tracing::debug!(error = %e, "live netinfo: unreadable message skipped"),
-        }
-        // Messages are 4-byte aligned.
-        let step = (len + 3) & !3;
-        data = &data[step.min(data.len())..];
-    }
-    out
-}
-
-/// A blocking rtnetlink socket for dumps, one at a time.
-pub(crate) struct DumpSocket {
-    sock: Socket,
-    seq: u32,
-    buf: Vec<u8>,
-    /// Compact each message as it arrives (live netinfo's own dumps), so
-    /// a full dump never holds every link whole at once.
-    compact: bool,
-}
-
-impl DumpSocket {
-    /// Opens and binds the socket (kernel-assigned port), with a receive
-    /// timeout so a lost reply cannot hang the caller.
-    pub(crate) fn open() -> Result<Self, NetinfoError> {
-        let mut sock = Socket::new(NETLINK_ROUTE).map_err(NetinfoError::Connect)?;
-        sock.bind_auto().map_err(NetinfoError::Connect)?;
-        let tv = libc::timeval {
-            tv_sec: DUMP_TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
-        // SAFETY: setsockopt with a live timeval of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(NetinfoError::Connect(io::Error::last_os_error()));
-        }
-        Ok(Self {
-            sock,
-            seq: 0,
-            buf: vec![0; 1 << 16],
-            compact: false,
-        })
-    }
-
-    /// Runs one dump; restarted when the kernel flags it interrupted.
-    pub(crate) fn dump(
-        &mut self,
-        kind: DumpKind,
-        request: RouteNetlinkMessage,
-    ) -> Result<Vec<RouteNetlinkMessage>, NetinfoError> {
-        let mut attempt = 1;
-        loop {
-            let (out, interrupted) = self.dump_once(kind, request.clone())?;
-            if !interrupted || attempt == 3 {
-                return Ok(out);
-            }
-            attempt += 1;
-        }
-    }
-
-    fn dump_once(
-        &mut self,
-        kind: DumpKind,
-        request: RouteNetlinkMessage,
-    ) -> Result<(Vec<RouteNetlinkMessage>, bool), NetinfoError> {
-        let fail = |source: io::Error| NetinfoError::DumpIo { kind, source };
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let mut req = NetlinkMessage::from(request);
-        req.header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        req.header.sequence_number = seq;
-        req.finalize();
-        let mut bytes = vec![0; req.buffer_len()];
-        req.serialize(&mut bytes);
-        self.sock
-            .send_to(&bytes, &SocketAddr::new(0, 0), 0)
-            .map_err(fail)?;
-        let mut out = Vec::new();
-        let mut interrupted = false;
-        loop {
-            // SAFETY: recv into our own buffer, bounded by its length.
-            let n = unsafe {
-                libc::recv(
-                    self.sock.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    libc::MSG_TRUNC,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::EINTR) {
-                    continue;
-                }
-                return Err(fail(e));
-            }
-            let n = n as usize;
-            if n > self.buf.len() {
-                self.buf.resize(n.next_power_of_two(), 0);
-                return Err(fail(io::Error::other("dump reply larger than the buffer")));
-            }
-            for msg in messages(&self.buf[..n]) {
-                if msg.header.sequence_number != seq {
-                    continue;
-                }
-                interrupted |= msg.header.flags & NLM_F_DUMP_INTR != 0;
-                match msg.payload {
-                    NetlinkPayload::Done(_) => return Ok((out, interrupted)),
-                    NetlinkPayload::Error(err) if err.code.is_some() => {
-                        return Err(NetinfoError::Dump {
-                            kind,
-                            source: rtnetlink::Error::NetlinkError(err),
-                        });
-                    }
-                    NetlinkPayload::InnerMessage(mut inner) => {
-                        if self.compact {
-                            compact(&mut inner);
-                        }
-                        out.push(inner)
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
-/// Raises a socket's receive buffer (`SO_RCVBUFFORCE` as root, else up to
-/// the system limit); returns what the kernel granted.
-fn grow_rcvbuf(fd: i32, want: usize) -> usize {
-    let value = want as libc::c_int;
-    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt with a live int of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            break;
-        }
-    }
-    let mut got: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: getsockopt into a live int with its size.
-    unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUF,
-            (&mut got as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    got as usize
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_datagram_splits_into_its_messages() {
-        let mut bytes = Vec::new();
-        for index in [3u32, 4] {
-            let mut m = LinkMessage::default();
-            m.header.index = index;
-            m.attributes
-                .push(LinkAttribute::IfName(format!("x{index}")));
-            let mut nl = NetlinkMessage::from(RouteNetlinkMessage::NewLink(m));
-            nl.finalize();
-            let mut b = vec![0; nl.buffer_len()];
-            nl.serialize(&mut b);
-            bytes.extend(b);
-        }
-        let msgs = messages(&bytes);
-        assert_eq!(msgs.len(), 2);
     }
 }

@@ -20,12 +20,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Instant;
 
-use netlink_packet_route::address::AddressMessage;
-use netlink_packet_route::link::LinkMessage;
-use netlink_packet_route::route::RouteMessage;
-use netlink_packet_route::rule::RuleMessage;
 use netswitch_model::host::{HostState, Link};
 
+use crate::live::Kept;
 use crate::{addr, link, route};
 
 /// Messages kept in arrival order, found by an identity key; each has a
@@ -108,10 +105,10 @@ pub(crate) type RouteKey = u64;
 
 /// The raw messages a state is built from (live netinfo's store).
 pub(crate) struct Raw<'a> {
-    pub links: &'a BTreeMap<u32, LinkMessage>,
-    pub addrs: &'a Ordered<AddrKey, AddressMessage>,
-    pub routes: &'a Ordered<RouteKey, RouteMessage>,
-    pub rules: &'a Ordered<u64, RuleMessage>,
+    pub links: &'a BTreeMap<u32, Kept>,
+    pub addrs: &'a Ordered<AddrKey, Kept>,
+    pub routes: &'a Ordered<RouteKey, Kept>,
+    pub rules: &'a Ordered<u64, Kept>,
     /// A link's speed by name (cached by the caller; asked for devices and
     /// veths only).
     pub speed: &'a dyn Fn(&str) -> Option<u32>,
@@ -250,16 +247,25 @@ impl Buffers {
 
 /// Builds a buffer from all of `raw`; returns it and the links parsed.
 fn rebuild(raw: &Raw) -> (Buffer, usize) {
-    let raws: Vec<link::RawLink> = raw.links.values().filter_map(link::read_link).collect();
+    let raws: Vec<link::RawLink> = raw
+        .links
+        .values()
+        .filter_map(|m| link::read_link_bytes(m))
+        .collect();
     let links = link::assemble(raws.iter(), raw.speed);
     let names = link::index_names(&links);
-    let (addrs, addr_slots) = build_all(raw.addrs, |m| addr::build_addr(m, &names));
-    let (routes, route_slots) = build_all(raw.routes, |m| route::build_route(m, &names));
+    let (addrs, addr_slots) = build_all(raw.addrs, |m| addr::read_addr_bytes(m)?.resolve(&names));
+    let (routes, route_slots) =
+        build_all(raw.routes, |m| route::read_route_bytes(m)?.resolve(&names));
     let state = HostState {
         links,
         addrs,
         routes,
-        rules: raw.rules.values().filter_map(route::build_rule).collect(),
+        rules: raw
+            .rules
+            .values()
+            .filter_map(|m| route::build_rule_bytes(m))
+            .collect(),
         ovs: None,
     };
     let parsed = raws.len();
@@ -303,7 +309,7 @@ fn patch(b: &mut Buffer, raw: &Raw) -> Option<usize> {
     let mut fresh: Vec<link::RawLink> = Vec::new();
     let mut gone: Vec<u32> = Vec::new();
     for &index in &dirty.links {
-        match raw.links.get(&index).and_then(link::read_link) {
+        match raw.links.get(&index).and_then(|m| link::read_link_bytes(m)) {
             Some(r) => {
                 if b.names.get(&index).is_some_and(|n| n != r.name()) {
                     return None;
@@ -352,11 +358,11 @@ fn patch(b: &mut Buffer, raw: &Raw) -> Option<usize> {
             &mut b.addr_slots,
             &dirty.addrs,
             raw.addrs,
-            |m| addr::build_addr(m, names),
+            |m| addr::read_addr_bytes(m)?.resolve(names),
         );
     }
     if dirty.all_routes {
-        let (routes, slots) = build_all(raw.routes, |m| route::build_route(m, names));
+        let (routes, slots) = build_all(raw.routes, |m| route::read_route_bytes(m)?.resolve(names));
         state.routes = routes;
         b.route_slots = slots;
     } else if !dirty.routes.is_empty() {
@@ -365,11 +371,15 @@ fn patch(b: &mut Buffer, raw: &Raw) -> Option<usize> {
             &mut b.route_slots,
             &dirty.routes,
             raw.routes,
-            |m| route::build_route(m, names),
+            |m| route::read_route_bytes(m)?.resolve(names),
         );
     }
     if dirty.rules {
-        state.rules = raw.rules.values().filter_map(route::build_rule).collect();
+        state.rules = raw
+            .rules
+            .values()
+            .filter_map(|m| route::build_rule_bytes(m))
+            .collect();
     }
     Some(parsed)
 }

@@ -4,142 +4,9 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use netlink_packet_route::{
-    route::{RouteAddress, RouteAttribute, RouteMessage, RouteVia},
-    rule::{RuleAttribute, RuleMessage},
-    AddressFamily,
-};
 use netswitch_model::host::{Route, Rule};
 
 use crate::{names, wire};
-
-fn ip(addr: &RouteAddress) -> Option<IpAddr> {
-    match addr {
-        RouteAddress::Inet(a) => Some(IpAddr::V4(*a)),
-        RouteAddress::Inet6(a) => Some(IpAddr::V6(*a)),
-        _ => None,
-    }
-}
-
-fn via(v: &RouteVia) -> Option<IpAddr> {
-    match v {
-        RouteVia::Inet(a) => Some(IpAddr::V4(*a)),
-        RouteVia::Inet6(a) => Some(IpAddr::V6(*a)),
-        _ => None,
-    }
-}
-
-fn unspecified(family: AddressFamily) -> Option<IpAddr> {
-    match family {
-        AddressFamily::Inet => Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        AddressFamily::Inet6 => Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-        _ => None,
-    }
-}
-
-/// Builds one route; `None` for families other than IPv4/IPv6, and (with a
-/// debug event) for a route through a link the link dump did not have.
-///
-/// A multipath route is reported by its first next hop (the model has one
-/// gateway per route).
-pub(crate) fn build_route(msg: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route> {
-    let h = &msg.header;
-    let mut table = u32::from(h.table);
-    let mut dst = None;
-    let mut gateway = None;
-    let mut oif = None;
-    let mut prefsrc = None;
-    let mut metric = None;
-    for attr in &msg.attributes {
-        match attr {
-            // RTA_TABLE carries ids above 255, which the header cannot.
-            RouteAttribute::Table(t) => table = *t,
-            RouteAttribute::Destination(a) => dst = ip(a),
-            RouteAttribute::Gateway(a) => gateway = ip(a),
-            RouteAttribute::Via(v) => gateway = gateway.or_else(|| via(v)),
-            RouteAttribute::Oif(i) => oif = Some(*i),
-            RouteAttribute::PrefSource(a) => prefsrc = ip(a),
-            RouteAttribute::Priority(p) => metric = Some(*p),
-            RouteAttribute::MultiPath(hops) => {
-                if let Some(first) = hops.first() {
-                    oif = oif.or(Some(first.interface_index));
-                    gateway = gateway.or_else(|| {
-                        first.attributes.iter().find_map(|a| match a {
-                            RouteAttribute::Gateway(g) => ip(g),
-                            RouteAttribute::Via(v) => via(v),
-                            _ => None,
-                        })
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    let dst = dst.or_else(|| unspecified(h.address_family))?;
-    let Ok(dst) = IpNet::new(dst, h.destination_prefix_length) else {
-        tracing::debug!(%dst, len = h.destination_prefix_length, "route with an impossible prefix; skipped");
-        return None;
-    };
-    let oif = match oif.filter(|i| *i != 0) {
-        Some(index) => match names.get(&index) {
-            Some(name) => Some(name.clone()),
-            None => {
-                tracing::debug!(index, %dst, "route through a link not in the link dump; skipped");
-                return None;
-            }
-        },
-        None => None,
-    };
-    Some(Route {
-        table,
-        dst,
-        gateway,
-        oif,
-        prefsrc,
-        metric,
-        protocol: names::route_protocol(u8::from(h.protocol)),
-        scope: names::route_scope(u8::from(h.scope)),
-        kind: names::route_kind(u8::from(h.kind)),
-    })
-}
-
-/// Builds one rule; `None` for families other than IPv4/IPv6.
-///
-/// The kernel leaves `FRA_PRIORITY` out for priority 0 (the `local` rule);
-/// every kernel rule has a priority, so a missing one is reported as 0.
-pub(crate) fn build_rule(msg: &RuleMessage) -> Option<Rule> {
-    let h = &msg.header;
-    let family = match h.family {
-        AddressFamily::Inet => 4,
-        AddressFamily::Inet6 => 6,
-        _ => return None,
-    };
-    let mut rule = Rule {
-        family,
-        priority: Some(0),
-        table: u32::from(h.table),
-        src: None,
-        dst: None,
-        iif: None,
-        oif: None,
-    };
-    for attr in &msg.attributes {
-        match attr {
-            RuleAttribute::Priority(p) => rule.priority = Some(*p),
-            RuleAttribute::Table(t) => rule.table = *t,
-            RuleAttribute::Source(a) => rule.src = IpNet::new(*a, h.src_len).ok(),
-            RuleAttribute::Destination(a) => rule.dst = IpNet::new(*a, h.dst_len).ok(),
-            RuleAttribute::Iifname(n) => rule.iif = Some(n.clone()),
-            RuleAttribute::Oifname(n) => rule.oif = Some(n.clone()),
-            _ => {}
-        }
-    }
-    Some(rule)
-}
-
-// ---------------------------------------------------------------------------
-// The same, straight from the bytes of `RTM_NEWROUTE` / `RTM_NEWRULE`
-// messages (the payload after `nlmsghdr`).
 
 /// `sizeof(struct rtmsg)` and `sizeof(struct fib_rule_hdr)`.
 const RTMSG_LEN: usize = 12;
@@ -182,7 +49,7 @@ pub(crate) struct RawRoute {
 }
 
 impl RawRoute {
-    /// The route with its output link named, as [`build_route`] makes it;
+    /// The route with its output link named;
     /// `None` (and a debug event) for a link the link dump did not have.
     pub(crate) fn resolve(self, names: &HashMap<u32, String>) -> Option<Route> {
         let mut route = self.route;
@@ -199,8 +66,10 @@ impl RawRoute {
     }
 }
 
-/// [`build_route`] from the bytes of an `RTM_NEWROUTE` message, but for
-/// the output link's name (see [`RawRoute::resolve`]).
+/// Reads one route from the bytes of an `RTM_NEWROUTE` message, but for
+/// the output link's name (see [`RawRoute::resolve`]); `None` for families
+/// other than IPv4/IPv6. A multipath route is reported by its first next
+/// hop (the model has one gateway per route).
 pub(crate) fn read_route_bytes(msg: &[u8]) -> Option<RawRoute> {
     if msg.len() < RTMSG_LEN {
         return None;
@@ -267,7 +136,10 @@ pub(crate) fn read_route_bytes(msg: &[u8]) -> Option<RawRoute> {
     })
 }
 
-/// [`build_rule`] from the bytes of an `RTM_NEWRULE` message.
+/// Reads one rule from the bytes of an `RTM_NEWRULE` message; `None` for
+/// families other than IPv4/IPv6. The kernel leaves `FRA_PRIORITY` out
+/// for priority 0 (the `local` rule); every kernel rule has a priority, so
+/// a missing one is reported as 0.
 pub(crate) fn build_rule_bytes(msg: &[u8]) -> Option<Rule> {
     if msg.len() < RTMSG_LEN {
         return None;
@@ -304,16 +176,29 @@ pub(crate) fn build_rule_bytes(msg: &[u8]) -> Option<Rule> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use netlink_packet_route::route::{RouteProtocol, RouteScope, RouteType};
+    use netlink_packet_route::route::{
+        RouteAddress, RouteAttribute, RouteMessage, RouteProtocol, RouteScope, RouteType, RouteVia,
+    };
+    use netlink_packet_route::rule::{RuleAttribute, RuleMessage};
+    use netlink_packet_route::AddressFamily;
 
+    /// The wire form of `m` (netlink-packet-route only encodes it here).
     fn bytes<M: netlink_packet_core::Emitable>(m: &M) -> Vec<u8> {
         let mut b = vec![0; m.buffer_len()];
         m.emit(&mut b);
         b
     }
 
+    fn build_route(m: &RouteMessage, names: &HashMap<u32, String>) -> Option<Route> {
+        read_route_bytes(&bytes(m))?.resolve(names)
+    }
+
+    fn build_rule(m: &RuleMessage) -> Option<Rule> {
+        build_rule_bytes(&bytes(m))
+    }
+
     #[test]
-    fn the_byte_readers_build_what_the_enum_readers_build() {
+    fn gateways_next_hops_tables_and_rule_selectors_are_read() {
         use netlink_packet_route::route::RouteNextHop;
         let names = HashMap::from([(3, "veth_a".to_string()), (4, "br0".to_string())]);
         let route = |family, table, attrs: Vec<RouteAttribute>| {
@@ -383,11 +268,27 @@ mod tests {
             // Through a link the link dump did not have: skipped by both.
             route(AddressFamily::Inet6, 254, vec![RouteAttribute::Oif(99)]),
         ];
-        for m in &routes {
-            let new = read_route_bytes(&bytes(m)).and_then(|r| r.resolve(&names));
-            assert_eq!(new, build_route(m, &names), "{m:?}");
-        }
-        assert!(build_route(&routes[1], &names).unwrap().gateway.is_some());
+        let got: Vec<Option<String>> = routes
+            .iter()
+            .map(|m| {
+                build_route(m, &names).map(|r| {
+                    format!(
+                        "{} {} via {:?} dev {:?} src {:?} metric {:?}",
+                        r.table, r.dst, r.gateway, r.oif, r.prefsrc, r.metric
+                    )
+                })
+            })
+            .collect();
+        let want = [
+            Some(
+                r#"254 10.1.0.0/24 via Some(10.1.0.254) dev Some("veth_a") src Some(10.1.0.1) metric Some(100)"#,
+            ),
+            Some(r#"1000 0.0.0.0/24 via Some(10.2.0.1) dev Some("br0") src None metric None"#),
+            Some(r#"254 0.0.0.0/24 via Some(fe80::1) dev Some("veth_a") src None metric None"#),
+            Some(r#"255 fd00:1::/64 via Some(fd00:1::fe) dev Some("br0") src None metric None"#),
+            None,
+        ];
+        assert_eq!(got, want.map(|w| w.map(str::to_string)));
 
         let mut rule = RuleMessage::default();
         rule.header.family = AddressFamily::Inet6;
@@ -402,9 +303,17 @@ mod tests {
             RuleAttribute::Iifname("veth_a".into()),
             RuleAttribute::Oifname("br0".into()),
         ];
-        assert_eq!(build_rule_bytes(&bytes(&rule)), build_rule(&rule));
+        let r = build_rule(&rule).unwrap();
+        assert_eq!((r.family, r.priority, r.table), (6, Some(300), 1000));
+        assert_eq!(r.src.map(|n| n.to_string()).as_deref(), Some("fd00:1::/64"));
+        assert_eq!(r.dst.map(|n| n.to_string()).as_deref(), Some("fd00:2::/48"));
+        assert_eq!(
+            (r.iif.as_deref(), r.oif.as_deref()),
+            (Some("veth_a"), Some("br0"))
+        );
         rule.attributes.clear();
-        assert_eq!(build_rule_bytes(&bytes(&rule)), build_rule(&rule));
+        let r = build_rule(&rule).unwrap();
+        assert_eq!((r.priority, r.table, r.src), (Some(0), 252, None));
     }
 
     #[test]

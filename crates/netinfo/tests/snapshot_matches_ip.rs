@@ -8,9 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use netswitch_model::host::{HostState, LinkKind, Route, Rule};
+use netswitch_model::host::{HostState, LinkKind};
 use netswitch_testkit::Netns;
 use serde_json::Value;
+
+mod common;
+use common::*;
 
 /// veth_a/veth_b and veth_c/veth_d, veth_c a port of the STP bridge br_t;
 /// v4 and v6 addresses (one v4 secondary, one with finite lifetimes);
@@ -180,26 +183,6 @@ fn fixture() -> Netns {
 }
 
 /// Reads `ip` around a snapshot until two `ip` readings agree.
-fn stable(ns: &Netns, read: impl Fn() -> Value) -> (Value, HostState) {
-    for _ in 0..20 {
-        let before = read();
-        let state = ns.run(|| netswitch_netinfo::snapshot().expect("snapshot"));
-        if read() == before {
-            return (before, state);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("{} never stopped changing", ns.name());
-}
-
-fn arr(v: &Value) -> &Vec<Value> {
-    v.as_array().unwrap_or_else(|| panic!("not an array: {v}"))
-}
-
-fn s(v: &Value) -> Option<String> {
-    v.as_str().map(str::to_string)
-}
-
 #[test]
 fn links_match_ip_link() {
     let ns = fixture();
@@ -335,70 +318,15 @@ fn nic_speed_matches_sysfs() {
     assert_eq!(state.links["br_t"].speed, None, "speed is for nics only");
 }
 
-/// One address as both sides can say it.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct AddrRow {
-    link: String,
-    address: String,
-    prefix: u8,
-    scope: String,
-    secondary: bool,
-    dynamic: bool,
-    valid: Option<u32>,
-    preferred: Option<u32>,
-}
-
-fn lifetime(v: &Value) -> Option<u32> {
-    let n = v.as_u64()?;
-    (n != u64::from(u32::MAX)).then_some(n as u32)
-}
-
 #[test]
 fn addresses_match_ip_addr() {
     let ns = fixture();
     let (ip, state) = stable(&ns, || ns.ip_json(&["addr"]));
-    let mut theirs = Vec::new();
-    for l in arr(&ip) {
-        for a in arr(&l["addr_info"]) {
-            theirs.push(AddrRow {
-                link: s(&l["ifname"]).unwrap(),
-                address: s(&a["local"]).unwrap(),
-                prefix: a["prefixlen"].as_u64().unwrap() as u8,
-                scope: s(&a["scope"]).unwrap(),
-                secondary: a["secondary"] == true,
-                dynamic: a["dynamic"] == true,
-                valid: lifetime(&a["valid_life_time"]),
-                preferred: lifetime(&a["preferred_life_time"]),
-            });
-        }
-    }
-    let mut ours: Vec<AddrRow> = state
-        .addrs
-        .iter()
-        .map(|a| AddrRow {
-            link: a.link.clone(),
-            address: a.address.to_string(),
-            prefix: a.prefix_len,
-            scope: a.scope.clone(),
-            secondary: a.secondary,
-            dynamic: a.dynamic,
-            valid: a.valid_lft,
-            preferred: a.preferred_lft,
-        })
-        .collect();
+    let mut theirs = ip_addr_rows(&ip);
+    let mut ours: Vec<AddrRow> = state.addrs.iter().map(our_addr_row).collect();
     theirs.sort();
     ours.sort();
-    // Finite lifetimes tick down between the two reads: allow two seconds.
-    for (o, t) in ours.iter_mut().zip(&theirs) {
-        for (mine, other) in [(&mut o.valid, t.valid), (&mut o.preferred, t.preferred)] {
-            if let (Some(m), Some(x)) = (*mine, other) {
-                if m.abs_diff(x) <= 2 {
-                    *mine = Some(x);
-                }
-            }
-        }
-    }
-    assert_eq!(ours, theirs);
+    assert_addrs_equal(ours, &theirs);
 
     let secondary = state
         .addrs
@@ -419,89 +347,6 @@ fn addresses_match_ip_addr() {
         .find(|a| a.address.to_string() == "fd00:10::1")
         .unwrap();
     assert_eq!((v6.prefix_len, v6.valid_lft, v6.dynamic), (64, None, false));
-}
-
-/// One route as both sides can say it.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct RouteRow {
-    table: u32,
-    dst: String,
-    gateway: Option<String>,
-    dev: Option<String>,
-    protocol: String,
-    scope: String,
-    kind: String,
-    metric: Option<u32>,
-    prefsrc: Option<String>,
-}
-
-fn table_id(name: &str) -> u32 {
-    match name {
-        "local" => 255,
-        "main" => 254,
-        "default" => 253,
-        n => n.parse().unwrap_or_else(|_| panic!("table {n}")),
-    }
-}
-
-/// `ip` names protocols from /etc/iproute2/rt_protos; the snapshot names
-/// only the ones netswitch cares about and numbers the rest.
-fn protocol(name: &str) -> String {
-    const NAMED: [&str; 6] = ["redirect", "kernel", "boot", "static", "ra", "dhcp"];
-    if NAMED.contains(&name) || name.parse::<u8>().is_ok() {
-        return name.to_string();
-    }
-    let table = std::fs::read_to_string("/etc/iproute2/rt_protos").unwrap_or_default();
-    table
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            Some((it.next()?, it.next()?))
-        })
-        .find(|(_, n)| *n == name)
-        .map(|(num, _)| num.to_string())
-        .unwrap_or_else(|| panic!("protocol {name}"))
-}
-
-fn ip_route_row(r: &Value, v6: bool) -> RouteRow {
-    let dst = r["dst"].as_str().unwrap();
-    let dst = match dst {
-        "default" if v6 => "::/0".to_string(),
-        "default" => "0.0.0.0/0".to_string(),
-        d if d.contains('/') => d.to_string(),
-        d => format!("{d}/{}", if v6 { 128 } else { 32 }),
-    };
-    // ECMP: the snapshot reports the first next hop.
-    let first_hop = r["nexthops"].as_array().and_then(|h| h.first());
-    let (gateway, dev) = match first_hop {
-        Some(h) => (s(&h["gateway"]), s(&h["dev"])),
-        None => (s(&r["gateway"]), s(&r["dev"])),
-    };
-    RouteRow {
-        table: r["table"].as_str().map_or(254, table_id),
-        dst,
-        gateway,
-        dev,
-        protocol: r["protocol"].as_str().map_or("boot".into(), protocol),
-        scope: r["scope"].as_str().unwrap_or("universe").to_string(),
-        kind: r["type"].as_str().unwrap_or("unicast").to_string(),
-        metric: r["metric"].as_u64().map(|m| m as u32),
-        prefsrc: s(&r["prefsrc"]),
-    }
-}
-
-fn our_route_row(r: &Route) -> RouteRow {
-    RouteRow {
-        table: r.table,
-        dst: r.dst.to_string(),
-        gateway: r.gateway.map(|g| g.to_string()),
-        dev: r.oif.clone(),
-        protocol: r.protocol.clone(),
-        scope: r.scope.clone(),
-        kind: r.kind.clone(),
-        metric: r.metric,
-        prefsrc: r.prefsrc.map(|p| p.to_string()),
-    }
 }
 
 #[test]
@@ -543,49 +388,6 @@ fn routes_of_every_table_match_ip_route() {
     assert_eq!(find(100, "10.71.0.0/24").kind, "unreachable");
     assert_eq!(find(254, "10.80.0.0/24").protocol, "dhcp");
     assert_eq!(find(255, "10.10.0.1/32").kind, "local");
-}
-
-/// One rule as both sides can say it.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct RuleRow {
-    family: u8,
-    priority: Option<u32>,
-    table: u32,
-    src: Option<String>,
-    dst: Option<String>,
-    iif: Option<String>,
-    oif: Option<String>,
-}
-
-fn ip_net(r: &Value, key: &str, v6: bool) -> Option<String> {
-    let addr = r[key].as_str().filter(|a| *a != "all")?;
-    let full = if v6 { 128 } else { 32 };
-    let len = r[format!("{key}len")].as_u64().unwrap_or(full);
-    Some(format!("{addr}/{len}"))
-}
-
-fn ip_rule_row(r: &Value, v6: bool) -> RuleRow {
-    RuleRow {
-        family: if v6 { 6 } else { 4 },
-        priority: r["priority"].as_u64().map(|p| p as u32),
-        table: r["table"].as_str().map_or(0, table_id),
-        src: ip_net(r, "src", v6),
-        dst: ip_net(r, "dst", v6),
-        iif: s(&r["iif"]),
-        oif: s(&r["oif"]),
-    }
-}
-
-fn our_rule_row(r: &Rule) -> RuleRow {
-    RuleRow {
-        family: r.family,
-        priority: r.priority,
-        table: r.table,
-        src: r.src.map(|n| n.to_string()),
-        dst: r.dst.map(|n| n.to_string()),
-        iif: r.iif.clone(),
-        oif: r.oif.clone(),
-    }
 }
 
 #[test]
