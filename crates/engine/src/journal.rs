@@ -480,8 +480,8 @@ pub(crate) fn crash_point(_name: &str) {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
     use netswitch_model::host::LinkKind;
+    use std::fs;
 
     #[test]
     fn a_journal_keeps_only_the_links_its_ops_name_and_reads_back() {
