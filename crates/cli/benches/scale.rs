@@ -1,4 +1,4 @@
-//! The scale table of issue 8 (DESIGN §7): N bridged VLAN networks on one
+//! The scale table of issue 8 (docs/benchmarks.md): N bridged VLAN networks on one
 //! bond, and N OVS networks, put in place, edited, reported and removed by
 //! netswitch, each step beside the kernel's (or OVS's) own cost measured in
 //! the same run: `ip -batch` doing the same links, one batched `ovs-vsctl`.

@@ -590,23 +590,44 @@ fn a_link_taken_down_behind_the_daemons_back_is_an_event() {
         }
         seen.push(m);
     }
-    // The CLI's `events` prints them too.
-    let sock = d.socket.clone();
-    let events = std::thread::spawn(move || {
-        Command::new(env!("CARGO_BIN_EXE_netswitch"))
-            .args(["--json", "--socket"])
-            .arg(&sock)
-            .args(["events", "--count", "1"])
-            .output()
-            .unwrap()
+    // The CLI's `events` prints them too. Other events (the peer's carrier
+    // going down, late under load) may come first: read until ours.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_netswitch"))
+        .args(["--json", "--socket"])
+        .arg(&d.socket)
+        .args(["events", "--count", "20"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
     });
     std::thread::sleep(Duration::from_millis(500));
     host.ns
         .ip(&["addr", "add", "10.7.0.1/24", "dev", "veth_a0"]);
-    let out = events.join().unwrap();
-    let line: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["event"], "address.added", "{line}");
-    assert_eq!(line["address"], "10.7.0.1/24");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let line = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(text) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("no address.added from `netswitch events`; saw {seen:?}");
+        };
+        let line: Value = serde_json::from_str(&text).unwrap();
+        if line["event"] == "address.added" {
+            break line;
+        }
+        seen.push(line);
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(line["address"], "10.7.0.1/24", "{line}");
 }
 
 fn stat(v: &Value, dev: &str, key: &str) -> u64 {

@@ -15,7 +15,7 @@ pub enum ClientError {
     /// The daemon answered with a JSON-RPC error.
     #[error("{message}")]
     Rpc {
-        /// The VDSM code (DESIGN §5.2), or a JSON-RPC code (negative).
+        /// The VDSM code (docs/api.md §4), or a JSON-RPC code (negative).
         code: i64,
         /// What failed and where.
         message: String,

@@ -3,7 +3,7 @@
 //! journal that lets the next start finish the job ([`journal`]); hooks.
 //!
 //! The one place where model, netinfo, switch and the backends meet, so the
-//! CLI and the daemon share every step of a request's way (DESIGN §3).
+//! CLI and the daemon share every step of a request's way (docs/architecture.md).
 
 pub mod backend;
 pub mod dynamic;
@@ -88,7 +88,7 @@ pub enum ErrorKind {
 }
 
 impl EngineError {
-    /// The VDSM error code (DESIGN §5.2); host and store failures are 29.
+    /// The VDSM error code (docs/api.md §4); host and store failures are 29.
     pub fn code(&self) -> u8 {
         match self {
             EngineError::Request(e) => e.code(),

@@ -1,6 +1,6 @@
 //! The OVS backend: reads what OVS carries into the host snapshot (from the
 //! replica of a kept connection, [`Link`]) and sends a plan's OVS ops to
-//! OVSDB as one transaction (DESIGN §5.5), then waits
+//! OVSDB as one transaction (docs/api.md §7), then waits
 //! until ovs-vswitchd has carried it out, as `ovs-vsctl` does, so the
 //! kernel ops that follow find the internal ports.
 //!

@@ -1,4 +1,4 @@
-//! The persistence store (DESIGN §5.4): `running/` and `persistent/`, each
+//! The persistence store (docs/api.md §6): `running/` and `persistent/`, each
 //! with `nets/`, `bonds/`, `devices/`, one JSON file per entity holding its
 //! canonical attributes.
 //!

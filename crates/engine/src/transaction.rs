@@ -115,7 +115,7 @@ pub struct Outcome {
 }
 
 impl Engine {
-    /// setupNetworks: the whole transaction of DESIGN §3.
+    /// setupNetworks: the whole transaction of docs/architecture.md.
     ///
     /// Holds the transaction lock throughout (code 40 when another verb
     /// holds it), after recovering what a dead transaction left. Runs the
@@ -214,7 +214,7 @@ impl Engine {
             "planned"
         );
         let dry = opts.dry_run || request.options.dry_run;
-        // The CLI's contract (DESIGN §4): off unless the request's options or
+        // The CLI's contract (docs/api.md §2): off unless the request's options or
         // the caller (`--confirm-within`) turn it on.
         let confirm = match opts.confirm_within {
             Some(secs) => Some(secs),

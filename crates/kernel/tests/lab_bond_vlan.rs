@@ -306,7 +306,7 @@ fn every_bond_option_reaches_the_kernel_in_every_mode_that_takes_it() {
     }
 }
 
-/// DESIGN §7's scale case: 1000 bridged VLAN networks on a bond, some 5000
+/// docs/benchmarks.md's scale case: 1000 bridged VLAN networks on a bond, some 5000
 /// ops, go out in one `sendmsg`. (In the TCG lab this takes about as long
 /// as `ip -batch` making the same links, 25-40 s either way: the kernel's
 /// work dominates.)

@@ -1,4 +1,4 @@
-//! The getNetworkCapabilities report in VDSM's exact shape (DESIGN §5.3).
+//! The getNetworkCapabilities report in VDSM's exact shape (docs/api.md §5).
 //!
 //! Field names and value forms are the wire contract an engine parses:
 //! `mtu` is a string, `gateway` is `""` and `ipv6gateway` is `"::"` when

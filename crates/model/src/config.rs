@@ -1,7 +1,7 @@
 //! Canonical configuration: the attributes of networks and bonds after
 //! parsing and canonicalisation, and the running config they form.
 //!
-//! These are what is persisted (one JSON file per entity, DESIGN §5.4), what
+//! These are what is persisted (one JSON file per entity, docs/api.md §6), what
 //! the planner reads, and what the report joins with live state. Every field
 //! has its default filled in, so two equal configs are equal values.
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bondopts::BondOptions;
 
-/// Which switch carries a network or bond (DESIGN §1).
+/// Which switch carries a network or bond (docs/api.md §1).
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

@@ -1,11 +1,11 @@
 //! The one error type a request can fail with, carrying the VDSM code.
 //!
-//! An engine reacts to the code (DESIGN §5.2); an operator reads the
+//! An engine reacts to the code (docs/api.md §4); an operator reads the
 //! message, so every message names the network or bond and the attribute.
 
 use std::fmt;
 
-/// The VDSM error code of a failure (DESIGN §5.2). Numbers are the contract.
+/// The VDSM error code of a failure (docs/api.md §4). Numbers are the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Code {
@@ -117,7 +117,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    /// The VDSM error code (DESIGN §5.2).
+    /// The VDSM error code (docs/api.md §4).
     pub fn code(&self) -> u8 {
         self.code.number()
     }

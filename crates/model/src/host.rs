@@ -44,7 +44,7 @@ pub struct OvsState {
 pub struct OvsBridge {
     pub name: String,
     pub datapath_type: String,
-    /// Where netswitch marks the bridges it owns (DESIGN §5.5).
+    /// Where netswitch marks the bridges it owns (docs/api.md §7).
     pub external_ids: BTreeMap<String, String>,
     /// Ports by name (the bridge's own local port included).
     pub ports: BTreeMap<String, OvsPort>,

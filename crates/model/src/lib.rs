@@ -24,7 +24,7 @@ pub use host::HostState;
 pub use request::{BondChange, NetChange, Request};
 pub use validate::NicPolicy;
 
-/// Everything before planning, in the order DESIGN §3 gives: parse,
+/// Everything before planning, in the order docs/architecture.md gives: parse,
 /// canonicalize (including the default-route move), validate. Returns the
 /// canonical request and the desired config.
 pub fn prepare(

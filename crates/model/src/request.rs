@@ -1,4 +1,4 @@
-//! A parsed, canonical setupNetworks request (DESIGN §5.1).
+//! A parsed, canonical setupNetworks request (docs/api.md §3.1).
 
 use std::collections::BTreeMap;
 

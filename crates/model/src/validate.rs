@@ -1,5 +1,5 @@
 //! The rules a request must pass against the running config and the host
-//! (DESIGN §5.1, §5.2, §5.6), and the one canonicalisation that needs the
+//! (docs/api.md §3.1, §5.2, §5.6), and the one canonicalisation that needs the
 //! running config: moving the default route.
 //!
 //! Validation judges the *desired* config (running ⊕ request), so a rule

@@ -1,4 +1,4 @@
-//! One test per rule of DESIGN §5.1, §5.2 and §5.6: the code, and that the
+//! One test per rule of docs/api.md §3.1, §5.2 and §5.6: the code, and that the
 //! message names the network or bond and the attribute at fault.
 
 use netswitch_model::config::{BondAttrs, Config, NetAttrs};

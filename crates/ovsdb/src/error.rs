@@ -1,4 +1,4 @@
-//! The one error type of the crate, carrying the DESIGN §5.2 code.
+//! The one error type of the crate, carrying the docs/api.md §4 code.
 
 use std::time::Duration;
 
@@ -114,7 +114,7 @@ impl Error {
             if *i == index && op == "wait" && error == "timed out")
     }
 
-    /// The VDSM error code an engine expects (DESIGN §5.2): 32 when the
+    /// The VDSM error code an engine expects (docs/api.md §4): 32 when the
     /// database cannot be reached, 21 for a bad address, 29 otherwise (a
     /// backend operation failed).
     pub fn code(&self) -> u8 {

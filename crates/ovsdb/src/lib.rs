@@ -3,7 +3,7 @@
 //! uses. The client and the replica assume no schema (tested against
 //! `OVN_Northbound` too); only [`vswitch`] knows the Open_vSwitch one.
 //!
-//! No published crate offers both monitor and transact (DESIGN §2), so this
+//! No published crate offers both monitor and transact (docs/architecture.md), so this
 //! is our own: a blocking [`Client`] with a reader thread that answers the
 //! server's `echo` probes and keeps a [`Replica`] of monitored tables
 //! current. Ops are plain values ([`Op`]), so planners build them without a

@@ -1,6 +1,6 @@
 //! Typed views of the four vswitch tables the ovs switch uses.
 //!
-//! Only the columns netswitch reads or writes (DESIGN §5.5); anything else
+//! Only the columns netswitch reads or writes (docs/api.md §7); anything else
 //! stays reachable through the raw [`Row`]. A column missing from the row
 //! (not monitored or not selected) decodes as its empty value.
 
@@ -126,7 +126,7 @@ pub struct Port {
     pub tag: Option<i64>,
     /// `external_ids`.
     pub external_ids: BTreeMap<String, String>,
-    /// `other_config` (marks the southbound port, DESIGN §5.5).
+    /// `other_config` (marks the southbound port, docs/api.md §7).
     pub other_config: BTreeMap<String, String>,
 }
 

@@ -3,7 +3,7 @@
 //! Pure: they read a [`HostState`] and configs and return plans and
 //! reports; applying a plan is the engine's and the backends' job. The
 //! engine calls [`plan`], which routes to the switch the desired config
-//! runs on (DESIGN §1, "NetSwitch").
+//! runs on (docs/api.md §1, "NetSwitch").
 
 pub mod foreign;
 pub mod inverse;

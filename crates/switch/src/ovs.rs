@@ -1,5 +1,5 @@
 //! The OVS switch's part of a plan: bridges, ports and the OVN bridge
-//! mappings, as OVSDB ops (DESIGN §5.5).
+//! mappings, as OVSDB ops (docs/api.md §7).
 //!
 //! One bridge per southbound device, so two untagged networks on two nics,
 //! or the same tag on two nics, land on separate bridges; a nicless network

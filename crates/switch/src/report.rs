@@ -1,5 +1,5 @@
 //! getNetworkCapabilities: the host snapshot joined with the running config
-//! in VDSM's shape (DESIGN §5.3).
+//! in VDSM's shape (docs/api.md §5).
 //!
 //! Addresses and routes are indexed by device once, so the report is linear
 //! in the size of the host (4000 links must report in milliseconds).
@@ -257,7 +257,7 @@ fn ip_or_gone(host: &HostState, dev: &str, a: &NetAttrs, idx: &Index<'_>) -> IpB
     }
 }
 
-/// An OVS network in the legacy shape (DESIGN §5.3), so an engine that
+/// An OVS network in the legacy shape (docs/api.md §5), so an engine that
 /// only knows Linux bridges reads it: a bridged one as a bridge named after
 /// the network with its southbound as port; a bridgeless one on its
 /// nic/bond/VLAN entry, which carries the internal port's IP block; a

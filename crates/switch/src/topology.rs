@@ -56,7 +56,7 @@ pub struct Dev {
 pub use netswitch_model::routing::{place, vlan_name, NetPlace};
 
 /// An OVS network: an internal port named after it, on the bridge of its
-/// base device (DESIGN §5.5).
+/// base device (docs/api.md §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OvsNet {
     /// The nic or bond attached to its bridge; `None` for a nicless network,

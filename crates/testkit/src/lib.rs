@@ -1,7 +1,7 @@
 //! Throwaway network namespaces for tests, and the `ip` calls that build
 //! fixtures in them and read them back.
 //!
-//! Tests never touch the machine's own root namespace (DESIGN §6): each one
+//! Tests never touch the machine's own root namespace (docs/testing.md): each one
 //! makes a [`Netns`], builds its links inside with `ip -n`, runs the code
 //! under test inside with [`Netns::run`], and the namespace (with anything
 //! still running in it) is gone when the value drops, even on panic.
