@@ -40,33 +40,65 @@ fn cable() -> Cable {
 /// config; killed on drop (and with the namespace anyway).
 struct Lldpd {
     child: Child,
+    sock: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Lldpd {
+    /// The switch: announces on `sw0` every second, TTL a few seconds.
     fn start(ns: &Netns) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let conf = dir.path().join("lldpd.conf");
-        std::fs::write(
-            &conf,
-            "configure system hostname tor-7\n\
+        let conf = "configure system hostname tor-7\n\
              configure system description \"Peer switch OS 9.1\"\n\
              configure lldp tx-interval 1\n\
              configure lldp tx-hold 3\n\
-             configure ports sw0 lldp portdescription \"Ethernet1/7 to host\"\n",
-        )
-        .unwrap();
+             configure ports sw0 lldp portdescription \"Ethernet1/7 to host\"\n";
+        Self::spawn(ns, &["-I", "sw0"], conf)
+    }
+
+    /// Receive-only on `dev`, to check what we send.
+    fn listen(ns: &Netns, dev: &str) -> Self {
+        Self::spawn(ns, &["-r", "-I", dev], "")
+    }
+
+    /// `lldpd -d ARGS -u DIR/ctl.sock -O DIR/lldpd.conf` inside `ns`; the
+    /// private config also keeps it from reading /etc/lldpd.d.
+    fn spawn(ns: &Netns, args: &[&str], conf: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let conf_path = dir.path().join("lldpd.conf");
+        std::fs::write(&conf_path, conf).unwrap();
         let sock = dir.path().join("ctl.sock");
         let child = Command::new("ip")
-            .args(["netns", "exec", ns.name(), "lldpd", "-d", "-I", "sw0", "-u"])
+            .args(["netns", "exec", ns.name(), "lldpd", "-d"])
+            .args(args)
+            .arg("-u")
             .arg(&sock)
             .arg("-O")
-            .arg(&conf)
+            .arg(&conf_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("lldpd (Debian package lldpd) must be installed");
-        Self { child, _dir: dir }
+        Self {
+            child,
+            sock,
+            _dir: dir,
+        }
+    }
+
+    /// `lldpcli show neighbors details` as JSON.
+    fn neighbors(&self, ns: &Netns) -> serde_json::Value {
+        let sock = self.sock.to_str().unwrap();
+        let out = ns.exec(&[
+            "lldpcli",
+            "-u",
+            sock,
+            "-f",
+            "json",
+            "show",
+            "neighbors",
+            "details",
+        ]);
+        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
     }
 
     /// SIGKILL: no shutdown LLDPDU, so the neighbor must age out by TTL.
@@ -276,13 +308,14 @@ fn a_burst_of_malformed_frames_is_counted_and_a_good_one_still_reported() {
 fn our_transmitter_is_heard_by_lldpd_and_by_our_receiver() {
     let c = cable();
     let (receiver, _events) = start_receiver(&c.host);
+    let lldpd = Lldpd::listen(&c.host, "eth0");
     let announce = Announce {
         chassis_mac: [2, 0, 0, 0, 0, 9],
         port_name: "sw0".into(),
         ttl: 120,
         system_name: Some("netswitch-peer".into()),
-        port_description: None,
-        vlans: vec![],
+        port_description: Some("to eth0".into()),
+        vlans: vec![(42, "storage".into())],
     };
     let tx = c
         .switch
@@ -293,6 +326,20 @@ fn our_transmitter_is_heard_by_lldpd_and_by_our_receiver() {
         let r = receiver.neighbors().report(&devs).remove("eth0")?;
         props(&r, "System Name").filter(|p| p["system name"] == "netswitch-peer")
     });
+    let seen = wait_for("lldpd to hear us", || {
+        let n = lldpd.neighbors(&c.host);
+        let eth0 = n["lldp"]["interface"]["eth0"].clone();
+        eth0.is_object().then_some(eth0)
+    });
+    let chassis = &seen["chassis"]["netswitch-peer"]["id"];
+    assert_eq!(chassis["type"], "mac");
+    assert_eq!(chassis["value"], "02:00:00:00:00:09");
+    assert_eq!(seen["port"]["id"]["type"], "ifname");
+    assert_eq!(seen["port"]["id"]["value"], "sw0");
+    assert_eq!(seen["port"]["descr"], "to eth0");
+    assert_eq!(seen["port"]["ttl"], "120");
+    assert_eq!(seen["vlan"]["vlan-id"], "42");
+    assert_eq!(seen["vlan"]["value"], "storage");
     drop(tx);
     assert!(matches!(
         c.switch
