@@ -124,8 +124,23 @@ impl Neighbors {
     }
 
     /// Marks the devices the receiver listens on (the report's `enabled`).
-    pub fn set_listening(&self, devices: impl IntoIterator<Item = String>) {
-        self.lock().listening = devices.into_iter().collect();
+    /// The neighbor of a device no longer listed (deleted, renamed, moved
+    /// to another namespace) is dropped at once: one `Expired` event each.
+    pub fn set_listening(&self, devices: impl IntoIterator<Item = String>) -> Vec<Event> {
+        let mut inner = self.lock();
+        inner.listening = devices.into_iter().collect();
+        let gone: Vec<String> = inner
+            .entries
+            .keys()
+            .filter(|d| !inner.listening.contains(*d))
+            .cloned()
+            .collect();
+        for d in &gone {
+            inner.entries.remove(d);
+        }
+        gone.into_iter()
+            .map(|device| Event::Expired { device })
+            .collect()
     }
 
     /// Counts one dropped malformed frame.

@@ -37,9 +37,9 @@ impl Receiver {
         Self::spawn_with_socket(sock::open(TICK)?, on_event)
     }
 
-    /// Like [`Receiver::spawn`] with a socket the caller opened with
-    /// [`open_socket`] (for instance inside a namespace it then left).
-    /// Interfaces are still listed in the calling thread's namespace.
+    /// Like [`Receiver::spawn`] with a socket the caller opened earlier
+    /// with [`open_socket`]. The socket must belong to the calling thread's
+    /// namespace: interface names and group memberships are resolved there.
     pub fn spawn_with_socket(
         fd: OwnedFd,
         on_event: impl FnMut(Event) + Send + 'static,
@@ -51,6 +51,7 @@ impl Receiver {
             neighbors: neighbors.clone(),
             stop: stop.clone(),
             joined: BTreeMap::new(),
+            last_scan: Instant::now(),
             on_event: Box::new(on_event),
         };
         worker.rescan();
@@ -91,13 +92,14 @@ struct Worker {
     stop: Arc<AtomicBool>,
     /// ifindex -> name of the interfaces joined to the LLDP group.
     joined: BTreeMap<u32, String>,
+    /// When the interfaces were last listed.
+    last_scan: Instant,
     on_event: Box<dyn FnMut(Event) + Send>,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut buf = vec![0u8; MAX_FRAME];
-        let mut last_scan = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
             match sock::recv(&self.fd, &mut buf) {
                 Ok(r) => self.frame(&buf, r),
@@ -117,9 +119,8 @@ impl Worker {
             for ev in self.neighbors.expire(now) {
                 (self.on_event)(ev);
             }
-            if now.duration_since(last_scan) >= Duration::from_secs(1) {
+            if now.duration_since(self.last_scan) >= Duration::from_secs(1) {
                 self.rescan();
-                last_scan = now;
             }
         }
     }
@@ -151,9 +152,12 @@ impl Worker {
         }
     }
 
-    /// The name of `ifindex`, rescanning once for an interface born since.
+    /// The name of `ifindex`, rescanning for an interface born since the
+    /// last scan (at most every 100 ms: frames on `lo` or an interface
+    /// being deleted must not turn into a netlink dump each).
     fn device(&mut self, ifindex: u32) -> Option<String> {
-        if !self.joined.contains_key(&ifindex) {
+        let recent = self.last_scan.elapsed() < Duration::from_millis(100);
+        if !self.joined.contains_key(&ifindex) && !recent {
             self.rescan();
         }
         self.joined.get(&ifindex).cloned()
@@ -162,6 +166,7 @@ impl Worker {
     /// Joins the LLDP group on interfaces new since the last scan and
     /// forgets the ones gone.
     fn rescan(&mut self) {
+        self.last_scan = Instant::now();
         let Ok(list) = sock::interfaces() else {
             return;
         };
@@ -177,7 +182,9 @@ impl Worker {
             }
             now.insert(index, name);
         }
-        self.neighbors.set_listening(now.values().cloned());
         self.joined = now;
+        for ev in self.neighbors.set_listening(self.joined.values().cloned()) {
+            (self.on_event)(ev);
+        }
     }
 }

@@ -85,20 +85,16 @@ impl Lldpd {
         }
     }
 
-    /// `lldpcli show neighbors details` as JSON.
+    /// `lldpcli show neighbors details` as JSON; Null while lldpd is not
+    /// answering yet.
     fn neighbors(&self, ns: &Netns) -> serde_json::Value {
-        let sock = self.sock.to_str().unwrap();
-        let out = ns.exec(&[
-            "lldpcli",
-            "-u",
-            sock,
-            "-f",
-            "json",
-            "show",
-            "neighbors",
-            "details",
-        ]);
-        serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "lldpcli", "-u"])
+            .arg(&self.sock)
+            .args(["-f", "json", "show", "neighbors", "details"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
     }
 
     /// SIGKILL: no shutdown LLDPDU, so the neighbor must age out by TTL.
@@ -210,6 +206,17 @@ fn a_bare_nic_reports_lldpd_as_its_neighbor() {
     // A device we do not listen on (absent) is reported disabled, empty.
     let other = receiver.neighbors().report(&["nosuch".to_string()]);
     assert!(!other["nosuch"].enabled && other["nosuch"].tlvs.is_empty());
+    // The nic goes away: so does its neighbor, at the next rescan.
+    c.host.ip(&["link", "del", "eth0"]);
+    let gone = Event::Expired {
+        device: "eth0".into(),
+    };
+    wait_for("eth0's neighbor to leave with eth0", || {
+        let e = events.recv_timeout(Duration::from_millis(100)).ok();
+        e.filter(|e| *e == gone)
+    });
+    let after = receiver.neighbors().report(&["eth0".to_string()]);
+    assert!(!after["eth0"].enabled && after["eth0"].tlvs.is_empty());
 }
 
 #[test]

@@ -69,7 +69,9 @@ fn reads_never_return_an_expired_neighbor_even_before_the_sweep() {
     let long_ago = Instant::now() - Duration::from_secs(10);
     n.update("eth0", pdu("old", 5), long_ago);
     n.update("eth1", pdu("new", 120), Instant::now());
-    n.set_listening(["eth0".to_string(), "eth1".to_string()]);
+    assert!(n
+        .set_listening(["eth0".to_string(), "eth1".to_string()])
+        .is_empty());
     assert!(n.get("eth0").is_none());
     assert_eq!(n.get("eth1").unwrap().system_name.as_deref(), Some("new"));
     let all = n.report(&[]);
@@ -84,4 +86,19 @@ fn reads_never_return_an_expired_neighbor_even_before_the_sweep() {
         "02:00:00:00:00:01"
     );
     assert!(json["eth1"]["tlvs"][0].get("oui").is_none());
+}
+
+#[test]
+fn a_device_gone_from_the_namespace_loses_its_neighbor_at_once() {
+    let n = Neighbors::new();
+    n.update("eth0", pdu("a", 120), Instant::now());
+    n.update("eth1", pdu("b", 120), Instant::now());
+    assert_eq!(
+        n.set_listening(["eth1".to_string()]),
+        vec![Event::Expired {
+            device: "eth0".into()
+        }]
+    );
+    assert!(n.get("eth0").is_none());
+    assert!(!n.report(&["eth0".to_string()])["eth0"].enabled);
 }
