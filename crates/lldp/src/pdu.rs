@@ -107,6 +107,8 @@ pub struct ManagementAddress {
     pub if_subtype: u8,
     /// Interface number.
     pub if_number: u32,
+    /// Object identifier of the entity (empty: none), BER-encoded bytes.
+    pub oid: Vec<u8>,
 }
 
 /// An organisationally specific TLV (type 127) we know, or its raw bytes.
@@ -304,11 +306,13 @@ fn management_address(v: &[u8]) -> Option<ManagementAddress> {
     let if_subtype = *rest.first()?;
     let if_number = u32::from_be_bytes(rest.get(1..5)?.try_into().ok()?);
     let oid_len = usize::from(*rest.get(5)?);
-    (rest.len() == 6 + oid_len).then_some(ManagementAddress {
+    let oid = rest.get(6..)?;
+    (oid.len() == oid_len && oid_len <= 128).then(|| ManagementAddress {
         family,
         address,
         if_subtype,
         if_number,
+        oid: oid.to_vec(),
     })
 }
 

@@ -55,19 +55,16 @@ pub fn tlvs(pdu: &Lldpdu) -> Vec<TlvReport> {
             1,
             "Chassis ID",
             &[
-                (
-                    "chassis ID subtype",
-                    chassis_subtype(&pdu.chassis_id).into(),
-                ),
-                ("chassis ID", id_value(&pdu.chassis_id)),
+                ("chassis ID subtype", chassis_subtype(&pdu.chassis_id)),
+                ("chassis ID", id_value(&pdu.chassis_id, &CHASSIS)),
             ],
         ),
         tlv(
             2,
             "Port ID",
             &[
-                ("port ID subtype", port_subtype(&pdu.port_id).into()),
-                ("port ID", id_value(&pdu.port_id)),
+                ("port ID subtype", port_subtype(&pdu.port_id)),
+                ("port ID", id_value(&pdu.port_id, &PORT)),
             ],
         ),
         tlv(3, "Time to Live", &[("time to live", pdu.ttl.to_string())]),
@@ -112,78 +109,107 @@ pub fn tlvs(pdu: &Lldpdu) -> Vec<TlvReport> {
     out
 }
 
-/// lldptool's words for chassis ID subtypes.
-fn chassis_subtype(id: &Id) -> &'static str {
+/// lldptool's words for chassis ID subtypes (what VDSM passed on).
+fn chassis_subtype(id: &Id) -> String {
     match id.subtype {
-        1 => "ENC",
-        2 => "IfAlias",
-        3 => "PORT",
-        4 => "MAC",
+        1 => "Chassis Component".into(),
+        2 => "IfAlias".into(),
+        3 => "Port Component".into(),
+        4 => "MAC".into(),
         5 => address_family(&id.value),
-        6 => "Ifname",
-        7 => "Local",
-        _ => "Unknown",
+        6 => "Ifname".into(),
+        7 => "Local".into(),
+        n => format!("Subtype {n}"),
     }
 }
 
 /// lldptool's words for port ID subtypes.
-fn port_subtype(id: &Id) -> &'static str {
+fn port_subtype(id: &Id) -> String {
     match id.subtype {
-        1 => "IfAlias",
-        2 => "PORT",
-        3 => "MAC",
+        1 => "Interface Alias".into(),
+        2 => "Port Component".into(),
+        3 => "MAC".into(),
         4 => address_family(&id.value),
-        5 => "Ifname",
-        6 => "Agent circuit ID",
-        7 => "Local",
-        _ => "Unknown",
+        5 => "Ifname".into(),
+        6 => "Agent Circuit ID".into(),
+        7 => "Local".into(),
+        n => format!("Subtype {n}"),
     }
 }
 
 /// A network-address id starts with its IANA family octet.
-fn address_family(v: &[u8]) -> &'static str {
+fn address_family(v: &[u8]) -> String {
     match v.first() {
-        Some(1) => "IPv4",
-        Some(2) => "IPv6",
-        _ => "Unknown",
+        Some(1) => "IPv4".into(),
+        Some(2) => "IPv6".into(),
+        Some(n) => format!("Network Address Type {n}"),
+        None => "Network Address".into(),
     }
 }
 
-/// MAC ids as `aa:bb:..`, addresses as addresses, names as text, anything
-/// unprintable as hex.
-fn id_value(id: &Id) -> String {
-    let mac_subtype = if id.value.len() == 6 { id.subtype } else { 0 };
-    match (mac_subtype, id.subtype) {
-        (4, _) | (3, _) => mac(&id.value),
-        (_, 5) | (_, 4) if matches!(address_family(&id.value), "IPv4" | "IPv6") => {
-            address(id.value[0], &id.value[1..])
+/// How an id's subtypes map to value formats: chassis and port IDs number
+/// the same kinds differently.
+struct IdKinds {
+    mac: u8,
+    address: u8,
+    /// A subtype whose value is opaque bytes (port: agent circuit id).
+    opaque: Option<u8>,
+}
+
+const CHASSIS: IdKinds = IdKinds {
+    mac: 4,
+    address: 5,
+    opaque: None,
+};
+const PORT: IdKinds = IdKinds {
+    mac: 3,
+    address: 4,
+    opaque: Some(6),
+};
+
+/// MAC ids as `aa:bb:..`, network addresses as addresses, names as text,
+/// anything unprintable (and agent circuit ids) as hex.
+fn id_value(id: &Id, kinds: &IdKinds) -> String {
+    let v = &id.value;
+    if id.subtype == kinds.mac && v.len() == 6 {
+        return mac(v);
+    }
+    if id.subtype == kinds.address {
+        if let Some((family, addr)) = v.split_first() {
+            return address(*family, addr);
         }
-        _ => printable(&id.value).unwrap_or_else(|| hex(&id.value)),
     }
+    if Some(id.subtype) == kinds.opaque {
+        return hex(v);
+    }
+    printable(v).unwrap_or_else(|| hex(v))
 }
 
+/// As lldptool printed it and VDSM split it: family and address, the
+/// interface numbering subtype and number, the OID when there is one.
 fn management(m: &ManagementAddress) -> TlvReport {
     let family = match m.family {
-        1 => "IPv4",
-        2 => "IPv6",
-        6 => "MAC",
-        _ => "Unknown",
+        1 => "IPv4".to_string(),
+        2 => "IPv6".to_string(),
+        6 => "MAC".to_string(),
+        n => format!("Network Address Type {n}"),
     };
     let if_subtype = match m.if_subtype {
-        2 => "ifIndex",
+        1 => "Unknown interface subtype",
+        2 => "Ifindex",
         3 => "System port number",
-        _ => "Unknown",
+        _ => "Bad interface numbering subtype",
     };
-    tlv(
-        8,
-        "Management Address",
-        &[
-            ("management address subtype", family.to_string()),
-            ("management address", address(m.family, &m.address)),
-            ("interface numbering subtype", if_subtype.to_string()),
-            ("interface numbering", m.if_number.to_string()),
-        ],
-    )
+    let mut props = vec![
+        ("management address subtype", family),
+        ("management address", address(m.family, &m.address)),
+        ("interface numbering subtype", if_subtype.to_string()),
+        ("interface numbering", m.if_number.to_string()),
+    ];
+    if !m.oid.is_empty() {
+        props.push(("object identifier", hex(&m.oid)));
+    }
+    tlv(8, "Management Address", &props)
 }
 
 fn org(o: &OrgTlv) -> TlvReport {

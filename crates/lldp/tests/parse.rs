@@ -117,7 +117,7 @@ fn report_uses_lldptool_names_and_string_values() {
         {"type": 5, "name": "System Name", "properties": {"system name": "tor1"}},
         {"type": 6, "name": "System Description", "properties": {"system description": "Switch OS 1.0"}},
         {"type": 7, "name": "System Capabilities", "properties": {"system capabilities": "Bridge, Router", "enabled capabilities": "Bridge"}},
-        {"type": 8, "name": "Management Address", "properties": {"management address subtype": "IPv4", "management address": "192.0.2.1", "interface numbering subtype": "ifIndex", "interface numbering": "7"}},
+        {"type": 8, "name": "Management Address", "properties": {"management address subtype": "IPv4", "management address": "192.0.2.1", "interface numbering subtype": "Ifindex", "interface numbering": "7"}},
         {"type": 127, "name": "Port VLAN ID", "oui": 0x0080c2, "subtype": 1, "properties": {"Port VLAN ID": "10"}},
         {"type": 127, "name": "Link Aggregation", "oui": 0x0080c2, "subtype": 7, "properties": {"Aggregation capable": "True", "Currently aggregated": "True", "Aggregated Port ID": "9"}},
         {"type": 127, "name": "MTU", "oui": 0x00120f, "subtype": 4, "properties": {"mtu": "1518"}},
@@ -304,4 +304,85 @@ fn fuzz_random_and_mutated_frames_never_panic() {
     }
     // Both paths were exercised, not only the error one.
     assert!(ok > 1000 && err > 1000, "ok {ok}, err {err}");
+}
+
+/// The `properties` of the TLVs named `name` in the report of `bytes`.
+fn props_of(bytes: &[u8], name: &str) -> Vec<serde_json::Value> {
+    let report = serde_json::to_value(tlvs(&parse(bytes).unwrap())).unwrap();
+    report
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["name"] == name)
+        .map(|t| t["properties"].clone())
+        .collect()
+}
+
+#[test]
+fn id_subtypes_are_shown_as_lldptool_shows_them() {
+    // Chassis: a 6-byte port component is text, not a MAC; port: an IPv4
+    // network address.
+    let mut f = tlv(1, b"\x03Gi0/17");
+    f.extend(tlv(2, &[4, 1, 192, 0, 2, 9]));
+    f.extend(tlv(3, &[0, 30]));
+    let chassis = &props_of(&f, "Chassis ID")[0];
+    assert_eq!(chassis["chassis ID subtype"], "Port Component");
+    assert_eq!(chassis["chassis ID"], "Gi0/17");
+    let port = &props_of(&f, "Port ID")[0];
+    assert_eq!(port["port ID subtype"], "IPv4");
+    assert_eq!(port["port ID"], "192.0.2.9");
+    // Chassis: locally assigned text; port: agent circuit id, opaque hex.
+    let mut f = tlv(1, b"\x07rack4-tor");
+    f.extend(tlv(2, &[6, 0xca, 0xfe]));
+    f.extend(tlv(3, &[0, 30]));
+    assert_eq!(props_of(&f, "Chassis ID")[0]["chassis ID subtype"], "Local");
+    assert_eq!(props_of(&f, "Chassis ID")[0]["chassis ID"], "rack4-tor");
+    assert_eq!(
+        props_of(&f, "Port ID")[0]["port ID subtype"],
+        "Agent Circuit ID"
+    );
+    assert_eq!(props_of(&f, "Port ID")[0]["port ID"], "cafe");
+    // Unprintable text is shown as hex rather than mangled.
+    let mut f = tlv(1, &[7, 0x01, 0xff]);
+    f.extend(tlv(2, b"\x05eth0"));
+    f.extend(tlv(3, &[0, 30]));
+    assert_eq!(props_of(&f, "Chassis ID")[0]["chassis ID"], "01ff");
+}
+
+#[test]
+fn management_addresses_ipv6_mac_and_oid() {
+    let mut f = mandatory();
+    let mut v6 = vec![17, 2];
+    v6.extend(
+        "2001:db8::1"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
+    v6.extend([3, 0, 0, 0, 12, 3, 0x2b, 0x06, 0x01]);
+    f.extend(tlv(8, &v6));
+    f.extend(tlv(8, &[7, 6, 2, 0, 0, 0, 0, 9, 1, 0, 0, 0, 0, 0]));
+    let m = props_of(&f, "Management Address");
+    assert_eq!(m[0]["management address subtype"], "IPv6");
+    assert_eq!(m[0]["management address"], "2001:db8::1");
+    assert_eq!(m[0]["interface numbering subtype"], "System port number");
+    assert_eq!(m[0]["interface numbering"], "12");
+    assert_eq!(m[0]["object identifier"], "2b0601");
+    assert_eq!(m[1]["management address subtype"], "MAC");
+    assert_eq!(m[1]["management address"], "02:00:00:00:00:09");
+    assert_eq!(
+        m[1]["interface numbering subtype"],
+        "Unknown interface subtype"
+    );
+    assert!(m[1].get("object identifier").is_none());
+    // An OID length that disagrees with the TLV length is refused.
+    let mut bad = mandatory();
+    bad.extend(tlv(8, &[5, 1, 192, 0, 2, 1, 2, 0, 0, 0, 7, 2, 0x2b]));
+    assert_eq!(
+        parse(&bad),
+        Err(ParseError::BadLength {
+            tlv_type: 8,
+            len: 13
+        })
+    );
 }
