@@ -1,0 +1,85 @@
+//! Optional transmission: our own LLDPDU on an interface, every interval.
+
+use crate::build::{build, Announce, BuildError};
+use crate::sock;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// 802.1AB's default transmit interval.
+pub const TX_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Why transmission could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TransmitError {
+    /// The announcement does not encode.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// No such interface, or the socket failed.
+    #[error("LLDP transmit on {device}: {source}")]
+    Io {
+        /// The interface.
+        device: String,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// Sends one LLDPDU (any bytes, for tests too) out of `device`, in the
+/// calling thread's namespace.
+pub fn send_once(device: &str, pdu: &[u8]) -> io::Result<()> {
+    let fd = sock::open(Duration::from_millis(100))?;
+    sock::send(&fd, sock::ifindex(device)?, pdu)
+}
+
+/// Announces on one interface until dropped.
+pub struct Transmitter {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Transmitter {
+    /// Sends `announce` on `device` now and every `interval` after, from a
+    /// thread in the calling thread's namespace.
+    pub fn spawn(
+        device: &str,
+        announce: &Announce,
+        interval: Duration,
+    ) -> Result<Self, TransmitError> {
+        let pdu = build(announce)?;
+        let io_err = |source| TransmitError::Io {
+            device: device.to_string(),
+            source,
+        };
+        let ifindex = sock::ifindex(device).map_err(io_err)?;
+        let fd: OwnedFd = sock::open(Duration::from_millis(100)).map_err(io_err)?;
+        let (tx, rx) = channel::<()>();
+        let name = device.to_string();
+        let thread = std::thread::Builder::new()
+            .name("lldp-tx".into())
+            .spawn(move || loop {
+                if let Err(e) = sock::send(&fd, ifindex, &pdu) {
+                    tracing::warn!(device = name, error = %e, "LLDP transmit failed");
+                }
+                if rx.recv_timeout(interval) != Err(RecvTimeoutError::Timeout) {
+                    break;
+                }
+            })
+            .map_err(io_err)?;
+        Ok(Self {
+            stop: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Transmitter {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
