@@ -11,7 +11,7 @@ use crate::text::dot as esc;
 
 /// Renders the graph as a DOT digraph.
 pub fn render(g: &Graph) -> String {
-    let (columns, _) = layout::order(g);
+    let columns = layout::node_order(g);
     let mut s = String::from("digraph netswitch {\n");
     s.push_str("  rankdir=LR;\n  nodesep=0.25;\n  ranksep=0.8;\n");
     s.push_str(

@@ -21,6 +21,8 @@ const PAD: u32 = 8;
 const MIN_W: u32 = 96;
 const COL_GAP: u32 = 80;
 const ROW_GAP: u32 = 16;
+/// Height of a dummy slot: the lane a long edge takes through a column.
+const DUMMY_H: u32 = 6;
 pub const MARGIN: u32 = 20;
 /// Room above the columns for the column headings.
 pub const TOP: u32 = 56;
@@ -34,15 +36,23 @@ pub struct Rect {
     pub h: u32,
 }
 
-/// The placed graph.
+/// The placed graph. Slots `0..nodes` are the graph's nodes; the slots after
+/// them are the dummies of edges that skip columns: each takes a thin slot
+/// in every column the edge passes, so the edge runs through a gap of its
+/// own instead of under other boxes, and takes part in the ordering.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
-    /// Node indices per column, top to bottom.
+    /// Slots per column, top to bottom (dummies included).
     pub columns: Vec<Vec<usize>>,
-    /// The column of every node.
+    /// The column of every slot.
     pub column_of: Vec<usize>,
-    /// The box of every node.
+    /// The box of every slot (a dummy's spans its column).
     pub boxes: Vec<Rect>,
+    /// Per graph edge, the slots it passes from its lower end to its upper
+    /// end, ends included.
+    pub routes: Vec<Vec<usize>>,
+    /// Links between slots in adjacent (or the same) columns, lower first.
+    pub links: Vec<(usize, usize)>,
     /// The left edge and width of every column.
     pub column_x: Vec<(u32, u32)>,
     /// The extent of the drawing (without the legend).
@@ -50,45 +60,83 @@ pub struct Layout {
     pub height: u32,
 }
 
-/// Columns (layers in use, left to right) in the start order: the graph's
-/// own, which is the report's sorted order within each kind.
-fn initial_columns(g: &Graph) -> (Vec<Vec<usize>>, Vec<usize>) {
+impl Layout {
+    /// Pairs of links between the same two columns that cross.
+    pub fn crossings(&self) -> usize {
+        crossings(&self.links, &self.columns, &self.column_of)
+    }
+
+    /// The graph's own nodes in a column, top to bottom (no dummies).
+    pub fn real(&self, c: usize, nodes: usize) -> Vec<usize> {
+        self.columns[c]
+            .iter()
+            .copied()
+            .filter(|&i| i < nodes)
+            .collect()
+    }
+}
+
+/// The graph split into slots and adjacent-column links, in start order.
+struct Slots {
+    columns: Vec<Vec<usize>>,
+    column_of: Vec<usize>,
+    routes: Vec<Vec<usize>>,
+    links: Vec<(usize, usize)>,
+}
+
+/// Columns (layers in use, left to right) in the start order, the graph's
+/// own (the report's sorted order within each kind), and a dummy slot per
+/// skipped column of every long edge.
+fn slots(g: &Graph) -> Slots {
     let mut used: Vec<usize> = g.nodes.iter().map(|n| n.kind.layer()).collect();
     used.sort_unstable();
     used.dedup();
     let mut columns = vec![Vec::new(); used.len()];
-    let mut column_of = vec![0; g.nodes.len()];
+    let mut column_of = Vec::new();
     for (i, n) in g.nodes.iter().enumerate() {
         let c = used.binary_search(&n.kind.layer()).unwrap_or(0);
         columns[c].push(i);
-        column_of[i] = c;
+        column_of.push(c);
     }
-    (columns, column_of)
+    let (mut routes, mut links) = (Vec::new(), Vec::new());
+    for e in &g.edges {
+        let (a, b) = if column_of[e.from] <= column_of[e.to] {
+            (e.from, e.to)
+        } else {
+            (e.to, e.from)
+        };
+        let mut route = vec![a];
+        let (lo, hi) = (column_of[a] + 1, column_of[b]);
+        for (c, col) in columns.iter_mut().enumerate().take(hi).skip(lo) {
+            let d = column_of.len();
+            column_of.push(c);
+            col.push(d);
+            route.push(d);
+        }
+        route.push(b);
+        links.extend(route.windows(2).map(|w| (w[0], w[1])));
+        routes.push(route);
+    }
+    Slots {
+        columns,
+        column_of,
+        routes,
+        links,
+    }
 }
 
-/// Pairs of edges that cross, counting edges between the same two columns
-/// (an edge that skips columns is compared with the others that skip the
-/// same ones).
-pub fn crossings(g: &Graph, columns: &[Vec<usize>], column_of: &[usize]) -> usize {
-    let pos = positions(columns, g.nodes.len());
-    let spans: Vec<(usize, usize, usize, usize)> = g
-        .edges
+/// Pairs of links between the same two adjacent columns that cross.
+fn crossings(links: &[(usize, usize)], columns: &[Vec<usize>], column_of: &[usize]) -> usize {
+    let pos = positions(columns, column_of.len());
+    let spans: Vec<(usize, usize, usize)> = links
         .iter()
-        .map(|e| {
-            let (a, b) = if column_of[e.from] <= column_of[e.to] {
-                (e.from, e.to)
-            } else {
-                (e.to, e.from)
-            };
-            (column_of[a], column_of[b], pos[a], pos[b])
-        })
-        .filter(|s| s.0 != s.1)
+        .filter(|(a, b)| column_of[*a] != column_of[*b])
+        .map(|&(a, b)| (column_of[a], pos[a], pos[b]))
         .collect();
     let mut n = 0;
     for (i, a) in spans.iter().enumerate() {
         for b in &spans[i + 1..] {
-            let same = a.0 == b.0 && a.1 == b.1;
-            if same && ((a.2 < b.2 && a.3 > b.3) || (a.2 > b.2 && a.3 < b.3)) {
+            if a.0 == b.0 && ((a.1 < b.1 && a.2 > b.2) || (a.1 > b.1 && a.2 < b.2)) {
                 n += 1;
             }
         }
@@ -106,21 +154,22 @@ fn positions(columns: &[Vec<usize>], n: usize) -> Vec<usize> {
     pos
 }
 
-/// Reorders one column by the mean position of each node's neighbours in
-/// the columns `fixed` accepts; a node without such neighbours keeps its
-/// place as its key.
-fn sweep_column(g: &Graph, cols: &mut [Vec<usize>], of: &[usize], c: usize, left: bool) {
-    let pos = positions(cols, g.nodes.len());
-    let fixed = |other: usize| if left { of[other] < c } else { of[other] > c };
-    let mut keyed: Vec<(f64, usize, usize)> = cols[c]
+/// Reorders one column by the mean position of each slot's neighbours in
+/// the column before it (`left`) or after it; a slot without such
+/// neighbours keeps its place as its key.
+fn sweep_column(s: &mut Slots, c: usize, left: bool) {
+    let pos = positions(&s.columns, s.column_of.len());
+    let of = &s.column_of;
+    let fixed = |o: usize| if left { of[o] + 1 == c } else { of[o] == c + 1 };
+    let mut keyed: Vec<(f64, usize, usize)> = s.columns[c]
         .iter()
         .map(|&i| {
-            let ns: Vec<usize> = g
-                .edges
+            let ns: Vec<usize> = s
+                .links
                 .iter()
-                .filter_map(|e| match (e.from == i, e.to == i) {
-                    (true, _) => Some(e.to),
-                    (_, true) => Some(e.from),
+                .filter_map(|&(a, b)| match (a == i, b == i) {
+                    (true, _) => Some(b),
+                    (_, true) => Some(a),
                     _ => None,
                 })
                 .filter(|&o| fixed(o))
@@ -134,29 +183,42 @@ fn sweep_column(g: &Graph, cols: &mut [Vec<usize>], of: &[usize], c: usize, left
         })
         .collect();
     keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-    cols[c] = keyed.into_iter().map(|k| k.2).collect();
+    s.columns[c] = keyed.into_iter().map(|k| k.2).collect();
 }
 
 /// The within-column order with the fewest crossings the sweeps found.
-pub fn order(g: &Graph) -> (Vec<Vec<usize>>, Vec<usize>) {
-    let (mut cols, of) = initial_columns(g);
-    let mut best = (crossings(g, &cols, &of), cols.clone());
+fn order(g: &Graph) -> Slots {
+    let mut s = slots(g);
+    let count = |s: &Slots| crossings(&s.links, &s.columns, &s.column_of);
+    let mut best = (count(&s), s.columns.clone());
     for _ in 0..ROUNDS {
         if best.0 == 0 {
             break;
         }
-        for c in 1..cols.len() {
-            sweep_column(g, &mut cols, &of, c, true);
+        for c in 1..s.columns.len() {
+            sweep_column(&mut s, c, true);
         }
-        for c in (0..cols.len().saturating_sub(1)).rev() {
-            sweep_column(g, &mut cols, &of, c, false);
+        for c in (0..s.columns.len().saturating_sub(1)).rev() {
+            sweep_column(&mut s, c, false);
         }
-        let n = crossings(g, &cols, &of);
+        let n = count(&s);
         if n < best.0 {
-            best = (n, cols.clone());
+            best = (n, s.columns.clone());
         }
     }
-    (best.1, of)
+    s.columns = best.1;
+    s
+}
+
+/// The graph's nodes per column in the chosen order (no dummies), for
+/// renderers that do their own geometry (DOT).
+pub fn node_order(g: &Graph) -> Vec<Vec<usize>> {
+    let s = order(g);
+    let n = g.nodes.len();
+    s.columns
+        .iter()
+        .map(|c| c.iter().copied().filter(|&i| i < n).collect())
+        .collect()
 }
 
 /// The size of a node's box from its text.
@@ -166,24 +228,39 @@ fn size(lines: &[String]) -> (u32, u32) {
     (w, lines.len() as u32 * LINE_H + PAD + 4)
 }
 
-/// Orders and places every node: columns left to right, each column's
-/// boxes stacked and centred on the tallest column.
+/// Orders and places every slot: columns left to right, each column's
+/// boxes stacked and centred on the tallest column; a dummy is a thin slot
+/// as wide as its column.
 pub fn place(g: &Graph) -> Layout {
-    let (columns, column_of) = order(g);
-    let sizes: Vec<(u32, u32)> = g.nodes.iter().map(|n| size(&n.lines)).collect();
+    let s = order(g);
+    let n = g.nodes.len();
+    let sizes: Vec<(u32, u32)> = (0..s.column_of.len())
+        .map(|i| {
+            if i < n {
+                size(&g.nodes[i].lines)
+            } else {
+                (0, DUMMY_H)
+            }
+        })
+        .collect();
     let col_h = |col: &Vec<usize>| -> u32 {
         let boxes: u32 = col.iter().map(|&i| sizes[i].1).sum();
         boxes + ROW_GAP * (col.len() as u32).saturating_sub(1)
     };
-    let tallest = columns.iter().map(col_h).max().unwrap_or(0);
-    let mut boxes = vec![Rect::default(); g.nodes.len()];
+    let tallest = s.columns.iter().map(col_h).max().unwrap_or(0);
+    let mut boxes = vec![Rect::default(); sizes.len()];
     let mut column_x = Vec::new();
     let mut x = MARGIN;
-    for col in &columns {
-        let w = col.iter().map(|&i| sizes[i].0).max().unwrap_or(MIN_W);
+    for col in &s.columns {
+        let w = col
+            .iter()
+            .map(|&i| sizes[i].0)
+            .max()
+            .unwrap_or(0)
+            .max(MIN_W);
         let mut y = TOP + (tallest - col_h(col)) / 2;
         for &i in col {
-            let (bw, bh) = sizes[i];
+            let (bw, bh) = if i < n { sizes[i] } else { (w, DUMMY_H) };
             boxes[i] = Rect {
                 x: x + (w - bw) / 2,
                 y,
@@ -195,15 +272,17 @@ pub fn place(g: &Graph) -> Layout {
         column_x.push((x, w));
         x += w + COL_GAP;
     }
-    let width = if columns.is_empty() {
+    let width = if s.columns.is_empty() {
         2 * MARGIN
     } else {
         x - COL_GAP + MARGIN
     };
     Layout {
-        columns,
-        column_of,
+        columns: s.columns,
+        column_of: s.column_of,
         boxes,
+        routes: s.routes,
+        links: s.links,
         column_x,
         width,
         height: TOP + tallest + MARGIN,

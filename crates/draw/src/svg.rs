@@ -50,8 +50,9 @@ pub fn render(g: &Graph) -> String {
 
 /// The kind(s) of each column, above it.
 fn headings(s: &mut String, g: &Graph, lay: &Layout) {
-    for (c, col) in lay.columns.iter().enumerate() {
-        let mut kinds: Vec<NodeKind> = col.iter().map(|&i| g.nodes[i].kind).collect();
+    for c in 0..lay.columns.len() {
+        let real = lay.real(c, g.nodes.len());
+        let mut kinds: Vec<NodeKind> = real.iter().map(|&i| g.nodes[i].kind).collect();
         kinds.sort();
         kinds.dedup();
         let words: Vec<&str> = kinds.iter().map(|k| k.title()).collect();
@@ -66,27 +67,13 @@ fn headings(s: &mut String, g: &Graph, lay: &Layout) {
     }
 }
 
-/// Edges under the boxes: a cubic curve from the lower device's right side
-/// to the upper one's left side; a loop on the right within one column.
+/// Edges under the boxes: from the lower device's right side, through the
+/// lane of every column it skips, to the upper one's left side, as cubic
+/// curves between columns; a loop on the right within one column.
 fn edges(s: &mut String, g: &Graph, lay: &Layout) {
     s.push_str("<g fill=\"none\" stroke=\"#475569\">\n");
-    for e in &g.edges {
-        let (a, b) = (lay.boxes[e.from], lay.boxes[e.to]);
-        let (y1, y2) = (a.y + a.h / 2, b.y + b.h / 2);
-        let d = if lay.column_of[e.from] == lay.column_of[e.to] {
-            let x = a.x.max(b.x) + a.w.max(b.w);
-            format!(
-                "M{} {y1} C{} {y1} {} {y2} {} {y2}",
-                a.x + a.w,
-                x + 30,
-                x + 30,
-                b.x + b.w
-            )
-        } else {
-            let (x1, x2) = (a.x + a.w, b.x);
-            let mid = x1 + (x2.saturating_sub(x1)) / 2;
-            format!("M{x1} {y1} C{mid} {y1} {mid} {y2} {x2} {y2}")
-        };
+    for (e, route) in g.edges.iter().zip(&lay.routes) {
+        let d = path(route, lay);
         let mut attrs = String::new();
         if e.active {
             attrs.push_str(" stroke-width=\"2.5\"");
@@ -97,6 +84,31 @@ fn edges(s: &mut String, g: &Graph, lay: &Layout) {
         let _ = writeln!(s, "<path d=\"{d}\"{attrs}/>");
     }
     s.push_str("</g>\n");
+}
+
+/// The SVG path data of one route.
+fn path(route: &[usize], lay: &Layout) -> String {
+    let mid = |r: Rect| r.y + r.h / 2;
+    let (first, last) = (route[0], route[route.len() - 1]);
+    let (a, b) = (lay.boxes[first], lay.boxes[last]);
+    if lay.column_of[first] == lay.column_of[last] {
+        let x = (a.x + a.w).max(b.x + b.w) + 30;
+        let (y1, y2) = (mid(a), mid(b));
+        return format!("M{} {y1} C{x} {y1} {x} {y2} {} {y2}", a.x + a.w, b.x + b.w);
+    }
+    let mut d = format!("M{} {}", a.x + a.w, mid(a));
+    let mut from = (a.x + a.w, mid(a));
+    for &slot in &route[1..] {
+        let r = lay.boxes[slot];
+        let to = (r.x, mid(r));
+        let cx = from.0 + to.0.saturating_sub(from.0) / 2;
+        let _ = write!(d, " C{cx} {} {cx} {} {} {}", from.1, to.1, to.0, to.1);
+        if slot != last {
+            let _ = write!(d, " H{}", r.x + r.w);
+        }
+        from = (r.x + r.w, to.1);
+    }
+    d
 }
 
 /// One box: a rounded rectangle, the name in bold, the details under it.

@@ -191,8 +191,10 @@ fn kinds_take_their_layers() {
     let kinds: Vec<Vec<NodeKind>> = lay
         .columns
         .iter()
-        .map(|c| {
-            let mut k: Vec<NodeKind> = c.iter().map(|&i| g.nodes[i].kind).collect();
+        .enumerate()
+        .map(|(c, _)| {
+            let real = lay.real(c, g.nodes.len());
+            let mut k: Vec<NodeKind> = real.iter().map(|&i| g.nodes[i].kind).collect();
             k.dedup();
             k
         })
@@ -225,7 +227,7 @@ fn sweeps_remove_crossings() {
     let caps: Caps = serde_json::from_str(&text).expect("caps");
     let g = Graph::from_caps(&caps);
     let lay = layout::place(&g);
-    assert_eq!(layout::crossings(&g, &lay.columns, &lay.column_of), 0);
+    assert_eq!(lay.crossings(), 0);
     let names = |c: usize| -> Vec<&str> {
         lay.columns[c]
             .iter()
