@@ -36,6 +36,7 @@ not named are left alone.
 Examples:
   netswitch caps                              what the host carries, as tables
   netswitch caps --json                       the getNetworkCapabilities object
+  netswitch caps --format svg > host.svg      a picture of the host (or dot)
   netswitch setup --dry-run examples/bridged-vlan-on-bond.json
                                               print the plan; change nothing
   netswitch setup examples/static-ip-default-route.json
@@ -169,6 +170,9 @@ enum Verb {
         /// Print YAML instead of tables.
         #[arg(long, conflicts_with = "json")]
         yaml: bool,
+        /// Draw the host as a layered graph: svg, or dot for Graphviz.
+        #[arg(long, value_parser = ["svg", "dot"], conflicts_with_all = ["json", "yaml"])]
+        format: Option<String>,
     },
     /// Read a setupNetworks request (JSON or YAML) and carry it out.
     ///
@@ -414,7 +418,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     }
     match &cli.verb {
         Verb::Daemon => unreachable!("handled above"),
-        Verb::Caps { yaml } => {
+        Verb::Caps { yaml, format } => {
             let caps = match remote.as_mut() {
                 Some(c) => {
                     let v = c.call("Host.getNetworkCapabilities", json!({}))?;
@@ -422,7 +426,13 @@ fn run(cli: &Cli) -> Result<(), Failure> {
                 }
                 None => engine.caps()?,
             };
-            if g.json {
+            if let Some(f) = format {
+                let f = match f.as_str() {
+                    "svg" => netswitch_draw::Format::Svg,
+                    _ => netswitch_draw::Format::Dot,
+                };
+                print!("{}", netswitch_draw::draw(&caps, f));
+            } else if g.json {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&caps).unwrap_or_default()
