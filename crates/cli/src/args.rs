@@ -30,6 +30,7 @@ same flags and print the same output.
 Examples:
   netswitch caps                              what the host carries, as tables
   netswitch caps --json                       the getNetworkCapabilities object
+  netswitch caps --format svg > host.svg      a picture of the host (or dot)
   netswitch setup --dry-run examples/bridged-vlan-on-bond.json
                                               print the plan; change nothing
   netswitch setup examples/static-ip-default-route.json
@@ -193,6 +194,9 @@ pub enum Verb {
         /// Print YAML instead of tables.
         #[arg(long, conflicts_with = "json")]
         yaml: bool,
+        /// Draw the host as a layered graph: svg, or dot for Graphviz.
+        #[arg(long, value_parser = ["svg", "dot"], conflicts_with_all = ["json", "yaml"])]
+        format: Option<String>,
     },
     /// Read a setupNetworks request (JSON or YAML) and carry it out.
     ///

@@ -16,7 +16,7 @@ use crate::{out, table};
 /// Runs a verb that goes through [`Host`].
 pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failure> {
     match verb {
-        Verb::Caps { yaml } => caps(host, as_json, *yaml),
+        Verb::Caps { yaml, format } => caps(host, as_json, *yaml, format.as_deref()),
         Verb::Setup(args) => setup(host, as_json, args),
         Verb::Confirm => confirm(host, as_json),
         Verb::Commit => commit(host, as_json),
@@ -30,9 +30,20 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
     }
 }
 
-fn caps(host: &mut dyn Host, as_json: bool, yaml: bool) -> Result<(), Failure> {
+fn caps(
+    host: &mut dyn Host,
+    as_json: bool,
+    yaml: bool,
+    format: Option<&str>,
+) -> Result<(), Failure> {
     let caps = host.caps()?;
-    if as_json {
+    if let Some(f) = format {
+        let f = match f {
+            "svg" => netswitch_draw::Format::Svg,
+            _ => netswitch_draw::Format::Dot,
+        };
+        out::stdout(&netswitch_draw::draw(&caps, f));
+    } else if as_json {
         out::line(&serde_json::to_string_pretty(&caps).unwrap_or_default());
     } else if yaml {
         out::stdout(&serde_saphyr::to_string(&caps).unwrap_or_default());
