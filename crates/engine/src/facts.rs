@@ -3,8 +3,11 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use netswitch_model::host::HostState;
+
+use crate::Engine;
 
 /// The facts of a host that a rollback must restore, in a form that
 /// compares equal across re-creation (no ifindexes, no counters, no MACs
@@ -92,5 +95,26 @@ impl Facts {
             out.extend(b.difference(a).map(|x| format!("{what} left over: {x}")));
         }
         out
+    }
+}
+
+impl Engine {
+    /// The host's differences from `before` once the rollback has settled.
+    /// ovs-vswitchd derives some kernel state itself after its transaction
+    /// is carried out (the MTU of a bridge's own port follows its ports'),
+    /// so with OVS involved a difference is read again for a short while
+    /// before it counts.
+    pub(crate) fn settled_differences(&self, before: &HostState, with_ovs: bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let differences = match self.observe(with_ovs) {
+                Ok(now) => Facts::of(before).diff(&Facts::of(&now)),
+                Err(e) => vec![e.to_string()],
+            };
+            if differences.is_empty() || !with_ovs || Instant::now() >= deadline {
+                return differences;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use netswitch_model::config::{Config, SwitchType};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::HostState;
-use netswitch_model::plan::{KernelOp, Op, Plan};
+use netswitch_model::plan::{Op, Plan};
 use netswitch_model::Request;
 use netswitch_switch::inverse;
 use netswitch_switch::scope::{plan_scoped, Scope};
@@ -467,6 +467,7 @@ impl Engine {
     /// See [`Faults::drift`].
     #[cfg(feature = "fault-injection")]
     fn drift(&self, ops: &[Op]) {
+        use netswitch_model::plan::KernelOp;
         let Some(link) = ops.iter().find_map(|o| match o {
             Op::Kernel(KernelOp::SetUp { link }) => Some(link.clone()),
             _ => None,
@@ -534,10 +535,7 @@ impl Engine {
                 restore_failed = true;
             }
         }
-        let differences = match self.observe(with_ovs) {
-            Ok(now) => Facts::of(before).diff(&Facts::of(&now)),
-            Err(e) => vec![e.to_string()],
-        };
+        let differences = self.settled_differences(before, with_ovs);
         if differences.is_empty() && !restore_failed {
             if !problems.is_empty() {
                 tracing::debug!(?problems, "rollback converged despite failed undo steps");
