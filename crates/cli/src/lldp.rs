@@ -32,6 +32,14 @@ fn vlans(tlvs: &[Value]) -> String {
     }
 }
 
+/// Seconds until the neighbor expires (`ttlLeft`), else its announced TTL.
+fn ttl_left(report: &Value, tlvs: &[Value]) -> String {
+    match report["ttlLeft"].as_u64() {
+        Some(s) => format!("{s} s"),
+        None => prop(tlvs, "Time to Live", "time to live").map_or("-".into(), |t| format!("{t} s")),
+    }
+}
+
 /// One row: the device and its neighbor's identity, or why there is none.
 fn row(dev: &str, report: &Value) -> Vec<String> {
     let empty = Vec::new();
@@ -53,7 +61,7 @@ fn row(dev: &str, report: &Value) -> Vec<String> {
         get("Port ID", "port ID"),
         get("System Name", "system name"),
         get("Port Description", "port description"),
-        get("Time to Live", "time to live"),
+        ttl_left(report, tlvs),
         vlans(tlvs),
     ]
 }
@@ -69,7 +77,7 @@ pub fn table(answer: &Value) -> String {
             "port ID",
             "system name",
             "port description",
-            "TTL",
+            "TTL left",
             "VLANs",
         ]);
     if let Some(devices) = answer.as_object() {

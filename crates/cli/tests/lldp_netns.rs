@@ -158,6 +158,9 @@ fn the_daemon_reports_lldpd_on_the_nic_and_announces_it_coming_and_going() {
         system_name(&v, "veth_l0").map(|_| v)
     });
     assert_eq!(answer["veth_l0"]["enabled"], true, "{answer}");
+    // lldpd's TTL is a few seconds (tx-interval 1, tx-hold 3).
+    let left = answer["veth_l0"]["ttlLeft"].as_u64().unwrap_or(0);
+    assert!((1..=10).contains(&left), "{answer}");
     assert_eq!(answer["veth_a0"], json!({"enabled": true, "tlvs": []}));
     // The table names the neighbor too.
     let (code, out, err) = d.via(&host, &["lldp", "veth_l0"], None);
