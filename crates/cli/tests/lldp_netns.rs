@@ -230,3 +230,36 @@ fn a_malformed_filter_is_refused_with_21_naming_it() {
         }
     }
 }
+
+#[test]
+fn without_cap_net_raw_the_daemon_serves_and_reports_lldp_off() {
+    let (host, switch) = cabled();
+    let _lldpd = Lldpd::start(&switch);
+    // The daemon exec'd with CAP_NET_RAW out of its bounding set: root,
+    // but no packet socket.
+    let dir = tempfile::tempdir().unwrap();
+    let wrapper = dir.path().join("netswitch-noraw");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec setpriv --bounding-set -net_raw {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_netswitch")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let d = Daemon::start_with(&host, &wrapper);
+    let (code, out, err) = d.via(&host, &["--json", "lldp"], None);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for dev in ["veth_a0", "veth_b0", "veth_l0"] {
+        assert_eq!(v[dev], json!({"enabled": false, "tlvs": []}), "{v}");
+    }
+    // Everything else is served as usual.
+    let (code, _, err) = d.via(&host, &["--json", "caps"], None);
+    assert_eq!(code, 0, "{err}");
+}
