@@ -72,6 +72,12 @@ Reads: the host over netlink, the running and persistent configs in
 --state-dir (for which networks netswitch owns), --resolv-conf.
 Exit status: 0, or 29 if the host cannot be read.";
 
+const LLDP_HELP: &str = "\
+Reads: LLDP frames (ethertype 0x88cc) on every interface, over an AF_PACKET
+socket (needs CAP_NET_RAW; without it every nic is reported with LLDP off),
+and the host's links over netlink for the list of nics.
+Exit status: 0; 21 for --listen outside 1..300.";
+
 /// The parsed command line.
 #[derive(Parser, Debug)]
 #[command(name = "netswitch", version, about = ABOUT, after_help = AFTER_HELP)]
@@ -260,6 +266,15 @@ pub enum Verb {
     /// Reads netlink and ethtool. Exit status: 0, or 29 if they cannot be
     /// read.
     Stats,
+    /// Show each nic's LLDP neighbor: the switch, port and VLANs it is
+    /// plugged into (VDSM's Host.getLldp).
+    ///
+    /// With the daemon, its receiver's current table (it listens all the
+    /// time). In this process there is no long-lived receiver: it listens
+    /// for --listen seconds and reports what it heard (a switch announces
+    /// every 30 s by default). --json prints the Host.getLldp answer.
+    #[command(after_help = LLDP_HELP)]
+    Lldp(LldpArgs),
     /// Import a VDSM persistence directory (nets/, bonds/) as the
     /// persistent config; `netswitch restore --force` then applies it.
     ///
@@ -322,6 +337,24 @@ pub struct SetupArgs {
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     pub inject_drift: bool,
+}
+
+/// `lldp`'s own flags.
+#[derive(Args, Debug)]
+pub struct LldpArgs {
+    /// The nics to report (default: every nic).
+    #[arg(value_name = "NIC")]
+    pub nics: Vec<String>,
+    /// In-process only (no daemon): how long to listen, 1..=300 seconds.
+    /// The daemon answers at once from what it has heard.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u16).range(1..=300)
+    )]
+    pub listen: u16,
 }
 
 /// Seconds in `lo..=hi`, finite: what every duration flag takes.

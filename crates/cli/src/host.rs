@@ -11,6 +11,7 @@ use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
 use netswitch_model::caps::Caps;
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 use crate::failure::Failure;
 
@@ -31,6 +32,9 @@ pub trait Host {
     fn stats(&mut self) -> Result<Value, Failure>;
     /// subscribe: events as JSON objects.
     fn events(&mut self, each: &mut dyn FnMut(&Value) -> bool) -> Result<(), Failure>;
+    /// getLldp for `devices` (empty: every nic); in-process after
+    /// listening for `listen`, the daemon at once.
+    fn lldp(&mut self, devices: &[String], listen: Duration) -> Result<Value, Failure>;
 }
 
 /// The engine in this process.
@@ -86,6 +90,28 @@ impl Host for Local {
                 return Ok(());
             }
         }
+    }
+    fn lldp(&mut self, devices: &[String], listen: Duration) -> Result<Value, Failure> {
+        let devices = if devices.is_empty() {
+            let host = netswitch_netinfo::snapshot()?;
+            host.links
+                .keys()
+                .filter(|n| self.0.nics.is_nic(&host, n))
+                .cloned()
+                .collect()
+        } else {
+            devices.to_vec()
+        };
+        // This thread is inside --netns: so are the receiver's socket and
+        // thread.
+        let Ok(receiver) = netswitch_lldp::Receiver::spawn(|_| {}) else {
+            crate::out::err(
+                "netswitch: lldp: cannot open an AF_PACKET socket (needs CAP_NET_RAW); LLDP is off",
+            );
+            return Ok(json!(netswitch_lldp::Neighbors::new().report(&devices)));
+        };
+        std::thread::sleep(listen);
+        Ok(json!(receiver.neighbors().report(&devices)))
     }
 }
 
@@ -151,6 +177,10 @@ impl Host for Remote {
 
     fn stats(&mut self) -> Result<Value, Failure> {
         self.call("Host.getNetworkStatistics", json!({}))
+    }
+
+    fn lldp(&mut self, devices: &[String], _listen: Duration) -> Result<Value, Failure> {
+        self.call("Host.getLldp", json!({"filter": {"devices": devices}}))
     }
 
     fn events(&mut self, each: &mut dyn FnMut(&Value) -> bool) -> Result<(), Failure> {

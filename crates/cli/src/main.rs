@@ -9,6 +9,7 @@
 mod args;
 mod failure;
 mod host;
+mod lldp;
 mod out;
 mod table;
 mod verbs;

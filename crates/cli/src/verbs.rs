@@ -8,7 +8,7 @@ use netswitch_engine::{Engine, Faults, SetupOptions};
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
 
-use crate::args::{SetupArgs, Verb};
+use crate::args::{LldpArgs, SetupArgs, Verb};
 use crate::failure::Failure;
 use crate::host::Host;
 use crate::{out, table};
@@ -23,6 +23,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Restore { force } => restore(host, as_json, *force),
         Verb::Stats => stats(host, as_json),
         Verb::Events { count } => events(host, as_json, *count),
+        Verb::Lldp(args) => lldp(host, as_json, args),
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
@@ -166,6 +167,19 @@ fn events(host: &mut dyn Host, as_json: bool, count: Option<u64>) -> Result<(), 
         left -= 1;
         out::line(&text) && left > 0
     })
+}
+
+/// `lldp`: each nic's LLDP neighbor (the daemon's table, or what this
+/// process heard for `--listen` seconds).
+fn lldp(host: &mut dyn Host, as_json: bool, args: &LldpArgs) -> Result<(), Failure> {
+    let listen = std::time::Duration::from_secs(u64::from(args.listen));
+    let answer = host.lldp(&args.nics, listen)?;
+    if as_json {
+        out::line(&serde_json::to_string_pretty(&answer).unwrap_or_default());
+    } else {
+        out::stdout(&crate::lldp::table(&answer));
+    }
+    Ok(())
 }
 
 /// `import-vdsm`: in-process only (it writes the persistent config and

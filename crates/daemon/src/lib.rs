@@ -20,6 +20,7 @@ pub mod client;
 mod conn;
 mod leases;
 mod limits;
+mod lldp;
 mod methods;
 mod registry;
 mod rpc;

@@ -21,6 +21,7 @@ pub(crate) fn registry() -> Registry {
         blocking(c, |d, _| d.stats())
     });
     r.add("Host.subscribe", Anyone, Concurrent, subscribe);
+    crate::lldp::register(&mut r);
     // Not exclusive: a setup waiting for its confirmation holds the slot.
     r.add("Host.confirmConnectivity", Privileged, Concurrent, |c| {
         blocking(c, |d, _| Ok(json!({"confirmed": d.engine.confirm()?})))

@@ -116,8 +116,11 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
         .build()
         .map_err(DaemonError::Runtime)?;
     let (events, _) = broadcast::channel(4096);
+    let mut daemon = Daemon::new(engine, live, events.clone());
+    // Here, on the thread inside the daemon's namespace (as live netinfo).
+    daemon.lldp = crate::lldp::Lldp::start(events);
     let server = Arc::new(Server {
-        daemon: Arc::new(Daemon::new(engine, live, events)),
+        daemon: Arc::new(daemon),
         registry: crate::methods::registry(),
         policy: Box::new(RootOnly),
         conns: Conns::new(limits),

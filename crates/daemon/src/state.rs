@@ -54,6 +54,8 @@ pub(crate) struct Daemon {
     /// Held while an answer is checked or built, so concurrent callers
     /// after a change build it once.
     caps: Mutex<Option<CapsCache>>,
+    /// The LLDP receiver (`Host.getLldp`); off until the server starts it.
+    pub lldp: crate::lldp::Lldp,
 }
 
 /// Holds the one-verb-at-a-time slot; frees it on drop.
@@ -74,6 +76,7 @@ impl Daemon {
             events,
             configs: Mutex::new(None),
             caps: Mutex::new(None),
+            lldp: crate::lldp::Lldp::default(),
         }
     }
 

@@ -174,14 +174,17 @@ impl Neighbors {
         wanted
             .iter()
             .map(|d| {
-                let tlvs = inner
-                    .entries
-                    .get(d)
-                    .filter(|e| e.expires > now)
-                    .map(|e| tlvs(&e.pdu))
-                    .unwrap_or_default();
+                let live = inner.entries.get(d).filter(|e| e.expires > now);
+                let tlvs = live.map(|e| tlvs(&e.pdu)).unwrap_or_default();
+                // Rounded up: a neighbor still there has at least 1 s.
+                let ttl_left = live.map(|e| (e.expires - now).as_millis().div_ceil(1000) as u64);
                 let enabled = inner.listening.contains(d);
-                (d.clone(), DeviceReport { enabled, tlvs })
+                let report = DeviceReport {
+                    enabled,
+                    tlvs,
+                    ttl_left,
+                };
+                (d.clone(), report)
             })
             .collect()
     }

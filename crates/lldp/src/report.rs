@@ -33,6 +33,11 @@ pub struct DeviceReport {
     pub enabled: bool,
     /// The neighbor's TLVs in frame order.
     pub tlvs: Vec<TlvReport>,
+    /// Whole seconds until the neighbor expires unless heard again (its
+    /// TTL counts from reception); absent without a neighbor. Not in
+    /// VDSM's answer: lldptool only gave the announced TTL.
+    #[serde(rename = "ttlLeft", skip_serializing_if = "Option::is_none")]
+    pub ttl_left: Option<u64>,
 }
 
 fn tlv(kind: u8, name: &str, props: &[(&str, String)]) -> TlvReport {

@@ -102,3 +102,27 @@ fn a_device_gone_from_the_namespace_loses_its_neighbor_at_once() {
     assert!(n.get("eth0").is_none());
     assert!(!n.report(&["eth0".to_string()])["eth0"].enabled);
 }
+
+#[test]
+fn the_report_says_how_long_a_neighbor_has_left() {
+    let n = Neighbors::new();
+    n.update("eth0", pdu("a", 120), Instant::now());
+    n.update(
+        "eth1",
+        pdu("b", 120),
+        Instant::now() - Duration::from_secs(100),
+    );
+    let devs = ["eth0", "eth1", "eth2"].map(String::from);
+    let r = n.report(&devs);
+    // Whole seconds, rounded up: 120 just after reception.
+    assert_eq!(r["eth0"].ttl_left, Some(120));
+    assert!(
+        matches!(r["eth1"].ttl_left, Some(19..=20)),
+        "{:?}",
+        r["eth1"]
+    );
+    assert_eq!(r["eth2"].ttl_left, None);
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["eth0"]["ttlLeft"], 120);
+    assert!(json["eth2"].get("ttlLeft").is_none());
+}
