@@ -7,6 +7,9 @@
 //! never by a forgotten branch.
 
 use netswitch_daemon::{Client, ClientError};
+use std::collections::BTreeMap;
+
+use netswitch_engine::vnic::{Plugged, Target, Vnic};
 use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
 use netswitch_model::caps::Caps;
 use netswitch_model::{Code, RequestError};
@@ -31,6 +34,12 @@ pub trait Host {
     fn stats(&mut self) -> Result<Value, Failure>;
     /// subscribe: events as JSON objects.
     fn events(&mut self, each: &mut dyn FnMut(&Value) -> bool) -> Result<(), Failure>;
+    /// plugVnic.
+    fn plug_vnic(&mut self, vnic: &Vnic) -> Result<Plugged, Failure>;
+    /// unplugVnic.
+    fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure>;
+    /// listVnics: the plugged vNICs by device.
+    fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure>;
 }
 
 /// The engine in this process.
@@ -86,6 +95,18 @@ impl Host for Local {
                 return Ok(());
             }
         }
+    }
+
+    fn plug_vnic(&mut self, vnic: &Vnic) -> Result<Plugged, Failure> {
+        Ok(self.0.plug_vnic(vnic)?)
+    }
+
+    fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure> {
+        Ok(self.0.unplug_vnic(target)?)
+    }
+
+    fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
+        Ok(self.0.vnics()?)
     }
 }
 
@@ -163,6 +184,25 @@ impl Host for Remote {
                 return Ok(());
             }
         }
+    }
+
+    fn plug_vnic(&mut self, vnic: &Vnic) -> Result<Plugged, Failure> {
+        let v = self.call("Host.plugVnic", json!({"vnic": vnic}))?;
+        field(&v, "vnic")
+    }
+
+    fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure> {
+        let params = match target {
+            Target::Device(d) => json!({"device": d}),
+            Target::Vm { vm_id, mac } => json!({"vmId": vm_id, "mac": mac}),
+        };
+        let v = self.call("Host.unplugVnic", params)?;
+        field(&v, "vnic")
+    }
+
+    fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
+        let v = self.call("Host.listVnics", json!({}))?;
+        field(&v, "vnics")
     }
 }
 

@@ -8,7 +8,7 @@ use netswitch_engine::{Engine, Faults, SetupOptions};
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
 
-use crate::args::{SetupArgs, Verb};
+use crate::args::{SetupArgs, Verb, VnicVerb};
 use crate::failure::Failure;
 use crate::host::Host;
 use crate::{out, table};
@@ -23,6 +23,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Restore { force } => restore(host, as_json, *force),
         Verb::Stats => stats(host, as_json),
         Verb::Events { count } => events(host, as_json, *count),
+        Verb::Vnic(v) => vnic(host, as_json, v),
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
@@ -166,6 +167,59 @@ fn events(host: &mut dyn Host, as_json: bool, count: Option<u64>) -> Result<(), 
         left -= 1;
         out::line(&text) && left > 0
     })
+}
+
+/// `vnic plug|unplug|list`.
+fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failure> {
+    use netswitch_engine::vnic::{Target, Vnic};
+    match verb {
+        VnicVerb::Plug {
+            vm,
+            mac,
+            network,
+            mtu,
+            iface_id,
+            device,
+        } => {
+            let v = Vnic {
+                vm_id: vm.clone(),
+                mac: mac.clone(),
+                network: network.clone(),
+                device: device.clone(),
+                mtu: *mtu,
+                iface_id: iface_id.clone(),
+            };
+            let p = host.plug_vnic(&v)?;
+            let message = format!(
+                "{device} is plugged into {network} ({} bridge {})",
+                p.switch, p.bridge
+            );
+            say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::Unplug { device } => {
+            let p = host.unplug_vnic(&Target::Device(device.clone()))?;
+            let message = format!("{device} is unplugged from {}", p.vnic.network);
+            say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::List => {
+            let vnics = host.vnics()?;
+            if as_json {
+                out::line(&json!({"vnics": vnics}).to_string());
+            } else {
+                for (d, p) in &vnics {
+                    let v = &p.vnic;
+                    let line = format!(
+                        "{d}\t{}\t{}\t{}\t{}\t{}",
+                        v.vm_id, v.mac, v.network, p.switch, p.bridge
+                    );
+                    if !out::line(&line) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `import-vdsm`: in-process only (it writes the persistent config and
