@@ -105,6 +105,12 @@ fn two_vms_on_a_legacy_bridged_network() {
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&record).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600);
 
+    // Later setups (another network; this one's MTU) leave the ports be.
+    h.setup(no_check(json!({"other": {"nic": "veth_b0"}})));
+    h.setup(no_check(json!({"vmnet": {"nic": "veth_a0", "mtu": 1300}})));
+    assert_eq!(master(&h, "tap1"), "vmnet");
+    assert!(reaches(&vm2, "198.51.100.1"), "after later setups");
+
     // Caps report them under `vnics`.
     let caps = h.caps();
     assert_eq!(
@@ -269,6 +275,12 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
         "vm1 cannot ping vm2 over OVS"
     );
     assert_eq!(h.caps()["vnics"]["tap1"]["switch"], "ovs");
+    // A later setup of another network leaves the ports be.
+    h.setup(no_check(
+        json!({"other": {"nic": "veth_b0", "switch": "ovs"}}),
+    ));
+    assert_eq!(ovs.vsctl(&["port-to-br", "tap1"]), br);
+    assert!(reaches(&vm1, "198.51.100.2"), "after a later setup");
 
     let (code, err) = h.setup_code(&no_check(json!({"vmnet": {"remove": true}})), &[]);
     assert_eq!(code, 21, "{err}");

@@ -25,6 +25,7 @@ use netswitch_model::request::{NetChange, Request};
 use netswitch_model::{Code, RequestError};
 use netswitch_ovsdb::datum::{named_uuid, set, str_map};
 use netswitch_ovsdb::{row, Condition, Mutation, Mutator};
+use netswitch_switch::ovs::VM_PORT_KEY;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::info;
@@ -440,7 +441,7 @@ fn ovs_add(
         .ok_or_else(|| format!("no OVS bridge {}", p.bridge))?;
     let v = &p.vnic;
     let mut ids = vec![
-        ("vm-id", v.vm_id.as_str()),
+        (VM_PORT_KEY, v.vm_id.as_str()),
         ("attached-mac", v.mac.as_str()),
     ];
     if let Some(i) = &v.iface_id {
