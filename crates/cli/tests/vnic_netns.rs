@@ -219,9 +219,27 @@ fn a_daemon_restart_keeps_the_vnics() {
         v["vnics"]["tap1"]["vnic"]["mac"], "52:54:00:00:00:01",
         "{v}"
     );
-    let (code, _, err) = d.via(&h, &["vnic", "unplug", "tap1"], None);
-    assert_eq!(code, 0, "{err}");
+
+    // Over JSON-RPC: a malformed vNIC is 21; unplug by VM and MAC.
+    let mut c = netswitch_daemon::Client::connect(&d.socket).unwrap();
+    let bad = json!({"vnic": {"vmId": "vm-2", "mac": "52:54:00:00:00:02",
+                              "network": "vmnet", "device": "tap1", "color": "red"}});
+    match c.call("Host.plugVnic", bad) {
+        Err(netswitch_daemon::ClientError::Rpc { code, message }) => {
+            assert_eq!(code, 21, "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let v = c
+        .call(
+            "Host.unplugVnic",
+            json!({"vmId": "vm-1", "mac": "52:54:00:00:00:01"}),
+        )
+        .unwrap();
+    assert_eq!(v["vnic"]["vnic"]["device"], "tap1");
     assert_eq!(master(&h, "tap1"), Value::Null);
+    let v = c.call("Host.listVnics", json!({})).unwrap();
+    assert_eq!(v["vnics"], json!({}));
 }
 
 #[test]

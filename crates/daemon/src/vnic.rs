@@ -4,7 +4,6 @@
 use netswitch_engine::vnic::{Target, Vnic};
 use serde_json::{json, Value};
 
-use crate::codes;
 use crate::methods::{blocking, param};
 use crate::registry::{Access, Registry, Turn};
 use crate::rpc::RpcError;
@@ -26,8 +25,11 @@ pub(crate) fn register(r: &mut Registry) {
     });
 }
 
+/// A bad parameter: 21, as a bad request is.
 fn bad(message: impl Into<String>) -> RpcError {
-    RpcError::new(codes::INVALID_PARAMS, message.into())
+    RpcError::from(netswitch_engine::EngineError::from(
+        netswitch_model::RequestError::request(netswitch_model::Code::BadParams, message),
+    ))
 }
 
 /// `{vnic: {vmId, mac, network, device, [mtu], [ifaceId]}}`.
@@ -35,14 +37,7 @@ fn plug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
     let v = param(&params, "vnic", 0)
         .cloned()
         .ok_or_else(|| bad("Host.plugVnic: missing vnic"))?;
-    let vnic: Vnic = serde_json::from_value(v).map_err(|e| {
-        RpcError::from(netswitch_engine::EngineError::from(
-            netswitch_model::RequestError::request(
-                netswitch_model::Code::BadParams,
-                format!("vnic: {e}"),
-            ),
-        ))
-    })?;
+    let vnic: Vnic = serde_json::from_value(v).map_err(|e| bad(format!("vnic: {e}")))?;
     let result = d.engine.plug_vnic(&vnic);
     d.forget_caps();
     let p = result?;
