@@ -206,16 +206,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             if as_json {
                 out::line(&json!({"vnics": vnics}).to_string());
             } else {
-                for (d, p) in &vnics {
-                    let v = &p.vnic;
-                    let line = format!(
-                        "{d}\t{}\t{}\t{}\t{}\t{}",
-                        v.vm_id, v.mac, v.network, p.switch, p.bridge
-                    );
-                    if !out::line(&line) {
-                        break;
-                    }
-                }
+                out::stdout(&table::vnics(&vnics));
             }
         }
     }

@@ -111,6 +111,10 @@ fn two_vms_on_a_legacy_bridged_network() {
     assert_eq!(master(&h, "tap1"), "vmnet");
     assert!(reaches(&vm2, "198.51.100.1"), "after later setups");
 
+    let (code, text, _) = h.netswitch(&["vnic", "list"], None);
+    assert_eq!(code, 0);
+    assert!(text.contains("tap2") && text.contains("vm-2"), "{text}");
+
     // Caps report them under `vnics`.
     let caps = h.caps();
     assert_eq!(
@@ -157,7 +161,16 @@ fn refused_plugs_change_nothing() {
     assert_eq!(code, 0, "{err}");
     let before = list(&h);
 
-    let cases: [(&str, &str, &str, &str, i32, &str); 6] = [
+    let cases: [(&str, &str, &str, &str, i32, &str); 7] = [
+        // The network's own nic, already a port of its bridge.
+        (
+            "vm-9",
+            "52:54:00:00:00:09",
+            "vmnet",
+            "veth_a0",
+            24,
+            "device",
+        ),
         ("vm-9", "52:54:00:00:00:09", "nosuch", "tap9", 27, "network"),
         ("vm-9", "52:54:00:00:00:09", "vmnet", "tap9", 23, "device"),
         ("vm-9", "52:54:00:00:00:09", "bl", "veth_b1", 21, "network"),
@@ -181,6 +194,7 @@ fn refused_plugs_change_nothing() {
     assert_eq!(master(&h, "tap3"), "other");
     assert_eq!(master(&h, "veth_b1"), Value::Null);
     assert_eq!(master(&h, "tap1"), "vmnet");
+    assert_eq!(master(&h, "veth_a0"), "vmnet");
 }
 
 #[test]

@@ -207,6 +207,14 @@ fn place(v: &Vnic, running: &Config, host: &HostState) -> Result<Plugged, Engine
             ("ovs", br.name.clone(), net.vlan)
         }
     };
+    if let Some(user) = config_user(running, &v.device) {
+        return Err(refuse(
+            Code::UsedNic,
+            &v.device,
+            "device",
+            format!("{user} uses it"),
+        ));
+    }
     check_free(v, link.master.as_deref(), host, &bridge)?;
     Ok(Plugged {
         vnic: v.clone(),
@@ -215,6 +223,24 @@ fn place(v: &Vnic, running: &Config, host: &HostState) -> Result<Plugged, Engine
         tag,
         mtu,
     })
+}
+
+/// The network or bond of the running config that uses `dev` (as its
+/// nic, bond, VLAN device, bridge or internal port, or as a bond slave):
+/// such a device is the host's, never a VM's, and unplugging it would
+/// take a network down.
+fn config_user(running: &Config, dev: &str) -> Option<String> {
+    for (name, a) in &running.networks {
+        let vlan_dev = a.base().zip(a.vlan).map(|(b, id)| format!("{b}.{id}"));
+        if name == dev || a.base() == Some(dev) || vlan_dev.as_deref() == Some(dev) {
+            return Some(format!("network {name}"));
+        }
+    }
+    running
+        .bonds
+        .iter()
+        .find(|(name, b)| *name == dev || b.nics.iter().any(|n| n == dev))
+        .map(|(name, _)| format!("bond {name}"))
 }
 
 /// Refuses (24) a device that is a port of anything but `bridge`.
