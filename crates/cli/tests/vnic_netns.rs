@@ -327,3 +327,36 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
     assert!(h.link("tap1").is_some(), "the device stays");
     h.setup(no_check(json!({"vmnet": {"remove": true}})));
 }
+
+#[test]
+fn a_plug_while_a_setup_waits_gets_40_and_changes_nothing() {
+    let h = Host::new();
+    h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
+    let _vm1 = vm(&h, "tap1", "198.51.100.1");
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            h.netswitch(
+                &["setup", "--confirm-within", "120", "-"],
+                Some(&json!({"networks": {"net_b": {"nic": "veth_b0"}}})),
+            )
+        });
+        // Until the setup waits for its confirmation (generous: no timing).
+        let pending = h.state.path().join("lib/pending-confirmation");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !pending.exists() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the setup never waited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let (code, _, err) = plug(&h, "vm-1", "52:54:00:00:00:01", "vmnet", "tap1");
+        assert_eq!(code, 40, "{err}");
+        let (code, _, err) = h.netswitch(&["confirm"], None);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = first.join().unwrap();
+        assert_eq!(code, 0, "{err}");
+    });
+    assert_eq!(master(&h, "tap1"), Value::Null);
+    assert_eq!(list(&h), json!({}));
+}
