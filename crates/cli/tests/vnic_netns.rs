@@ -195,6 +195,15 @@ fn refused_plugs_change_nothing() {
     assert_eq!(master(&h, "veth_b1"), Value::Null);
     assert_eq!(master(&h, "tap1"), "vmnet");
     assert_eq!(master(&h, "veth_a0"), "vmnet");
+
+    // A VM that went away without an unplug: its record still unplugs,
+    // and then the network can go.
+    h.ns.ip(&["link", "del", "tap1"]);
+    let (code, err) = h.setup_code(&no_check(json!({"vmnet": {"remove": true}})), &[]);
+    assert_eq!(code, 21, "{err}");
+    let (code, _, err) = h.netswitch(&["vnic", "unplug", "tap1"], None);
+    assert_eq!(code, 0, "{err}");
+    h.setup(no_check(json!({"vmnet": {"remove": true}})));
 }
 
 #[test]
@@ -318,6 +327,8 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
     assert_eq!(code, 21, "{err}");
     assert!(err.contains("tap1"), "{err}");
 
+    // tap2's VM went away without an unplug: its port row still goes.
+    h.ns.ip(&["link", "del", "tap2"]);
     for tap in ["tap1", "tap2"] {
         let (code, _, err) = h.netswitch(&["vnic", "unplug", tap], None);
         assert_eq!(code, 0, "{err}");
