@@ -284,6 +284,15 @@ pub enum Verb {
         /// The directory, e.g. /var/lib/vdsm/persistence/netconf.
         dir: PathBuf,
     },
+    /// Plug, unplug and list VMs' vNICs (a tap or veth end joined to a
+    /// host network's bridge or OVS bridge).
+    ///
+    /// Reads and writes <state-dir>/vnics/ and the host (or OVS). Exit
+    /// status: 0; 21 bad parameters, 23 no such device, 24 the device is a
+    /// port of something else, 27 no such network, 29 the backend failed
+    /// (undone), 40 another verb is running.
+    #[command(subcommand)]
+    Vnic(VnicVerb),
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]
@@ -291,6 +300,38 @@ pub enum Verb {
         /// The network, whose spec is <state-dir>/dhcp/NET.spec.json.
         net: String,
     },
+}
+
+/// `vnic`'s verbs.
+#[derive(Subcommand, Debug)]
+pub enum VnicVerb {
+    /// Join DEVICE to NETWORK as VM's vNIC with MAC (idempotent).
+    Plug {
+        /// The VM the vNIC belongs to.
+        #[arg(long, value_name = "VM")]
+        vm: String,
+        /// The vNIC's MAC address.
+        #[arg(long, value_name = "MAC")]
+        mac: String,
+        /// The host network to join.
+        #[arg(long, value_name = "NET")]
+        network: String,
+        /// The device's MTU (at most the network's; the network's if absent).
+        #[arg(long, value_name = "MTU", value_parser = clap::value_parser!(u32).range(68..=65535))]
+        mtu: Option<u32>,
+        /// OVS only: the port's external_ids:iface-id.
+        #[arg(long, value_name = "ID")]
+        iface_id: Option<String>,
+        /// The tap or veth end the hypervisor made.
+        device: String,
+    },
+    /// Take DEVICE off its network (the device itself stays).
+    Unplug {
+        /// The plugged device.
+        device: String,
+    },
+    /// The plugged vNICs.
+    List,
 }
 
 /// `setup`'s own flags.

@@ -6,12 +6,15 @@
 //! flag can only be dropped on one way by an implementation refusing it,
 //! never by a forgotten branch.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use netswitch_daemon::{Client, ClientError};
+use netswitch_engine::vnic::{Plugged, Target, Vnic};
 use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
 use netswitch_model::caps::Caps;
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 use crate::failure::Failure;
 
@@ -35,6 +38,13 @@ pub trait Host {
     /// getLldp for `devices` (empty: every nic); in-process after
     /// listening for `listen`, the daemon at once.
     fn lldp(&mut self, devices: &[String], listen: Duration) -> Result<Value, Failure>;
+
+    /// plugVnic.
+    fn plug_vnic(&mut self, vnic: &Vnic) -> Result<Plugged, Failure>;
+    /// unplugVnic.
+    fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure>;
+    /// listVnics: the plugged vNICs by device.
+    fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure>;
 }
 
 /// The engine in this process.
@@ -112,6 +122,18 @@ impl Host for Local {
         };
         std::thread::sleep(listen);
         Ok(json!(receiver.neighbors().report(&devices)))
+    }
+
+    fn plug_vnic(&mut self, vnic: &Vnic) -> Result<Plugged, Failure> {
+        Ok(self.0.plug_vnic(vnic)?)
+    }
+
+    fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure> {
+        Ok(self.0.unplug_vnic(target)?)
+    }
+
+    fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
+        Ok(self.0.vnics()?)
     }
 }
 
@@ -193,6 +215,25 @@ impl Host for Remote {
                 return Ok(());
             }
         }
+    }
+
+    fn plug_vnic(&mut self, vnic: &Vnic) -> Result<Plugged, Failure> {
+        let v = self.call("Host.plugVnic", json!({"vnic": vnic}))?;
+        field(&v, "vnic")
+    }
+
+    fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure> {
+        let params = match target {
+            Target::Device(d) => json!({"device": d}),
+            Target::Vm { vm_id, mac } => json!({"vmId": vm_id, "mac": mac}),
+        };
+        let v = self.call("Host.unplugVnic", params)?;
+        field(&v, "vnic")
+    }
+
+    fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
+        let v = self.call("Host.listVnics", json!({}))?;
+        field(&v, "vnics")
     }
 }
 

@@ -279,3 +279,26 @@ pub fn event(v: &serde_json::Value) -> String {
     }
     out
 }
+
+/// `vnic list`: one row per plugged vNIC.
+pub fn vnics(
+    vnics: &std::collections::BTreeMap<String, netswitch_engine::vnic::Plugged>,
+) -> String {
+    if vnics.is_empty() {
+        return "No vNICs are plugged.\n".into();
+    }
+    let mut t = new_table(&["device", "vm", "mac", "network", "switch", "bridge", "tag"]);
+    for (device, p) in vnics {
+        let v = &p.vnic;
+        t.add_row(vec![
+            device.clone(),
+            v.vm_id.clone(),
+            v.mac.clone(),
+            v.network.clone(),
+            p.switch.clone(),
+            p.bridge.clone(),
+            p.tag.map_or("-".into(), |t| t.to_string()),
+        ]);
+    }
+    format!("{t}\n")
+}

@@ -8,7 +8,7 @@ use netswitch_engine::{Engine, Faults, SetupOptions};
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
 
-use crate::args::{LldpArgs, SetupArgs, Verb};
+use crate::args::{LldpArgs, SetupArgs, Verb, VnicVerb};
 use crate::failure::Failure;
 use crate::host::Host;
 use crate::{out, table};
@@ -24,6 +24,8 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Stats => stats(host, as_json),
         Verb::Events { count } => events(host, as_json, *count),
         Verb::Lldp(args) => lldp(host, as_json, args),
+
+        Verb::Vnic(v) => vnic(host, as_json, v),
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
@@ -178,6 +180,50 @@ fn lldp(host: &mut dyn Host, as_json: bool, args: &LldpArgs) -> Result<(), Failu
         out::line(&serde_json::to_string_pretty(&answer).unwrap_or_default());
     } else {
         out::stdout(&crate::lldp::table(&answer));
+    }
+    Ok(())
+}
+
+/// `vnic plug|unplug|list`.
+fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failure> {
+    use netswitch_engine::vnic::{Target, Vnic};
+    match verb {
+        VnicVerb::Plug {
+            vm,
+            mac,
+            network,
+            mtu,
+            iface_id,
+            device,
+        } => {
+            let v = Vnic {
+                vm_id: vm.clone(),
+                mac: mac.clone(),
+                network: network.clone(),
+                device: device.clone(),
+                mtu: *mtu,
+                iface_id: iface_id.clone(),
+            };
+            let p = host.plug_vnic(&v)?;
+            let message = format!(
+                "{device} is plugged into {network} ({} bridge {})",
+                p.switch, p.bridge
+            );
+            say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::Unplug { device } => {
+            let p = host.unplug_vnic(&Target::Device(device.clone()))?;
+            let message = format!("{device} is unplugged from {}", p.vnic.network);
+            say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::List => {
+            let vnics = host.vnics()?;
+            if as_json {
+                out::line(&json!({"vnics": vnics}).to_string());
+            } else {
+                out::stdout(&table::vnics(&vnics));
+            }
+        }
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ pub mod server;
 mod socket;
 mod state;
 pub mod transport;
+mod vnic;
 
 use std::path::PathBuf;
 

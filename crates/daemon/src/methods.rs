@@ -44,6 +44,7 @@ pub(crate) fn registry() -> Registry {
             Ok(json!({"ran": r.ran, "applied": r.applied, "skipped": r.skipped}))
         })
     });
+    crate::vnic::register(&mut r);
     r
 }
 
@@ -86,7 +87,7 @@ async fn subscribe(c: Call) -> Result<Body, RpcError> {
 /// Runs a method's engine work on a plain thread with the whole call, so
 /// an exclusive method's slot is held until the work is done, even if the
 /// task waiting for the answer ends first.
-fn blocking<F>(c: Call, f: F) -> impl Future<Output = Result<Body, RpcError>> + Send
+pub(crate) fn blocking<F>(c: Call, f: F) -> impl Future<Output = Result<Body, RpcError>> + Send
 where
     F: FnOnce(&Daemon, Option<Value>) -> Result<Value, RpcError> + Send + 'static,
 {
@@ -120,7 +121,7 @@ async fn on_thread<T: Send + 'static>(
 }
 
 /// A parameter by name (params as an object) or position (as an array).
-fn param<'a>(params: &'a Option<Value>, name: &str, pos: usize) -> Option<&'a Value> {
+pub(crate) fn param<'a>(params: &'a Option<Value>, name: &str, pos: usize) -> Option<&'a Value> {
     match params {
         Some(Value::Object(o)) => o.get(name),
         Some(Value::Array(a)) => a.get(pos),

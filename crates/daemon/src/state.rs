@@ -151,7 +151,8 @@ impl Daemon {
             supports_ipv6: ipv6,
             net_config_dirty: running != persistent,
         };
-        let caps = report::caps(&host, running, &self.engine.nics, &ctx);
+        let mut caps = report::caps(&host, running, &self.engine.nics, &ctx);
+        caps.vnics = self.engine.vnic_reports()?;
         // Sized as the last answer, so the buffer is not grown (and
         // copied) by doubling to twice what it needs.
         let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);
@@ -281,6 +282,12 @@ impl Daemon {
                 Err(e.into())
             }
         }
+    }
+
+    /// Drops the kept caps answer: a vNIC plug or unplug changes what it
+    /// reports without moving what it is keyed by.
+    pub fn forget_caps(&self) {
+        *self.caps.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     pub fn notify(&self, params: Value) {

@@ -17,6 +17,7 @@ pub mod statedir;
 pub mod store;
 pub mod transaction;
 pub mod txerror;
+pub mod vnic;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -228,7 +229,8 @@ impl Engine {
             supports_ipv6: std::path::Path::new("/proc/net/if_inet6").exists(),
             net_config_dirty: running != persistent,
         };
-        let caps = report::caps(&host, &running, &self.nics, &ctx);
+        let mut caps = report::caps(&host, &running, &self.nics, &ctx);
+        caps.vnics = self.vnic_reports()?;
         debug!(
             links = host.links.len(),
             elapsed_us = t.elapsed().as_micros() as u64,

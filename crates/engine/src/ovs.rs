@@ -174,6 +174,37 @@ pub fn apply(
     Ok(())
 }
 
+/// Commits the rows `build` makes from a fresh read of the replica (bridge
+/// and port UUIDs by name) as one transaction and waits for ovs-vswitchd
+/// to carry it out: for rows no plan op describes (a vNIC's port with its
+/// `external_ids`, `crate::vnic`).
+pub(crate) fn transact_rows(
+    settings: &OvsSettings,
+    build: impl FnOnce(
+        &BTreeMap<String, Uuid>,
+        &BTreeMap<String, Uuid>,
+    ) -> Result<Vec<netswitch_ovsdb::Op>, String>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let c = settings.link.client(settings).map_err(|e| e.to_string())?;
+    let _deadline = Deadline::set(&c, started + settings.timeout);
+    let wait = Wait {
+        deadline: started + settings.timeout,
+        timeout: settings.timeout,
+    };
+    let now = c.with_replica(read_replica);
+    let root = now
+        .root
+        .clone()
+        .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
+    let tx = build(&now.bridge_uuid, &now.port_uuid)?;
+    match commit(&c, &root, tx, Vec::new(), None, &wait) {
+        Ok(_) => Ok(()),
+        Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
+        Err(Failed::Other(m)) => Err(m),
+    }
+}
+
 /// One OVS transaction built from the plan's ops and a fresh read.
 #[derive(Default)]
 struct Built {

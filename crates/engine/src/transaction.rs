@@ -166,6 +166,7 @@ impl Engine {
         phases.mark("read");
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
         netswitch_switch::foreign::check(&request, &running, &before)?;
+        crate::vnic::check_removals(&request, &self.vnics()?)?;
         phases.mark("prepare");
         if uses_ovs(&running, &desired) {
             std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);

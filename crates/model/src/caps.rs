@@ -122,4 +122,19 @@ pub struct Caps {
     #[serde(rename = "supportsIPv6")]
     pub supports_ipv6: bool,
     pub net_config_dirty: bool,
+    /// The plugged vNICs by device (filled by the engine from its state
+    /// dir, not from the host).
+    #[serde(default)]
+    pub vnics: BTreeMap<String, VnicReport>,
+}
+
+/// One plugged vNIC in the caps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VnicReport {
+    pub vm_id: String,
+    pub mac: String,
+    pub network: String,
+    /// `legacy` or `ovs`.
+    pub switch: String,
 }

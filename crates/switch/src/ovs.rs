@@ -21,6 +21,10 @@ use crate::topology::{OvsNet, Topology};
 /// says what the bridge is for (`dev:<southbound>` or `net:<network>`).
 pub const MARK_KEY: &str = "netswitch-southbound";
 
+/// The `external_ids` key of a VM's port (a plugged vNIC): such ports
+/// belong to the VM, and a setup leaves them on the bridge.
+pub const VM_PORT_KEY: &str = "vm-id";
+
 /// Prefix of the bridges netswitch creates, as VDSM names them.
 pub const BRIDGE_PREFIX: &str = "vdsmbr_";
 
@@ -210,10 +214,11 @@ fn bridge(
     };
     // Ports that no longer belong: anything but the local port, the
     // southbound and this bridge's networks.
-    for port in br.ports.keys() {
+    for (port, row) in &br.ports {
         let wanted = port == br_name
             || base.as_ref() == Some(port)
-            || layout.bridge_of_net.get(port) == Some(br_name);
+            || layout.bridge_of_net.get(port) == Some(br_name)
+            || row.external_ids.contains_key(VM_PORT_KEY);
         if !wanted {
             p.dels.push(OvsOp::DelPort {
                 bridge: br_name.clone(),
