@@ -4,114 +4,23 @@
 //! JSON-RPC never stops it, and its events and counters follow the host.
 
 mod common;
+#[path = "support/daemon.rs"]
+mod daemon;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Host;
-use netswitch_daemon::Client;
+use daemon::{local, steady, Daemon};
 use serde_json::{json, Value};
-
-/// A running `netswitch daemon` for a [`Host`]; SIGTERM, then SIGKILL, on drop.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(host: &Host) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        // Traversable by anyone, so the non-root test reaches the socket
-        // and meets its own mode.
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let socket = dir.path().join("api.sock");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netswitch"));
-        cmd.args(["--netns", host.ns.name()])
-            .arg("--state-dir")
-            .arg(host.state.path().join("lib"))
-            .arg("--resolv-conf")
-            .arg(host.state.path().join("resolv.conf"))
-            .arg("--socket")
-            .arg(&socket)
-            .arg("daemon")
-            .stdin(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the daemon dies with the test.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().expect("spawn the daemon");
-        let d = Daemon {
-            child,
-            socket,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&d.socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.socket).unwrap()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child by its pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `netswitch ARGS` through the daemon's socket.
 fn via(host: &Host, d: &Daemon, args: &[&str], stdin: Option<&Value>) -> (i32, String, String) {
-    let sock = d.socket.to_str().unwrap().to_string();
-    let mut full = vec!["--socket", sock.as_str()];
-    full.extend_from_slice(args);
-    host.netswitch(&full, stdin)
-}
-
-/// `netswitch ARGS` in-process (a socket path that does not exist).
-fn local(host: &Host, args: &[&str], stdin: Option<&Value>) -> (i32, String, String) {
-    let mut full = vec!["--socket", "/nonexistent/netswitch.sock"];
-    full.extend_from_slice(args);
-    host.netswitch(&full, stdin)
-}
-
-/// Caps without the values that move between two reads (bridge timers).
-fn steady(mut caps: Value) -> Value {
-    if let Some(bridges) = caps["bridges"].as_object_mut() {
-        for b in bridges.values_mut() {
-            if let Some(opts) = b["opts"].as_object_mut() {
-                opts.retain(|k, _| !k.ends_with("_timer"));
-            }
-        }
-    }
-    caps
+    d.via(host, args, stdin)
 }
 
 fn caps_both_ways(host: &Host, d: &Daemon) -> (Value, Value) {

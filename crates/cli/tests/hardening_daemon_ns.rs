@@ -3,66 +3,12 @@
 //! and refused through the daemon).
 
 mod common;
-
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+#[path = "support/daemon.rs"]
+mod daemon;
 
 use common::Host;
+use daemon::Daemon;
 use serde_json::{json, Value};
-
-/// A running `netswitch daemon` for a [`Host`], killed on drop (and with
-/// the test process).
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Daemon {
-    fn start(host: &Host) -> Daemon {
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("api.sock");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netswitch"));
-        cmd.args(["--netns", host.ns.name()])
-            .arg("--state-dir")
-            .arg(host.state.path().join("lib"))
-            .arg("--resolv-conf")
-            .arg(host.state.path().join("resolv.conf"))
-            .arg("--socket")
-            .arg(&socket)
-            .arg("daemon")
-            .stdin(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; the daemon dies with the test.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let d = Daemon {
-            child: cmd.spawn().expect("spawn the daemon"),
-            socket,
-            _dir: dir,
-        };
-        // A hang guard, not a timing: the daemon comes up in well under this.
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while UnixStream::connect(&d.socket).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        d
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn setup(h: &Host, socket: &str, req: &Value) -> (i32, String) {
     let (code, out, err) = h.netswitch(&["--socket", socket, "setup", "-"], Some(req));

@@ -68,6 +68,16 @@ impl Daemon {
         d
     }
 
+    /// A JSON-RPC client on this daemon's socket.
+    pub fn client(&self) -> netswitch_daemon::Client {
+        netswitch_daemon::Client::connect(&self.socket).unwrap()
+    }
+
+    /// Whether the daemon process still runs.
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// `netswitch ARGS` through this daemon.
     pub fn via(&self, host: &Host, args: &[&str], stdin: Option<&Value>) -> (i32, String, String) {
         let sock = self.socket.to_str().unwrap().to_string();
