@@ -1,9 +1,8 @@
 //! The one netlink layer of netswitch: a blocking socket that sends
 //! batches of requests in one `sendmsg`, receives with `recvmmsg` (many
 //! datagrams per call), and runs dumps with the `NLM_F_DUMP_INTR` retry;
-//! the walker over the messages of a datagram; attributes walked with
-//! netlink-packet-core's [`NlasIterator`](netlink_packet_core::NlasIterator);
-//! and the reader of the kernel's acks.
+//! the walkers over the messages of a datagram and the attributes of a
+//! message, in place; and the reader of the kernel's acks.
 //!
 //! Every netlink user in the workspace sits on it: the snapshot and live
 //! netinfo (dumps, multicast groups), ethtool-netlink speeds (genetlink),
