@@ -28,22 +28,11 @@ fn kernel(op: &KernelOp, before: &HostState) -> Vec<KernelOp> {
             vec![KernelOp::DeleteLink { name: name.clone() }]
         }
         KernelOp::DeleteLink { .. } => Vec::new(),
-        KernelOp::SetMaster { link: l, .. } => match link(l) {
-            Some(old) => match &old.master {
-                Some(m) => vec![KernelOp::SetMaster {
-                    link: l.clone(),
-                    master: m.clone(),
-                }],
-                None => vec![KernelOp::ReleaseMaster { link: l.clone() }],
-            },
-            None => Vec::new(),
-        },
-        KernelOp::ReleaseMaster { link: l } => match link(l).and_then(|o| o.master.clone()) {
-            Some(m) => vec![KernelOp::SetMaster {
-                link: l.clone(),
-                master: m,
-            }],
-            None => Vec::new(),
+        KernelOp::SetMaster { link: l, .. } => master_back(l, before),
+        // Releasing a link that had no master undoes to nothing.
+        KernelOp::ReleaseMaster { link: l } => match link(l) {
+            Some(o) if o.master.is_some() => master_back(l, before),
+            _ => Vec::new(),
         },
         KernelOp::SetMtu { link: l, .. } => link(l)
             .map(|o| {
@@ -53,40 +42,16 @@ fn kernel(op: &KernelOp, before: &HostState) -> Vec<KernelOp> {
                 }]
             })
             .unwrap_or_default(),
-        KernelOp::SetUp { link: l } => match link(l) {
-            Some(o) if !o.admin_up => vec![KernelOp::SetDown { link: l.clone() }],
-            _ => Vec::new(),
-        },
-        KernelOp::SetDown { link: l } => match link(l) {
-            Some(o) if o.admin_up => vec![KernelOp::SetUp { link: l.clone() }],
+        KernelOp::SetUp { link: l } | KernelOp::SetDown { link: l } => match link(l) {
+            Some(o) if o.admin_up != matches!(op, KernelOp::SetUp { .. }) => {
+                vec![admin_state(l, o.admin_up)]
+            }
             _ => Vec::new(),
         },
         KernelOp::SetBridgeOptions { name, options, .. } => {
-            match link(name).and_then(|o| o.bridge.as_ref()) {
-                Some(b) => vec![KernelOp::SetBridgeOptions {
-                    name: name.clone(),
-                    stp: b.stp,
-                    options: options
-                        .keys()
-                        .filter_map(|k| Some((k.clone(), b.options.get(k)?.clone())))
-                        .collect(),
-                }],
-                None => Vec::new(),
-            }
+            bridge_options_back(name, options, before)
         }
-        KernelOp::SetBondOptions { name, .. } => match link(name).and_then(|o| o.bond.as_ref()) {
-            Some(b) => {
-                let old = BondOptions::non_default(&b.options);
-                match BondOptions::from_pairs(old.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
-                    Ok(opts) => vec![KernelOp::SetBondOptions {
-                        name: name.clone(),
-                        options: opts,
-                    }],
-                    Err(_) => Vec::new(),
-                }
-            }
-            None => Vec::new(),
-        },
+        KernelOp::SetBondOptions { name, .. } => bond_options_back(name, before),
         KernelOp::SetMac { link: l, .. } => match link(l).and_then(|o| o.mac.clone()) {
             Some(mac) => vec![KernelOp::SetMac {
                 link: l.clone(),
@@ -109,8 +74,65 @@ fn kernel(op: &KernelOp, before: &HostState) -> Vec<KernelOp> {
     }
 }
 
-/// The undo of an OVS op: what was deleted comes back through the planner
-/// pass, like deleted links; what was added or changed is undone here.
+/// `link` back under the master it had (or under none), whichever way an
+/// op moved it.
+fn master_back(l: &str, before: &HostState) -> Vec<KernelOp> {
+    let Some(old) = before.link(l) else {
+        return Vec::new();
+    };
+    vec![match &old.master {
+        Some(m) => KernelOp::SetMaster {
+            link: l.to_owned(),
+            master: m.clone(),
+        },
+        None => KernelOp::ReleaseMaster { link: l.to_owned() },
+    }]
+}
+
+fn admin_state(l: &str, up: bool) -> KernelOp {
+    let link = l.to_owned();
+    if up {
+        KernelOp::SetUp { link }
+    } else {
+        KernelOp::SetDown { link }
+    }
+}
+
+/// The bridge's old values of exactly the options an op set (and its STP).
+fn bridge_options_back(
+    name: &str,
+    options: &std::collections::BTreeMap<String, String>,
+    before: &HostState,
+) -> Vec<KernelOp> {
+    let Some(b) = before.link(name).and_then(|o| o.bridge.as_ref()) else {
+        return Vec::new();
+    };
+    vec![KernelOp::SetBridgeOptions {
+        name: name.to_owned(),
+        stp: b.stp,
+        options: options
+            .keys()
+            .filter_map(|k| Some((k.clone(), b.options.get(k)?.clone())))
+            .collect(),
+    }]
+}
+
+/// The bond's old non-default options; nothing if the kernel reported
+/// options the model cannot state (the bond is then left as it is).
+fn bond_options_back(name: &str, before: &HostState) -> Vec<KernelOp> {
+    let Some(b) = before.link(name).and_then(|o| o.bond.as_ref()) else {
+        return Vec::new();
+    };
+    let old = BondOptions::non_default(&b.options);
+    match BondOptions::from_pairs(old.iter().map(|(k, v)| (k.as_str(), v.as_str()))) {
+        Ok(opts) => vec![KernelOp::SetBondOptions {
+            name: name.to_owned(),
+            options: opts,
+        }],
+        Err(_) => Vec::new(),
+    }
+}
+
 fn ovs(op: &OvsOp, before: &HostState) -> Vec<OvsOp> {
     match op {
         OvsOp::AddBridge { name, .. } => vec![OvsOp::DelBridge { name: name.clone() }],
