@@ -26,10 +26,12 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Lldp(args) => lldp(host, as_json, args),
 
         Verb::Vnic(v) => vnic(host, as_json, v),
-        Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
-            Code::BadParams.number(),
-            "this verb does not run against a host",
-        )),
+        Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
+            Err(Failure::new(
+                Code::BadParams.number(),
+                "this verb does not run against a host",
+            ))
+        }
     }
 }
 
@@ -215,6 +217,12 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             let p = host.unplug_vnic(&Target::Device(device.clone()))?;
             let message = format!("{device} is unplugged from {}", p.vnic.network);
             say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::Xml(_) => {
+            return Err(Failure::new(
+                Code::BadParams.number(),
+                "vnic xml runs in this process",
+            ))
         }
         VnicVerb::List => {
             let vnics = host.vnics()?;
