@@ -326,6 +326,10 @@ pub enum VnicVerb {
         /// OVS only: the port's external_ids:iface-id.
         #[arg(long, value_name = "ID")]
         iface_id: Option<String>,
+        /// false: MAC spoofing protection (the vNIC may send only from
+        /// MAC; Linux-bridge networks).
+        #[arg(long, value_name = "BOOL")]
+        mac_spoof: Option<bool>,
         /// The tap or veth end the hypervisor made.
         device: String,
     },

@@ -196,6 +196,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             network,
             mtu,
             iface_id,
+            mac_spoof,
             device,
         } => {
             let v = Vnic {
@@ -205,6 +206,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
                 device: device.clone(),
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
+                mac_spoof: *mac_spoof,
             };
             let p = host.plug_vnic(&v)?;
             let message = format!(

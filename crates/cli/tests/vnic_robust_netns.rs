@@ -1,8 +1,10 @@
 //! vNICs that survive: two "VM" namespaces behind veths plugged into a
 //! legacy network keep pinging each other after the network moves to OVS
 //! (the Linux bridge goes, an OVS bridge comes), is retagged there, and
-//! moves back; `vnic list` and caps keep them. And a plug killed after the
-//! device joined the bridge leaves nothing once the next verb has run.
+//! moves back; `vnic list` and caps keep them. A plug killed after the
+//! device joined the bridge leaves nothing once the next verb has run. A
+//! vNIC plugged with `--mac-spoof false` gets nowhere once its VM changes
+//! its MAC.
 
 mod common;
 
@@ -180,4 +182,127 @@ fn a_plug_killed_midway_is_undone_by_the_next_verb() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(who(&h)["tap1"]["vmId"], "vm-1");
     assert!(!lib.join("vnic-plugging/tap1").exists());
+}
+
+/// One quick try: the negative case of the MAC test (a loaded machine can
+/// only make it pass spuriously, never fail).
+fn reaches_quickly(from: &Netns, ip: &str) -> bool {
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            from.name(),
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.5",
+            "-w",
+            "3",
+            ip,
+        ])
+        .output()
+        .expect("ping")
+        .status
+        .success()
+}
+
+#[test]
+fn a_protected_vnic_sends_only_from_its_own_mac() {
+    let h = Host::new();
+    h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
+    let vm1 = vm(&h, "tap1", "198.51.100.1");
+    let _vm2 = vm(&h, "tap2", "198.51.100.2");
+    vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:01"]);
+    let (code, _, err) = h.netswitch(
+        &[
+            "vnic",
+            "plug",
+            "--vm",
+            "vm-1",
+            "--mac",
+            "52:54:00:00:00:01",
+            "--network",
+            "vmnet",
+            "--mac-spoof",
+            "false",
+            "tap1",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = h.netswitch(
+        &[
+            "vnic",
+            "plug",
+            "--vm",
+            "vm-2",
+            "--mac",
+            "52:54:00:00:00:02",
+            "--network",
+            "vmnet",
+            "tap2",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    // What an operator sees: the port locked, learning off, one static
+    // entry for the vNIC's MAC.
+    let port = h.ns.ip(&["-d", "link", "show", "tap1"]);
+    assert!(
+        port.contains("locked on") && port.contains("learning off"),
+        "{port}"
+    );
+    let fdb = h.ns.exec(&["bridge", "fdb", "show", "dev", "tap1"]);
+    assert!(
+        fdb.contains("52:54:00:00:00:01 master vmnet static"),
+        "{fdb}"
+    );
+    let free = h.ns.ip(&["-d", "link", "show", "tap2"]);
+    assert!(free.contains("locked off"), "tap2 is not protected: {free}");
+    assert!(reaches(&vm1, "198.51.100.2"), "with its own MAC");
+
+    vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:99"]);
+    assert!(
+        !reaches_quickly(&vm1, "198.51.100.2"),
+        "a spoofed MAC got through"
+    );
+    vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:01"]);
+    assert!(reaches(&vm1, "198.51.100.2"), "with its own MAC again");
+
+    // Unplugged, the port's lock goes with its membership.
+    let (code, _, err) = h.netswitch(&["vnic", "unplug", "tap1"], None);
+    assert_eq!(code, 0, "{err}");
+    let fdb = h.ns.exec(&["bridge", "fdb", "show", "dev", "tap1"]);
+    assert!(!fdb.contains("static"), "{fdb}");
+
+    // On OVS it is not built: refused, nothing plugged.
+    let mut o = Host::new();
+    let ovs = Ovs::start(&o.ns);
+    o.use_ovs(&ovs);
+    o.setup(no_check(
+        json!({"vmnet": {"nic": "veth_a0", "switch": "ovs"}}),
+    ));
+    o.ns.ip(&[
+        "link", "add", "tap9", "type", "veth", "peer", "name", "tap9p",
+    ]);
+    let (code, _, err) = o.netswitch(
+        &[
+            "vnic",
+            "plug",
+            "--vm",
+            "vm-9",
+            "--mac",
+            "52:54:00:00:00:09",
+            "--network",
+            "vmnet",
+            "--mac-spoof",
+            "false",
+            "tap9",
+        ],
+        None,
+    );
+    assert_eq!(code, 21, "{err}");
+    assert!(err.contains("macSpoof"), "{err}");
+    assert_eq!(who(&o), json!({}));
 }

@@ -35,6 +35,7 @@ use crate::{EngineError, FailureKind, TransactionError};
 
 mod intent;
 mod replug;
+mod spoof;
 
 /// The state dir's subdirectory of plugged vNICs.
 const VNICS_DIR: &str = "vnics";
@@ -54,6 +55,10 @@ pub struct Vnic {
     /// OVS only: `external_ids:iface-id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iface_id: Option<String>,
+    /// `false`: MAC spoofing protection, the vNIC may send only from
+    /// `mac` (vnic/spoof.rs). Absent or `true`: no filtering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_spoof: Option<bool>,
 }
 
 /// A plugged vNIC as kept on disk: the request and where it went.
@@ -355,6 +360,7 @@ impl crate::Engine {
             .is_some_and(|n| n.switch == SwitchType::Ovs);
         let host = self.observe(with_ovs)?;
         let plugged = place(v, &running, &host)?;
+        spoof::check(&plugged)?;
         let bytes = serde_json::to_vec_pretty(&plugged)
             .map_err(|e| backend(format!("vnic {}: {e}", v.device)))?;
         let dir = self
@@ -437,7 +443,8 @@ impl crate::Engine {
             });
         }
         ops.push(KernelOp::SetUp { link: dev.clone() });
-        kernel(host, &ops, dev)
+        kernel(host, &ops, dev)?;
+        spoof::guard(p, host)
     }
 
     /// Undoes [`Self::join`]'s membership, if it is still there.

@@ -121,6 +121,9 @@ impl crate::Engine {
         if new == *p && joined(p, &host) {
             return Ok(false);
         }
+        if super::spoof::protected(&p.vnic) && new.switch != "legacy" {
+            warn!(device = %p.vnic.device, "macSpoof protection is not built on OVS: the re-plugged vNIC is unprotected");
+        }
         self.leave(p, &host)?;
         if new != *p {
             let bytes = serde_json::to_vec_pretty(&new)
