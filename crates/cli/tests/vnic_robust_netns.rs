@@ -1,7 +1,7 @@
 //! vNICs that survive: two "VM" namespaces behind veths plugged into a
 //! legacy network keep pinging each other after the network moves to OVS
 //! (the Linux bridge goes, an OVS bridge comes), is retagged there, and
-//! moves back; `vnic list` and caps keep them. A plug killed after the
+//! is restored to its persistent (legacy) self; `vnic list` and caps keep them. A plug killed after the
 //! device joined the bridge leaves nothing once the next verb has run. A
 //! vNIC plugged with `--mac-spoof false` gets nowhere once its VM changes
 //! its MAC.
@@ -66,6 +66,8 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
     let ovs = Ovs::start(&h.ns);
     h.use_ovs(&ovs);
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
+    let (code, _, err) = h.netswitch(&["commit"], None);
+    assert_eq!(code, 0, "{err}");
     let vm1 = vm(&h, "tap1", "198.51.100.1");
     let _vm2 = vm(&h, "tap2", "198.51.100.2");
     for (tap, id, mac) in [
@@ -124,8 +126,10 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
     }
     assert!(reaches(&vm1, "198.51.100.2"), "after the retag");
 
-    // OVS -> legacy: the OVS bridge goes, the Linux bridge comes back.
-    h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
+    // OVS -> legacy by `restore --force` (the persistent config is the
+    // legacy one): the OVS bridge goes, the Linux bridge comes back.
+    let (code, _, err) = h.netswitch(&["restore", "--force"], None);
+    assert_eq!(code, 0, "{err}");
     for tap in ["tap1", "tap2"] {
         assert_eq!(h.link(tap).expect(tap)["master"], "vmnet", "{tap}");
     }

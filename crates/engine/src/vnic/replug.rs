@@ -9,7 +9,9 @@
 //! rebuilds too — each such vNIC is put back where its network now is:
 //! the record is rewritten when the place changed (switch, bridge, tag,
 //! MTU) and the device joined again. A vNIC that is still in place is not
-//! touched, so an unrelated edit never blips a VM's port.
+//! touched, so an unrelated edit never blips a VM's port; one whose device
+//! is gone is left to its unplug. `restore` does the same for every
+//! network it carried or carries.
 
 use std::collections::BTreeSet;
 
@@ -112,6 +114,12 @@ impl crate::Engine {
         with_ovs: bool,
     ) -> Result<bool, EngineError> {
         let host = self.observe(with_ovs)?;
+        if host.link(&p.vnic.device).is_none() {
+            // The hypervisor's device is gone (a VM stopped, a reboot):
+            // nothing to put back; the record stays for its unplug.
+            tracing::debug!(device = %p.vnic.device, "no such device: not re-plugged");
+            return Ok(false);
+        }
         let Some(new) = now_placed(p, running, &host) else {
             return Err(backend(format!(
                 "network {} takes no vNICs any more",
