@@ -293,6 +293,10 @@ pub enum Verb {
     /// (undone), 40 another verb is running.
     #[command(subcommand)]
     Vnic(VnicVerb),
+    /// libvirt's qemu hook (/etc/libvirt/hooks/qemu runs it with libvirt's
+    /// arguments: GUEST OPERATION SUB-OPERATION EXTRA).
+    #[command(name = "libvirt-hook", after_help = crate::libvirt::HOOK_HELP)]
+    LibvirtHook(crate::libvirt::HookArgs),
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]
@@ -322,6 +326,10 @@ pub enum VnicVerb {
         /// OVS only: the port's external_ids:iface-id.
         #[arg(long, value_name = "ID")]
         iface_id: Option<String>,
+        /// false: MAC spoofing protection (the vNIC may send only from
+        /// MAC; Linux-bridge networks).
+        #[arg(long, value_name = "BOOL")]
+        mac_spoof: Option<bool>,
         /// The tap or veth end the hypervisor made.
         device: String,
     },
@@ -332,6 +340,10 @@ pub enum VnicVerb {
     },
     /// The plugged vNICs.
     List,
+    /// Print the libvirt <interface> element for a vNIC on NET (or on an
+    /// OVN port) as this host's switch carries it.
+    #[command(after_help = crate::libvirt::XML_HELP)]
+    Xml(crate::libvirt::XmlArgs),
 }
 
 /// `setup`'s own flags.

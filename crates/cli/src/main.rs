@@ -9,6 +9,7 @@
 mod args;
 mod failure;
 mod host;
+mod libvirt;
 mod lldp;
 mod out;
 mod table;
@@ -158,8 +159,22 @@ fn run(cli: &Cli) -> Result<(), Failure> {
             }
             verbs::import_vdsm(&engine(g), g.json, dir)
         }
+        Verb::Vnic(args::VnicVerb::Xml(a)) => in_process(g, |e| libvirt::vnic_xml(e, g.json, a)),
+        Verb::LibvirtHook(a) => in_process(g, |e| libvirt::libvirt_hook(e, a)),
         verb => verbs::run(&mut *open_host(g)?, g.json, verb),
     }
+}
+
+/// Runs a read-only verb against the engine here (inside `--netns`),
+/// never through the daemon.
+fn in_process(
+    g: &Global,
+    verb: impl FnOnce(&Engine) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    if let Some(ns) = &g.netns {
+        netswitch_netinfo::enter_netns(ns)?;
+    }
+    verb(&engine(g))
 }
 
 fn dhcp_client(g: &Global, net: &str) -> Result<(), Failure> {

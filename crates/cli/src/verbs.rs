@@ -26,10 +26,12 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Lldp(args) => lldp(host, as_json, args),
 
         Verb::Vnic(v) => vnic(host, as_json, v),
-        Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
-            Code::BadParams.number(),
-            "this verb does not run against a host",
-        )),
+        Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
+            Err(Failure::new(
+                Code::BadParams.number(),
+                "this verb does not run against a host",
+            ))
+        }
     }
 }
 
@@ -194,6 +196,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             network,
             mtu,
             iface_id,
+            mac_spoof,
             device,
         } => {
             let v = Vnic {
@@ -203,6 +206,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
                 device: device.clone(),
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
+                mac_spoof: *mac_spoof,
             };
             let p = host.plug_vnic(&v)?;
             let message = format!(
@@ -215,6 +219,12 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             let p = host.unplug_vnic(&Target::Device(device.clone()))?;
             let message = format!("{device} is unplugged from {}", p.vnic.network);
             say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::Xml(_) => {
+            return Err(Failure::new(
+                Code::BadParams.number(),
+                "vnic xml runs in this process",
+            ))
         }
         VnicVerb::List => {
             let vnics = host.vnics()?;

@@ -279,7 +279,7 @@ impl Engine {
     /// way is redone by the next one. Every engine verb calls it first; the
     /// daemon calls it at start.
     pub fn recover(&self) -> Result<Option<Recovery>, EngineError> {
-        if !self.journal_path().exists() {
+        if !self.journal_path().exists() && !self.has_half_plugs() {
             return Ok(None);
         }
         match self.try_lock() {
@@ -295,6 +295,7 @@ impl Engine {
     }
 
     fn recover_locked(&self) -> Result<Option<Recovery>, EngineError> {
+        self.undo_half_plugs();
         let dir = self.state_dir()?;
         let Some(text) = dir.read(JOURNAL)? else {
             return Ok(None);

@@ -176,6 +176,10 @@ impl Engine {
             None,
             false,
         )?;
+        // What it rebuilt loses its vNICs' ports (vnic/replug.rs).
+        if let Err(e) = self.replug_vnics(running.networks.keys().chain(desired.networks.keys())) {
+            warn!("{e}");
+        }
         // DHCP networks come back with their leases: wait for them, but a
         // missing server does not undo the restore (the clients go on).
         let dynamic: Vec<String> = netswitch_dhcp::specs(&desired).into_keys().collect();

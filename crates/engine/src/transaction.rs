@@ -256,7 +256,13 @@ impl Engine {
             &opts,
             confirm,
             persist,
-        )?;
+        );
+        // Applied or rolled back, the bridges of the networks it reached
+        // may be new: their vNICs go back on (vnic/replug.rs).
+        if let Err(e) = self.replug_vnics(request.networks.keys()) {
+            tracing::warn!(error = %e, "after the setup");
+        }
+        let applied = applied?;
         Ok(Outcome {
             request,
             desired,

@@ -33,6 +33,10 @@ use tracing::info;
 use crate::statedir::Dir;
 use crate::{EngineError, FailureKind, TransactionError};
 
+mod intent;
+mod replug;
+mod spoof;
+
 /// The state dir's subdirectory of plugged vNICs.
 const VNICS_DIR: &str = "vnics";
 
@@ -51,6 +55,10 @@ pub struct Vnic {
     /// OVS only: `external_ids:iface-id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iface_id: Option<String>,
+    /// `false`: MAC spoofing protection, the vNIC may send only from
+    /// `mac` (vnic/spoof.rs). Absent or `true`: no filtering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac_spoof: Option<bool>,
 }
 
 /// A plugged vNIC as kept on disk: the request and where it went.
@@ -292,13 +300,15 @@ impl crate::Engine {
         let Some(dir) = self.vnics_dir(false)? else {
             return Ok(out);
         };
+        // A plug a crash interrupted is no plug (vnic/intent.rs).
+        let pending = self.pending_plugs();
         let names = std::fs::read_dir(dir.path())
             .map_err(|source| crate::StoreError::Io {
                 path: dir.path().to_path_buf(),
                 source,
             })?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| valid_ifname(n) && !n.ends_with(".tmp"));
+            .filter(|n| valid_ifname(n) && !n.ends_with(".tmp") && !pending.contains(n));
         for name in names {
             let Some(bytes) = dir.read(&name)? else {
                 continue;
@@ -350,20 +360,30 @@ impl crate::Engine {
             .is_some_and(|n| n.switch == SwitchType::Ovs);
         let host = self.observe(with_ovs)?;
         let plugged = place(v, &running, &host)?;
+        spoof::check(&plugged)?;
         let bytes = serde_json::to_vec_pretty(&plugged)
             .map_err(|e| backend(format!("vnic {}: {e}", v.device)))?;
         let dir = self
             .vnics_dir(true)?
             .ok_or_else(|| backend(format!("vnic {}: no state directory", v.device)))?;
+        if kept.is_none() {
+            self.write_intent(&plugged, &bytes)?;
+        }
         dir.replace(&v.device, &bytes)?;
+        crate::journal::crash_point("vnic-recorded");
         if let Err(e) = self.join(&plugged, &host) {
             if kept.is_none() {
                 let _ = dir.remove_file(&v.device);
                 if let Ok(now) = self.observe(with_ovs) {
                     let _ = self.leave(&plugged, &now);
                 }
+                let _ = self.clear_intent(&v.device);
             }
             return Err(e);
+        }
+        crate::journal::crash_point("vnic-joined");
+        if kept.is_none() {
+            self.clear_intent(&v.device)?;
         }
         info!(device = %v.device, network = %v.network, "vNIC plugged");
         Ok(plugged)
@@ -423,7 +443,8 @@ impl crate::Engine {
             });
         }
         ops.push(KernelOp::SetUp { link: dev.clone() });
-        kernel(host, &ops, dev)
+        kernel(host, &ops, dev)?;
+        spoof::guard(p, host)
     }
 
     /// Undoes [`Self::join`]'s membership, if it is still there.

@@ -40,6 +40,7 @@ mod bond;
 mod bridge;
 mod devices;
 mod encode;
+pub mod macguard;
 mod socket;
 
 use std::fmt;
