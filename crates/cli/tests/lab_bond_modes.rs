@@ -50,12 +50,19 @@ fn assert_mode(h: &Host, bond: &str, mode: usize, what: &str) {
     let sysfs = h.sysfs(&format!("{bond}/bonding/mode"));
     assert_eq!(sysfs, format!("{} {mode}", MODES[mode]), "{what}: {bond}");
     let miimon = if (4..=6).contains(&mode) { "100" } else { "0" };
-    assert_eq!(h.sysfs(&format!("{bond}/bonding/miimon")), miimon, "{what}: {bond}");
+    assert_eq!(
+        h.sysfs(&format!("{bond}/bonding/miimon")),
+        miimon,
+        "{what}: {bond}"
+    );
 }
 
 fn remove_both(h: &Host) {
     h.setup(json!({"bondings": {"bond1": {"remove": true}, "bond2": {"remove": true}}}));
-    assert!(h.link("bond1").is_none() && h.link("bond2").is_none(), "bonds left over");
+    assert!(
+        h.link("bond1").is_none() && h.link("bond2").is_none(),
+        "bonds left over"
+    );
 }
 
 #[test]
@@ -65,7 +72,12 @@ fn a_new_bond_in_every_mode_is_in_step() {
     // Options omitted (the kernel's balance-rr), then every mode by name,
     // two new bonds per request.
     let mut forms: Vec<(Option<String>, usize)> = vec![(None, 0)];
-    forms.extend(MODES.iter().enumerate().map(|(i, m)| (Some(format!("mode={m}")), i)));
+    forms.extend(
+        MODES
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (Some(format!("mode={m}")), i)),
+    );
     for pair in forms.chunks(2) {
         let [a, b] = [&pair[0], pair.get(1).unwrap_or(&pair[0])];
         let what = format!("new bonds, options {:?} and {:?}", a.0, b.0);
