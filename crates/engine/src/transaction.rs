@@ -172,38 +172,7 @@ impl Engine {
             std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);
             phases.mark("ovs-read");
         }
-        // Plan (and later verify) only what the request reaches, plus the
-        // networks on devices changed since the host was last verified in
-        // step: what keeps a one-network edit of a big host cheap, while a
-        // device deleted behind our back still comes back with the next
-        // request. Without such a mark (the CLI's dumps, a daemon's first
-        // setup), the whole config.
-        let drifted = self.in_step().and_then(|g| self.host.changed_since(g));
-        let scope = drifted.and_then(|d| {
-            Scope::of(
-                &running,
-                &desired,
-                request.networks.keys(),
-                request.bondings.keys(),
-                &d,
-            )
-        });
-        let plan = plan_scoped(&before, &running, &desired, scope.as_ref())?;
-        // Debug builds (the tests) check the scoping on whole-plan setups
-        // too: the CLI's, and the daemon's first.
-        #[cfg(debug_assertions)]
-        if scope.is_none() {
-            let probe = Scope::of(
-                &running,
-                &desired,
-                request.networks.keys(),
-                request.bondings.keys(),
-                &Default::default(),
-            );
-            if probe.is_some() {
-                plan_scoped(&before, &running, &desired, probe.as_ref())?;
-            }
-        }
+        let (plan, scope) = self.plan_for(&request, &before, &running, &desired)?;
         phases.mark("plan");
         tracing::debug!(
             ops = plan.ops.len(),
@@ -215,20 +184,7 @@ impl Engine {
             "planned"
         );
         let dry = opts.dry_run || request.options.dry_run;
-        // The CLI's contract (docs/api.md §2): off unless the request's options or
-        // the caller (`--confirm-within`) turn it on.
-        let confirm = match opts.confirm_within {
-            Some(secs) => Some(secs),
-            None if request.options.connectivity_check
-                && request
-                    .options_given
-                    .iter()
-                    .any(|o| o == "connectivityCheck") =>
-            {
-                Some(request.options.connectivity_timeout)
-            }
-            None => None,
-        };
+        let confirm = confirm_window(&request, opts);
         if dry {
             return Ok(Outcome {
                 request,
@@ -239,14 +195,7 @@ impl Engine {
         }
         let persist = request.options.commit_on_success;
         let mut opts = opts.clone();
-        opts.blocking_dhcp
-            .extend(request.networks.iter().filter_map(|(n, c)| match c {
-                netswitch_model::request::NetChange::Set {
-                    blocking_dhcp: true,
-                    ..
-                } => Some(n.clone()),
-                _ => None,
-            }));
+        opts.blocking_dhcp.extend(blocking_dhcp_networks(&request));
         let applied = self.carry_out(
             "setup",
             &before,
@@ -269,6 +218,42 @@ impl Engine {
             plan,
             applied,
         })
+    }
+
+    /// Plans (and later verifies) only what the request reaches, plus the
+    /// networks on devices changed since the host was last verified in
+    /// step: what keeps a one-network edit of a big host cheap, while a
+    /// device deleted behind our back still comes back with the next
+    /// request. Without such a mark (the CLI's dumps, a daemon's first
+    /// setup), the whole config.
+    fn plan_for(
+        &self,
+        request: &netswitch_model::Request,
+        before: &HostState,
+        running: &Config,
+        desired: &Config,
+    ) -> Result<(Plan, Option<Scope>), EngineError> {
+        let drifted = self.in_step().and_then(|g| self.host.changed_since(g));
+        let scope_with = |changed: &_| {
+            Scope::of(
+                running,
+                desired,
+                request.networks.keys(),
+                request.bondings.keys(),
+                changed,
+            )
+        };
+        let scope = drifted.and_then(|d| scope_with(&d));
+        let plan = plan_scoped(before, running, desired, scope.as_ref())?;
+        // Debug builds (the tests) check the scoping on whole-plan setups
+        // too: the CLI's, and the daemon's first.
+        #[cfg(debug_assertions)]
+        if scope.is_none() {
+            if let Some(probe) = scope_with(&Default::default()) {
+                plan_scoped(before, running, desired, Some(&probe))?;
+            }
+        }
+        Ok((plan, scope))
     }
 
     /// Moves the host from `running` to `desired` by `plan` (planned
@@ -628,4 +613,34 @@ impl Engine {
         }
         problems
     }
+}
+
+/// How long to wait for `confirm`: the caller's `--confirm-within`, else
+/// the request's `connectivityTimeout` when the request itself turned
+/// `connectivityCheck` on. The CLI's contract (docs/api.md §2): off unless
+/// one of them turns it on.
+fn confirm_window(request: &Request, opts: &SetupOptions) -> Option<f64> {
+    match opts.confirm_within {
+        Some(secs) => Some(secs),
+        None if request.options.connectivity_check
+            && request
+                .options_given
+                .iter()
+                .any(|o| o == "connectivityCheck") =>
+        {
+            Some(request.options.connectivity_timeout)
+        }
+        None => None,
+    }
+}
+
+/// The networks the request asks to wait for their DHCP lease.
+fn blocking_dhcp_networks(request: &Request) -> impl Iterator<Item = String> + '_ {
+    request.networks.iter().filter_map(|(n, c)| match c {
+        netswitch_model::request::NetChange::Set {
+            blocking_dhcp: true,
+            ..
+        } => Some(n.clone()),
+        _ => None,
+    })
 }
