@@ -10,6 +10,7 @@ mod args;
 mod failure;
 mod host;
 mod lldp;
+mod mirror;
 mod out;
 mod table;
 mod verbs;

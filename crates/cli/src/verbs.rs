@@ -26,6 +26,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Lldp(args) => lldp(host, as_json, args),
 
         Verb::Vnic(v) => vnic(host, as_json, v),
+        Verb::Mirror(v) => crate::mirror::run(host, as_json, v),
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
@@ -194,6 +195,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             network,
             mtu,
             iface_id,
+            mirror,
             device,
         } => {
             let v = Vnic {
@@ -203,6 +205,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
                 device: device.clone(),
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
+                port_mirroring: mirror.clone(),
             };
             let p = host.plug_vnic(&v)?;
             let message = format!(

@@ -41,6 +41,7 @@ mod bridge;
 mod devices;
 mod encode;
 mod socket;
+pub mod tcmirror;
 
 use std::fmt;
 use std::ops::Range;
