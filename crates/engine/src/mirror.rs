@@ -182,7 +182,10 @@ impl crate::Engine {
         for m in all.values_mut() {
             m.devices.retain(|d| host.link(d).is_some());
         }
-        all.retain(|_, m| !m.devices.is_empty());
+        // A legacy network's mirror goes with its bridge.
+        all.retain(|_, m| {
+            !m.devices.is_empty() && (m.switch != "legacy" || host.link(&m.bridge).is_some())
+        });
         Ok(all)
     }
 
