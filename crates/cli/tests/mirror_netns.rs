@@ -335,6 +335,22 @@ fn the_daemon_keeps_mirrors_and_follows_their_targets() {
         }
         other => panic!("{other:?}"),
     }
+    // A vNIC plugged over JSON-RPC with `portMirroring` gets its mirror.
+    let _vm7 = vm(&h, "tap7", None);
+    let vnic = json!({"vnic": {"vmId": "vm-7", "mac": "52:54:00:00:00:07", "network": "vmnet",
+                               "device": "tap7", "portMirroring": ["vmnet"]}});
+    c.call("Host.plugVnic", vnic).unwrap();
+    let v = c.call("Host.listPortMirroring", json!({})).unwrap();
+    assert_eq!(
+        v["mirrors"]["vmnet"]["devices"],
+        json!(["tap3", "tap7"]),
+        "{v}"
+    );
+    assert_eq!(mirror_rows(&ovs).len(), 2);
+    c.call("Host.unplugVnic", json!({"device": "tap7"}))
+        .unwrap();
+    assert_eq!(mirror_rows(&ovs).len(), 1);
+
     // The target goes: the daemon drops its mirror by itself.
     h.ns.ip(&["link", "del", "tap3"]);
     eventually("the daemon drops the mirror of a removed target", || {
