@@ -297,6 +297,19 @@ pub enum Verb {
     /// arguments: GUEST OPERATION SUB-OPERATION EXTRA).
     #[command(name = "libvirt-hook", after_help = crate::libvirt::HOOK_HELP)]
     LibvirtHook(crate::libvirt::HookArgs),
+
+    /// Mirror a network's frames to a device (a VM's tap), stop, list.
+    ///
+    /// Legacy: tc on the network's bridge (ingress and root prio qdiscs,
+    /// a matchall filter with one mirred action per target, the bridge
+    /// promiscuous). OVS: a Mirror row per target on the network's OVS
+    /// bridge; the target must be a plugged vNIC of that bridge. Kept in
+    /// <state-dir>/mirrors/, not in the config; a mirror goes with its
+    /// target device. Exit status: 0; 21 bad parameters, 23 no such device
+    /// (or not mirrored to), 24 a device of the host's networks, 27 no such
+    /// network, 29 the backend failed (undone), 40 another verb is running.
+    #[command(subcommand)]
+    Mirror(MirrorVerb),
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]
@@ -330,6 +343,11 @@ pub enum VnicVerb {
         /// MAC; Linux-bridge networks).
         #[arg(long, value_name = "BOOL")]
         mac_spoof: Option<bool>,
+
+        /// Mirror this network's frames to the device while it is plugged
+        /// (repeatable).
+        #[arg(long, value_name = "NET")]
+        mirror: Vec<String>,
         /// The tap or veth end the hypervisor made.
         device: String,
     },
@@ -344,6 +362,27 @@ pub enum VnicVerb {
     /// OVN port) as this host's switch carries it.
     #[command(after_help = crate::libvirt::XML_HELP)]
     Xml(crate::libvirt::XmlArgs),
+}
+
+/// `mirror`'s verbs.
+#[derive(Subcommand, Debug)]
+pub enum MirrorVerb {
+    /// Copy every frame of NETWORK to DEVICE too (idempotent).
+    Add {
+        /// The network to mirror.
+        network: String,
+        /// The device that receives the copies.
+        device: String,
+    },
+    /// Stop copying NETWORK's frames to DEVICE.
+    Remove {
+        /// The mirrored network.
+        network: String,
+        /// The device that received the copies.
+        device: String,
+    },
+    /// The active mirrors by network.
+    List,
 }
 
 /// `setup`'s own flags.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use netswitch_daemon::{Client, ClientError};
+use netswitch_engine::mirror::Mirrored;
 use netswitch_engine::vnic::{Plugged, Target, Vnic};
 use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
 use netswitch_model::caps::Caps;
@@ -45,6 +46,13 @@ pub trait Host {
     fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure>;
     /// listVnics: the plugged vNICs by device.
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure>;
+
+    /// setPortMirroring: the network's mirror afterwards.
+    fn set_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure>;
+    /// unsetPortMirroring: the network's mirror afterwards.
+    fn unset_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure>;
+    /// listPortMirroring: the active mirrors by network.
+    fn mirrors(&mut self) -> Result<BTreeMap<String, Mirrored>, Failure>;
 }
 
 /// The engine in this process.
@@ -134,6 +142,19 @@ impl Host for Local {
 
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
         Ok(self.0.vnics()?)
+    }
+
+    fn set_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure> {
+        Ok(self.0.set_port_mirroring(network, device)?)
+    }
+
+    fn unset_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure> {
+        Ok(self.0.unset_port_mirroring(network, device)?)
+    }
+
+    fn mirrors(&mut self) -> Result<BTreeMap<String, Mirrored>, Failure> {
+        let host = self.0.observe(false)?;
+        Ok(self.0.live_mirrors(&host)?)
     }
 }
 
@@ -234,6 +255,23 @@ impl Host for Remote {
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
         let v = self.call("Host.listVnics", json!({}))?;
         field(&v, "vnics")
+    }
+
+    fn set_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure> {
+        let params = json!({"network": network, "device": device});
+        let v = self.call("Host.setPortMirroring", params)?;
+        field(&v, "mirror")
+    }
+
+    fn unset_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure> {
+        let params = json!({"network": network, "device": device});
+        let v = self.call("Host.unsetPortMirroring", params)?;
+        field(&v, "mirror")
+    }
+
+    fn mirrors(&mut self) -> Result<BTreeMap<String, Mirrored>, Failure> {
+        let v = self.call("Host.listPortMirroring", json!({}))?;
+        field(&v, "mirrors")
     }
 }
 

@@ -11,6 +11,7 @@ mod failure;
 mod host;
 mod libvirt;
 mod lldp;
+mod mirror;
 mod out;
 mod table;
 mod verbs;

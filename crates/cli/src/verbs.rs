@@ -26,6 +26,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Lldp(args) => lldp(host, as_json, args),
 
         Verb::Vnic(v) => vnic(host, as_json, v),
+        Verb::Mirror(v) => crate::mirror::run(host, as_json, v),
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
             Err(Failure::new(
                 Code::BadParams.number(),
@@ -197,6 +198,8 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             mtu,
             iface_id,
             mac_spoof,
+
+            mirror,
             device,
         } => {
             let v = Vnic {
@@ -207,6 +210,8 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
                 mac_spoof: *mac_spoof,
+
+                port_mirroring: mirror.clone(),
             };
             let p = host.plug_vnic(&v)?;
             let message = format!(

@@ -130,6 +130,7 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
         let listener = UnixListener::from_std(listener).map_err(DaemonError::Runtime)?;
         info!(socket = %socket.display(), "serving");
         forward_live_events(&server.daemon);
+        crate::mirror::follow_removals(&server.daemon);
         crate::leases::forward(
             server.daemon.engine.dhcp().dir,
             server.daemon.events.clone(),

@@ -59,6 +59,11 @@ pub struct Vnic {
     /// `mac` (vnic/spoof.rs). Absent or `true`: no filtering.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac_spoof: Option<bool>,
+
+    /// Networks whose frames are mirrored to this device while it is
+    /// plugged (`crate::mirror`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub port_mirroring: Vec<String>,
 }
 
 /// A plugged vNIC as kept on disk: the request and where it went.
@@ -237,7 +242,7 @@ fn place(v: &Vnic, running: &Config, host: &HostState) -> Result<Plugged, Engine
 /// nic, bond, VLAN device, bridge or internal port, or as a bond slave):
 /// such a device is the host's, never a VM's, and unplugging it would
 /// take a network down.
-fn config_user(running: &Config, dev: &str) -> Option<String> {
+pub(crate) fn config_user(running: &Config, dev: &str) -> Option<String> {
     for (name, a) in &running.networks {
         let vlan_dev = a.base().zip(a.vlan).map(|(b, id)| format!("{b}.{id}"));
         if name == dev || a.base() == Some(dev) || vlan_dev.as_deref() == Some(dev) {
@@ -371,7 +376,8 @@ impl crate::Engine {
         }
         dir.replace(&v.device, &bytes)?;
         crate::journal::crash_point("vnic-recorded");
-        if let Err(e) = self.join(&plugged, &host) {
+        let joined = self.join(&plugged, &host);
+        if let Err(e) = joined.and_then(|()| self.vnic_mirrors_locked(&plugged)) {
             if kept.is_none() {
                 let _ = dir.remove_file(&v.device);
                 if let Ok(now) = self.observe(with_ovs) {
@@ -406,12 +412,14 @@ impl crate::Engine {
             };
             return Err(refuse(Code::BadNic, &name, "device", "no plugged vNIC"));
         };
+        self.mirror_drop_device_locked(&p.vnic.device)?;
         let host = self.observe(p.switch == "ovs")?;
         self.leave(&p, &host)?;
         if let Some(dir) = self.vnics_dir(false)? {
             dir.remove_file(&p.vnic.device)?;
             dir.sync()?;
         }
+        self.mirror_follow_ports_locked(&p.vnic.network)?;
         info!(device = %p.vnic.device, "vNIC unplugged");
         Ok(p)
     }

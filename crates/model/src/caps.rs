@@ -106,6 +106,14 @@ pub struct NetReport {
     pub switch: String,
     #[serde(rename = "hostQos", skip_serializing_if = "Option::is_none", default)]
     pub host_qos: Option<HostQos>,
+    /// The devices the network's frames are mirrored to (filled by the
+    /// engine from its state dir; absent when none).
+    #[serde(
+        rename = "portMirroring",
+        skip_serializing_if = "Vec::is_empty",
+        default
+    )]
+    pub port_mirroring: Vec<String>,
 }
 
 /// getNetworkCapabilities' networking part.

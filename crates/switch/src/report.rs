@@ -325,6 +325,7 @@ fn ovs_net_report(c: &mut Caps, name: &str, a: &NetAttrs, host: &HostState, idx:
             vlanid: a.vlan,
             switch: a.switch.as_str().to_string(),
             host_qos: a.host_qos.clone(),
+            port_mirroring: Vec::new(),
         },
     );
 }
@@ -347,5 +348,6 @@ fn net_report(name: &str, a: &NetAttrs, host: &HostState, idx: &Index<'_>) -> Ne
         vlanid: a.vlan,
         switch: a.switch.as_str().to_string(),
         host_qos: a.host_qos.clone(),
+        port_mirroring: Vec::new(),
     }
 }
