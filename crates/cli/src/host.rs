@@ -45,6 +45,8 @@ pub trait Host {
     fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure>;
     /// listVnics: the plugged vNICs by device.
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure>;
+    /// hostdevChangeNumvfs: `{device, pciAddress, from, to, viaZero}`.
+    fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure>;
 }
 
 /// The engine in this process.
@@ -134,6 +136,11 @@ impl Host for Local {
 
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
         Ok(self.0.vnics()?)
+    }
+
+    fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure> {
+        let done = self.0.change_numvfs(device, numvfs)?;
+        Ok(serde_json::to_value(done).unwrap_or(Value::Null))
     }
 }
 
@@ -234,6 +241,14 @@ impl Host for Remote {
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
         let v = self.call("Host.listVnics", json!({}))?;
         field(&v, "vnics")
+    }
+
+    fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure> {
+        let v = self.call(
+            "Host.hostdevChangeNumvfs",
+            json!({"deviceName": device, "numvfs": numvfs}),
+        )?;
+        field(&v, "sriov")
     }
 }
 

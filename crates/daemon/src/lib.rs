@@ -26,6 +26,7 @@ mod registry;
 mod rpc;
 pub mod server;
 mod socket;
+mod sriov;
 mod state;
 pub mod transport;
 mod vnic;

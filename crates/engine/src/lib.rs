@@ -13,6 +13,7 @@ pub mod journal;
 pub mod ovs;
 pub mod resolv;
 pub mod safe;
+pub mod sriov;
 pub mod statedir;
 pub mod store;
 pub mod transaction;
@@ -231,6 +232,7 @@ impl Engine {
         };
         let mut caps = report::caps(&host, &running, &self.nics, &ctx);
         caps.vnics = self.vnic_reports()?;
+        self.sriov_caps(&mut caps);
         debug!(
             links = host.links.len(),
             elapsed_us = t.elapsed().as_micros() as u64,

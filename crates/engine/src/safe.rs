@@ -85,7 +85,9 @@ impl Engine {
     pub fn commit(&self) -> Result<Config, EngineError> {
         let _lock = self.lock()?;
         let running = self.running()?;
-        self.store.save(Which::Persistent, &running)?;
+        let devices = self.store.load_devices(Which::Running)?;
+        self.store
+            .save_full(Which::Persistent, &running, &devices)?;
         Ok(running)
     }
 
@@ -104,6 +106,8 @@ impl Engine {
         {
             return Ok(Restored::default());
         }
+        // Before networks: a network may sit on a VF.
+        let mut device_skips = self.restore_devices()?;
         let before = self.host.read()?;
         let running = self.running()?;
         let persistent = self.store.load(Which::Persistent)?;
@@ -111,6 +115,7 @@ impl Engine {
             ran: true,
             ..Restored::default()
         };
+        out.skipped.append(&mut device_skips);
 
         let mut desired = persistent.clone();
         for (name, bond) in desired.bonds.iter_mut() {

@@ -1,0 +1,250 @@
+//! SR-IOV on the engine's side: `Host.hostdevChangeNumvfs`, the VF counts
+//! in caps, and their restore at boot.
+//!
+//! A count is a device setting, not part of a transaction: it is written
+//! to sysfs at once (VFs come and go with it), then kept as
+//! `devices/<nic>` `{"sriov": {"numvfs": N}}` in the running and the
+//! persistent config (VDSM's file), so `restore` brings it back at boot
+//! before any network, since a network may sit on a VF.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use netswitch_model::caps::{Caps, SriovReport};
+use netswitch_model::{Code, RequestError};
+use netswitch_sriov::{Numvfs, Parent, Sysfs};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::{info, warn};
+
+use crate::store::Which;
+use crate::{EngineError, FailureKind, TransactionError};
+
+/// What a numvfs change did, as the verb answers it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NumvfsChanged {
+    /// The PF's netdev (or its PCI address when it has none here).
+    pub device: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pci_address: Option<String>,
+    #[serde(flatten)]
+    pub change: Numvfs,
+}
+
+/// A PF found: its name for messages and files, and its device dir.
+struct Pf {
+    name: String,
+    dir: PathBuf,
+    pci: Option<String>,
+}
+
+fn refuse(code: Code, device: &str, reason: impl Into<String>) -> EngineError {
+    let device = netswitch_model::error::clip(device, 40);
+    RequestError::request(code, format!("sriov {device}: {}", reason.into())).into()
+}
+
+fn backend(reason: String) -> EngineError {
+    TransactionError::new(FailureKind::BackendOp, reason).into()
+}
+
+/// Every link's parent device; an unreadable dump is a backend failure.
+fn parents() -> Result<BTreeMap<String, Parent>, EngineError> {
+    netswitch_sriov::parents().map_err(|e| backend(format!("sriov: {e}")))
+}
+
+/// Finds the PF `name` (a nic or a PCI address): 23 when there is no
+/// such device or it has no SR-IOV.
+fn find_pf(
+    sysfs: &Sysfs,
+    parents: &BTreeMap<String, Parent>,
+    name: &str,
+) -> Result<Pf, EngineError> {
+    let is_pci = |p: &Parent| p.bus == "pci" && p.name == name;
+    let (nic, dir) = match parents.iter().find(|(_, p)| is_pci(p)) {
+        Some((nic, p)) => (nic.clone(), sysfs.device_dir(nic, Some(p))),
+        None if name.contains(':') => (name.to_string(), sysfs.pci_dir(name)),
+        None => (name.to_string(), sysfs.device_dir(name, parents.get(name))),
+    };
+    let Some(dir) = dir else {
+        return Err(refuse(
+            Code::BadNic,
+            name,
+            "deviceName: no such nic or PCI device",
+        ));
+    };
+    if sysfs.info(&dir).is_none() {
+        return Err(refuse(
+            Code::BadNic,
+            name,
+            "deviceName: the device has no SR-IOV (no sriov_numvfs)",
+        ));
+    }
+    let pci = sysfs.pci_address(&dir);
+    Ok(Pf {
+        name: nic,
+        dir,
+        pci,
+    })
+}
+
+/// The netdevs of `pf`'s VFs, by the parents map (any namespace) and
+/// sysfs (this one).
+fn vf_netdevs(sysfs: &Sysfs, parents: &BTreeMap<String, Parent>, pf: &Pf) -> Vec<String> {
+    let vfs = sysfs.vfs(&pf.dir);
+    let mut out: Vec<String> = parents
+        .iter()
+        .filter(|(_, p)| p.bus == "pci" && vfs.contains(&p.name))
+        .map(|(n, _)| n.clone())
+        .collect();
+    for vf in &vfs {
+        if let Some(dir) = sysfs.pci_dir(vf) {
+            out.extend(sysfs.netdevs(&dir));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+impl crate::Engine {
+    /// `Host.hostdevChangeNumvfs`: sets the PF's VF count (through 0 when
+    /// the driver demands it) and keeps it in both configs. Refused,
+    /// nothing changed: 23 for no such device or one without SR-IOV, 21
+    /// beyond `totalvfs` or while a network, bond or vNIC uses one of its
+    /// VFs.
+    pub fn change_numvfs(&self, device: &str, numvfs: u32) -> Result<NumvfsChanged, EngineError> {
+        let _span = tracing::info_span!("change_numvfs", device, numvfs).entered();
+        let _lock = self.lock()?;
+        let sysfs = Sysfs::default();
+        let parents = parents()?;
+        let pf = find_pf(&sysfs, &parents, device)?;
+        let total = sysfs.info(&pf.dir).and_then(|i| i.totalvfs);
+        if let Some(t) = total.filter(|t| numvfs > *t) {
+            return Err(refuse(
+                Code::BadParams,
+                &pf.name,
+                format!("numvfs: {numvfs} is beyond the device's total of {t}"),
+            ));
+        }
+        self.check_vfs_unused(&sysfs, &parents, &pf)?;
+        let change = sysfs
+            .set_numvfs(&pf.dir, numvfs)
+            .map_err(|e| backend(format!("sriov {}: numvfs {numvfs}: {e}", pf.name)))?;
+        self.persist_numvfs(&pf.name, numvfs)?;
+        info!(device = %pf.name, from = change.from, to = numvfs, "numvfs changed");
+        Ok(NumvfsChanged {
+            device: pf.name,
+            pci_address: pf.pci,
+            change,
+        })
+    }
+
+    /// Refuses (21) while the running config or a plugged vNIC uses a VF
+    /// of `pf`: changing the count takes every VF away.
+    fn check_vfs_unused(
+        &self,
+        sysfs: &Sysfs,
+        parents: &BTreeMap<String, Parent>,
+        pf: &Pf,
+    ) -> Result<(), EngineError> {
+        let vfs = vf_netdevs(sysfs, parents, pf);
+        let running = self.running()?;
+        let mut users = Vec::new();
+        for (net, a) in &running.networks {
+            if a.nic.as_ref().is_some_and(|n| vfs.contains(n)) {
+                users.push(format!("network {net}"));
+            }
+        }
+        for (bond, b) in &running.bonds {
+            if b.nics.iter().any(|n| vfs.contains(n)) {
+                users.push(format!("bond {bond}"));
+            }
+        }
+        for (dev, _) in self.vnics()? {
+            if vfs.contains(&dev) {
+                users.push(format!("vNIC {dev}"));
+            }
+        }
+        if users.is_empty() {
+            return Ok(());
+        }
+        Err(refuse(
+            Code::BadParams,
+            &pf.name,
+            format!("numvfs: its VFs are in use by {}", users.join(", ")),
+        ))
+    }
+
+    /// Writes `devices/<nic>` `{"sriov": {"numvfs": N}}` into the running
+    /// and the persistent config, keeping the file's other keys.
+    fn persist_numvfs(&self, nic: &str, numvfs: u32) -> Result<(), EngineError> {
+        for which in [Which::Running, Which::Persistent] {
+            let config = self.store.load(which)?;
+            let mut devices = self.store.load_devices(which)?;
+            let entry = devices.entry(nic.to_string()).or_insert_with(|| json!({}));
+            if !entry.is_object() {
+                *entry = json!({});
+            }
+            entry["sriov"] = json!({"numvfs": numvfs});
+            self.store.save_full(which, &config, &devices)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the persistent VF counts on the host (restore, before
+    /// networks). What cannot be done is returned, not fatal: a PF that is
+    /// gone must not keep the networks from coming back.
+    pub(crate) fn restore_devices(&self) -> Result<Vec<String>, EngineError> {
+        let devices = self.store.load_devices(Which::Persistent)?;
+        let wanted: Vec<(String, u32)> = devices
+            .iter()
+            .filter_map(|(n, v)| {
+                let count = v.get("sriov")?.get("numvfs")?.as_u64()?;
+                Some((n.clone(), u32::try_from(count).ok()?))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sysfs = Sysfs::default();
+        let parents = parents()?;
+        let mut skipped = Vec::new();
+        for (nic, numvfs) in wanted {
+            let done = find_pf(&sysfs, &parents, &nic).and_then(|pf| {
+                sysfs
+                    .set_numvfs(&pf.dir, numvfs)
+                    .map_err(|e| backend(e.to_string()))
+            });
+            if let Err(e) = done {
+                let why = format!("device {nic}: numvfs {numvfs} not restored: {e}");
+                warn!("{why}");
+                skipped.push(why);
+            }
+        }
+        Ok(skipped)
+    }
+
+    /// Puts `sriov {totalvfs, numvfs}` on the nics of `caps` that are PFs.
+    /// Best effort: an unreadable dump leaves caps without it.
+    pub fn sriov_caps(&self, caps: &mut Caps) {
+        let Ok(parents) = netswitch_sriov::parents() else {
+            return;
+        };
+        let sysfs = Sysfs::default();
+        for (name, nic) in caps.nics.iter_mut() {
+            let Some(dir) = sysfs.device_dir(name, parents.get(name)) else {
+                continue;
+            };
+            nic.sriov = sysfs.info(&dir).map(|i| SriovReport {
+                totalvfs: i.totalvfs,
+                numvfs: i.numvfs,
+            });
+        }
+    }
+}
+
+/// The shape of a `devices/<nic>` file's SR-IOV part, for import checks.
+pub fn numvfs_of(file: &Value) -> Option<u64> {
+    file.get("sriov")?.get("numvfs")?.as_u64()
+}
