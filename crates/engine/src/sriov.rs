@@ -12,9 +12,9 @@ use std::path::PathBuf;
 
 use netswitch_model::caps::{Caps, SriovReport};
 use netswitch_model::{Code, RequestError};
-use netswitch_sriov::{Numvfs, Parent, Sysfs};
+use netswitch_sriov::{Numvfs, Parent, Sysfs, VfSettings};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use tracing::{info, warn};
 
 use crate::store::Which;
@@ -244,7 +244,78 @@ impl crate::Engine {
     }
 }
 
-/// The shape of a `devices/<nic>` file's SR-IOV part, for import checks.
-pub fn numvfs_of(file: &Value) -> Option<u64> {
-    file.get("sriov")?.get("numvfs")?.as_u64()
+/// A VF of a PF, as `vnic plug --vf PF:N` names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VfRef {
+    pub pf: String,
+    pub vf: u32,
+}
+
+impl std::str::FromStr for VfRef {
+    type Err = String;
+
+    /// `PF:N`; the PF is the part before the last `:` (a PCI address
+    /// holds colons too).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (pf, n) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("{s:?} is not PF:N"))?;
+        let vf = n
+            .parse()
+            .map_err(|_| format!("{s:?}: {n:?} is not a VF number"))?;
+        if pf.is_empty() {
+            return Err(format!("{s:?}: no PF"));
+        }
+        Ok(Self {
+            pf: pf.to_string(),
+            vf,
+        })
+    }
+}
+
+impl crate::Engine {
+    /// Sets VF settings (MAC, VLAN, spoofchk, trust, link state) on the PF
+    /// by netlink and answers what the PF reports back for that VF. For a
+    /// vNIC on a VF: the caller holds the transaction lock (a plug does).
+    /// Refused, nothing changed: 23 for a PF that is not one, 21 for a VF
+    /// number the PF does not have or a bad MAC, 26 for a VLAN over 4094.
+    pub fn set_vf(&self, at: &VfRef, s: &VfSettings) -> Result<VfSettings, EngineError> {
+        let sysfs = Sysfs::default();
+        let parents = parents()?;
+        let pf = find_pf(&sysfs, &parents, &at.pf)?;
+        let have = sysfs.info(&pf.dir).map_or(0, |i| i.numvfs);
+        let name = format!("{}:{}", pf.name, at.vf);
+        if at.vf >= have {
+            return Err(refuse(
+                Code::BadParams,
+                &name,
+                format!("vf: the PF has {have} VFs"),
+            ));
+        }
+        if s.vlan.is_some_and(|v| v > 4094) {
+            return Err(refuse(Code::BadVlan, &name, "vlan: not in 0..4094"));
+        }
+        netswitch_sriov::set_vf(&pf.name, at.vf, s).map_err(|e| match e {
+            netswitch_sriov::SriovError::Netlink(io)
+                if io.kind() == std::io::ErrorKind::InvalidInput =>
+            {
+                refuse(Code::BadParams, &name, io.to_string())
+            }
+            e => backend(format!("sriov {name}: {e}")),
+        })?;
+        let back = netswitch_sriov::vfs_of(&pf.name)
+            .map_err(|e| backend(format!("sriov {name}: reading back: {e}")))?;
+        info!(vf = %name, "VF settings set");
+        Ok(back
+            .into_iter()
+            .find(|(n, _)| *n == at.vf)
+            .map(|(_, v)| v)
+            .unwrap_or_default())
+    }
+
+    /// Puts a VF back as it was before a vNIC used it
+    /// ([`VfSettings::reset`]).
+    pub fn reset_vf(&self, at: &VfRef) -> Result<VfSettings, EngineError> {
+        self.set_vf(at, &VfSettings::reset())
+    }
 }

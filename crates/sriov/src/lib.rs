@@ -14,9 +14,11 @@
 
 mod nl;
 mod sysfs;
+mod vf;
 
 pub use nl::{parents, Parent};
 pub use sysfs::{Numvfs, SriovInfo, Sysfs};
+pub use vf::{set_vf, vfs_of, LinkState, VfSettings};
 
 /// Why an SR-IOV read or change failed.
 #[derive(Debug, thiserror::Error)]
