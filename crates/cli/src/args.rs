@@ -308,6 +308,21 @@ pub enum Verb {
         #[arg(value_parser = clap::value_parser!(u32).range(0..=65535))]
         numvfs: u32,
     },
+    /// Turn LLDP transmission on NIC on or off: the daemon then announces
+    /// the host's name, the nic and the nic's tagged networks (802.1 VLAN
+    /// Name TLVs) every 30 s. Kept as devices/NIC {"lldp": {"tx": true}}
+    /// in the running and persistent config.
+    ///
+    /// Exit status: 0; 21 bad value; 23 not a nic; 40 another verb is
+    /// running. Without a daemon only the setting is saved.
+    #[command(name = "lldp-tx")]
+    LldpTx {
+        /// The nic.
+        nic: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]

@@ -47,6 +47,8 @@ pub trait Host {
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure>;
     /// hostdevChangeNumvfs: `{device, pciAddress, from, to, viaZero}`.
     fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure>;
+    /// setLldpTx: whether LLDP is transmitted on `device`.
+    fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure>;
 }
 
 /// The engine in this process.
@@ -141,6 +143,10 @@ impl Host for Local {
     fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure> {
         let done = self.0.change_numvfs(device, numvfs)?;
         Ok(serde_json::to_value(done).unwrap_or(Value::Null))
+    }
+
+    fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure> {
+        Ok(self.0.set_lldp_tx(device, tx)?)
     }
 }
 
@@ -249,6 +255,11 @@ impl Host for Remote {
             json!({"deviceName": device, "numvfs": numvfs}),
         )?;
         field(&v, "sriov")
+    }
+
+    fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure> {
+        let v = self.call("Host.setLldpTx", json!({"device": device, "tx": tx}))?;
+        Ok(v["lldp"]["tx"].as_bool().unwrap_or(tx))
     }
 }
 

@@ -27,6 +27,16 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
 
         Verb::Vnic(v) => vnic(host, as_json, v),
         Verb::Sriov { nic, numvfs } => sriov(host, as_json, nic, *numvfs),
+        Verb::LldpTx { nic, state } => {
+            let tx = host.set_lldp_tx(nic, state == "on")?;
+            let message = format!("{nic}: LLDP transmit {}", if tx { "on" } else { "off" });
+            say(
+                as_json,
+                &message,
+                json!({"lldp": {"device": nic, "tx": tx}}),
+            );
+            Ok(())
+        }
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",

@@ -21,6 +21,7 @@ mod conn;
 mod leases;
 mod limits;
 mod lldp;
+mod lldp_tx;
 mod methods;
 mod registry;
 mod rpc;

@@ -46,6 +46,7 @@ pub(crate) fn registry() -> Registry {
     });
     crate::vnic::register(&mut r);
     crate::sriov::register(&mut r);
+    crate::lldp_tx::register(&mut r);
     r
 }
 

@@ -6,6 +6,7 @@
 //! CLI and the daemon share every step of a request's way (docs/architecture.md).
 
 pub mod backend;
+pub mod devices;
 pub mod dynamic;
 pub mod facts;
 pub mod hooks;

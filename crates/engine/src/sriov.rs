@@ -179,17 +179,7 @@ impl crate::Engine {
     /// Writes `devices/<nic>` `{"sriov": {"numvfs": N}}` into the running
     /// and the persistent config, keeping the file's other keys.
     fn persist_numvfs(&self, nic: &str, numvfs: u32) -> Result<(), EngineError> {
-        for which in [Which::Running, Which::Persistent] {
-            let config = self.store.load(which)?;
-            let mut devices = self.store.load_devices(which)?;
-            let entry = devices.entry(nic.to_string()).or_insert_with(|| json!({}));
-            if !entry.is_object() {
-                *entry = json!({});
-            }
-            entry["sriov"] = json!({"numvfs": numvfs});
-            self.store.save_full(which, &config, &devices)?;
-        }
-        Ok(())
+        self.persist_device(nic, "sriov", Some(json!({"numvfs": numvfs})))
     }
 
     /// Sets the persistent VF counts on the host (restore, before

@@ -49,6 +49,17 @@ impl Transmitter {
         interval: Duration,
     ) -> Result<Self, TransmitError> {
         let pdu = build(announce)?;
+        Self::spawn_with(device, interval, move || Some(pdu.clone()))
+    }
+
+    /// Sends what `make` gives on `device` now and every `interval` after
+    /// (nothing that round when it gives `None`): for an announcement that
+    /// follows the host, such as the networks a nic carries.
+    pub fn spawn_with(
+        device: &str,
+        interval: Duration,
+        mut make: impl FnMut() -> Option<Vec<u8>> + Send + 'static,
+    ) -> Result<Self, TransmitError> {
         let io_err = |source| TransmitError::Io {
             device: device.to_string(),
             source,
@@ -60,8 +71,10 @@ impl Transmitter {
         let thread = std::thread::Builder::new()
             .name("lldp-tx".into())
             .spawn(move || loop {
-                if let Err(e) = sock::send(&fd, ifindex, &pdu) {
-                    tracing::warn!(device = name, error = %e, "LLDP transmit failed");
+                if let Some(pdu) = make() {
+                    if let Err(e) = sock::send(&fd, ifindex, &pdu) {
+                        tracing::warn!(device = name, error = %e, "LLDP transmit failed");
+                    }
                 }
                 if rx.recv_timeout(interval) != Err(RecvTimeoutError::Timeout) {
                     break;
