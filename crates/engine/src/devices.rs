@@ -10,7 +10,9 @@ use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
 use tracing::info;
 
-use crate::store::Which;
+use std::path::Path;
+
+use crate::store::{Devices, Which};
 use crate::EngineError;
 
 impl crate::Engine {
@@ -102,6 +104,51 @@ pub fn vlan_names(config: &Config, nic: &str) -> Vec<(u16, String)> {
     out
 }
 
+/// Reads a VDSM `devices/` directory (one JSON object per device, as
+/// `import-vdsm` takes it): `sriov.numvfs` a count, `lldp.tx` a boolean,
+/// else 21 naming the file. A missing directory is no devices.
+pub(crate) fn read_vdsm_devices(dir: &Path) -> Result<Devices, EngineError> {
+    let mut out = Devices::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(crate::StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            }
+            .into())
+        }
+    };
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let bad = |why: &str| -> EngineError {
+            RequestError::request(Code::BadParams, format!("{}: {why}", path.display())).into()
+        };
+        let text = crate::safe::read_import_file(&path)?;
+        let value: Value = serde_json::from_slice(&text).map_err(|e| bad(&e.to_string()))?;
+        if !value.is_object() {
+            return Err(bad("not a JSON object"));
+        }
+        if let Some(n) = value.pointer("/sriov/numvfs") {
+            if n.as_u64().is_none_or(|n| n > u64::from(u16::MAX)) {
+                return Err(bad("sriov.numvfs: not a count"));
+            }
+        }
+        if value.pointer("/lldp/tx").is_some_and(|t| !t.is_boolean()) {
+            return Err(bad("lldp.tx: not a boolean"));
+        }
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +184,27 @@ mod tests {
         );
         assert_eq!(vlan_names(&c, "eth3"), [(200, "st200".to_string())]);
         assert!(vlan_names(&c, "eth9").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+
+    #[test]
+    fn a_vdsm_devices_dir_is_read_and_bad_files_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("eth1"), r#"{"sriov": {"numvfs": 4}}"#).unwrap();
+        std::fs::write(d.path().join("eth2"), r#"{"lldp": {"tx": true}}"#).unwrap();
+        let got = read_vdsm_devices(d.path()).unwrap();
+        assert_eq!(got["eth1"], json!({"sriov": {"numvfs": 4}}));
+        assert_eq!(got.len(), 2);
+        std::fs::write(d.path().join("eth3"), r#"{"sriov": {"numvfs": -1}}"#).unwrap();
+        let e = read_vdsm_devices(d.path()).unwrap_err();
+        assert_eq!(e.code(), 21);
+        assert!(e.to_string().contains("eth3"), "{e}");
+        assert!(read_vdsm_devices(&d.path().join("none"))
+            .unwrap()
+            .is_empty());
     }
 }

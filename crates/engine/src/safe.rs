@@ -238,8 +238,9 @@ impl Engine {
         }
         let request = netswitch_model::parse::request_from_value(&Value::Object(doc))?;
         let config = netswitch_model::validate::validate_offline(&request)?;
+        let devices = crate::devices::read_vdsm_devices(&dir.join("devices"))?;
         let _lock = self.lock()?;
-        self.store.save(Which::Persistent, &config)?;
+        self.store.save_full(Which::Persistent, &config, &devices)?;
         Ok(config)
     }
 }
@@ -251,7 +252,7 @@ pub const MAX_IMPORT_FILE: u64 = 1 << 20;
 /// Reads one file to import: opened without blocking (a FIFO would wait
 /// for a writer) and refused unless it is a regular file of at most
 /// [`MAX_IMPORT_FILE`] bytes, as a 21 naming it.
-fn read_import_file(path: &Path) -> Result<Vec<u8>, EngineError> {
+pub(crate) fn read_import_file(path: &Path) -> Result<Vec<u8>, EngineError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let refuse = |why: String| {
