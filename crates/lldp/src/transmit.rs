@@ -96,3 +96,29 @@ impl Drop for Transmitter {
         }
     }
 }
+
+/// One packet socket kept open for many LLDPDUs out of any interface (a
+/// peer simulator, benchmarks): [`send_once`] opens one per frame.
+pub struct RawSender {
+    fd: OwnedFd,
+}
+
+impl RawSender {
+    /// Opens the socket in the calling thread's namespace.
+    pub fn open() -> io::Result<Self> {
+        Ok(Self {
+            fd: sock::open(Duration::from_millis(100))?,
+        })
+    }
+
+    /// Sends `pdu` out of the interface with index `ifindex`.
+    pub fn send(&self, ifindex: u32, pdu: &[u8]) -> io::Result<()> {
+        sock::send(&self.fd, ifindex, pdu)
+    }
+
+    /// The index of the interface `name` (in the calling thread's
+    /// namespace).
+    pub fn ifindex(name: &str) -> io::Result<u32> {
+        sock::ifindex(name)
+    }
+}
