@@ -64,13 +64,20 @@ fn find_pf(
     let (nic, dir) = match parents.iter().find(|(_, p)| is_pci(p)) {
         Some((nic, p)) => (nic.clone(), sysfs.device_dir(nic, Some(p))),
         None if name.contains(':') => (name.to_string(), sysfs.pci_dir(name)),
-        None => (name.to_string(), sysfs.device_dir(name, parents.get(name))),
+        // Only through the link's parent: `class/net` is the root
+        // namespace's sysfs mount, where the same name may be another nic.
+        None => (
+            name.to_string(),
+            parents
+                .get(name)
+                .and_then(|p| sysfs.device_dir(name, Some(p))),
+        ),
     };
     let Some(dir) = dir else {
         return Err(refuse(
             Code::BadNic,
             name,
-            "deviceName: no such nic or PCI device",
+            "deviceName: no nic or PCI device of that name has a device (a virtual link, or none)",
         ));
     };
     if sysfs.info(&dir).is_none() {
@@ -105,6 +112,32 @@ fn vf_netdevs(sysfs: &Sysfs, parents: &BTreeMap<String, Parent>, pf: &Pf) -> Vec
     out.sort();
     out.dedup();
     out
+}
+
+/// What uses one of the VF netdevs `vfs`: a running network's nic, a bond
+/// slave, a plugged vNIC's device.
+fn vf_users<'a>(
+    running: &netswitch_model::config::Config,
+    vnic_devices: impl Iterator<Item = &'a String>,
+    vfs: &[String],
+) -> Vec<String> {
+    let mut users = Vec::new();
+    for (net, a) in &running.networks {
+        if a.nic.as_ref().is_some_and(|n| vfs.contains(n)) {
+            users.push(format!("network {net}"));
+        }
+    }
+    for (bond, b) in &running.bonds {
+        if b.nics.iter().any(|n| vfs.contains(n)) {
+            users.push(format!("bond {bond}"));
+        }
+    }
+    for dev in vnic_devices {
+        if vfs.contains(dev) {
+            users.push(format!("vNIC {dev}"));
+        }
+    }
+    users
 }
 
 impl crate::Engine {
@@ -149,23 +182,7 @@ impl crate::Engine {
         pf: &Pf,
     ) -> Result<(), EngineError> {
         let vfs = vf_netdevs(sysfs, parents, pf);
-        let running = self.running()?;
-        let mut users = Vec::new();
-        for (net, a) in &running.networks {
-            if a.nic.as_ref().is_some_and(|n| vfs.contains(n)) {
-                users.push(format!("network {net}"));
-            }
-        }
-        for (bond, b) in &running.bonds {
-            if b.nics.iter().any(|n| vfs.contains(n)) {
-                users.push(format!("bond {bond}"));
-            }
-        }
-        for (dev, _) in self.vnics()? {
-            if vfs.contains(&dev) {
-                users.push(format!("vNIC {dev}"));
-            }
-        }
+        let users = vf_users(&self.running()?, self.vnics()?.keys(), &vfs);
         if users.is_empty() {
             return Ok(());
         }
@@ -223,7 +240,10 @@ impl crate::Engine {
         };
         let sysfs = Sysfs::default();
         for (name, nic) in caps.nics.iter_mut() {
-            let Some(dir) = sysfs.device_dir(name, parents.get(name)) else {
+            let Some(dir) = parents
+                .get(name)
+                .and_then(|p| sysfs.device_dir(name, Some(p)))
+            else {
                 continue;
             };
             nic.sriov = sysfs.info(&dir).map(|i| SriovReport {
@@ -307,5 +327,55 @@ impl crate::Engine {
     /// ([`VfSettings::reset`]).
     pub fn reset_vf(&self, at: &VfRef) -> Result<VfSettings, EngineError> {
         self.set_vf(at, &VfSettings::reset())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netswitch_model::config::{Config, NetAttrs};
+
+    #[test]
+    fn a_network_bond_or_vnic_on_a_vf_is_a_user() {
+        let mut c = Config::default();
+        c.networks.insert(
+            "vmnet".into(),
+            NetAttrs {
+                nic: Some("eth1v0".into()),
+                ..NetAttrs::default()
+            },
+        );
+        c.networks.insert(
+            "other".into(),
+            NetAttrs {
+                nic: Some("eth2".into()),
+                ..NetAttrs::default()
+            },
+        );
+        c.bonds.insert(
+            "bond0".into(),
+            serde_json::from_value(
+                json!({"nics": ["eth1v1"], "options": "mode=1", "switch": "legacy"}),
+            )
+            .unwrap(),
+        );
+        let vnics = ["eth1v2".to_string(), "tap0".to_string()];
+        let vfs: Vec<String> = ["eth1v0", "eth1v1", "eth1v2"].map(String::from).to_vec();
+        assert_eq!(
+            vf_users(&c, vnics.iter(), &vfs),
+            ["network vmnet", "bond bond0", "vNIC eth1v2"]
+        );
+        assert!(vf_users(&c, vnics.iter(), &["eth9v0".to_string()]).is_empty());
+    }
+
+    #[test]
+    fn a_vf_is_named_pf_colon_number() {
+        let r: VfRef = "eth1:3".parse().unwrap();
+        assert_eq!((r.pf.as_str(), r.vf), ("eth1", 3));
+        let r: VfRef = "0000:03:00.0:1".parse().unwrap();
+        assert_eq!((r.pf.as_str(), r.vf), ("0000:03:00.0", 1));
+        for bad in ["eth1", ":1", "eth1:x", "eth1:-1"] {
+            assert!(bad.parse::<VfRef>().is_err(), "{bad}");
+        }
     }
 }
