@@ -40,7 +40,10 @@ pub(crate) fn registry() -> Registry {
             let force = param(&params, "force", 0)
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            let r = d.engine.restore(force)?;
+            let r = d.engine.restore(force);
+            // VF counts may have changed, which no config key shows.
+            d.forget_caps();
+            let r = r?;
             Ok(json!({"ran": r.ran, "applied": r.applied, "skipped": r.skipped}))
         })
     });
