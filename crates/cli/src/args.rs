@@ -310,6 +310,36 @@ pub enum Verb {
     /// network, 29 the backend failed (undone), 40 another verb is running.
     #[command(subcommand)]
     Mirror(MirrorVerb),
+    /// Set the number of SR-IOV virtual functions of NIC (a nic name or a
+    /// PCI address), going through 0 where the driver demands it; kept as
+    /// devices/NIC in the running and persistent config and restored at
+    /// boot before networks (VDSM's hostdevChangeNumvfs).
+    ///
+    /// Exit status: 0; 21 beyond the device's total or while a network,
+    /// bond or vNIC uses one of its VFs; 23 no such nic or no SR-IOV; 29
+    /// the kernel refused; 40 another verb is running.
+    Sriov {
+        /// The PF: a nic name or a PCI address (0000:03:00.0).
+        nic: String,
+        /// The number of VFs it should have.
+        #[arg(value_parser = clap::value_parser!(u32).range(0..=65535))]
+        numvfs: u32,
+    },
+    /// Turn LLDP transmission on NIC on or off: the daemon then announces
+    /// the host's name, the nic and the nic's tagged networks (802.1 VLAN
+    /// Name TLVs) every 30 s. Kept as devices/NIC {"lldp": {"tx": true}}
+    /// in the running and persistent config.
+    ///
+    /// Exit status: 0; 21 bad value; 23 not a nic; 40 another verb is
+    /// running. Without a daemon only the setting is saved.
+    #[command(name = "lldp-tx")]
+    LldpTx {
+        /// The nic.
+        nic: String,
+        /// on or off.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]

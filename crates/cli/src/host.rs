@@ -53,6 +53,10 @@ pub trait Host {
     fn unset_mirror(&mut self, network: &str, device: &str) -> Result<Mirrored, Failure>;
     /// listPortMirroring: the active mirrors by network.
     fn mirrors(&mut self) -> Result<BTreeMap<String, Mirrored>, Failure>;
+    /// hostdevChangeNumvfs: `{device, pciAddress, from, to, viaZero}`.
+    fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure>;
+    /// setLldpTx: whether LLDP is transmitted on `device`.
+    fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure>;
 }
 
 /// The engine in this process.
@@ -155,6 +159,15 @@ impl Host for Local {
     fn mirrors(&mut self) -> Result<BTreeMap<String, Mirrored>, Failure> {
         let host = self.0.observe(false)?;
         Ok(self.0.live_mirrors(&host)?)
+    }
+
+    fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure> {
+        let done = self.0.change_numvfs(device, numvfs)?;
+        Ok(serde_json::to_value(done).unwrap_or(Value::Null))
+    }
+
+    fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure> {
+        Ok(self.0.set_lldp_tx(device, tx)?)
     }
 }
 
@@ -272,6 +285,19 @@ impl Host for Remote {
     fn mirrors(&mut self) -> Result<BTreeMap<String, Mirrored>, Failure> {
         let v = self.call("Host.listPortMirroring", json!({}))?;
         field(&v, "mirrors")
+    }
+
+    fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure> {
+        let v = self.call(
+            "Host.hostdevChangeNumvfs",
+            json!({"deviceName": device, "numvfs": numvfs}),
+        )?;
+        field(&v, "sriov")
+    }
+
+    fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure> {
+        let v = self.call("Host.setLldpTx", json!({"device": device, "tx": tx}))?;
+        Ok(v["lldp"]["tx"].as_bool().unwrap_or(tx))
     }
 }
 

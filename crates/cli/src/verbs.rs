@@ -27,6 +27,17 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
 
         Verb::Vnic(v) => vnic(host, as_json, v),
         Verb::Mirror(v) => crate::mirror::run(host, as_json, v),
+        Verb::Sriov { nic, numvfs } => sriov(host, as_json, nic, *numvfs),
+        Verb::LldpTx { nic, state } => {
+            let tx = host.set_lldp_tx(nic, state == "on")?;
+            let message = format!("{nic}: LLDP transmit {}", if tx { "on" } else { "off" });
+            say(
+                as_json,
+                &message,
+                json!({"lldp": {"device": nic, "tx": tx}}),
+            );
+            Ok(())
+        }
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
             Err(Failure::new(
                 Code::BadParams.number(),
@@ -290,4 +301,19 @@ fn read_request(file: &str) -> Result<Vec<u8>, Failure> {
         )
     })?;
     Ok(buf)
+}
+
+/// `sriov NIC NUMVFS`.
+fn sriov(host: &mut dyn Host, as_json: bool, nic: &str, numvfs: u32) -> Result<(), Failure> {
+    let done = host.change_numvfs(nic, numvfs)?;
+    let dev = done["device"].as_str().unwrap_or(nic);
+    let from = done["from"].as_u64().unwrap_or(0);
+    let via = if done["viaZero"].as_bool() == Some(true) {
+        " (through 0)"
+    } else {
+        ""
+    };
+    let message = format!("{dev}: {from} -> {numvfs} VFs{via}");
+    say(as_json, &message, json!({"sriov": done}));
+    Ok(())
 }

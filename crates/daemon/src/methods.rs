@@ -40,12 +40,18 @@ pub(crate) fn registry() -> Registry {
             let force = param(&params, "force", 0)
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
-            let r = d.engine.restore(force)?;
+            let r = d.engine.restore(force);
+            // VF counts may have changed, which no config key shows.
+            d.forget_caps();
+            let r = r?;
             Ok(json!({"ran": r.ran, "applied": r.applied, "skipped": r.skipped}))
         })
     });
     crate::vnic::register(&mut r);
     crate::mirror::register(&mut r);
+
+    crate::sriov::register(&mut r);
+    crate::lldp_tx::register(&mut r);
     r
 }
 

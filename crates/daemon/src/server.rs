@@ -119,6 +119,7 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
     let mut daemon = Daemon::new(engine, live, events.clone());
     // Here, on the thread inside the daemon's namespace (as live netinfo).
     daemon.lldp = crate::lldp::Lldp::start(events);
+    daemon.lldp_tx.refresh(&daemon.engine);
     let server = Arc::new(Server {
         daemon: Arc::new(daemon),
         registry: crate::methods::registry(),

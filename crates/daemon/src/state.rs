@@ -56,6 +56,8 @@ pub(crate) struct Daemon {
     caps: Mutex<Option<CapsCache>>,
     /// The LLDP receiver (`Host.getLldp`); off until the server starts it.
     pub lldp: crate::lldp::Lldp,
+    /// The LLDP transmitters (`devices/<nic>` `lldp.tx`).
+    pub lldp_tx: crate::lldp_tx::LldpTx,
 }
 
 /// Holds the one-verb-at-a-time slot; frees it on drop.
@@ -77,6 +79,7 @@ impl Daemon {
             configs: Mutex::new(None),
             caps: Mutex::new(None),
             lldp: crate::lldp::Lldp::default(),
+            lldp_tx: crate::lldp_tx::LldpTx::default(),
         }
     }
 
@@ -154,6 +157,7 @@ impl Daemon {
         let mut caps = report::caps(&host, running, &self.engine.nics, &ctx);
         caps.vnics = self.engine.vnic_reports()?;
         self.engine.add_mirror_reports(&mut caps, &host)?;
+        self.engine.sriov_caps(&mut caps);
         // Sized as the last answer, so the buffer is not grown (and
         // copied) by doubling to twice what it needs.
         let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);

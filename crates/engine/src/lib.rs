@@ -6,6 +6,7 @@
 //! CLI and the daemon share every step of a request's way (docs/architecture.md).
 
 pub mod backend;
+pub mod devices;
 pub mod dynamic;
 pub mod facts;
 pub mod hooks;
@@ -14,6 +15,7 @@ pub mod mirror;
 pub mod ovs;
 pub mod resolv;
 pub mod safe;
+pub mod sriov;
 pub mod statedir;
 pub mod store;
 pub mod transaction;
@@ -233,6 +235,7 @@ impl Engine {
         let mut caps = report::caps(&host, &running, &self.nics, &ctx);
         caps.vnics = self.vnic_reports()?;
         self.add_mirror_reports(&mut caps, &host)?;
+        self.sriov_caps(&mut caps);
         debug!(
             links = host.links.len(),
             elapsed_us = t.elapsed().as_micros() as u64,

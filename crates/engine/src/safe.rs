@@ -85,7 +85,9 @@ impl Engine {
     pub fn commit(&self) -> Result<Config, EngineError> {
         let _lock = self.lock()?;
         let running = self.running()?;
-        self.store.save(Which::Persistent, &running)?;
+        let devices = self.store.load_devices(Which::Running)?;
+        self.store
+            .save_full(Which::Persistent, &running, &devices)?;
         Ok(running)
     }
 
@@ -104,6 +106,8 @@ impl Engine {
         {
             return Ok(Restored::default());
         }
+        // Before networks: a network may sit on a VF.
+        let mut device_skips = self.restore_devices()?;
         let before = self.host.read()?;
         let running = self.running()?;
         let persistent = self.store.load(Which::Persistent)?;
@@ -111,6 +115,7 @@ impl Engine {
             ran: true,
             ..Restored::default()
         };
+        out.skipped.append(&mut device_skips);
 
         let mut desired = persistent.clone();
         for (name, bond) in desired.bonds.iter_mut() {
@@ -237,8 +242,9 @@ impl Engine {
         }
         let request = netswitch_model::parse::request_from_value(&Value::Object(doc))?;
         let config = netswitch_model::validate::validate_offline(&request)?;
+        let devices = crate::devices::read_vdsm_devices(&dir.join("devices"))?;
         let _lock = self.lock()?;
-        self.store.save(Which::Persistent, &config)?;
+        self.store.save_full(Which::Persistent, &config, &devices)?;
         Ok(config)
     }
 }
@@ -250,7 +256,7 @@ pub const MAX_IMPORT_FILE: u64 = 1 << 20;
 /// Reads one file to import: opened without blocking (a FIFO would wait
 /// for a writer) and refused unless it is a regular file of at most
 /// [`MAX_IMPORT_FILE`] bytes, as a 21 naming it.
-fn read_import_file(path: &Path) -> Result<Vec<u8>, EngineError> {
+pub(crate) fn read_import_file(path: &Path) -> Result<Vec<u8>, EngineError> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let refuse = |why: String| {

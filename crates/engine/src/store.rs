@@ -73,6 +73,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
+/// Device settings by device name (`devices/<nic>`): kept beside the
+/// networks and bonds of a config, carried over by every save.
+pub type Devices = BTreeMap<String, serde_json::Value>;
+
 /// Which of the two configs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Which {
@@ -258,6 +262,34 @@ impl Store {
     /// full disk, say) removes the generation it was writing before it
     /// returns.
     pub fn save(&self, which: Which, config: &Config) -> Result<(), StoreError> {
+        let devices = self.load_devices(which)?;
+        self.save_full(which, config, &devices)
+    }
+
+    /// The device settings of a config (`devices/<nic>`, VDSM's
+    /// `{"sriov": {"numvfs": N}}` and `{"lldp": {"tx": true}}`), by device.
+    pub fn load_devices(&self, which: Which) -> Result<Devices, StoreError> {
+        let mut out = Devices::new();
+        let Some(dir) = self.dir(false)? else {
+            return Ok(out);
+        };
+        let Some(target) = live_target(&dir, which)? else {
+            return Ok(out);
+        };
+        let generation = open_generation(&dir, which, &target)?;
+        read_entities::<serde_json::Value>(&generation, "devices", &mut |name, v| {
+            out.insert(name, v);
+        })?;
+        Ok(out)
+    }
+
+    /// [`Store::save`] with the device settings given rather than kept.
+    pub fn save_full(
+        &self,
+        which: Which,
+        config: &Config,
+        devices: &Devices,
+    ) -> Result<(), StoreError> {
         self.sweeper.wait();
         let dir = self
             .dir(true)?
@@ -286,7 +318,7 @@ impl Store {
         );
         let gen_name = format!(".{stamp}");
         let tmp_link = format!(".{stamp}.lnk");
-        let swapped = write_generation(&dir, &gen_name, config, &sources)
+        let swapped = write_generation(&dir, &gen_name, config, &sources, devices)
             .and_then(|()| swap_link(&dir, &gen_name, &tmp_link, which.dir()));
         if let Err(e) = swapped {
             // Nothing points at what was written: remove it now rather
@@ -353,6 +385,7 @@ fn write_generation(
     gen_name: &str,
     config: &Config,
     sources: &[(Dir, Arc<Config>)],
+    devices: &Devices,
 ) -> Result<(), StoreError> {
     let generation = dir.mkdir(gen_name)?;
     let (mut written, mut linked) = (0usize, 0usize);
@@ -366,7 +399,14 @@ fn write_generation(
         bonds.place(name, attrs)?.count(&mut written, &mut linked);
     }
     bonds.dir.sync()?;
-    generation.mkdir("devices")?.sync()?;
+    let dev_dir = generation.mkdir("devices")?;
+    for (name, value) in devices {
+        let path = dev_dir.path().join(name);
+        let text = serde_json::to_vec_pretty(value)
+            .map_err(|source| StoreError::Corrupt { path, source })?;
+        dev_dir.create_synced(name, &text)?;
+    }
+    dev_dir.sync()?;
     generation.sync()?;
     tracing::debug!(
         generation = gen_name,
@@ -508,6 +548,27 @@ fn read_entities<T: serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_settings_are_kept_by_a_save_of_networks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let mut devices = Devices::new();
+        devices.insert("eth1".into(), serde_json::json!({"sriov": {"numvfs": 3}}));
+        store
+            .save_full(Which::Running, &Config::default(), &devices)
+            .unwrap();
+        let text = fs::read_to_string(dir.path().join("running/devices/eth1")).unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!({"sriov": {"numvfs": 3}})
+        );
+        let mut c = Config::default();
+        c.networks.insert("a".into(), NetAttrs::default());
+        store.save(Which::Running, &c).unwrap();
+        assert_eq!(store.load_devices(Which::Running).unwrap(), devices);
+        assert!(store.load_devices(Which::Persistent).unwrap().is_empty());
+    }
 
     #[test]
     fn a_saved_config_reads_back_equal_and_replaces_the_old_one() {

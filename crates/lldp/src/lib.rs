@@ -52,4 +52,4 @@ pub use pdu::{
 pub use receiver::{open_socket, Receiver, MAX_FRAME};
 pub use report::{capability_names, tlvs, DeviceReport, TlvReport};
 pub use sock::{ETHERTYPE_LLDP, LLDP_MULTICAST};
-pub use transmit::{send_once, TransmitError, Transmitter, TX_INTERVAL};
+pub use transmit::{send_once, RawSender, TransmitError, Transmitter, TX_INTERVAL};

@@ -49,6 +49,17 @@ impl Transmitter {
         interval: Duration,
     ) -> Result<Self, TransmitError> {
         let pdu = build(announce)?;
+        Self::spawn_with(device, interval, move || Some(pdu.clone()))
+    }
+
+    /// Sends what `make` gives on `device` now and every `interval` after
+    /// (nothing that round when it gives `None`): for an announcement that
+    /// follows the host, such as the networks a nic carries.
+    pub fn spawn_with(
+        device: &str,
+        interval: Duration,
+        mut make: impl FnMut() -> Option<Vec<u8>> + Send + 'static,
+    ) -> Result<Self, TransmitError> {
         let io_err = |source| TransmitError::Io {
             device: device.to_string(),
             source,
@@ -60,8 +71,10 @@ impl Transmitter {
         let thread = std::thread::Builder::new()
             .name("lldp-tx".into())
             .spawn(move || loop {
-                if let Err(e) = sock::send(&fd, ifindex, &pdu) {
-                    tracing::warn!(device = name, error = %e, "LLDP transmit failed");
+                if let Some(pdu) = make() {
+                    if let Err(e) = sock::send(&fd, ifindex, &pdu) {
+                        tracing::warn!(device = name, error = %e, "LLDP transmit failed");
+                    }
                 }
                 if rx.recv_timeout(interval) != Err(RecvTimeoutError::Timeout) {
                     break;
@@ -81,5 +94,31 @@ impl Drop for Transmitter {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// One packet socket kept open for many LLDPDUs out of any interface (a
+/// peer simulator, benchmarks): [`send_once`] opens one per frame.
+pub struct RawSender {
+    fd: OwnedFd,
+}
+
+impl RawSender {
+    /// Opens the socket in the calling thread's namespace.
+    pub fn open() -> io::Result<Self> {
+        Ok(Self {
+            fd: sock::open(Duration::from_millis(100))?,
+        })
+    }
+
+    /// Sends `pdu` out of the interface with index `ifindex`.
+    pub fn send(&self, ifindex: u32, pdu: &[u8]) -> io::Result<()> {
+        sock::send(&self.fd, ifindex, pdu)
+    }
+
+    /// The index of the interface `name` (in the calling thread's
+    /// namespace).
+    pub fn ifindex(name: &str) -> io::Result<u32> {
+        sock::ifindex(name)
     }
 }

@@ -45,6 +45,18 @@ pub struct NicReport {
     /// The nic's own MAC, present on bond slaves (whose `hwaddr` is the bond's).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub permhwaddr: Option<String>,
+    /// A PF's VF counts (docs/api.md §5); absent on nics without SR-IOV.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sriov: Option<SriovReport>,
+}
+
+/// `nics[x].sriov`: how many VFs a PF has and can have.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SriovReport {
+    /// The most it can have, when the device says.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub totalvfs: Option<u32>,
+    pub numvfs: u32,
 }
 
 /// A bond.

@@ -240,6 +240,8 @@ fn nic_report(link: &Link, host: &HostState, idx: &Index<'_>) -> NicReport {
             0
         },
         permhwaddr,
+        // Filled by the engine from sysfs (netswitch-sriov).
+        sriov: None,
     }
 }
 

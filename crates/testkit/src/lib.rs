@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod netdevsim;
 pub mod ovs;
 
 pub use ovs::Ovs;
