@@ -27,6 +27,7 @@ mod rpc;
 pub mod server;
 mod socket;
 mod state;
+mod stomp;
 pub mod transport;
 mod vnic;
 
@@ -34,7 +35,8 @@ use std::path::PathBuf;
 
 pub use client::{Client, ClientError};
 pub use limits::Limits;
-pub use server::{serve, serve_with, DaemonConfig, DaemonError};
+pub use server::{serve, serve_listeners, serve_with, DaemonConfig, DaemonError, Listeners};
+pub use stomp::{read_subjects, RemoteError, StompConfig};
 
 /// The largest message either side accepts: the same bound as a request
 /// file (`model::parse::MAX_REQUEST_BYTES`).

@@ -56,6 +56,9 @@ pub enum DaemonError {
     /// Live netinfo could not start.
     #[error("live netinfo: {0}")]
     Netinfo(#[from] netswitch_netinfo::NetinfoError),
+    /// A remote listener could not start (certificates, address).
+    #[error(transparent)]
+    Remote(#[from] crate::stomp::RemoteError),
     /// The runtime could not start.
     #[error("runtime: {0}")]
     Runtime(io::Error),
@@ -86,6 +89,22 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
 
 /// [`serve`] with chosen bounds on connections and buffered bytes.
 pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonError> {
+    serve_listeners(config, limits, Listeners::default())
+}
+
+/// Listeners the daemon serves beside its Unix socket.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    /// JSON-RPC over STOMP on mutual TLS, for an engine.
+    pub stomp: Option<crate::stomp::StompConfig>,
+}
+
+/// [`serve_with`], with more listeners beside the Unix socket.
+pub fn serve_listeners(
+    config: DaemonConfig,
+    limits: Limits,
+    listeners: Listeners,
+) -> Result<(), DaemonError> {
     tune_malloc();
     // The socket first: a daemon that would be a second one stops here,
     // before it recovers a transaction or touches anything of the first.
@@ -96,6 +115,11 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
             path: config.socket.clone(),
             source: e,
         })?;
+    let stomp = listeners
+        .stomp
+        .as_ref()
+        .map(crate::stomp::Listener::bind)
+        .transpose()?;
     // A transaction a crash left half done is rolled back (or finished)
     // before anything is served.
     match config.engine.recover() {
@@ -130,6 +154,9 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
         let listener = UnixListener::from_std(listener).map_err(DaemonError::Runtime)?;
         info!(socket = %socket.display(), "serving");
         forward_live_events(&server.daemon);
+        if let Some(stomp) = stomp {
+            tokio::spawn(stomp.run(server.clone()));
+        }
         crate::leases::forward(
             server.daemon.engine.dhcp().dir,
             server.daemon.events.clone(),
