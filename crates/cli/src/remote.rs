@@ -1,11 +1,12 @@
 //! `netswitch daemon`'s listeners beside the Unix socket: JSON-RPC over
-//! STOMP on mutual TLS for an engine (`docs/howto-engine.md`).
+//! STOMP on mutual TLS for an engine (`docs/howto-engine.md`), and the
+//! read-only status page.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use netswitch_daemon::{Listeners, StompConfig};
+use netswitch_daemon::{HttpConfig, Listeners, StompConfig};
 
 use crate::failure::Failure;
 
@@ -39,13 +40,25 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "N", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..=10000))]
     pub max_stomp_connections: u16,
+    /// Also serve a read-only status page at ADDR:PORT: the host's
+    /// picture, the networks table, the last events live. Loopback only
+    /// unless --http-allow-remote.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub http: Option<SocketAddr>,
+    /// Let --http listen on an address that is not loopback.
+    #[arg(long, requires = "http")]
+    pub http_allow_remote: bool,
 }
 
 impl DaemonArgs {
     /// The listeners these flags ask for.
     pub fn listeners(&self) -> Result<Listeners, Failure> {
+        let http = self.http.map(|listen| HttpConfig {
+            listen,
+            allow_remote: self.http_allow_remote,
+        });
         let Some(listen) = self.listen else {
-            return Ok(Listeners::default());
+            return Ok(Listeners { stomp: None, http });
         };
         let mut mutating = self.allow_mutating.clone();
         if let Some(file) = &self.authorized_subjects {
@@ -65,6 +78,7 @@ impl DaemonArgs {
                 mutating,
                 max_connections: usize::from(self.max_stomp_connections),
             }),
+            http,
         })
     }
 }

@@ -150,7 +150,10 @@ fn serve_daemon(spec: &str) {
         mutating: vec![],
         max_connections: 64,
     };
-    let listeners = netswitch_daemon::Listeners { stomp: Some(stomp) };
+    let listeners = netswitch_daemon::Listeners {
+        stomp: Some(stomp),
+        http: None,
+    };
     netswitch_daemon::serve_listeners(config, Default::default(), listeners).expect("serve");
 }
 

@@ -27,6 +27,7 @@ mod rpc;
 pub mod server;
 mod socket;
 mod state;
+mod status;
 mod stomp;
 pub mod transport;
 mod vnic;
@@ -36,6 +37,7 @@ use std::path::PathBuf;
 pub use client::{Client, ClientError};
 pub use limits::Limits;
 pub use server::{serve, serve_listeners, serve_with, DaemonConfig, DaemonError, Listeners};
+pub use status::{HttpConfig, StatusError};
 pub use stomp::{read_subjects, RemoteError, StompConfig};
 
 /// The largest message either side accepts: the same bound as a request

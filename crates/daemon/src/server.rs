@@ -59,6 +59,9 @@ pub enum DaemonError {
     /// A remote listener could not start (certificates, address).
     #[error(transparent)]
     Remote(#[from] crate::stomp::RemoteError),
+    /// The status page could not start (address).
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
     /// The runtime could not start.
     #[error("runtime: {0}")]
     Runtime(io::Error),
@@ -97,6 +100,8 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
 pub struct Listeners {
     /// JSON-RPC over STOMP on mutual TLS, for an engine.
     pub stomp: Option<crate::stomp::StompConfig>,
+    /// The read-only status page.
+    pub http: Option<crate::status::HttpConfig>,
 }
 
 /// [`serve_with`], with more listeners beside the Unix socket.
@@ -119,6 +124,11 @@ pub fn serve_listeners(
         .stomp
         .as_ref()
         .map(crate::stomp::Listener::bind)
+        .transpose()?;
+    let http = listeners
+        .http
+        .as_ref()
+        .map(crate::status::Listener::bind)
         .transpose()?;
     // A transaction a crash left half done is rolled back (or finished)
     // before anything is served.
@@ -156,6 +166,9 @@ pub fn serve_listeners(
         forward_live_events(&server.daemon);
         if let Some(stomp) = stomp {
             tokio::spawn(stomp.run(server.clone()));
+        }
+        if let Some(http) = http {
+            tokio::spawn(http.run(server.clone()));
         }
         crate::leases::forward(
             server.daemon.engine.dhcp().dir,

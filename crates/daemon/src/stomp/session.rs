@@ -70,23 +70,13 @@ pub(crate) async fn run<S>(
     let (beat, beat_rx) = watch::channel(None);
     let closed = Arc::new(Notify::new());
     let writer = tokio::spawn(write_loop(wr, rx, beat_rx, closed.clone()));
-    let (ev_tx, ev_rx) = mpsc::channel::<Out>(QUEUE);
-    let outbox = Arc::new(Outbox::new(tx));
-    tokio::spawn(pump_events(outbox.clone(), ev_rx));
-    let mut s = Session {
-        outbox,
-        caller: Arc::new(Caller {
-            server: server.clone(),
-            policy,
-            who,
-            events: ev_tx,
-        }),
-        limit: Arc::new(Semaphore::new(PER_CONNECTION)),
-        beat,
-        expect: None,
-        open: false,
-        events_on: false,
+    let caller = |events| Caller {
+        server: server.clone(),
+        policy,
+        who,
+        events,
     };
+    let mut s = Session::new(tx, beat, caller);
     let bounds = Bounds {
         max_body: MAX_MESSAGE_BYTES,
         ..Bounds::default()
@@ -95,7 +85,7 @@ pub(crate) async fn run<S>(
     let stall = server.conns.limits.stall;
     let started = tokio::time::Instant::now();
     let mut buf = vec![0u8; 16 << 10];
-    'session: loop {
+    loop {
         let wait = if !s.open {
             Some(CONNECT_WITHIN.saturating_sub(started.elapsed()))
         } else if dec.buffered() > 0 {
@@ -125,20 +115,8 @@ pub(crate) async fn run<S>(
             _ = closed.notified() => break,
         };
         dec.push(&buf[..n]);
-        loop {
-            match dec.next_item() {
-                Ok(None) => break,
-                Ok(Some(Item::HeartBeat)) => {}
-                Ok(Some(Item::Frame(f))) => {
-                    if let Flow::Close = s.frame(f).await {
-                        break 'session;
-                    }
-                }
-                Err(e) => {
-                    s.error("malformed frame", &e.to_string()).await;
-                    break 'session;
-                }
-            }
+        if let Flow::Close = s.drain(&mut dec).await {
+            break;
         }
         if s.open && !ticket.hold(dec.buffered()) {
             s.error("the daemon is at its bound of buffered bytes; closing", "")
@@ -153,6 +131,42 @@ pub(crate) async fn run<S>(
 }
 
 impl Session {
+    /// A session writing to `tx`, its events pump started.
+    fn new(
+        tx: mpsc::Sender<Wire>,
+        beat: watch::Sender<Option<Duration>>,
+        caller: impl FnOnce(mpsc::Sender<Out>) -> Caller,
+    ) -> Session {
+        let (ev_tx, ev_rx) = mpsc::channel::<Out>(QUEUE);
+        let outbox = Arc::new(Outbox::new(tx));
+        tokio::spawn(pump_events(outbox.clone(), ev_rx));
+        Session {
+            outbox,
+            caller: Arc::new(caller(ev_tx)),
+            limit: Arc::new(Semaphore::new(PER_CONNECTION)),
+            beat,
+            expect: None,
+            open: false,
+            events_on: false,
+        }
+    }
+
+    /// Handles every whole frame the decoder has.
+    async fn drain(&mut self, dec: &mut Decoder) -> Flow {
+        loop {
+            match dec.next_item() {
+                Ok(None) => return Flow::Go,
+                Ok(Some(Item::HeartBeat)) => {}
+                Ok(Some(Item::Frame(f))) => {
+                    if let Flow::Close = self.frame(f).await {
+                        return Flow::Close;
+                    }
+                }
+                Err(e) => return self.error("malformed frame", &e.to_string()).await,
+            }
+        }
+    }
+
     async fn frame(&mut self, f: Frame) -> Flow {
         use Command::*;
         match (self.open, f.command) {
