@@ -322,6 +322,28 @@ fn foreign_or_missing_certificates_are_refused_and_a_reader_may_not_change_the_h
     assert!(host.link("net_r").is_none());
 }
 
+/// A client that promised heart-beats every second and went silent is
+/// closed with an ERROR once twice the negotiated period (max(1 s, the
+/// daemon's 10 s) = 10 s) passed: a dead peer does not keep its session.
+#[test]
+fn a_silent_client_is_closed_after_twice_its_heart_beat() {
+    let Some(py) = python() else { return };
+    let host = Host::new();
+    let pki = Pki::new();
+    let _d = start(&host, &pki);
+    let (code, v) = script(&host, &py, &pki, "silent.py", "reader", &[], &json!({}));
+    assert_eq!(code, 0, "{v}");
+    assert!(
+        v["connected"].as_str().unwrap().starts_with("CONNECTED\n"),
+        "{v}"
+    );
+    let after = v["after"].as_f64().unwrap();
+    // Not before the 20 s it was promised (no upper bound worth asserting
+    // on a loaded machine beyond the script's own 300 s).
+    assert!(after >= 19.0, "closed after {after} s");
+    assert!(v["last"].as_str().unwrap().contains("ERROR"), "{v}");
+}
+
 fn rss_kib(pid: u32) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     text.lines()
