@@ -407,3 +407,50 @@ fn raise_fd_limit(n: u64) {
     // SAFETY: setrlimit with a valid struct.
     unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
 }
+
+/// Certificates that cannot be used, and a status page on a non-loopback
+/// address, stop the daemon at start, naming the file or the flag.
+#[test]
+fn unusable_listener_flags_stop_the_daemon_at_start() {
+    let host = Host::new();
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    let socket = socket.to_str().unwrap();
+    let missing = dir.path().join("missing.pem");
+    let missing = missing.to_str().unwrap();
+    let listen = format!("127.0.0.1:{PORT}");
+    let (key, ca, cert) = (
+        pki.path("server.key"),
+        pki.path("ca.pem"),
+        pki.path("server.pem"),
+    );
+    let cases: [(Vec<&str>, &str, Option<i32>); 3] = [
+        (
+            vec![
+                "--listen", &listen, "--cert", missing, "--key", &key, "--ca", &ca,
+            ],
+            "missing.pem",
+            Some(29),
+        ),
+        (vec!["--cert", &cert], "--listen", None),
+        (
+            vec!["--http", "0.0.0.0:8080"],
+            "not a loopback address",
+            Some(29),
+        ),
+    ];
+    for (flags, named, want) in cases {
+        let mut args = vec!["--socket", socket, "daemon"];
+        args.extend(flags.iter().copied());
+        let (code, out, err) = host.netswitch(&args, None);
+        assert_ne!(code, 0, "{args:?}: {out}");
+        if let Some(want) = want {
+            assert_eq!(code, want, "{args:?}: {err}{out}");
+        }
+        assert!(
+            err.contains(named) || out.contains(named),
+            "{args:?}: {err}{out}"
+        );
+    }
+}
