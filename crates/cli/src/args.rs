@@ -244,8 +244,9 @@ pub enum Verb {
     /// caps from netinfo kept live by netlink notifications.
     ///
     /// Runs until SIGTERM. Exit status: 29 if the socket cannot be served
-    /// (another daemon serves it, or it cannot be created).
-    Daemon,
+    /// (another daemon serves it, or it cannot be created), or a
+    /// listener's certificates or address are unusable.
+    Daemon(crate::remote::DaemonArgs),
     /// Print what happens on the host as it happens (links up/down,
     /// addresses, setups, DHCP leases), one JSON object per line with --json.
     ///

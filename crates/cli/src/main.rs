@@ -13,6 +13,7 @@ mod libvirt;
 mod lldp;
 mod mirror;
 mod out;
+mod remote;
 mod table;
 mod verbs;
 
@@ -152,7 +153,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     let g = &cli.global;
     match &cli.verb {
         Verb::DhcpClient { net } => dhcp_client(g, net),
-        Verb::Daemon => daemon(g),
+        Verb::Daemon(a) => daemon(g, a),
         Verb::ImportVdsm { dir } => {
             // Only writes the persistent config: always in-process.
             if let Some(ns) = &g.netns {
@@ -189,7 +190,8 @@ fn dhcp_client(g: &Global, net: &str) -> Result<(), Failure> {
     })
 }
 
-fn daemon(g: &Global) -> Result<(), Failure> {
+fn daemon(g: &Global, remote: &remote::DaemonArgs) -> Result<(), Failure> {
+    let listeners = remote.listeners()?;
     if let Some(ns) = &g.netns {
         // Before any thread exists, so every later thread starts inside it.
         netswitch_netinfo::enter_netns(ns)?;
@@ -198,9 +200,10 @@ fn daemon(g: &Global) -> Result<(), Failure> {
         .socket
         .clone()
         .unwrap_or_else(|| netswitch_daemon::default_socket(g.netns.as_deref()));
-    netswitch_daemon::serve(netswitch_daemon::DaemonConfig {
+    let config = netswitch_daemon::DaemonConfig {
         socket,
         engine: engine(g),
-    })
-    .map_err(|e| Failure::new(e.code(), e.to_string()))
+    };
+    netswitch_daemon::serve_listeners(config, netswitch_daemon::Limits::default(), listeners)
+        .map_err(|e| Failure::new(e.code(), e.to_string()))
 }

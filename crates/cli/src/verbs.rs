@@ -38,7 +38,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
             );
             Ok(())
         }
-        Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
+        Verb::Daemon(_) | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
             Err(Failure::new(
                 Code::BadParams.number(),
                 "this verb does not run against a host",

@@ -30,6 +30,8 @@ pub mod server;
 mod socket;
 mod sriov;
 mod state;
+mod status;
+mod stomp;
 pub mod transport;
 mod vnic;
 
@@ -37,7 +39,9 @@ use std::path::PathBuf;
 
 pub use client::{Client, ClientError};
 pub use limits::Limits;
-pub use server::{serve, serve_with, DaemonConfig, DaemonError};
+pub use server::{serve, serve_listeners, serve_with, DaemonConfig, DaemonError, Listeners};
+pub use status::{HttpConfig, StatusError};
+pub use stomp::{read_subjects, RemoteError, StompConfig};
 
 /// The largest message either side accepts: the same bound as a request
 /// file (`model::parse::MAX_REQUEST_BYTES`).

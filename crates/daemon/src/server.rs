@@ -56,6 +56,12 @@ pub enum DaemonError {
     /// Live netinfo could not start.
     #[error("live netinfo: {0}")]
     Netinfo(#[from] netswitch_netinfo::NetinfoError),
+    /// A remote listener could not start (certificates, address).
+    #[error(transparent)]
+    Remote(#[from] crate::stomp::RemoteError),
+    /// The status page could not start (address).
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
     /// The runtime could not start.
     #[error("runtime: {0}")]
     Runtime(io::Error),
@@ -86,6 +92,24 @@ pub fn serve(config: DaemonConfig) -> Result<(), DaemonError> {
 
 /// [`serve`] with chosen bounds on connections and buffered bytes.
 pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonError> {
+    serve_listeners(config, limits, Listeners::default())
+}
+
+/// Listeners the daemon serves beside its Unix socket.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    /// JSON-RPC over STOMP on mutual TLS, for an engine.
+    pub stomp: Option<crate::stomp::StompConfig>,
+    /// The read-only status page.
+    pub http: Option<crate::status::HttpConfig>,
+}
+
+/// [`serve_with`], with more listeners beside the Unix socket.
+pub fn serve_listeners(
+    config: DaemonConfig,
+    limits: Limits,
+    listeners: Listeners,
+) -> Result<(), DaemonError> {
     tune_malloc();
     // The socket first: a daemon that would be a second one stops here,
     // before it recovers a transaction or touches anything of the first.
@@ -96,6 +120,16 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
             path: config.socket.clone(),
             source: e,
         })?;
+    let stomp = listeners
+        .stomp
+        .as_ref()
+        .map(crate::stomp::Listener::bind)
+        .transpose()?;
+    let http = listeners
+        .http
+        .as_ref()
+        .map(crate::status::Listener::bind)
+        .transpose()?;
     // A transaction a crash left half done is rolled back (or finished)
     // before anything is served.
     match config.engine.recover() {
@@ -132,6 +166,12 @@ pub fn serve_with(config: DaemonConfig, limits: Limits) -> Result<(), DaemonErro
         info!(socket = %socket.display(), "serving");
         forward_live_events(&server.daemon);
         crate::mirror::follow_removals(&server.daemon);
+        if let Some(stomp) = stomp {
+            tokio::spawn(stomp.run(server.clone()));
+        }
+        if let Some(http) = http {
+            tokio::spawn(http.run(server.clone()));
+        }
         crate::leases::forward(
             server.daemon.engine.dhcp().dir,
             server.daemon.events.clone(),

@@ -32,6 +32,21 @@ impl Daemon {
 
     /// The same, with more global options (`--hooks-dir DIR`, say).
     pub fn start_args(host: &Host, binary: &Path, extra: &[&str]) -> Daemon {
+        Daemon::start_full(host, binary, extra, &[])
+    }
+
+    /// The tests' `netswitch` with options of `daemon` itself (`--listen`).
+    pub fn start_daemon_args(host: &Host, daemon_args: &[&str]) -> Daemon {
+        let binary = Path::new(env!("CARGO_BIN_EXE_netswitch"));
+        Daemon::start_full(host, binary, &[], daemon_args)
+    }
+
+    /// The process id, for /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn start_full(host: &Host, binary: &Path, extra: &[&str], daemon_args: &[&str]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let socket = dir.path().join("api.sock");
@@ -45,6 +60,7 @@ impl Daemon {
             .arg(&socket)
             .args(extra)
             .arg("daemon")
+            .args(daemon_args)
             .stdin(Stdio::null());
         // SAFETY: prctl is async-signal-safe; the daemon dies with the test.
         unsafe {
