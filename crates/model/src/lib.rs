@@ -14,6 +14,7 @@ mod ipattrs;
 pub mod names;
 pub mod parse;
 pub mod plan;
+pub mod qos;
 pub mod request;
 pub mod routing;
 pub mod validate;
