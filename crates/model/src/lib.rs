@@ -17,6 +17,7 @@ pub mod plan;
 pub mod qos;
 pub mod request;
 pub mod routing;
+pub mod tc;
 pub mod validate;
 
 pub use config::{BondAttrs, Config, NetAttrs, SwitchType};
