@@ -104,7 +104,7 @@ impl Engine {
         {
             return Ok(Restored::default());
         }
-        let before = self.host.read()?;
+        let before = self.observe(false)?;
         let running = self.running()?;
         let persistent = self.store.load(Which::Persistent)?;
         let mut out = Restored {

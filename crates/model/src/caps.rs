@@ -45,6 +45,17 @@ pub struct NicReport {
     /// The nic's own MAC, present on bond slaves (whose `hwaddr` is the bond's).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub permhwaddr: Option<String>,
+    /// Host QoS of the networks on it, as VDSM reports it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub qos: Option<Vec<QosReport>>,
+}
+
+/// One network's host QoS on its nic or bond: `vlan` -1 when untagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QosReport {
+    #[serde(rename = "hostQos")]
+    pub host_qos: HostQos,
+    pub vlan: i32,
 }
 
 /// A bond.
@@ -59,6 +70,9 @@ pub struct BondReport {
     /// `mode` and every non-default option.
     pub opts: BTreeMap<String, String>,
     pub switch: String,
+    /// Host QoS of the networks on it, as VDSM reports it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub qos: Option<Vec<QosReport>>,
 }
 
 /// A VLAN device.
