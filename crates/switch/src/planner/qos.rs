@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use netswitch_model::config::{Config, HostQos, SwitchType};
+use netswitch_model::config::{Config, HostQos};
 use netswitch_model::host::HostState;
 use netswitch_model::tc::{
     Class, Filter, FilterKind, Handle, Qdisc, QdiscKind, ServiceCurve, TcOp, TcTree,
@@ -39,14 +39,14 @@ pub const UNTAGGED_PRIO: u16 = 5000;
 /// A device's QoS networks in one config: tag (`None` untagged) -> QoS.
 type Nets<'a> = BTreeMap<Option<u16>, &'a HostQos>;
 
-/// Legacy networks with `hostQos`, by base device.
+/// Networks with `hostQos`, by base device: legacy and OVS alike, since
+/// an OVS network's frames leave through its bridge's southbound, the
+/// same nic or bond, tagged the same (docs/architecture.md, Host QoS).
 fn by_device(c: &Config) -> BTreeMap<&str, Nets<'_>> {
     let mut out: BTreeMap<&str, Nets<'_>> = BTreeMap::new();
     for a in c.networks.values() {
         if let (Some(q), Some(base)) = (&a.host_qos, a.base()) {
-            if a.switch == SwitchType::Legacy {
-                out.entry(base).or_default().insert(a.vlan, q);
-            }
+            out.entry(base).or_default().insert(a.vlan, q);
         }
     }
     out
