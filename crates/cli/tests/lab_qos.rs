@@ -165,7 +165,7 @@ fn host_qos_on_a_nic_and_a_bond_from_add_to_remove() {
 
     // The limit holds: 4 Mbit/s upper limit, a margin for the VLAN
     // headers and the measuring.
-    let rate = flood_rate(&h, &p, 4);
+    let rate = flood_rate(&h, &p, 3);
     eprintln!(
         "flood through ul 4 Mbit/s: {:.2} Mbit/s received",
         rate / 1e6
@@ -205,12 +205,13 @@ fn host_qos_on_a_nic_and_a_bond_from_add_to_remove() {
         "nq": {"nic": "veth_q0", "vlan": 10, "bridged": false, "ipaddr": "10.77.0.1",
                "netmask": "255.255.255.0", "hostQos": qos(3_000_000, 3_000_000)},
         "nq3": {"nic": "veth_q0", "vlan": 30, "bridged": false, "hostQos": qos(1_000_000, 1_000_000)}}});
-    for prefix in ["tc_change_class", "tc_add_filter"] {
-        let at = op_index(&h, &edit, prefix);
-        let (code, err) = h.setup_code(&edit, &["--inject-failure-at", &at.to_string()]);
-        assert_eq!(code, 29, "{prefix}: {err}");
-        assert_eq!(tree(&h, "veth_q0"), t, "{prefix}: not rolled back");
-    }
+    // (At the last tc op, the filter: the class change, the new class and
+    // its leaf before it are undone. One failure keeps the lab time short;
+    // every op of such a plan is covered by the planner's undo test.)
+    let at = op_index(&h, &edit, "tc_add_filter");
+    let (code, err) = h.setup_code(&edit, &["--inject-failure-at", &at.to_string()]);
+    assert_eq!(code, 29, "{err}");
+    assert_eq!(tree(&h, "veth_q0"), t, "not rolled back");
     // The edit itself: new rates as a class change.
     h.setup(edit);
     let t = tree(&h, "veth_q0");
@@ -280,7 +281,7 @@ fn host_qos_on_an_ovs_network() {
         json!([{"hostQos": qos(2_000_000, 4_000_000), "vlan": 10}])
     );
     assert_eq!(caps["networks"]["nq"]["hostQos"], qos(2_000_000, 4_000_000));
-    let rate = flood_rate(&h, &p, 4);
+    let rate = flood_rate(&h, &p, 3);
     eprintln!(
         "OVS flood through ul 4 Mbit/s: {:.2} Mbit/s received",
         rate / 1e6
