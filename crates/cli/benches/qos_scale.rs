@@ -101,6 +101,8 @@ fn run(n: u16) {
     std::fs::write(state.path().join("resolv.conf"), "").unwrap();
     for d in ["dummy_1", "dummy_2", "dummy_3", "dummy_4"] {
         ns.ip(&["link", "add", d, "type", "dummy"]);
+    }
+    for d in ["dummy_1", "dummy_2"] {
         ns.ip(&["link", "set", d, "up"]);
     }
     for (bond, slave) in [("bond1", "dummy_3"), ("bond2", "dummy_4")] {
@@ -116,10 +118,10 @@ fn run(n: u16) {
     let lines: String = ops
         .iter()
         .map(|o| {
-            format!(
-                "{}\n",
-                on_dev(o, "bond1").to_string().trim_start_matches("tc ")
-            )
+            let line = on_dev(o, "bond1").to_string();
+            // `tc` takes `ingress` once, as parent and kind together.
+            let line = line.replace("ingress handle ffff: ingress", "ingress");
+            format!("{}\n", line.trim_start_matches("tc "))
         })
         .collect();
     let batch = state.path().join("qos.batch");
