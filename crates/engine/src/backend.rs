@@ -13,6 +13,7 @@ use std::sync::Arc;
 use netswitch_kernel::{Applied, OpFailure};
 use netswitch_model::host::HostState;
 use netswitch_model::plan::{KernelOp, Op, OvsOp};
+use netswitch_model::tc::TcOp;
 use tracing::debug;
 
 use crate::ovs::{self, OvsSettings};
@@ -50,6 +51,42 @@ impl Backend for KernelBackend {
 
     fn apply(&self, host: &HostState, ops: &[KernelOp]) -> Applied {
         netswitch_kernel::apply(host, ops)
+    }
+}
+
+/// Traffic control (host QoS), over batched rtnetlink (`netswitch-tc`).
+/// Devices are named by their index now, not the snapshot's: a bond the
+/// same plan created has none in the snapshot.
+pub struct TcBackend;
+
+impl Backend for TcBackend {
+    type Op = TcOp;
+
+    fn pick(op: &Op) -> Option<&TcOp> {
+        op.as_tc()
+    }
+
+    fn apply(&self, _host: &HostState, ops: &[TcOp]) -> Applied {
+        let index_of = |name: &str| {
+            let c = std::ffi::CString::new(name).ok()?;
+            // SAFETY: a NUL-terminated name that lives through the call.
+            let ix = unsafe { libc::if_nametoindex(c.as_ptr()) };
+            (ix != 0).then_some(ix as i32)
+        };
+        let got = netswitch_tc::apply(ops, &index_of);
+        let mut out = Applied {
+            done: got.done,
+            ..Applied::default()
+        };
+        out.stats.messages = got.messages;
+        out.stats.sendmsg_calls = got.sendmsg_calls;
+        out.failure = got.failure.map(|f| OpFailure {
+            index: f.index,
+            op: ops[f.index].clone().into(),
+            errno: f.errno,
+            message: f.message,
+        });
+        out
     }
 }
 
@@ -117,6 +154,7 @@ pub fn apply(
         let ok = match &ops[i] {
             Op::Kernel(_) => run.segment(&KernelBackend, ops, i..end),
             Op::Ovs(_) => run.segment(&OvsBackend { settings }, ops, i..end),
+            Op::Tc(_) => run.segment(&TcBackend, ops, i..end),
         };
         if !ok {
             break;

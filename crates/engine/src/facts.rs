@@ -18,6 +18,9 @@ pub struct Facts {
     pub addrs: BTreeSet<String>,
     pub routes: BTreeSet<String>,
     pub rules: BTreeSet<String>,
+    /// Traffic control (host QoS) of the host's devices, when read
+    /// (`Engine::observe`): qdiscs, classes and filters.
+    pub tc: BTreeSet<String>,
 }
 
 impl Facts {
@@ -74,11 +77,20 @@ impl Facts {
                 )
             })
             .collect();
+        let tc =
+            h.tc.values()
+                .flat_map(|t| {
+                    let q = t.qdiscs.iter().map(|q| format!("{q:?}"));
+                    let c = t.classes.iter().map(|c| format!("{c:?}"));
+                    q.chain(c).chain(t.filters.iter().map(|f| format!("{f:?}")))
+                })
+                .collect();
         Facts {
             links,
             addrs,
             routes,
             rules,
+            tc,
         }
     }
 
@@ -90,6 +102,7 @@ impl Facts {
             ("address", &self.addrs, &after.addrs),
             ("route", &self.routes, &after.routes),
             ("rule", &self.rules, &after.rules),
+            ("tc object", &self.tc, &after.tc),
         ] {
             out.extend(a.difference(b).map(|x| format!("{what} lost: {x}")));
             out.extend(b.difference(a).map(|x| format!("{what} left over: {x}")));

@@ -13,6 +13,7 @@ pub mod hooks;
 pub mod journal;
 pub mod mirror;
 pub mod ovs;
+mod qos;
 pub mod resolv;
 pub mod safe;
 pub mod sriov;
@@ -58,6 +59,9 @@ pub enum EngineError {
     /// The OVS database could not be read.
     #[error(transparent)]
     Ovs(#[from] netswitch_ovsdb::Error),
+    /// The host's traffic control could not be read.
+    #[error(transparent)]
+    Tc(#[from] netswitch_tc::TcError),
     /// A before-hook failed or broke the request; nothing was changed.
     #[error(transparent)]
     Hook(#[from] HookError),
@@ -96,7 +100,7 @@ impl EngineError {
     pub fn code(&self) -> u8 {
         match self {
             EngineError::Request(e) => e.code(),
-            EngineError::Netinfo(_) => 29,
+            EngineError::Netinfo(_) | EngineError::Tc(_) => 29,
             EngineError::Store(e) => e.code(),
             EngineError::Ovs(e) => e.code(),
             EngineError::Hook(e) => e.code(),
@@ -110,9 +114,10 @@ impl EngineError {
             EngineError::Request(e) if e.code == netswitch_model::Code::Busy => ErrorKind::Busy,
             EngineError::Request(_) => ErrorKind::Validation,
             EngineError::Hook(_) => ErrorKind::Hook,
-            EngineError::Netinfo(_) | EngineError::Store(_) | EngineError::Ovs(_) => {
-                ErrorKind::Backend
-            }
+            EngineError::Netinfo(_)
+            | EngineError::Store(_)
+            | EngineError::Ovs(_)
+            | EngineError::Tc(_) => ErrorKind::Backend,
             EngineError::Transaction(e) => ErrorKind::Transaction(e.kind),
         }
     }
@@ -209,10 +214,11 @@ impl Engine {
         Ok(self.store.load(Which::Running)?)
     }
 
-    /// The host as it is now; with OVS's bridges and ports when `with_ovs`
+    /// The host as it is now, with its tc objects (host QoS); with OVS's bridges and ports when `with_ovs`
     /// (only then is the OVS database needed at all).
     pub fn observe(&self, with_ovs: bool) -> Result<Arc<HostState>, EngineError> {
         let mut host = self.host.read()?;
+        qos::read_tc(&mut host)?;
         if with_ovs {
             Arc::make_mut(&mut host).ovs = Some(ovs::read_state(&self.ovs)?);
         }

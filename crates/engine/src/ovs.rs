@@ -298,6 +298,18 @@ fn build(
         if tag.is_some() {
             prow.insert("tag".into(), tag_datum(tag));
         }
+        if !internal {
+            // The southbound's root qdisc is host QoS's (netswitch's tc):
+            // without a QoS row ovs-vswitchd deletes a root qdisc it finds
+            // there; `linux-noop` makes it leave the qdisc alone.
+            let qname = next("q");
+            tx.push(netswitch_ovsdb::Op::insert_named(
+                "QoS",
+                &qname,
+                row([("type", json!("linux-noop"))]),
+            ));
+            prow.insert("qos".into(), named_uuid(&qname));
+        }
         tx.push(netswitch_ovsdb::Op::insert_named("Port", &pname, prow));
         named_uuid(&pname)
     };

@@ -108,7 +108,7 @@ impl Engine {
         }
         // Before networks: a network may sit on a VF.
         let mut device_skips = self.restore_devices()?;
-        let before = self.host.read()?;
+        let before = self.observe(false)?;
         let running = self.running()?;
         let persistent = self.store.load(Which::Persistent)?;
         let mut out = Restored {

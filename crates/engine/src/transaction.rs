@@ -161,7 +161,7 @@ impl Engine {
 
     fn setup_inner(&self, text: &[u8], opts: &SetupOptions) -> Result<Outcome, EngineError> {
         let mut phases = Phases::start();
-        let mut before = self.host.read()?;
+        let mut before = self.observe(false)?;
         let running = self.running()?;
         phases.mark("read");
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;

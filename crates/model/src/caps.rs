@@ -48,6 +48,9 @@ pub struct NicReport {
     /// A PF's VF counts (docs/api.md §5); absent on nics without SR-IOV.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sriov: Option<SriovReport>,
+    /// Host QoS of the networks on it, as VDSM reports it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub qos: Option<Vec<QosReport>>,
 }
 
 /// `nics[x].sriov`: how many VFs a PF has and can have.
@@ -57,6 +60,14 @@ pub struct SriovReport {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub totalvfs: Option<u32>,
     pub numvfs: u32,
+}
+
+/// One network's host QoS on its nic or bond: `vlan` -1 when untagged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QosReport {
+    #[serde(rename = "hostQos")]
+    pub host_qos: HostQos,
+    pub vlan: i32,
 }
 
 /// A bond.
@@ -71,6 +82,9 @@ pub struct BondReport {
     /// `mode` and every non-default option.
     pub opts: BTreeMap<String, String>,
     pub switch: String,
+    /// Host QoS of the networks on it, as VDSM reports it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub qos: Option<Vec<QosReport>>,
 }
 
 /// A VLAN device.

@@ -27,6 +27,11 @@ pub struct HostState {
     /// without OVS never needs its database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ovs: Option<OvsState>,
+    /// Traffic control (qdiscs, classes, filters) of the devices that
+    /// carry host QoS, by device; read by the engine next to the links
+    /// (`netswitch-tc`), empty when nobody looked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tc: BTreeMap<String, crate::tc::TcTree>,
 }
 
 /// Open vSwitch's configuration as netswitch needs it: bridges with their

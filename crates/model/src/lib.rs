@@ -14,8 +14,10 @@ mod ipattrs;
 pub mod names;
 pub mod parse;
 pub mod plan;
+pub mod qos;
 pub mod request;
 pub mod routing;
+pub mod tc;
 pub mod validate;
 
 pub use config::{BondAttrs, Config, NetAttrs, SwitchType};

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 use serde_json::{Map, Value};
 
 use crate::bondopts::BondOptions;
-use crate::config::{BondAttrs, Curve, Custom, HostQos, NetAttrs, QosOut, SwitchType};
+use crate::config::{BondAttrs, Custom, NetAttrs, SwitchType};
 use crate::error::{Code, RequestError};
 use crate::request::{BondChange, NetChange, Options, Request};
 
@@ -417,7 +417,7 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
         ));
     }
     if let Some(q) = m.get("hostQos").filter(|v| !v.is_null()) {
-        a.host_qos = Some(parse_qos(q, name)?);
+        a.host_qos = Some(crate::qos::parse_qos(q, name)?);
     }
     if let Some(c) = m.get("custom").filter(|v| !v.is_null()) {
         a.custom = parse_custom(c, name, a.stp)?;
@@ -434,78 +434,6 @@ fn parse_network(name: &str, v: &Value) -> Result<NetChange, RequestError> {
         attrs: a,
         blocking_dhcp,
     })
-}
-
-fn parse_qos(v: &Value, name: &str) -> Result<HostQos, RequestError> {
-    let bad = |attr: &str, why: String| RequestError::net(Code::BadParams, name, Some(attr), why);
-    let Value::Object(top) = v else {
-        return Err(bad("hostQos", "must be a mapping with out".into()));
-    };
-    let mut qos = HostQos::default();
-    for (dir, curves) in top {
-        if dir != "out" {
-            return Err(bad(
-                &format!("hostQos.{dir}"),
-                "only out (egress) host QoS exists".into(),
-            ));
-        }
-        let Value::Object(curves) = curves else {
-            return Err(bad("hostQos.out", "must be a mapping of ls, ul, rt".into()));
-        };
-        let mut out = QosOut::default();
-        for (kind, c) in curves {
-            let path = format!("hostQos.out.{kind}");
-            let slot = match kind.as_str() {
-                "ls" => &mut out.ls,
-                "ul" => &mut out.ul,
-                "rt" => &mut out.rt,
-                _ => return Err(bad(&path, "unknown curve (ls, ul, rt)".into())),
-            };
-            let Value::Object(c) = c else {
-                return Err(bad(&path, "must be a mapping of m1, d, m2".into()));
-            };
-            let mut curve = Curve::default();
-            let mut m2 = None;
-            for (k, v) in c {
-                let n = uint(v).ok_or_else(|| {
-                    bad(
-                        &format!("{path}.{k}"),
-                        format!("{} is not a non-negative number", describe(v)),
-                    )
-                })?;
-                match k.as_str() {
-                    "m1" => curve.m1 = Some(n),
-                    "d" => curve.d = Some(n),
-                    "m2" => m2 = Some(n),
-                    _ => {
-                        return Err(bad(
-                            &format!("{path}.{k}"),
-                            "unknown curve parameter (m1, d, m2)".into(),
-                        ))
-                    }
-                }
-            }
-            curve.m2 = m2.ok_or_else(|| bad(&path, "m2 is required".into()))?;
-            if curve.m1.is_some() != curve.d.is_some() {
-                return Err(bad(&path, "m1 and d go together".into()));
-            }
-            *slot = Some(curve);
-        }
-        if out.ul.is_some() && out.ls.is_none() {
-            return Err(bad(
-                "hostQos.out.ul",
-                "an upper limit needs a link-share curve (ls)".into(),
-            ));
-        }
-        if out.ls.is_none() && out.rt.is_none() {
-            return Err(bad(
-                "hostQos.out",
-                "needs at least a link-share (ls) curve".into(),
-            ));
-        }
-        qos.out = out;
-    }
-    Ok(qos)
 }
 
 /// How deep `custom` may nest, counting the `custom` mapping itself.

@@ -12,6 +12,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::bondopts::BondOptions;
+pub use crate::tc::TcOp;
 
 /// One route to add or delete.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -170,6 +171,14 @@ pub enum OvsOp {
 pub enum Op {
     Kernel(KernelOp),
     Ovs(OvsOp),
+    /// Traffic control (host QoS), by rtnetlink (`netswitch-tc`).
+    Tc(TcOp),
+}
+
+impl From<TcOp> for Op {
+    fn from(op: TcOp) -> Self {
+        Op::Tc(op)
+    }
 }
 
 impl From<KernelOp> for Op {
@@ -195,7 +204,15 @@ impl Op {
     pub fn as_kernel(&self) -> Option<&KernelOp> {
         match self {
             Op::Kernel(k) => Some(k),
-            Op::Ovs(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The traffic-control op, if it is one.
+    pub fn as_tc(&self) -> Option<&TcOp> {
+        match self {
+            Op::Tc(t) => Some(t),
+            _ => None,
         }
     }
 
@@ -203,7 +220,7 @@ impl Op {
     pub fn as_ovs(&self) -> Option<&OvsOp> {
         match self {
             Op::Ovs(o) => Some(o),
-            Op::Kernel(_) => None,
+            _ => None,
         }
     }
 }
@@ -388,6 +405,7 @@ impl fmt::Display for Op {
         match self {
             Op::Kernel(k) => k.fmt(f),
             Op::Ovs(o) => o.fmt(f),
+            Op::Tc(t) => t.fmt(f),
         }
     }
 }

@@ -351,6 +351,15 @@ fn check_network_shape(name: &str, a: &NetAttrs, desired: &Config) -> Result<(),
             "host QoS needs a nic or a bonding to shape".into(),
         ));
     }
+    if a.host_qos.is_some() && a.vlan == Some(0) {
+        // A class is named by its tag (`1389:<tag>`); `1389:0` is the
+        // qdisc itself.
+        return Err(err(
+            Code::BadParams,
+            Some("hostQos"),
+            "host QoS on VLAN 0 has no class of its own".into(),
+        ));
+    }
     Ok(())
 }
 

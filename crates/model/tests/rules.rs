@@ -231,6 +231,22 @@ rejects!(
     "hostQos"
 );
 rejects!(
+    qos_on_vlan_0_is_21,
+    json!({"networks": {
+    "n1": {"nic": "veth_a1", "vlan": 0, "hostQos": {"out": {"ls": {"m2": 10}}}}}}),
+    21,
+    "n1",
+    "hostQos"
+);
+rejects!(
+    qos_ul_below_ls_is_21,
+    json!({"networks": {
+    "n1": {"nic": "veth_a1", "hostQos": {"out": {"ls": {"m2": 10}, "ul": {"m2": 9}}}}}}),
+    21,
+    "n1",
+    "hostQos.out.ul.m2"
+);
+rejects!(
     qos_without_southbound_is_21,
     json!({"networks": {
     "n1": {"hostQos": {"out": {"ls": {"m2": 10}}}}}}),

@@ -83,6 +83,7 @@ pub(crate) fn snapshot() -> Result<HostState, NetinfoError> {
         routes,
         rules,
         ovs: None,
+        tc: Default::default(),
     };
     tracing::debug!(
         links = state.links.len(),

@@ -50,10 +50,10 @@ mod apply;
 /// A kept message: its payload bytes, stripped (see [`raw::compact`]).
 pub(crate) type Kept = Box<[u8]>;
 
-/// `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV4_ROUTE`,
-/// `RTNLGRP_IPV4_RULE`, `RTNLGRP_IPV6_IFADDR`, `RTNLGRP_IPV6_ROUTE`,
-/// `RTNLGRP_IPV6_RULE`.
-const GROUPS: [u32; 7] = [1, 5, 7, 8, 9, 11, 19];
+/// `RTNLGRP_LINK`, `RTNLGRP_TC`, `RTNLGRP_IPV4_IFADDR`,
+/// `RTNLGRP_IPV4_ROUTE`, `RTNLGRP_IPV4_RULE`, `RTNLGRP_IPV6_IFADDR`,
+/// `RTNLGRP_IPV6_ROUTE`, `RTNLGRP_IPV6_RULE`.
+const GROUPS: [u32; 8] = [1, 4, 5, 7, 8, 9, 11, 19];
 /// Notification datagrams taken per `recvmmsg`, and the slot for each (a
 /// notification is one message; a link's with statistics is a few KiB).
 const MCAST_SLOTS: usize = 64;

@@ -267,6 +267,7 @@ fn rebuild(raw: &Raw) -> (Buffer, usize) {
             .filter_map(|m| route::build_rule_bytes(m))
             .collect(),
         ovs: None,
+        tc: Default::default(),
     };
     let parsed = raws.len();
     let buffer = Buffer {

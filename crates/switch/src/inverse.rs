@@ -9,12 +9,34 @@
 use netswitch_model::bondopts::BondOptions;
 use netswitch_model::host::HostState;
 use netswitch_model::plan::{KernelOp, Op, OvsOp};
+use netswitch_model::tc::TcOp;
 
 /// The ops that undo `op`, given the host `before` the plan ran.
 pub fn inverse(op: &Op, before: &HostState) -> Vec<Op> {
     match op {
         Op::Kernel(k) => kernel(k, before).into_iter().map(Op::from).collect(),
         Op::Ovs(o) => ovs(o, before).into_iter().map(Op::from).collect(),
+        Op::Tc(t) => tc(t, before).into_iter().map(Op::from).collect(),
+    }
+}
+
+/// The undo of a tc op: the object as it was. A class changed goes back
+/// to its old curves (read from the host before the plan); the others
+/// carry the whole object, so their undo is their opposite.
+fn tc(op: &TcOp, before: &HostState) -> Vec<TcOp> {
+    match op {
+        TcOp::TcAddQdisc(q) => vec![TcOp::TcDelQdisc(q.clone())],
+        TcOp::TcDelQdisc(q) => vec![TcOp::TcAddQdisc(q.clone())],
+        TcOp::TcAddClass(c) => vec![TcOp::TcDelClass(c.clone())],
+        TcOp::TcDelClass(c) => vec![TcOp::TcAddClass(c.clone())],
+        TcOp::TcChangeClass(c) => before
+            .tc
+            .get(&c.dev)
+            .and_then(|t| t.class(c.classid))
+            .map(|old| vec![TcOp::TcChangeClass(old.clone())])
+            .unwrap_or_default(),
+        TcOp::TcAddFilter(f) => vec![TcOp::TcDelFilter(f.clone())],
+        TcOp::TcDelFilter(f) => vec![TcOp::TcAddFilter(f.clone())],
     }
 }
 

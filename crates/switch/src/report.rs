@@ -175,7 +175,32 @@ pub fn caps(host: &HostState, running: &Config, nics: &NicPolicy, ctx: &ReportCo
                 .insert(name.clone(), net_report(name, a, host, &idx));
         }
     }
+    qos_reports(&mut c, running);
     c
+}
+
+/// `nics[x].qos` / `bondings[x].qos`: the running config's host QoS of
+/// each network on the device, by VLAN (-1 untagged), as VDSM lists it.
+fn qos_reports(c: &mut Caps, running: &Config) {
+    for a in running.networks.values() {
+        let (Some(q), Some(base)) = (&a.host_qos, a.base()) else {
+            continue;
+        };
+        let entry = netswitch_model::caps::QosReport {
+            host_qos: q.clone(),
+            vlan: a.vlan.map_or(-1, i32::from),
+        };
+        let list = if let Some(n) = c.nics.get_mut(base) {
+            &mut n.qos
+        } else if let Some(b) = c.bondings.get_mut(base) {
+            &mut b.qos
+        } else {
+            continue;
+        };
+        let list = list.get_or_insert_with(Vec::new);
+        list.push(entry);
+        list.sort_by_key(|e| e.vlan);
+    }
 }
 
 /// A bond as VDSM reports it: slaves sorted, options without defaults.
@@ -200,6 +225,7 @@ fn bond_report(link: &Link, running: &Config, idx: &Index<'_>) -> BondReport {
             .get(&link.name)
             .map_or("legacy", |a| a.switch.as_str())
             .to_string(),
+        qos: None,
     }
 }
 
@@ -242,6 +268,7 @@ fn nic_report(link: &Link, host: &HostState, idx: &Index<'_>) -> NicReport {
         permhwaddr,
         // Filled by the engine from sysfs (netswitch-sriov).
         sriov: None,
+        qos: None,
     }
 }
 

@@ -66,6 +66,13 @@ impl Tracker {
                 self.bufs.note(|d| d.rules = true);
                 touched.push(None);
             }
+            // RTM_{NEW,DEL}{QDISC,TCLASS,TFILTER}: host QoS. Nothing is
+            // kept (the engine dumps tc when it plans), but the device
+            // counts as changed, so a scoped plan looks at its networks
+            // again and puts back a class removed behind netswitch's back.
+            36 | 37 | 40 | 41 | 44 | 45 => {
+                touched.push(self.link_name(netswitch_netlink::attr::u32_at(&msg, 4)));
+            }
             _ => return,
         }
         self.changed();

@@ -11,6 +11,7 @@
 //! bottom-up, the OVS transaction, VLANs, bridges, ports, links up,
 //! addresses, routes, rules).
 //!
+//! - [`qos`]: host QoS, VDSM's tc layout on a nic or bond;
 //! - [`view`]: each device's desired, running and host side, side by side;
 //! - [`builder`]: the ops, indexed by what later steps ask of them;
 //! - [`routing`] (with the table numbering of `netswitch_model::routing`), [`addresses`],
@@ -27,7 +28,7 @@ mod builder;
 mod links;
 mod ordering;
 mod ovs;
-
+pub mod qos;
 mod routing;
 mod view;
 mod vlans;
@@ -59,6 +60,8 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     routing::teardown(&ctx, &current, &mut b);
     let addr_adds = addresses::teardown(&ctx, &mut b);
     let deleted = links::leaving(&ctx, &mut b);
+    let mut qos_build = Vec::new();
+    qos::plan(host, running, desired, &deleted, &mut b, &mut qos_build);
     links::release_stale(&ctx, &order, &deleted, &mut b);
     links::mtu_decreases(&ctx, &order, &mut b);
 
@@ -69,6 +72,7 @@ pub fn plan(host: &HostState, running: &Config, desired: &Config) -> Plan {
     ordering::set_up(&ctx, ups, &mut b);
     b.extend(addr_adds);
     routing::build(&ctx, &current, &mut b);
+    b.extend(qos_build);
 
     Plan {
         ops: b.into_ops(),

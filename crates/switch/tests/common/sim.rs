@@ -68,6 +68,7 @@ fn apply_op(h: &mut HostState, op: &Op) {
     match op {
         Op::Kernel(k) => apply_kernel(h, k),
         Op::Ovs(o) => apply_ovs(h, o),
+        Op::Tc(t) => apply_tc(h, t),
     }
 }
 
@@ -335,5 +336,29 @@ fn port(name: &str, tag: Option<u16>, internal: bool, mtu: Option<u32>) -> OvsPo
         internal,
         mtu_request: mtu,
         ..Default::default()
+    }
+}
+
+/// A tc op on the simulated host's tc trees, as the kernel would do it.
+fn apply_tc(h: &mut HostState, op: &netswitch_model::tc::TcOp) {
+    use netswitch_model::tc::TcOp;
+    let tree = h.tc.entry(op.dev().to_string()).or_default();
+    match op {
+        TcOp::TcAddQdisc(q) => tree.qdiscs.push(q.clone()),
+        TcOp::TcDelQdisc(q) => tree.qdiscs.retain(|x| x.handle != q.handle),
+        TcOp::TcAddClass(c) => tree.classes.push(c.clone()),
+        TcOp::TcChangeClass(c) => {
+            for x in tree.classes.iter_mut().filter(|x| x.classid == c.classid) {
+                *x = c.clone();
+            }
+        }
+        TcOp::TcDelClass(c) => tree.classes.retain(|x| x.classid != c.classid),
+        TcOp::TcAddFilter(f) => tree.filters.push(f.clone()),
+        TcOp::TcDelFilter(f) => tree
+            .filters
+            .retain(|x| (x.parent, x.prio) != (f.parent, f.prio)),
+    }
+    if tree.is_empty() {
+        h.tc.remove(op.dev());
     }
 }
