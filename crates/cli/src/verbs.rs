@@ -26,7 +26,10 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Lldp(args) => lldp(host, as_json, args),
 
         Verb::Vnic(v) => vnic(host, as_json, v),
-        Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
+        Verb::Daemon
+        | Verb::ImportVdsm { .. }
+        | Verb::DhcpClient { .. }
+        | Verb::ProviderOvn { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
         )),
