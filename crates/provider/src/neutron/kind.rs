@@ -39,9 +39,18 @@ impl Kind {
         Kind::FloatingIp,
     ];
 
-    /// The resource of a collection name.
+    /// The resource of a collection's URL segment.
     pub fn from_plural(s: &str) -> Option<Kind> {
-        Self::ALL.into_iter().find(|k| k.plural() == s)
+        Self::ALL.into_iter().find(|k| k.url() == s)
+    }
+
+    /// The collection's URL segment (`security-groups`).
+    pub fn url(self) -> &'static str {
+        match self {
+            Kind::SecurityGroup => "security-groups",
+            Kind::SecurityGroupRule => "security-group-rules",
+            k => k.plural(),
+        }
     }
 
     /// The collection name in URLs and list bodies.

@@ -7,6 +7,7 @@
 mod attrs;
 mod extensions;
 mod fip;
+mod iface;
 pub mod ipam;
 mod kind;
 mod network;
@@ -168,7 +169,7 @@ impl Neutron {
                 let href = format!(
                     "{}/v2.0/{}?limit={}&marker={last}",
                     self.config.neutron_base(),
-                    kind.plural(),
+                    kind.url(),
                     items_len(&body, kind)
                 );
                 body[format!("{}_links", kind.plural())] = json!([{"rel": "next", "href": href}]);
@@ -283,8 +284,8 @@ impl Neutron {
             let mut plan = Plan::default();
             let ctx = self.ctx(r);
             let a = match action {
-                "add_router_interface" => router::add_interface(&ctx, &mut plan, id, &body)?,
-                "remove_router_interface" => router::remove_interface(&ctx, &mut plan, id, &body)?,
+                "add_router_interface" => iface::add_interface(&ctx, &mut plan, id, &body)?,
+                "remove_router_interface" => iface::remove_interface(&ctx, &mut plan, id, &body)?,
                 _ => return Err(not_found_path(&req.path)),
             };
             Ok((plan, a))
@@ -304,7 +305,7 @@ impl Neutron {
             .iter()
             .map(|k| {
                 json!({"name": k.singular(), "collection": k.plural(),
-                "links": [{"rel": "self", "href": format!("{base}/v2.0/{}", k.plural())}]})
+                "links": [{"rel": "self", "href": format!("{base}/v2.0/{}", k.url())}]})
             })
             .collect();
         json!({ "resources": res })

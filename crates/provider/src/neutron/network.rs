@@ -237,14 +237,16 @@ pub fn set_map_keys(table: &str, uuid: &Uuid, col: &str, kv: &[(String, String)]
     if kv.is_empty() {
         return Vec::new();
     }
-    let keys = set(kv.iter().map(|(k, _)| json!(k)));
-    let m = str_map(kv.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // Later pairs win: a set may not hold a key twice.
+    let kv: std::collections::BTreeMap<&str, &str> =
+        kv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let keys = set(kv.keys().map(|k| json!(k)));
     vec![Op::mutate(
         table,
         vec![Condition::uuid(uuid)],
         vec![
             Mutation::new(col, Mutator::Delete, keys),
-            Mutation::new(col, Mutator::Insert, m),
+            Mutation::new(col, Mutator::Insert, str_map(kv)),
         ],
     )]
 }

@@ -86,8 +86,17 @@ impl Nb {
     }
 
     /// One column of one row, as ovn-nbctl prints it (`get TABLE ROW COL`).
+    /// Strings come quoted and sets bracketed by ovn-nbctl; both are taken
+    /// off.
     pub fn get(&self, table: &str, row: &str, col: &str) -> String {
-        self.ctl(&["--bare", "get", table, row, col])
+        let v = self.ctl(&["--bare", "get", table, row, col]);
+        let v = v
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .map_or(v.clone(), str::to_owned);
+        v.strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .map_or(v.clone(), str::to_owned)
     }
 
     /// How many rows `table` holds.
