@@ -110,7 +110,15 @@ pub trait Handler: Send + Sync + 'static {
 pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>, limits: Limits) {
     let live = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
-        let Ok(stream) = conn else { continue };
+        let stream = match conn {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of descriptors and the like: back off rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        };
         if live.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             live.fetch_sub(1, Ordering::SeqCst);
             let mut s = stream;

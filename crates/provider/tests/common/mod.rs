@@ -193,6 +193,30 @@ impl Http {
         self.raw(req.as_bytes()).expect("an answer")
     }
 
+    /// A GET whose body is read and not parsed: its length in bytes.
+    pub fn get_raw(&mut self, path: &str, token: &str) -> usize {
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nX-Auth-Token: {token}\r\n\r\n");
+        self.wr.write_all(req.as_bytes()).expect("send");
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            self.rd.read_line(&mut h).expect("read");
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().expect("length");
+                }
+            }
+        }
+        let mut b = vec![0; len];
+        self.rd.read_exact(&mut b).expect("body");
+        len
+    }
+
     fn read(&mut self) -> Option<Answer> {
         let mut line = String::new();
         self.rd.read_line(&mut line).ok()?;
