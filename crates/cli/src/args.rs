@@ -341,6 +341,18 @@ pub enum Verb {
         #[arg(value_parser = ["on", "off"])]
         state: String,
     },
+    /// Serve Neutron v2.0 and Keystone (v3, v2.0) over the OVN northbound
+    /// DB: an external network provider for oVirt engine and OpenStack
+    /// clients (docs/howto-provider.md).
+    ///
+    /// Reads --config (JSON). Runs until SIGTERM. Exit status: 21 bad
+    /// config, 29 a listener cannot be bound, 32 no NB remote answers.
+    #[command(name = "provider-ovn")]
+    ProviderOvn {
+        /// The config file.
+        #[arg(long, value_name = "FILE", default_value = netswitch_provider::config::DEFAULT_PATH)]
+        config: PathBuf,
+    },
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]

@@ -154,6 +154,7 @@ fn run(cli: &Cli) -> Result<(), Failure> {
     match &cli.verb {
         Verb::DhcpClient { net } => dhcp_client(g, net),
         Verb::Daemon(a) => daemon(g, a),
+        Verb::ProviderOvn { config } => provider_ovn(config),
         Verb::ImportVdsm { dir } => {
             // Only writes the persistent config: always in-process.
             if let Some(ns) = &g.netns {
@@ -206,4 +207,11 @@ fn daemon(g: &Global, remote: &remote::DaemonArgs) -> Result<(), Failure> {
     };
     netswitch_daemon::serve_listeners(config, netswitch_daemon::Limits::default(), listeners)
         .map_err(|e| Failure::new(e.code(), e.to_string()))
+}
+
+/// `netswitch provider-ovn`: the provider runs in this process until killed.
+fn provider_ovn(config: &std::path::Path) -> Result<(), Failure> {
+    let fail = |e: netswitch_provider::Error| Failure::new(e.code(), e.to_string());
+    let config = netswitch_provider::Config::load(config).map_err(fail)?;
+    netswitch_provider::run(config).map_err(fail)
 }

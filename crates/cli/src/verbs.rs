@@ -38,12 +38,14 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
             );
             Ok(())
         }
-        Verb::Daemon(_) | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } | Verb::LibvirtHook(_) => {
-            Err(Failure::new(
-                Code::BadParams.number(),
-                "this verb does not run against a host",
-            ))
-        }
+        Verb::Daemon(_)
+        | Verb::ImportVdsm { .. }
+        | Verb::DhcpClient { .. }
+        | Verb::LibvirtHook(_)
+        | Verb::ProviderOvn { .. } => Err(Failure::new(
+            Code::BadParams.number(),
+            "this verb does not run against a host",
+        )),
     }
 }
 

@@ -1,0 +1,345 @@
+//! Neutron v2.0 over the NB: routing, authentication, and the plan-commit-
+//! render cycle every resource shares. A mutating call plans its ops on the
+//! replica under the writer lock (so its IPs and MACs are checked against
+//! everything committed), commits them as one transaction, then renders the
+//! result from the replica, which already holds it.
+
+mod attrs;
+mod extensions;
+mod fip;
+mod iface;
+pub mod ipam;
+mod kind;
+mod network;
+mod port;
+pub mod query;
+mod router;
+mod rule;
+mod secgroup;
+mod subnet;
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use netswitch_ovsdb::{Op, Replica};
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{Handler, Request, Response};
+use crate::keystone::{project_id, Tokens};
+use crate::nb::Nb;
+pub use kind::Kind;
+use query::ListQuery;
+
+/// What a call plans against: the replica and the caller's project.
+pub struct Ctx<'a> {
+    /// The NB as committed.
+    pub r: &'a Replica,
+    /// The project new objects belong to.
+    pub project: &'a str,
+}
+
+/// A call's ops, with what they already claim (IPs, MACs) so a bulk create
+/// does not hand out the same address twice.
+#[derive(Default)]
+pub struct Plan {
+    /// The transaction.
+    pub ops: Vec<Op>,
+    /// `(network id, address)` taken by this plan.
+    pub ips: HashSet<(String, Ipv4Addr)>,
+    /// `(network id, MAC)` taken by this plan.
+    pub macs: HashSet<(String, String)>,
+    /// The objects created, in request order.
+    pub created: Vec<Created>,
+    /// Rows this plan inserts that later items of a bulk create reuse
+    /// (the default security group, the drop group), by key.
+    pub memo: std::collections::HashMap<String, usize>,
+    names: usize,
+}
+
+/// How to find a created object once committed.
+pub enum Created {
+    /// Its id is known (ports, security groups).
+    Id(String),
+    /// Its id is the uuid the op at this index inserts.
+    Op(usize),
+}
+
+impl Plan {
+    /// A fresh uuid-name for an insert of this transaction.
+    pub fn name(&mut self, prefix: &str) -> String {
+        self.names += 1;
+        format!("{prefix}{}", self.names)
+    }
+
+    /// Appends `op`, returning its index.
+    pub fn push(&mut self, op: Op) -> usize {
+        self.ops.push(op);
+        self.ops.len() - 1
+    }
+}
+
+/// The Neutron listener.
+pub struct Neutron {
+    config: Arc<Config>,
+    tokens: Arc<Tokens>,
+    nb: Arc<Nb>,
+    project: String,
+}
+
+impl Neutron {
+    /// Neutron over `nb`.
+    pub fn new(config: Arc<Config>, tokens: Arc<Tokens>, nb: Arc<Nb>) -> Self {
+        let project = project_id(&config);
+        Self {
+            config,
+            tokens,
+            nb,
+            project,
+        }
+    }
+
+    fn route(&self, req: &Request) -> Result<Response, ApiError> {
+        let path = req.path.trim_end_matches('/');
+        let path = path.strip_suffix(".json").unwrap_or(path);
+        if path.is_empty() && req.method == "GET" {
+            return Ok(Response::json(200, &self.versions()));
+        }
+        self.tokens.check(req.header("x-auth-token"))?;
+        let rest = path
+            .strip_prefix("/v2.0")
+            .ok_or_else(|| not_found_path(&req.path))?;
+        let seg: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        match (req.method.as_str(), seg.as_slice()) {
+            ("GET", []) => Ok(Response::json(200, &self.resources())),
+            ("GET", ["extensions"]) => Ok(Response::json(200, &extensions::list())),
+            ("GET", ["extensions", alias]) => extensions::show(alias),
+            (m, [res, rest @ ..]) => {
+                let kind = Kind::from_plural(res).ok_or_else(|| not_found_path(&req.path))?;
+                self.resource(req, m, kind, rest)
+            }
+            _ => Err(not_found_path(&req.path)),
+        }
+    }
+
+    fn resource(
+        &self,
+        req: &Request,
+        m: &str,
+        kind: Kind,
+        rest: &[&str],
+    ) -> Result<Response, ApiError> {
+        match (m, rest) {
+            ("GET", []) => self.list(req, kind),
+            ("POST", []) => self.create(req, kind),
+            ("GET", [id]) => self.show(req, kind, id),
+            ("PUT", [id]) => self.update(req, kind, id),
+            ("DELETE", [id]) => self.delete(kind, id),
+            ("PUT", [id, action]) if kind == Kind::Router => self.router_action(req, id, action),
+            (_, [] | [_]) => Err(ApiError::new(
+                405,
+                "HTTPMethodNotAllowed",
+                format!("{m} is not allowed on {}", req.path),
+            )),
+            _ => Err(not_found_path(&req.path)),
+        }
+    }
+
+    fn ctx<'a>(&'a self, r: &'a Replica) -> Ctx<'a> {
+        Ctx {
+            r,
+            project: &self.project,
+        }
+    }
+
+    fn list(&self, req: &Request, kind: Kind) -> Result<Response, ApiError> {
+        let q = ListQuery::parse(&req.query)?;
+        let items = self.nb.read(|r| kind.list(&self.ctx(r), &q))?;
+        let items = q.apply(items)?;
+        let mut body = json!({ kind.plural(): items });
+        if q.full_page(items_len(&body, kind)) {
+            let last = body[kind.plural()]
+                .as_array()
+                .and_then(|a| a.last())
+                .and_then(|o| o.get("id"))
+                .cloned();
+            if let Some(Value::String(last)) = last {
+                let href = format!(
+                    "{}/v2.0/{}?limit={}&marker={last}",
+                    self.config.neutron_base(),
+                    kind.url(),
+                    items_len(&body, kind)
+                );
+                body[format!("{}_links", kind.plural())] = json!([{"rel": "next", "href": href}]);
+            }
+        }
+        Ok(Response::json(200, &body))
+    }
+
+    fn show(&self, req: &Request, kind: Kind, id: &str) -> Result<Response, ApiError> {
+        let q = ListQuery::parse(&req.query)?;
+        let o = self.nb.read(|r| kind.show(&self.ctx(r), id))?;
+        Ok(Response::json(200, &json!({ kind.singular(): q.trim(o) })))
+    }
+
+    fn create(&self, req: &Request, kind: Kind) -> Result<Response, ApiError> {
+        let body = parse_body(req)?;
+        let (objs, bulk) = match (body.get(kind.singular()), body.get(kind.plural())) {
+            (Some(Value::Object(o)), None) => (vec![o.clone()], false),
+            (None, Some(Value::Array(a))) if !a.is_empty() => (
+                a.iter()
+                    .map(|o| {
+                        o.as_object().cloned().ok_or_else(|| {
+                            ApiError::bad(format!("{}: each item must be an object", kind.plural()))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                true,
+            ),
+            _ => {
+                return Err(ApiError::bad(format!(
+                    "the body must hold \"{}\": {{...}} or \"{}\": [{{...}}, ...]",
+                    kind.singular(),
+                    kind.plural()
+                )))
+            }
+        };
+        let _w = self.nb.writer();
+        let plan = self.nb.read(|r| -> Result<Plan, ApiError> {
+            let ctx = self.ctx(r);
+            let mut plan = Plan::default();
+            for o in &objs {
+                kind.create(&ctx, &mut plan, o)?;
+            }
+            Ok(plan)
+        })?;
+        let results = self.nb.commit(&plan.ops)?;
+        let ids: Vec<String> = plan
+            .created
+            .iter()
+            .map(|c| match c {
+                Created::Id(id) => id.clone(),
+                Created::Op(i) => results
+                    .get(*i)
+                    .and_then(|r| r.uuid.as_ref())
+                    .map(|u| u.0.clone())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        let out = self.nb.read(|r| -> Result<Vec<Value>, ApiError> {
+            let ctx = self.ctx(r);
+            ids.iter().map(|id| kind.show(&ctx, id)).collect()
+        })?;
+        tracing::info!(kind = kind.singular(), n = out.len(), "created");
+        Ok(Response::json(
+            201,
+            &if bulk {
+                json!({ kind.plural(): out })
+            } else {
+                json!({ kind.singular(): out.into_iter().next() })
+            },
+        ))
+    }
+
+    fn update(&self, req: &Request, kind: Kind, id: &str) -> Result<Response, ApiError> {
+        let body = parse_body(req)?;
+        let o = body
+            .get(kind.singular())
+            .and_then(Value::as_object)
+            .ok_or_else(|| {
+                ApiError::bad(format!(
+                    "the body must hold \"{}\": {{...}}",
+                    kind.singular()
+                ))
+            })?;
+        let _w = self.nb.writer();
+        let plan = self.nb.read(|r| -> Result<Plan, ApiError> {
+            let mut plan = Plan::default();
+            kind.update(&self.ctx(r), &mut plan, id, o)?;
+            Ok(plan)
+        })?;
+        self.nb.commit(&plan.ops)?;
+        let out = self.nb.read(|r| kind.show(&self.ctx(r), id))?;
+        Ok(Response::json(200, &json!({ kind.singular(): out })))
+    }
+
+    fn delete(&self, kind: Kind, id: &str) -> Result<Response, ApiError> {
+        let _w = self.nb.writer();
+        let plan = self.nb.read(|r| -> Result<Plan, ApiError> {
+            let mut plan = Plan::default();
+            kind.delete(&self.ctx(r), &mut plan, id)?;
+            Ok(plan)
+        })?;
+        self.nb.commit(&plan.ops)?;
+        tracing::info!(kind = kind.singular(), id, "deleted");
+        Ok(Response::empty(204))
+    }
+
+    fn router_action(&self, req: &Request, id: &str, action: &str) -> Result<Response, ApiError> {
+        let body = parse_body(req)?;
+        let _w = self.nb.writer();
+        let (plan, answer) = self.nb.read(|r| -> Result<(Plan, Value), ApiError> {
+            let mut plan = Plan::default();
+            let ctx = self.ctx(r);
+            let a = match action {
+                "add_router_interface" => iface::add_interface(&ctx, &mut plan, id, &body)?,
+                "remove_router_interface" => iface::remove_interface(&ctx, &mut plan, id, &body)?,
+                _ => return Err(not_found_path(&req.path)),
+            };
+            Ok((plan, a))
+        })?;
+        self.nb.commit(&plan.ops)?;
+        Ok(Response::json(200, &answer))
+    }
+
+    fn versions(&self) -> Value {
+        json!({"versions": [{"id": "v2.0", "status": "CURRENT",
+            "links": [{"rel": "self", "href": format!("{}/v2.0/", self.config.neutron_base())}]}]})
+    }
+
+    fn resources(&self) -> Value {
+        let base = self.config.neutron_base();
+        let res: Vec<Value> = Kind::ALL
+            .iter()
+            .map(|k| {
+                json!({"name": k.singular(), "collection": k.plural(),
+                "links": [{"rel": "self", "href": format!("{base}/v2.0/{}", k.url())}]})
+            })
+            .collect();
+        json!({ "resources": res })
+    }
+}
+
+fn items_len(body: &Value, kind: Kind) -> usize {
+    body[kind.plural()].as_array().map_or(0, Vec::len)
+}
+
+fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {
+    match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(ApiError::bad("the body must be a JSON object")),
+        Err(e) => Err(ApiError::bad(format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn not_found_path(p: &str) -> ApiError {
+    ApiError::new(
+        404,
+        "HTTPNotFound",
+        format!("The resource {p} could not be found."),
+    )
+}
+
+impl Handler for Neutron {
+    fn handle(&self, req: &Request) -> Response {
+        match self.route(req) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(method = %req.method, path = %req.path, error = %e, "refused");
+                e.response()
+            }
+        }
+    }
+}

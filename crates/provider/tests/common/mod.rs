@@ -1,0 +1,342 @@
+//! Test fixtures: a private OVN northbound ovsdb-server per test (own db
+//! and socket in a tempdir, killed on drop, never the system's service),
+//! the provider in this process on loopback ports, raw HTTP, and the real
+//! python-openstackclient from the venv `tests/ensure-venv` makes.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use netswitch_provider::{Config, Provider};
+use serde_json::{json, Value};
+
+pub const NB_SCHEMA: &str = "/usr/share/ovn/ovn-nb.ovsschema";
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "s3cret pass";
+
+/// A private NB ovsdb-server.
+pub struct Nb {
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Nb {
+    pub fn start() -> Self {
+        assert!(
+            Path::new(NB_SCHEMA).exists(),
+            "{NB_SCHEMA} is missing (ovn-central)"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let st = Command::new("ovsdb-tool")
+            .arg("create")
+            .arg(d.join("nb.db"))
+            .arg(NB_SCHEMA)
+            .status()
+            .expect("ovsdb-tool");
+        assert!(st.success());
+        let sock = d.join("nb.sock");
+        let child = Command::new("ovsdb-server")
+            .arg(d.join("nb.db"))
+            .arg(format!("--remote=punix:{}", sock.display()))
+            .arg(format!("--unixctl={}", d.join("nb.ctl").display()))
+            .arg("--no-chdir")
+            .arg(format!("--log-file={}", d.join("nb.log").display()))
+            .env("OVS_RUNDIR", d)
+            .env("OVS_DBDIR", d)
+            .env("OVS_LOGDIR", d)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ovsdb-server");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            assert!(Instant::now() < deadline, "NB socket never appeared");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { dir, child }
+    }
+
+    pub fn sock(&self) -> PathBuf {
+        self.dir.path().join("nb.sock")
+    }
+
+    pub fn remote(&self) -> String {
+        format!("unix:{}", self.sock().display())
+    }
+
+    /// `ovn-nbctl --db=... ARGS`, stdout; panics on failure.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let out = Command::new("ovn-nbctl")
+            .arg(format!("--db={}", self.remote()))
+            .args(args)
+            .output()
+            .expect("ovn-nbctl");
+        assert!(
+            out.status.success(),
+            "ovn-nbctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// One column of one row, as ovn-nbctl prints it (`get TABLE ROW COL`).
+    /// Strings come quoted and sets bracketed by ovn-nbctl; both are taken
+    /// off.
+    pub fn get(&self, table: &str, row: &str, col: &str) -> String {
+        let v = self.ctl(&["--bare", "get", table, row, col]);
+        let v = v
+            .strip_prefix('[')
+            .and_then(|x| x.strip_suffix(']'))
+            .map_or(v.clone(), str::to_owned);
+        v.strip_prefix('"')
+            .and_then(|x| x.strip_suffix('"'))
+            .map_or(v.clone(), str::to_owned)
+    }
+
+    /// How many rows `table` holds.
+    pub fn count(&self, table: &str) -> usize {
+        self.ctl(&["--bare", "--columns=_uuid", "list", table])
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .count()
+    }
+}
+
+impl Drop for Nb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The provider, serving on loopback in this process.
+pub struct Running {
+    pub keystone: SocketAddr,
+    pub neutron: SocketAddr,
+}
+
+pub fn provider(nb: &Nb) -> Running {
+    let text = json!({
+        "keystone_listen": "127.0.0.1:0",
+        "neutron_listen": "127.0.0.1:0",
+        "nb_remotes": [nb.remote()],
+        "users": {USER: PASSWORD},
+        "token_lifetime_secs": 600,
+    })
+    .to_string();
+    let config = Config::parse(&text).expect("config");
+    let p = Provider::start(config).expect("provider starts");
+    let (keystone, neutron) = p.addrs();
+    std::thread::spawn(move || p.serve());
+    Running { keystone, neutron }
+}
+
+/// A minimal HTTP/1.1 client over one keep-alive connection.
+pub struct Http {
+    rd: BufReader<TcpStream>,
+    wr: TcpStream,
+}
+
+/// One answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Http {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        Self {
+            rd: BufReader::new(s.try_clone().unwrap()),
+            wr: s,
+        }
+    }
+
+    /// Sends raw bytes (for malformed requests).
+    pub fn raw(&mut self, bytes: &[u8]) -> Option<Answer> {
+        self.wr.write_all(bytes).ok()?;
+        self.read()
+    }
+
+    pub fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Answer {
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n", body.len());
+        if let Some(t) = token {
+            req.push_str(&format!("X-Auth-Token: {t}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(&body);
+        self.raw(req.as_bytes()).expect("an answer")
+    }
+
+    /// A GET whose body is read and not parsed: its length in bytes.
+    pub fn get_raw(&mut self, path: &str, token: &str) -> usize {
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nX-Auth-Token: {token}\r\n\r\n");
+        self.wr.write_all(req.as_bytes()).expect("send");
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            self.rd.read_line(&mut h).expect("read");
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().expect("length");
+                }
+            }
+        }
+        let mut b = vec![0; len];
+        self.rd.read_exact(&mut b).expect("body");
+        len
+    }
+
+    fn read(&mut self) -> Option<Answer> {
+        let mut line = String::new();
+        self.rd.read_line(&mut line).ok()?;
+        let status: u16 = line.split(' ').nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        let mut len = 0;
+        loop {
+            let mut h = String::new();
+            self.rd.read_line(&mut h).ok()?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':')?;
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().ok()?;
+            }
+            headers.push((k.to_owned(), v.trim().to_owned()));
+        }
+        let mut b = vec![0; len];
+        self.rd.read_exact(&mut b).ok()?;
+        let body = if b.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&b).ok()?
+        };
+        Some(Answer {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A v3 token for the configured user, scoped to the project.
+pub fn token(p: &Running) -> String {
+    let mut h = Http::connect(p.keystone);
+    let a = h.call("POST", "/v3/auth/tokens", None, Some(&json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {"name": USER, "domain": {"name": "Default"}, "password": PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})));
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    a.header("X-Subject-Token").expect("token").to_owned()
+}
+
+/// The venv with python-openstackclient.
+pub fn venv() -> PathBuf {
+    if let Ok(v) = std::env::var("NETSWITCH_VENV") {
+        return PathBuf::from(v);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new(root.join("tests/ensure-venv"))
+        .output()
+        .expect("tests/ensure-venv");
+    assert!(
+        out.status.success(),
+        "ensure-venv: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// `openstack` against the provider with Keystone v3 (`v2 == false`) or
+/// v2.0; `-f json` output parsed, or the failure's stderr.
+pub struct Openstack {
+    bin: PathBuf,
+    auth: Vec<String>,
+}
+
+impl Openstack {
+    pub fn v3(p: &Running) -> Self {
+        Self {
+            bin: venv().join("bin/openstack"),
+            auth: vec![
+                format!("--os-auth-url=http://{}/v3", p.keystone),
+                "--os-identity-api-version=3".into(),
+                format!("--os-username={USER}"),
+                format!("--os-password={PASSWORD}"),
+                "--os-project-name=admin".into(),
+                "--os-user-domain-name=Default".into(),
+                "--os-project-domain-name=Default".into(),
+                "--os-region-name=RegionOne".into(),
+            ],
+        }
+    }
+
+    pub fn v2(p: &Running) -> Self {
+        Self {
+            bin: venv().join("bin/openstack"),
+            auth: vec![
+                format!("--os-auth-url=http://{}/v2.0", p.keystone),
+                "--os-identity-api-version=2".into(),
+                "--os-auth-type=v2password".into(),
+                format!("--os-username={USER}"),
+                format!("--os-password={PASSWORD}"),
+                "--os-project-name=admin".into(),
+                "--os-region-name=RegionOne".into(),
+            ],
+        }
+    }
+
+    pub fn try_run(&self, args: &[&str]) -> Result<Value, String> {
+        let out = Command::new(&self.bin)
+            .args(&self.auth)
+            .args(args)
+            .env_remove("OS_CLOUD")
+            .output()
+            .expect("run openstack");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let s = String::from_utf8_lossy(&out.stdout);
+        if s.trim().is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_str(&s).map_err(|e| format!("not JSON ({e}): {s}"))
+    }
+
+    /// Runs and parses; panics with stderr on failure.
+    pub fn run(&self, args: &[&str]) -> Value {
+        self.try_run(args)
+            .unwrap_or_else(|e| panic!("openstack {args:?} failed: {e}"))
+    }
+}
