@@ -11,8 +11,10 @@
 
 #![warn(missing_docs)]
 
+pub mod ovn;
 pub mod ovs;
 
+pub use ovn::{Central, Chassis, Controller};
 pub use ovs::Ovs;
 
 use std::process::{Command, Output};
