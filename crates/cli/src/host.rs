@@ -10,9 +10,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use netswitch_daemon::{Client, ClientError};
+use netswitch_engine::ovn::OvnConfig;
 use netswitch_engine::vnic::{Plugged, Target, Vnic};
 use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
-use netswitch_model::caps::Caps;
+use netswitch_model::caps::{Caps, OvnReport};
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
 
@@ -45,6 +46,17 @@ pub trait Host {
     fn unplug_vnic(&mut self, target: &Target) -> Result<Plugged, Failure>;
     /// listVnics: the plugged vNICs by device.
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure>;
+
+    /// plugVnics: OVN vNICs in one batch, `timeout` seconds for
+    /// ovn-controller (the host's default when `None`).
+    fn plug_vnics(&mut self, vnics: &[Vnic], timeout: Option<f64>)
+        -> Result<Vec<Plugged>, Failure>;
+    /// configureOvn.
+    fn configure_ovn(&mut self, c: &OvnConfig) -> Result<OvnReport, Failure>;
+    /// unconfigureOvn.
+    fn unconfigure_ovn(&mut self) -> Result<OvnReport, Failure>;
+    /// getOvn: the chassis' configuration.
+    fn ovn(&mut self) -> Result<OvnReport, Failure>;
 }
 
 /// The engine in this process.
@@ -134,6 +146,27 @@ impl Host for Local {
 
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
         Ok(self.0.vnics()?)
+    }
+
+    fn plug_vnics(
+        &mut self,
+        vnics: &[Vnic],
+        timeout: Option<f64>,
+    ) -> Result<Vec<Plugged>, Failure> {
+        let t = netswitch_engine::vnic::timeout_of(timeout)?;
+        Ok(self.0.plug_vnics(vnics, t)?)
+    }
+
+    fn configure_ovn(&mut self, c: &OvnConfig) -> Result<OvnReport, Failure> {
+        Ok(self.0.configure_ovn(c)?)
+    }
+
+    fn unconfigure_ovn(&mut self) -> Result<OvnReport, Failure> {
+        Ok(self.0.unconfigure_ovn()?)
+    }
+
+    fn ovn(&mut self) -> Result<OvnReport, Failure> {
+        Ok(self.0.ovn_report()?)
     }
 }
 
@@ -234,6 +267,33 @@ impl Host for Remote {
     fn vnics(&mut self) -> Result<BTreeMap<String, Plugged>, Failure> {
         let v = self.call("Host.listVnics", json!({}))?;
         field(&v, "vnics")
+    }
+
+    fn plug_vnics(
+        &mut self,
+        vnics: &[Vnic],
+        timeout: Option<f64>,
+    ) -> Result<Vec<Plugged>, Failure> {
+        let v = self.call(
+            "Host.plugVnics",
+            json!({"vnics": vnics, "timeout": timeout}),
+        )?;
+        field(&v, "vnics")
+    }
+
+    fn configure_ovn(&mut self, c: &OvnConfig) -> Result<OvnReport, Failure> {
+        let v = self.call("Host.configureOvn", json!(c))?;
+        field(&v, "ovn")
+    }
+
+    fn unconfigure_ovn(&mut self) -> Result<OvnReport, Failure> {
+        let v = self.call("Host.unconfigureOvn", json!({}))?;
+        field(&v, "ovn")
+    }
+
+    fn ovn(&mut self) -> Result<OvnReport, Failure> {
+        let v = self.call("Host.getOvn", json!({}))?;
+        field(&v, "ovn")
     }
 }
 

@@ -26,6 +26,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         Verb::Lldp(args) => lldp(host, as_json, args),
 
         Verb::Vnic(v) => vnic(host, as_json, v),
+        Verb::Ovn(v) => crate::ovn::run(host, as_json, v),
         Verb::Daemon | Verb::ImportVdsm { .. } | Verb::DhcpClient { .. } => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
@@ -192,6 +193,8 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             vm,
             mac,
             network,
+            port,
+            timeout,
             mtu,
             iface_id,
             device,
@@ -199,17 +202,30 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             let v = Vnic {
                 vm_id: vm.clone(),
                 mac: mac.clone(),
-                network: network.clone(),
+                network: network.clone().unwrap_or_default(),
+                port: port.clone(),
                 device: device.clone(),
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
             };
-            let p = host.plug_vnic(&v)?;
+            let p = match port {
+                Some(_) => {
+                    crate::ovn::timeout(*timeout)?;
+                    host.plug_vnics(std::slice::from_ref(&v), *timeout)?
+                        .remove(0)
+                }
+                None => host.plug_vnic(&v)?,
+            };
+            let to = port.as_deref().or(network.as_deref()).unwrap_or("");
             let message = format!(
-                "{device} is plugged into {network} ({} bridge {})",
+                "{device} is plugged into {to} ({} bridge {})",
                 p.switch, p.bridge
             );
             say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::PlugBatch { file, timeout } => {
+            crate::ovn::timeout(*timeout)?;
+            crate::ovn::plug_batch(host, as_json, file, *timeout)?;
         }
         VnicVerb::Unplug { device } => {
             let p = host.unplug_vnic(&Target::Device(device.clone()))?;

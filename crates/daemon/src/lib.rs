@@ -22,6 +22,7 @@ mod leases;
 mod limits;
 mod lldp;
 mod methods;
+mod ovn;
 mod registry;
 mod rpc;
 pub mod server;

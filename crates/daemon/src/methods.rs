@@ -45,6 +45,7 @@ pub(crate) fn registry() -> Registry {
         })
     });
     crate::vnic::register(&mut r);
+    crate::ovn::register(&mut r);
     r
 }
 

@@ -153,6 +153,7 @@ impl Daemon {
         };
         let mut caps = report::caps(&host, running, &self.engine.nics, &ctx);
         caps.vnics = self.engine.vnic_reports()?;
+        self.engine.fill_ovn_caps(&mut caps);
         // Sized as the last answer, so the buffer is not grown (and
         // copied) by doubling to twice what it needs.
         let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);

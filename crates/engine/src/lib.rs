@@ -10,6 +10,7 @@ pub mod dynamic;
 pub mod facts;
 pub mod hooks;
 pub mod journal;
+pub mod ovn;
 pub mod ovs;
 pub mod resolv;
 pub mod safe;
@@ -231,6 +232,7 @@ impl Engine {
         };
         let mut caps = report::caps(&host, &running, &self.nics, &ctx);
         caps.vnics = self.vnic_reports()?;
+        self.fill_ovn_caps(&mut caps);
         debug!(
             links = host.links.len(),
             elapsed_us = t.elapsed().as_micros() as u64,

@@ -257,6 +257,7 @@ impl Engine {
             confirm,
             persist,
         )?;
+        self.ovn_follow();
         Ok(Outcome {
             request,
             desired,
