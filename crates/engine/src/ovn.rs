@@ -132,6 +132,21 @@ fn check_shape(c: &OvnConfig) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Runs `tx` (a transaction that makes br-int when its read lacks it)
+/// again once if it failed: ovn-controller makes br-int as soon as it
+/// connects to OVS, so it can slip in between the read and the commit, and
+/// OVSDB then refuses a second bridge of that name. Its row is in the
+/// replica by the time the refusal arrives, so the second read sees it.
+pub(crate) fn with_br_int_retry(mut tx: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    match tx() {
+        Err(e) => {
+            warn!("OVS transaction with br-int failed ({e}); reading again");
+            tx()
+        }
+        ok => ok,
+    }
+}
+
 /// The device that carries network `name`'s address.
 fn top_device(name: &str, running: &Config) -> Option<String> {
     let net = running.networks.get(name)?;
@@ -234,22 +249,26 @@ impl crate::Engine {
             (None, None) => return Err(refuse(Code::BadParams, "encapIp", "missing")),
         };
         let encap_type = c.encap_type.clone().unwrap_or_else(|| "geneve".into());
-        let mut set = vec![
+        let set = vec![
             (REMOTE.to_string(), c.remote.clone()),
             (ENCAP_TYPE.to_string(), encap_type),
             (ENCAP_IP.to_string(), encap_ip),
         ];
         let given = c.system_id.clone();
-        crate::ovs::transact_root(&self.ovs, |now| {
-            let id = given
-                .or_else(|| now.root_external_ids.get(SYSTEM_ID).cloned())
-                .unwrap_or_else(random_uuid);
-            set.push((SYSTEM_ID.to_string(), id));
-            let br = now.bridge_uuid.get(BR_INT).map(|u| {
-                let have = now.state.bridges.get(BR_INT);
-                (u, have.map_or("", |b| b.datapath_type.as_str()))
-            });
-            Ok(keys::set_ops(&set, br, &self.ovs.datapath))
+        with_br_int_retry(|| {
+            let mut set = set.clone();
+            crate::ovs::transact_root(&self.ovs, |now| {
+                let id = given
+                    .clone()
+                    .or_else(|| now.root_external_ids.get(SYSTEM_ID).cloned())
+                    .unwrap_or_else(random_uuid);
+                set.push((SYSTEM_ID.to_string(), id));
+                let br = now.bridge_uuid.get(BR_INT).map(|u| {
+                    let have = now.state.bridges.get(BR_INT);
+                    (u, have.map_or("", |b| b.datapath_type.as_str()))
+                });
+                Ok(keys::set_ops(&set, br, &self.ovs.datapath))
+            })
         })
         .map_err(|e| backend(format!("ovn: {e}")))
     }

@@ -262,18 +262,26 @@ impl crate::Engine {
             return Ok(Vec::new());
         }
         let datapath = self.ovs.datapath.clone();
-        crate::ovs::transact_root(&self.ovs, |now| {
-            Ok(port_ops(new, now.bridge_uuid.get(BR_INT), &datapath))
+        crate::ovn::with_br_int_retry(|| {
+            crate::ovs::transact_root(&self.ovs, |now| {
+                Ok(port_ops(new, now.bridge_uuid.get(BR_INT), &datapath))
+            })
         })
         .map_err(|e| backend(format!("vnic {}: {e}", new[0].vnic.device)))?;
         let host = self.host.read()?;
+        // Only the devices that are down: an op on each of 500 devices
+        // that are up already is 500 round trips for nothing.
         let ops: Vec<_> = new
             .iter()
+            .filter(|p| host.link(&p.vnic.device).is_none_or(|l| !l.admin_up))
             .map(|p| netswitch_model::plan::KernelOp::SetUp {
                 link: p.vnic.device.clone(),
             })
             .collect();
         let added: Vec<String> = new.iter().map(|p| p.vnic.device.clone()).collect();
+        if ops.is_empty() {
+            return Ok(added);
+        }
         if let Err(e) = super::kernel(&host, &ops, &new[0].vnic.device) {
             self.take_back(new, &added);
             return Err(e);
