@@ -165,6 +165,18 @@ pub struct Global {
         value_parser = clap::value_parser!(u16).range(1..=4096)
     )]
     pub ovs_max_message: u16,
+    /// How long an OVN vNIC's plug waits for ovn-controller to install its
+    /// port (ovn-installed) before it is undone (29), in seconds.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECS",
+        env = "NETSWITCH_OVN_TIMEOUT",
+        default_value_t = 90.0,
+        allow_negative_numbers = true,
+        value_parser = ovs_secs
+    )]
+    pub ovn_timeout: f64,
     /// Hooks: executables in DIR/before_network_setup/ (may rewrite the
     /// request) and DIR/after_network_setup/, as VDSM runs them.
     #[arg(
@@ -353,6 +365,9 @@ pub enum Verb {
         #[arg(long, value_name = "FILE", default_value = netswitch_provider::config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Configure, unconfigure and show this host as an OVN chassis.
+    #[command(subcommand)]
+    Ovn(crate::ovn::OvnVerb),
     /// The DHCP supervisor of one network, started and stopped by setup
     /// (internal: runs until SIGTERM, then releases its leases).
     #[command(name = "dhcp-client", hide = true)]
@@ -374,8 +389,21 @@ pub enum VnicVerb {
         #[arg(long, value_name = "MAC")]
         mac: String,
         /// The host network to join.
-        #[arg(long, value_name = "NET")]
-        network: String,
+        #[arg(
+            long,
+            value_name = "NET",
+            required_unless_present = "port",
+            conflicts_with = "port"
+        )]
+        network: Option<String>,
+        /// OVN: the logical switch port to bind (the device joins br-int
+        /// and the plug waits for ovn-controller to install it).
+        #[arg(long, value_name = "PORT_ID")]
+        port: Option<String>,
+        /// OVN: how long to wait for ovn-controller, in seconds (default
+        /// --ovn-timeout); past it the plug is undone (29).
+        #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+        timeout: Option<f64>,
         /// The device's MTU (at most the network's; the network's if absent).
         #[arg(long, value_name = "MTU", value_parser = clap::value_parser!(u32).range(68..=65535))]
         mtu: Option<u32>,
@@ -393,6 +421,16 @@ pub enum VnicVerb {
         mirror: Vec<String>,
         /// The tap or veth end the hypervisor made.
         device: String,
+    },
+    /// Plug OVN vNICs listed in FILE (a JSON list of {vmId, mac, port,
+    /// device, [mtu]}; - for stdin) in one call: one OVSDB transaction
+    /// and one wait for ovn-controller.
+    PlugBatch {
+        /// The list.
+        file: String,
+        /// How long to wait for ovn-controller, in seconds.
+        #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+        timeout: Option<f64>,
     },
     /// Take DEVICE off its network (the device itself stays).
     Unplug {

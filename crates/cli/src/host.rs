@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use netswitch_daemon::{Client, ClientError};
 use netswitch_engine::mirror::Mirrored;
+use netswitch_engine::ovn::OvnConfig;
 use netswitch_engine::vnic::{Plugged, Target, Vnic};
 use netswitch_engine::{Engine, EngineError, Outcome, Restored, SetupOptions};
-use netswitch_model::caps::Caps;
+use netswitch_model::caps::{Caps, OvnReport};
 use netswitch_model::{Code, RequestError};
 use serde_json::{json, Value};
 
@@ -57,6 +58,16 @@ pub trait Host {
     fn change_numvfs(&mut self, device: &str, numvfs: u32) -> Result<Value, Failure>;
     /// setLldpTx: whether LLDP is transmitted on `device`.
     fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure>;
+    /// plugVnics: OVN vNICs in one batch, `timeout` seconds for
+    /// ovn-controller (the host's default when `None`).
+    fn plug_vnics(&mut self, vnics: &[Vnic], timeout: Option<f64>)
+        -> Result<Vec<Plugged>, Failure>;
+    /// configureOvn.
+    fn configure_ovn(&mut self, c: &OvnConfig) -> Result<OvnReport, Failure>;
+    /// unconfigureOvn.
+    fn unconfigure_ovn(&mut self) -> Result<OvnReport, Failure>;
+    /// getOvn: the chassis' configuration.
+    fn ovn(&mut self) -> Result<OvnReport, Failure>;
 }
 
 /// The engine in this process.
@@ -168,6 +179,27 @@ impl Host for Local {
 
     fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure> {
         Ok(self.0.set_lldp_tx(device, tx)?)
+    }
+
+    fn plug_vnics(
+        &mut self,
+        vnics: &[Vnic],
+        timeout: Option<f64>,
+    ) -> Result<Vec<Plugged>, Failure> {
+        let t = netswitch_engine::vnic::timeout_of(timeout)?;
+        Ok(self.0.plug_vnics(vnics, t)?)
+    }
+
+    fn configure_ovn(&mut self, c: &OvnConfig) -> Result<OvnReport, Failure> {
+        Ok(self.0.configure_ovn(c)?)
+    }
+
+    fn unconfigure_ovn(&mut self) -> Result<OvnReport, Failure> {
+        Ok(self.0.unconfigure_ovn()?)
+    }
+
+    fn ovn(&mut self) -> Result<OvnReport, Failure> {
+        Ok(self.0.ovn_report()?)
     }
 }
 
@@ -298,6 +330,33 @@ impl Host for Remote {
     fn set_lldp_tx(&mut self, device: &str, tx: bool) -> Result<bool, Failure> {
         let v = self.call("Host.setLldpTx", json!({"device": device, "tx": tx}))?;
         Ok(v["lldp"]["tx"].as_bool().unwrap_or(tx))
+    }
+
+    fn plug_vnics(
+        &mut self,
+        vnics: &[Vnic],
+        timeout: Option<f64>,
+    ) -> Result<Vec<Plugged>, Failure> {
+        let v = self.call(
+            "Host.plugVnics",
+            json!({"vnics": vnics, "timeout": timeout}),
+        )?;
+        field(&v, "vnics")
+    }
+
+    fn configure_ovn(&mut self, c: &OvnConfig) -> Result<OvnReport, Failure> {
+        let v = self.call("Host.configureOvn", json!(c))?;
+        field(&v, "ovn")
+    }
+
+    fn unconfigure_ovn(&mut self) -> Result<OvnReport, Failure> {
+        let v = self.call("Host.unconfigureOvn", json!({}))?;
+        field(&v, "ovn")
+    }
+
+    fn ovn(&mut self) -> Result<OvnReport, Failure> {
+        let v = self.call("Host.getOvn", json!({}))?;
+        field(&v, "ovn")
     }
 }
 

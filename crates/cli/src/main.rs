@@ -13,6 +13,7 @@ mod libvirt;
 mod lldp;
 mod mirror;
 mod out;
+mod ovn;
 mod remote;
 mod table;
 mod verbs;
@@ -101,6 +102,7 @@ fn engine(g: &Global) -> Engine {
     engine.ovs.datapath = g.ovs_datapath.clone();
     engine.ovs.timeout = std::time::Duration::from_secs_f64(g.ovs_timeout);
     engine.ovs.max_message = usize::from(g.ovs_max_message) << 20;
+    engine.ovs.ovn_timeout = std::time::Duration::from_secs_f64(g.ovn_timeout);
     engine.hooks_dir = Some(g.hooks_dir.clone());
     engine.nics = NicPolicy {
         fake_nics: g

@@ -38,6 +38,7 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
             );
             Ok(())
         }
+        Verb::Ovn(v) => crate::ovn::run(host, as_json, v),
         Verb::Daemon(_)
         | Verb::ImportVdsm { .. }
         | Verb::DhcpClient { .. }
@@ -208,6 +209,8 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             vm,
             mac,
             network,
+            port,
+            timeout,
             mtu,
             iface_id,
             mac_spoof,
@@ -218,7 +221,8 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             let v = Vnic {
                 vm_id: vm.clone(),
                 mac: mac.clone(),
-                network: network.clone(),
+                network: network.clone().unwrap_or_default(),
+                port: port.clone(),
                 device: device.clone(),
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
@@ -226,12 +230,24 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
 
                 port_mirroring: mirror.clone(),
             };
-            let p = host.plug_vnic(&v)?;
+            let p = match port {
+                Some(_) => {
+                    crate::ovn::timeout(*timeout)?;
+                    host.plug_vnics(std::slice::from_ref(&v), *timeout)?
+                        .remove(0)
+                }
+                None => host.plug_vnic(&v)?,
+            };
+            let to = port.as_deref().or(network.as_deref()).unwrap_or("");
             let message = format!(
-                "{device} is plugged into {network} ({} bridge {})",
+                "{device} is plugged into {to} ({} bridge {})",
                 p.switch, p.bridge
             );
             say(as_json, &message, json!({"vnic": p}));
+        }
+        VnicVerb::PlugBatch { file, timeout } => {
+            crate::ovn::timeout(*timeout)?;
+            crate::ovn::plug_batch(host, as_json, file, *timeout)?;
         }
         VnicVerb::Unplug { device } => {
             let p = host.unplug_vnic(&Target::Device(device.clone()))?;

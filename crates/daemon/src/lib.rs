@@ -24,6 +24,7 @@ mod lldp;
 mod lldp_tx;
 mod methods;
 mod mirror;
+mod ovn;
 mod registry;
 mod rpc;
 pub mod server;

@@ -52,6 +52,7 @@ pub(crate) fn registry() -> Registry {
 
     crate::sriov::register(&mut r);
     crate::lldp_tx::register(&mut r);
+    crate::ovn::register(&mut r);
     r
 }
 

@@ -158,6 +158,7 @@ impl Daemon {
         caps.vnics = self.engine.vnic_reports()?;
         self.engine.add_mirror_reports(&mut caps, &host)?;
         self.engine.sriov_caps(&mut caps);
+        self.engine.fill_ovn_caps(&mut caps);
         // Sized as the last answer, so the buffer is not grown (and
         // copied) by doubling to twice what it needs.
         let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);

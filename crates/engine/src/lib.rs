@@ -12,6 +12,7 @@ pub mod facts;
 pub mod hooks;
 pub mod journal;
 pub mod mirror;
+pub mod ovn;
 pub mod ovs;
 mod qos;
 pub mod resolv;
@@ -242,6 +243,7 @@ impl Engine {
         caps.vnics = self.vnic_reports()?;
         self.add_mirror_reports(&mut caps, &host)?;
         self.sriov_caps(&mut caps);
+        self.fill_ovn_caps(&mut caps);
         debug!(
             links = host.links.len(),
             elapsed_us = t.elapsed().as_micros() as u64,

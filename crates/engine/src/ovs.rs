@@ -38,6 +38,10 @@ pub struct OvsSettings {
     /// The longest message accepted from OVSDB (bytes); a peer sending
     /// more loses its connection rather than grow netswitch.
     pub max_message: usize,
+    /// How long an OVN vNIC's plug waits for ovn-controller to install its
+    /// port (`ovn-installed`); the first binding on a chassis can take
+    /// ~50 s under TCG.
+    pub ovn_timeout: Duration,
     /// The kept connection and its replica; clones share it, so the
     /// daemon's engine keeps one connection for its whole life.
     pub link: Arc<Link>,
@@ -50,6 +54,7 @@ impl Default for OvsSettings {
             datapath: "system".into(),
             timeout: Duration::from_secs(30),
             max_message: netswitch_ovsdb::DEFAULT_MAX_MESSAGE,
+            ovn_timeout: Duration::from_secs(90),
             link: Arc::default(),
         }
     }
@@ -199,6 +204,33 @@ pub(crate) fn transact_rows(
         .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
     let tx = build(&now.bridge_uuid, &now.port_uuid)?;
     match commit(&c, &root, tx, Vec::new(), None, &wait) {
+        Ok(_) => Ok(()),
+        Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
+        Err(Failed::Other(m)) => Err(m),
+    }
+}
+
+/// Like [`transact_rows`], for writers that also change the root row
+/// (the OVN chassis keys, `crate::ovn`): `build` gets the whole read and
+/// returns the ops and the root-row mutations.
+pub(crate) fn transact_root(
+    settings: &OvsSettings,
+    build: impl FnOnce(&Read) -> Result<(Vec<netswitch_ovsdb::Op>, Vec<Mutation>), String>,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let c = settings.link.client(settings).map_err(|e| e.to_string())?;
+    let _deadline = Deadline::set(&c, started + settings.timeout);
+    let wait = Wait {
+        deadline: started + settings.timeout,
+        timeout: settings.timeout,
+    };
+    let now = c.with_replica(read_replica);
+    let root = now
+        .root
+        .clone()
+        .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
+    let (tx, mutations) = build(&now)?;
+    match commit(&c, &root, tx, mutations, None, &wait) {
         Ok(_) => Ok(()),
         Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
         Err(Failed::Other(m)) => Err(m),

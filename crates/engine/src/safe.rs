@@ -192,6 +192,10 @@ impl Engine {
             warn!("{e}");
             out.skipped.push(e);
         }
+        if let Err(e) = self.ovn_restore() {
+            warn!("{e}");
+            out.skipped.push(e);
+        }
         if !boot_id.is_empty() {
             state.replace(BOOT_MARKER, boot_id.as_bytes())?;
         }

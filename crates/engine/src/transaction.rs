@@ -212,6 +212,7 @@ impl Engine {
             tracing::warn!(error = %e, "after the setup");
         }
         let applied = applied?;
+        self.ovn_follow();
         Ok(Outcome {
             request,
             desired,

@@ -34,8 +34,10 @@ use crate::statedir::Dir;
 use crate::{EngineError, FailureKind, TransactionError};
 
 mod intent;
+mod ovn;
 mod replug;
 mod spoof;
+pub use ovn::timeout_of;
 
 /// The state dir's subdirectory of plugged vNICs.
 const VNICS_DIR: &str = "vnics";
@@ -46,7 +48,12 @@ const VNICS_DIR: &str = "vnics";
 pub struct Vnic {
     pub vm_id: String,
     pub mac: String,
+    /// The host network; empty for an OVN vNIC (`port`).
+    #[serde(default)]
     pub network: String,
+    /// OVN: the logical switch port's id (`iface-id` on br-int).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
     /// The tap or veth end the hypervisor made.
     pub device: String,
     /// At most the network's MTU; the network's when absent.
@@ -90,6 +97,7 @@ impl Plugged {
             mac: self.vnic.mac.clone(),
             network: self.vnic.network.clone(),
             switch: self.switch.clone(),
+            port: self.vnic.port.clone(),
         }
     }
 }
@@ -343,6 +351,9 @@ impl crate::Engine {
     pub fn plug_vnic(&self, v: &Vnic) -> Result<Plugged, EngineError> {
         let _span = tracing::info_span!("plug_vnic", device = %v.device).entered();
         check_shape(v)?;
+        if v.port.is_some() {
+            return Ok(self.plug_vnics(std::slice::from_ref(v), None)?.remove(0));
+        }
         let _lock = self.lock()?;
         let running = self.running()?;
         let kept = self.vnics()?.remove(&v.device);
@@ -413,7 +424,7 @@ impl crate::Engine {
             return Err(refuse(Code::BadNic, &name, "device", "no plugged vNIC"));
         };
         self.mirror_drop_device_locked(&p.vnic.device)?;
-        let host = self.observe(p.switch == "ovs")?;
+        let host = self.observe(p.switch != "legacy")?;
         self.leave(&p, &host)?;
         if let Some(dir) = self.vnics_dir(false)? {
             dir.remove_file(&p.vnic.device)?;
@@ -458,7 +469,7 @@ impl crate::Engine {
     /// Undoes [`Self::join`]'s membership, if it is still there.
     fn leave(&self, p: &Plugged, host: &HostState) -> Result<(), EngineError> {
         let dev = &p.vnic.device;
-        if p.switch == "ovs" {
+        if p.switch == "ovs" || p.switch == ovn::SWITCH {
             let on = host.ovs.as_ref().and_then(|o| o.bridge_of_port(dev));
             if on.is_none_or(|b| b.name != p.bridge) {
                 return Ok(());

@@ -160,6 +160,46 @@ pub struct Caps {
     /// dir, not from the host).
     #[serde(default)]
     pub vnics: BTreeMap<String, VnicReport>,
+    /// The OVN chassis (filled by the engine from its state dir and OVS).
+    #[serde(default)]
+    pub ovn: OvnReport,
+    /// VDSM's key: the chassis name oVirt's OVN provider binds ports to
+    /// (`{"OVIRT_PROVIDER_OVN": systemId}`), when the chassis is configured.
+    #[serde(
+        rename = "openstack_binding_host_ids",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub openstack_binding_host_ids: Option<BTreeMap<String, String>>,
+}
+
+/// The OVN chassis as `ovn show` and the caps report it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OvnReport {
+    pub configured: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encap_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encap_ip: Option<String>,
+    /// The network `encapIp` follows, when configured so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encap_network: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge_mappings: Option<String>,
+}
+
+impl OvnReport {
+    /// VDSM's `openstack_binding_host_ids`: the chassis name under which
+    /// oVirt's OVN provider binds ports to this host.
+    pub fn binding_host_ids(&self) -> Option<BTreeMap<String, String>> {
+        let id = self.system_id.clone().filter(|_| self.configured)?;
+        Some(BTreeMap::from([("OVIRT_PROVIDER_OVN".to_string(), id)]))
+    }
 }
 
 /// One plugged vNIC in the caps.
@@ -169,6 +209,9 @@ pub struct VnicReport {
     pub vm_id: String,
     pub mac: String,
     pub network: String,
-    /// `legacy` or `ovs`.
+    /// `legacy`, `ovs` or `ovn`.
     pub switch: String,
+    /// OVN: the logical port (`iface-id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<String>,
 }

@@ -12,8 +12,10 @@
 #![warn(missing_docs)]
 
 pub mod netdevsim;
+pub mod ovn;
 pub mod ovs;
 
+pub use ovn::{Central, Chassis, Controller};
 pub use ovs::Ovs;
 
 use std::process::{Command, Output};

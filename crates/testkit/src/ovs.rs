@@ -27,13 +27,29 @@ pub struct Ovs {
 }
 
 fn spawn_in(ns: &Netns, dir: &Path, argv: &[String]) -> Child {
-    let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns.name()])
-        .args(argv)
-        .env("OVS_RUNDIR", dir)
-        .env("OVS_DBDIR", dir)
-        .env("OVS_LOGDIR", dir)
-        .env("OVS_SYSCONFDIR", dir)
+    let env: Vec<(&str, PathBuf)> = ["OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"]
+        .into_iter()
+        .map(|k| (k, dir.to_path_buf()))
+        .collect();
+    spawn(Some(ns), &env, argv)
+}
+
+/// Starts `argv` (inside `ns` when given) with `env`, quiet, dying with
+/// the test process.
+pub(crate) fn spawn(ns: Option<&Netns>, env: &[(&str, PathBuf)], argv: &[String]) -> Child {
+    let mut cmd = match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns.name()]).args(argv);
+            c
+        }
+        None => {
+            let mut c = Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    cmd.envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -46,10 +62,10 @@ fn spawn_in(ns: &Netns, dir: &Path, argv: &[String]) -> Child {
         });
     }
     cmd.spawn()
-        .expect("spawn an OVS daemon (is openvswitch-switch installed?)")
+        .unwrap_or_else(|e| panic!("spawn {} (is it installed?): {e}", argv[0]))
 }
 
-fn wait_for_path(p: &Path) {
+pub(crate) fn wait_for_path(p: &Path) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !p.exists() {
         assert!(Instant::now() < deadline, "{} never appeared", p.display());
