@@ -12,8 +12,10 @@
 #![warn(missing_docs)]
 
 pub mod ovs;
+pub mod ovsdb_cluster;
 
 pub use ovs::Ovs;
+pub use ovsdb_cluster::OvsdbCluster;
 
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
