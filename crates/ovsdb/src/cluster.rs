@@ -117,6 +117,18 @@ pub struct ClusterClient {
     monitors: Mutex<Vec<Monitor>>,
     /// One failover at a time; others wait and take its result.
     failing_over: Mutex<()>,
+    /// Connections made to a leader, the first one included.
+    attached: AtomicUsize,
+}
+
+impl std::fmt::Debug for ClusterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterClient")
+            .field("remotes", &self.remotes_string())
+            .field("db", &self.db)
+            .field("leader", &self.leader_address())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Splits `tcp:A:1,tcp:B:2` (the ovn-nbctl `--db` syntax) into remotes.
@@ -167,6 +179,7 @@ impl ClusterClient {
             next: AtomicUsize::new(0),
             monitors: Mutex::new(Vec::new()),
             failing_over: Mutex::new(()),
+            attached: AtomicUsize::new(0),
         };
         c.failover(None)?;
         Ok(c)
@@ -177,6 +190,12 @@ impl ClusterClient {
         lock(&self.current)
             .as_ref()
             .map(|c| c.address().to_string())
+    }
+
+    /// How many times the client moved to a new leader after the first
+    /// connect (for diagnostics and tests).
+    pub fn failovers(&self) -> usize {
+        self.attached.load(Ordering::Relaxed).saturating_sub(1)
     }
 
     /// The connection to the leader, failing over first if the current
@@ -211,6 +230,7 @@ impl ClusterClient {
                         // Next time, start with the one after the leader.
                         self.next.store(i, Ordering::Relaxed);
                         let c = Arc::new(c);
+                        self.attached.fetch_add(1, Ordering::Relaxed);
                         *lock(&self.current) = Some(Arc::clone(&c));
                         tracing::info!(addr = %self.remotes[i], db = %self.db, "following the ovsdb leader");
                         return Ok(c);

@@ -92,8 +92,7 @@ fn followers_only_is_no_leader_and_the_client_finds_the_leader_listed_last() {
     // Followers answer, but say (in _Server.Database) they do not lead.
     let only = vec![cl.addr(followers[0]), cl.addr(followers[1])];
     let e = ClusterClient::connect_with(&only, NB_DB, options(Duration::from_secs(2)))
-        .err()
-        .expect("followers only must not be accepted");
+        .expect_err("followers only must not be accepted");
     assert_eq!(e.code(), 32, "{e}");
     assert!(matches!(e, Error::NoLeader { .. }), "{e}");
     assert!(e.to_string().contains("not the leader"), "{e}");
@@ -101,6 +100,7 @@ fn followers_only_is_no_leader_and_the_client_finds_the_leader_listed_last() {
     let remotes = cl.remotes(&[followers[0], followers[1], leader]);
     let c = ClusterClient::connect(&remotes, NB_DB).expect("connect");
     assert_eq!(c.leader_address(), Some(cl.addr(leader)));
+    assert_eq!(c.failovers(), 0);
     let done = add_switch(&c, "ls-first").expect("insert");
     assert!(matches!(done, Committed::Now(_)), "{done:?}");
     assert_eq!(
@@ -151,6 +151,7 @@ fn a_sigkilled_leader_costs_a_retry_and_every_row_lands_exactly_once() {
     let new_leader = cl.wait_leader(Duration::from_secs(30));
     assert_ne!(new_leader, leader);
     assert_eq!(c.leader_address(), Some(cl.addr(new_leader)));
+    assert_eq!(c.failovers(), 1, "one failover, to the new leader");
     let live: Vec<usize> = (0..3).filter(|&i| cl.is_running(i)).collect();
     let listed = nbctl_switches(&cl.remotes(&live));
     let mut names: Vec<&String> = listed.values().collect();
@@ -206,9 +207,8 @@ fn all_remotes_dead_is_a_clear_error_after_the_bound() {
     let remotes: Vec<String> = ports.iter().map(|p| format!("tcp:127.0.0.1:{p}")).collect();
     let bound = Duration::from_secs(2);
     let t = Instant::now();
-    let e = ClusterClient::connect_with(&remotes, NB_DB, options(bound))
-        .err()
-        .expect("nobody listens");
+    let e =
+        ClusterClient::connect_with(&remotes, NB_DB, options(bound)).expect_err("nobody listens");
     assert!(t.elapsed() >= bound, "gave up after {:?}", t.elapsed());
     assert_eq!(e.code(), 32);
     let msg = e.to_string();
@@ -217,9 +217,7 @@ fn all_remotes_dead_is_a_clear_error_after_the_bound() {
         "{msg}"
     );
 
-    let e = ClusterClient::connect("tcp:127.0.0.1:1,ssl:x:2", NB_DB)
-        .err()
-        .expect("bad address");
+    let e = ClusterClient::connect("tcp:127.0.0.1:1,ssl:x:2", NB_DB).expect_err("bad address");
     assert_eq!(e.code(), 21, "{e}");
     assert!(e.to_string().contains("ssl:x:2"), "{e}");
 }
