@@ -221,3 +221,43 @@ fn all_remotes_dead_is_a_clear_error_after_the_bound() {
     assert_eq!(e.code(), 21, "{e}");
     assert!(e.to_string().contains("ssl:x:2"), "{e}");
 }
+
+#[test]
+fn a_leader_that_stops_leading_without_dropping_us_is_left_for_the_new_one() {
+    let mut cl = OvsdbCluster::start(NB_SCHEMA, NB_DB, 3);
+    let old = cl.wait_leader(Duration::from_secs(30));
+    let c = ClusterClient::connect(&cl.remotes(&[0, 1, 2]), NB_DB).expect("connect");
+    c.monitor_cond(NB_DB, &[TableMonitor::columns("Logical_Switch", &["name"])])
+        .expect("monitor");
+    add_switch(&c, "before").expect("insert on the first leader");
+    assert_eq!(c.leader_address(), Some(cl.addr(old)));
+
+    // Frozen, the leader keeps our connection open; the others elect a new
+    // leader; resumed, it learns it is a follower and says so in _Server.
+    cl.pause(old);
+    let new = cl.wait_leader(Duration::from_secs(60));
+    cl.resume(old);
+    let end = Instant::now() + Duration::from_secs(60);
+    while cl.role(old).as_deref() != Some("follower") {
+        assert!(Instant::now() < end, "old leader never became a follower");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let at = c.client().expect("a leader").address().to_string();
+        if at == cl.addr(new) {
+            break;
+        }
+        assert!(Instant::now() < end, "still on {at}, not the new leader");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(c.failovers(), 1);
+    add_switch(&c, "after").expect("insert on the new leader");
+    let want: Vec<String> = vec!["after".into(), "before".into()];
+    let mut got: Vec<String> = replica_switches(&c.replica()).into_values().collect();
+    got.sort();
+    assert_eq!(got, want, "the new leader's content, nothing stale");
+    let mut listed: Vec<String> = nbctl_switches(&cl.remotes(&[new])).into_values().collect();
+    listed.sort();
+    assert_eq!(listed, want);
+}

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 struct Member {
     client_port: u16,
     child: Option<Child>,
+    /// Stopped with SIGSTOP: it answers nothing, not even `ovs-appctl`.
+    paused: bool,
 }
 
 /// A running RAFT cluster of ovsdb-servers; see the module doc.
@@ -79,6 +81,7 @@ impl OvsdbCluster {
             c.members.push(Member {
                 client_port: free_port(),
                 child: None,
+                paused: false,
             });
             c.spawn(i);
         }
@@ -149,11 +152,18 @@ impl OvsdbCluster {
     /// still running).
     pub fn leader(&self) -> Option<usize> {
         (0..self.len()).find(|&i| {
-            self.members[i].child.is_some()
-                && self
-                    .status(i)
-                    .is_some_and(|s| s.lines().any(|l| l.trim() == "Role: leader"))
+            self.is_running(i)
+                && !self.members[i].paused
+                && self.role(i).as_deref() == Some("leader")
         })
+    }
+
+    /// Server `i`'s RAFT role as `cluster/status` says it (`leader`,
+    /// `follower`, `candidate`), if it answers.
+    pub fn role(&self, i: usize) -> Option<String> {
+        let s = self.status(i)?;
+        s.lines()
+            .find_map(|l| l.trim().strip_prefix("Role: ").map(str::to_owned))
     }
 
     /// Waits up to `timeout` for a leader; panics naming the logs if none.
@@ -199,6 +209,27 @@ impl OvsdbCluster {
             let _ = ch.kill();
             let _ = ch.wait();
         }
+    }
+
+    /// Freezes server `i` (SIGSTOP): its connections stay open but it
+    /// answers nothing, so the others elect a new leader without it.
+    pub fn pause(&mut self, i: usize) {
+        self.signal(i, libc::SIGSTOP);
+        self.members[i].paused = true;
+    }
+
+    /// Resumes a server frozen by [`OvsdbCluster::pause`] (SIGCONT).
+    pub fn resume(&mut self, i: usize) {
+        self.signal(i, libc::SIGCONT);
+        self.members[i].paused = false;
+    }
+
+    fn signal(&self, i: usize, sig: libc::c_int) {
+        let ch = self.members[i].child.as_ref().expect("server running");
+        let pid = libc::pid_t::try_from(ch.id()).expect("pid fits");
+        // SAFETY: kill(2) on our own child's pid; no memory is shared.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
     }
 
     /// Whether server `i` is running (not killed by [`OvsdbCluster::kill`]).
