@@ -89,10 +89,7 @@ enum Outcome {
 fn classify(e: &Error) -> Outcome {
     match e {
         Error::Rpc { error, .. } if error.as_str() == Some("not leader") => Outcome::NotCommitted,
-        Error::Op { error, details, .. } if error == "not leader" => {
-            let _ = details;
-            Outcome::NotCommitted
-        }
+        Error::Op { error, .. } if error == "not leader" => Outcome::NotCommitted,
         // ovsdb-server reports a RAFT commit it could not finish (lost
         // leadership, shutdown, timeout) as a commit-time error: the entry
         // may still commit under the next leader.
@@ -227,8 +224,9 @@ impl ClusterClient {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % self.remotes.len();
                 match self.attach(&self.remotes[i]) {
                     Ok(c) => {
-                        // Next time, start with the one after the leader.
-                        self.next.store(i, Ordering::Relaxed);
+                        // Next time, start with the one after the leader:
+                        // when it fails, it is the least likely to lead.
+                        self.next.store(i + 1, Ordering::Relaxed);
                         let c = Arc::new(c);
                         self.attached.fetch_add(1, Ordering::Relaxed);
                         *lock(&self.current) = Some(Arc::clone(&c));

@@ -109,12 +109,16 @@ fn followers_only_is_no_leader_and_the_client_finds_the_leader_listed_last() {
     );
 }
 
-#[test]
-fn a_sigkilled_leader_costs_a_retry_and_every_row_lands_exactly_once() {
+/// Writes `ROWS` switches from a thread, one transaction each, while
+/// `disrupt` strikes the leader after `KILL_AFTER`; then checks that no
+/// error reached the writer, every row landed once (`ovn-nbctl`), the client
+/// is on the new leader and its replica equals what `ovn-nbctl` lists.
+fn write_through(options: ClusterOptions, disrupt: fn(&mut OvsdbCluster, usize)) {
     let mut cl = OvsdbCluster::start(NB_SCHEMA, NB_DB, 3);
     let leader = cl.wait_leader(Duration::from_secs(30));
     let order: Vec<usize> = (1..=3).map(|k| (leader + k) % 3).collect();
-    let c = Arc::new(ClusterClient::connect(&cl.remotes(&order), NB_DB).expect("connect"));
+    let remotes: Vec<String> = order.iter().map(|&i| cl.addr(i)).collect();
+    let c = Arc::new(ClusterClient::connect_with(&remotes, NB_DB, options).expect("connect"));
     assert_eq!(c.leader_address(), Some(cl.addr(leader)));
     c.monitor_cond(NB_DB, &[TableMonitor::columns("Logical_Switch", &["name"])])
         .expect("monitor");
@@ -139,21 +143,23 @@ fn a_sigkilled_leader_costs_a_retry_and_every_row_lands_exactly_once() {
     while written.load(Ordering::SeqCst) < KILL_AFTER && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(5));
     }
-    cl.kill(leader);
-    let at_kill = written.load(Ordering::SeqCst);
-    assert!(at_kill < ROWS, "the writer finished before the kill");
+    disrupt(&mut cl, leader);
+    let at = written.load(Ordering::SeqCst);
+    assert!(
+        at < ROWS,
+        "the writer finished before the leader was struck"
+    );
     let earlier = writer
         .join()
         .expect("writer thread")
         .expect("no error surfaces");
-    eprintln!("killed the leader after {at_kill} rows; committed by an earlier attempt: {earlier}");
+    eprintln!("leader struck after {at} rows; committed by an earlier attempt: {earlier}");
 
     let new_leader = cl.wait_leader(Duration::from_secs(30));
     assert_ne!(new_leader, leader);
     assert_eq!(c.leader_address(), Some(cl.addr(new_leader)));
     assert_eq!(c.failovers(), 1, "one failover, to the new leader");
-    let live: Vec<usize> = (0..3).filter(|&i| cl.is_running(i)).collect();
-    let listed = nbctl_switches(&cl.remotes(&live));
+    let listed = nbctl_switches(&cl.remotes(&[new_leader]));
     let mut names: Vec<&String> = listed.values().collect();
     names.sort();
     let mut want: Vec<String> = (0..ROWS).map(|n| format!("ls-{n}")).collect();
@@ -168,6 +174,21 @@ fn a_sigkilled_leader_costs_a_retry_and_every_row_lands_exactly_once() {
         listed,
         "replica = ovn-nbctl"
     );
+}
+
+#[test]
+fn a_sigkilled_leader_costs_a_retry_and_every_row_lands_exactly_once() {
+    write_through(ClusterOptions::default(), OvsdbCluster::kill);
+}
+
+/// A frozen leader (SIGSTOP) keeps the connection open and never replies:
+/// the call times out, the outcome is unknown, and the check on the new
+/// leader decides.
+#[test]
+fn a_hung_leader_costs_a_timeout_and_every_row_lands_exactly_once() {
+    let mut options = options(Duration::from_secs(60));
+    options.call.timeout = Duration::from_secs(2);
+    write_through(options, OvsdbCluster::pause);
 }
 
 #[test]
