@@ -478,3 +478,41 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn remotes_split_as_ovn_nbctl_takes_them() {
+        assert_eq!(
+            parse_remotes("tcp:127.0.0.1:1, tcp:[::1]:2,").unwrap(),
+            ["tcp:127.0.0.1:1", "tcp:[::1]:2"]
+        );
+        assert_eq!(parse_remotes(" , ").unwrap_err().code(), 21);
+    }
+
+    #[test]
+    fn only_a_refusal_before_commit_is_resent_blindly() {
+        let rpc = |e: Value| Error::Rpc {
+            addr: "a".into(),
+            method: "transact".into(),
+            error: e,
+        };
+        let op = |e: &str| Error::Op {
+            db: "d".into(),
+            index: 1,
+            op: "commit".into(),
+            error: e.into(),
+            details: None,
+        };
+        let lost = Error::Disconnected { addr: "a".into() };
+        assert_eq!(classify(&rpc(json!("not leader"))), Outcome::NotCommitted);
+        assert_eq!(classify(&op("not leader")), Outcome::NotCommitted);
+        assert_eq!(classify(&op("cluster error")), Outcome::Unknown);
+        assert_eq!(classify(&lost), Outcome::Unknown);
+        assert_eq!(classify(&op("constraint violation")), Outcome::Final);
+        assert_eq!(classify(&rpc(json!("unknown database"))), Outcome::Final);
+    }
+}
