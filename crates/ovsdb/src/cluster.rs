@@ -328,6 +328,16 @@ impl ClusterClient {
             .unwrap_or_default()
     }
 
+    /// Runs `f` on the current leader's replica without copying it (an
+    /// empty replica while no leader is connected).
+    pub fn with_replica<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
+        let cur = lock(&self.current).clone();
+        match cur {
+            Some(c) => c.with_replica(f),
+            None => f(&Replica::default()),
+        }
+    }
+
     /// Blocks until `pred` holds on the replica, following failovers, or
     /// errs after `timeout`.
     pub fn wait_for(

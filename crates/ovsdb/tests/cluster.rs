@@ -127,16 +127,18 @@ fn write_through(options: ClusterOptions, disrupt: fn(&mut OvsdbCluster, usize))
     let writer = {
         let (c, written) = (Arc::clone(&c), Arc::clone(&written));
         std::thread::spawn(move || {
-            let mut earlier = 0;
+            let (mut earlier, mut longest) = (0, Duration::ZERO);
             for n in 0..ROWS {
+                let t = Instant::now();
                 match add_switch(&c, &format!("ls-{n}")) {
                     Ok(Committed::Now(_)) => {}
                     Ok(Committed::Earlier) => earlier += 1,
                     Err(e) => return Err(format!("ls-{n}: {e}")),
                 }
+                longest = longest.max(t.elapsed());
                 written.fetch_add(1, Ordering::SeqCst);
             }
-            Ok(earlier)
+            Ok((earlier, longest))
         })
     };
     let end = Instant::now() + Duration::from_secs(300);
@@ -149,11 +151,14 @@ fn write_through(options: ClusterOptions, disrupt: fn(&mut OvsdbCluster, usize))
         at < ROWS,
         "the writer finished before the leader was struck"
     );
-    let earlier = writer
+    let (earlier, longest) = writer
         .join()
         .expect("writer thread")
         .expect("no error surfaces");
-    eprintln!("leader struck after {at} rows; committed by an earlier attempt: {earlier}");
+    eprintln!(
+        "leader struck after {at} rows; committed by an earlier attempt: {earlier}; \
+         longest write (the one across the failover): {longest:?}"
+    );
 
     let new_leader = cl.wait_leader(Duration::from_secs(30));
     assert_ne!(new_leader, leader);
@@ -170,7 +175,7 @@ fn write_through(options: ClusterOptions, disrupt: fn(&mut OvsdbCluster, usize))
     })
     .expect("replica converges");
     assert_eq!(
-        replica_switches(&c.replica()),
+        c.with_replica(replica_switches),
         listed,
         "replica = ovn-nbctl"
     );
