@@ -301,21 +301,32 @@ impl ClusterClient {
         let end = Instant::now() + self.options.failover;
         loop {
             let c = self.client()?;
+            // Held so that no failover attaches a new leader between the
+            // monitor and its remembering (the new one would lack it).
+            let one = lock(&self.failing_over);
+            let still = lock(&self.current)
+                .as_ref()
+                .is_some_and(|cur| Arc::ptr_eq(cur, &c));
+            if !still {
+                continue;
+            }
             let r = if cond {
                 c.monitor_cond(db, tables)
             } else {
                 c.monitor(db, tables)
             };
-            match r {
+            let e = match r {
                 Ok(()) => {
                     lock(&self.monitors).push(m);
                     return Ok(());
                 }
-                Err(e) if classify(&e) != Outcome::Final && Instant::now() < end => {
-                    self.failover(Some(&c))?;
-                }
-                Err(e) => return Err(e),
+                Err(e) => e,
+            };
+            drop(one);
+            if classify(&e) == Outcome::Final || Instant::now() >= end {
+                return Err(e);
             }
+            self.failover(Some(&c))?;
         }
     }
 
