@@ -103,6 +103,38 @@ pub enum Error {
         /// How long we waited.
         timeout: Duration,
     },
+    /// No remote of a clustered database led it within the failover bound
+    /// ([`crate::ClusterOptions::failover`]).
+    #[error("OVS database {db}: no leader among {remotes} within {waited:?} (last: {last})")]
+    NoLeader {
+        /// The database whose leader was sought.
+        db: String,
+        /// The remotes tried, comma-separated.
+        remotes: String,
+        /// How long we tried.
+        waited: Duration,
+        /// Why the last remote tried was not usable.
+        last: String,
+    },
+    /// The server answers but does not lead the clustered database.
+    #[error("OVS database {addr}: not the leader of {db}")]
+    NotLeader {
+        /// The server's address.
+        addr: String,
+        /// The database.
+        db: String,
+    },
+    /// A transaction's reply was lost with its connection: it may or may
+    /// not have committed ([`crate::ClusterClient::transact_idempotent`]
+    /// resolves that).
+    #[error("OVSDB transaction on {db}: outcome unknown: {source}")]
+    OutcomeUnknown {
+        /// The database the transaction ran against.
+        db: String,
+        /// How the reply was lost.
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -124,7 +156,10 @@ impl Error {
             | Self::Disconnected { .. }
             | Self::Timeout { .. }
             | Self::TooLarge { .. }
-            | Self::Stalled { .. } => 32,
+            | Self::Stalled { .. }
+            | Self::NoLeader { .. }
+            | Self::NotLeader { .. }
+            | Self::OutcomeUnknown { .. } => 32,
             Self::Rpc { .. }
             | Self::Op { .. }
             | Self::Protocol { .. }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod cluster;
 mod conn;
 pub mod datum;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod vswitch;
 use std::collections::BTreeMap;
 
 pub use client::{Address, Client, Options, TableMonitor, DEFAULT_MAX_MESSAGE};
+pub use cluster::{ClusterClient, ClusterOptions, Committed};
 pub use datum::Uuid;
 pub use error::Error;
 pub use op::{row, Condition, Function, Mutation, Mutator, Op, OpResult, WaitUntil};

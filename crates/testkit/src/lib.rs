@@ -14,9 +14,11 @@
 pub mod netdevsim;
 pub mod ovn;
 pub mod ovs;
+pub mod ovsdb_cluster;
 
 pub use ovn::{Central, Chassis, Controller};
 pub use ovs::Ovs;
+pub use ovsdb_cluster::OvsdbCluster;
 
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
