@@ -279,10 +279,63 @@ pub fn venv() -> PathBuf {
 }
 
 /// `openstack` against the provider with Keystone v3 (`v2 == false`) or
-/// v2.0; `-f json` output parsed, or the failure's stderr.
+/// v2.0; `-f json` output parsed, or the failure's stderr. The commands
+/// run through openstackclient's own entry point in one long-lived Python
+/// process (`osc_loop.py`): the same client code as the `openstack`
+/// executable, without paying the interpreter's start for each command.
 pub struct Openstack {
     bin: PathBuf,
     auth: Vec<String>,
+    shell: std::cell::RefCell<Option<Shell>>,
+}
+
+/// The running `osc_loop.py`.
+struct Shell {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Shell {
+    fn start(python: &Path) -> Shell {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/osc_loop.py");
+        let mut child = Command::new(python)
+            .arg(script)
+            .env_remove("OS_CLOUD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start osc_loop.py");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        Shell {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// One command: (exit status, stdout, stderr).
+    fn call(&mut self, argv: &[String]) -> (i64, String, String) {
+        use std::io::{BufRead, Write};
+        let line = serde_json::to_string(argv).expect("argv");
+        writeln!(self.stdin, "{line}").expect("write to osc_loop.py");
+        let mut answer = String::new();
+        self.stdout
+            .read_line(&mut answer)
+            .expect("read from osc_loop.py");
+        let v: Value = serde_json::from_str(&answer)
+            .unwrap_or_else(|e| panic!("osc_loop.py answered {answer:?}: {e}"));
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        (v["rc"].as_i64().unwrap_or(1), text("out"), text("err"))
+    }
 }
 
 impl Openstack {
@@ -299,6 +352,7 @@ impl Openstack {
                 "--os-project-domain-name=Default".into(),
                 "--os-region-name=RegionOne".into(),
             ],
+            shell: Default::default(),
         }
     }
 
@@ -314,24 +368,29 @@ impl Openstack {
                 "--os-project-name=admin".into(),
                 "--os-region-name=RegionOne".into(),
             ],
+            shell: Default::default(),
         }
     }
 
     pub fn try_run(&self, args: &[&str]) -> Result<Value, String> {
-        let out = Command::new(&self.bin)
-            .args(&self.auth)
-            .args(args)
-            .env_remove("OS_CLOUD")
-            .output()
-            .expect("run openstack");
-        if !out.status.success() {
-            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        let argv: Vec<String> = self
+            .auth
+            .iter()
+            .cloned()
+            .chain(args.iter().map(|a| a.to_string()))
+            .collect();
+        let mut shell = self.shell.borrow_mut();
+        let python = self.bin.with_file_name("python");
+        let (rc, out, err) = shell
+            .get_or_insert_with(|| Shell::start(&python))
+            .call(&argv);
+        if rc != 0 {
+            return Err(err);
         }
-        let s = String::from_utf8_lossy(&out.stdout);
-        if s.trim().is_empty() {
+        if out.trim().is_empty() {
             return Ok(Value::Null);
         }
-        serde_json::from_str(&s).map_err(|e| format!("not JSON ({e}): {s}"))
+        serde_json::from_str(&out).map_err(|e| format!("not JSON ({e}): {out}"))
     }
 
     /// Runs and parses; panics with stderr on failure.
