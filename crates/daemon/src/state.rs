@@ -157,7 +157,7 @@ impl Daemon {
         let mut caps = report::caps(&host, running, &self.engine.nics, &ctx);
         caps.vnics = self.engine.vnic_reports()?;
         self.engine.add_mirror_reports(&mut caps, &host)?;
-        self.engine.sriov_caps(&mut caps);
+        self.engine.sriov_caps(&mut caps, &host);
         self.engine.fill_ovn_caps(&mut caps);
         // Sized as the last answer, so the buffer is not grown (and
         // copied) by doubling to twice what it needs.

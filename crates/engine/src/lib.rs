@@ -242,7 +242,7 @@ impl Engine {
         let mut caps = report::caps(&host, &running, &self.nics, &ctx);
         caps.vnics = self.vnic_reports()?;
         self.add_mirror_reports(&mut caps, &host)?;
-        self.sriov_caps(&mut caps);
+        self.sriov_caps(&mut caps, &host);
         self.fill_ovn_caps(&mut caps);
         debug!(
             links = host.links.len(),

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use netswitch_model::caps::{Caps, SriovReport};
+use netswitch_model::host::HostState;
 use netswitch_model::{Code, RequestError};
 use netswitch_sriov::{Numvfs, Parent, Sysfs, VfSettings};
 use serde::Serialize;
@@ -48,9 +49,19 @@ fn backend(reason: String) -> EngineError {
     TransactionError::new(FailureKind::BackendOp, reason).into()
 }
 
-/// Every link's parent device; an unreadable dump is a backend failure.
-fn parents() -> Result<BTreeMap<String, Parent>, EngineError> {
-    netswitch_sriov::parents().map_err(|e| backend(format!("sriov: {e}")))
+/// Every link's parent device, as the host snapshot read it.
+fn parents(host: &HostState) -> BTreeMap<String, Parent> {
+    host.links
+        .values()
+        .filter_map(|l| {
+            let d = l.parent_device.as_ref()?;
+            let parent = Parent {
+                bus: d.bus.clone(),
+                name: d.name.clone(),
+            };
+            Some((l.name.clone(), parent))
+        })
+        .collect()
 }
 
 /// Finds the PF `name` (a nic or a PCI address): 23 when there is no
@@ -150,7 +161,7 @@ impl crate::Engine {
         let _span = tracing::info_span!("change_numvfs", device, numvfs).entered();
         let _lock = self.lock()?;
         let sysfs = Sysfs::default();
-        let parents = parents()?;
+        let parents = parents(&*self.observe(false)?);
         let pf = find_pf(&sysfs, &parents, device)?;
         let total = sysfs.info(&pf.dir).and_then(|i| i.totalvfs);
         if let Some(t) = total.filter(|t| numvfs > *t) {
@@ -215,7 +226,7 @@ impl crate::Engine {
             return Ok(Vec::new());
         }
         let sysfs = Sysfs::default();
-        let parents = parents()?;
+        let parents = parents(&*self.observe(false)?);
         let mut skipped = Vec::new();
         for (nic, numvfs) in wanted {
             let done = find_pf(&sysfs, &parents, &nic).and_then(|pf| {
@@ -234,10 +245,8 @@ impl crate::Engine {
 
     /// Puts `sriov {totalvfs, numvfs}` on the nics of `caps` that are PFs.
     /// Best effort: an unreadable dump leaves caps without it.
-    pub fn sriov_caps(&self, caps: &mut Caps) {
-        let Ok(parents) = netswitch_sriov::parents() else {
-            return;
-        };
+    pub fn sriov_caps(&self, caps: &mut Caps, host: &HostState) {
+        let parents = parents(host);
         let sysfs = Sysfs::default();
         for (name, nic) in caps.nics.iter_mut() {
             let Some(dir) = parents
@@ -291,7 +300,7 @@ impl crate::Engine {
     /// number the PF does not have or a bad MAC, 26 for a VLAN over 4094.
     pub fn set_vf(&self, at: &VfRef, s: &VfSettings) -> Result<VfSettings, EngineError> {
         let sysfs = Sysfs::default();
-        let parents = parents()?;
+        let parents = parents(&*self.observe(false)?);
         let pf = find_pf(&sysfs, &parents, &at.pf)?;
         let have = sysfs.info(&pf.dir).map_or(0, |i| i.numvfs);
         let name = format!("{}:{}", pf.name, at.vf);

@@ -140,6 +140,19 @@ pub struct Link {
     pub bridge: Option<BridgeInfo>,
     /// Bond slave details when this link is enslaved to a bond.
     pub bond_slave: Option<BondSlaveInfo>,
+    /// The device behind the link (`IFLA_PARENT_DEV_BUS_NAME`,
+    /// `IFLA_PARENT_DEV_NAME`): `pci`/`0000:03:00.0` for a PCI nic, none
+    /// for virtual links. SR-IOV finds a nic's device by it, since
+    /// `bus/<bus>/devices/` in sysfs is the same in every namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_device: Option<ParentDevice>,
+}
+
+/// A link's parent device: its bus and its name on that bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentDevice {
+    pub bus: String,
+    pub name: String,
 }
 
 impl Link {
@@ -160,6 +173,7 @@ impl Link {
             bond: None,
             bridge: None,
             bond_slave: None,
+            parent_device: None,
         }
     }
 }

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use netswitch_model::host::{BondInfo, BondSlaveInfo, BridgeInfo, Link, LinkKind, VlanInfo};
+use netswitch_model::host::{
+    BondInfo, BondSlaveInfo, BridgeInfo, Link, LinkKind, ParentDevice, VlanInfo,
+};
 
 use crate::{names, wire};
 
@@ -179,6 +181,8 @@ const IFLA_OPERSTATE: u16 = 16;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_PERM_ADDRESS: u16 = 54;
+const IFLA_PARENT_DEV_NAME: u16 = 56;
+const IFLA_PARENT_DEV_BUS_NAME: u16 = 57;
 const IFLA_INFO_KIND: u16 = 1;
 const IFLA_INFO_DATA: u16 = 2;
 const IFLA_INFO_SLAVE_KIND: u16 = 4;
@@ -207,6 +211,7 @@ pub(crate) fn read_link_bytes(msg: &[u8]) -> Option<RawLink> {
     let mut bond = None;
     let mut bridge = None;
     let mut bond_slave = None;
+    let (mut dev_bus, mut dev_name) = (None, None);
 
     for (t, p) in wire::Attrs::new(&msg[IFINFOMSG_LEN..]) {
         match t {
@@ -218,6 +223,8 @@ pub(crate) fn read_link_bytes(msg: &[u8]) -> Option<RawLink> {
             IFLA_MASTER => master = wire::u32_of(p).or(master),
             IFLA_LINK => parent = wire::u32_of(p).or(parent),
             IFLA_LINK_NETNSID => parent_elsewhere = true,
+            IFLA_PARENT_DEV_BUS_NAME => dev_bus = wire::str_of(p),
+            IFLA_PARENT_DEV_NAME => dev_name = wire::str_of(p),
             IFLA_LINKINFO => {
                 // The data is read the way the kind before it says, as the
                 // kernel sends the kind first.
@@ -280,6 +287,10 @@ pub(crate) fn read_link_bytes(msg: &[u8]) -> Option<RawLink> {
             ports: Vec::new(),
         }),
         bond_slave,
+        parent_device: dev_bus.zip(dev_name).map(|(bus, name)| ParentDevice {
+            bus: bus.to_string(),
+            name: name.to_string(),
+        }),
     };
     Some(RawLink {
         link,

@@ -4,21 +4,30 @@
 //!
 //! Everything is read through a sysfs root path ([`Sysfs`]), so unit tests
 //! point it at a fake tree in a temporary directory. The device of a nic is
-//! found by its bus and device name (`IFLA_PARENT_DEV_BUS_NAME`,
-//! `IFLA_PARENT_DEV_NAME`, read by [`parents`]) under `bus/<bus>/devices/`:
+//! found by its bus and device name ([`Parent`]: `IFLA_PARENT_DEV_BUS_NAME`
+//! and `IFLA_PARENT_DEV_NAME`, which the host snapshot reads with the rest
+//! of each link) under `bus/<bus>/devices/`:
 //! unlike `class/net/`, that part of sysfs shows the same devices whatever
 //! network namespace the reader is in, so a daemon working inside a
 //! namespace (`--netns`) still finds its nics' devices.
 
 #![warn(missing_docs)]
 
-mod nl;
 mod sysfs;
 mod vf;
 
-pub use nl::{parents, Parent};
 pub use sysfs::{Numvfs, SriovInfo, Sysfs};
 pub use vf::{set_vf, vfs_of, LinkState, VfSettings};
+
+/// A nic's device: its bus and its name on that bus (`pci`,
+/// `0000:03:00.0`; netdevsim's `netdevsim`, `netdevsim1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parent {
+    /// `IFLA_PARENT_DEV_BUS_NAME`.
+    pub bus: String,
+    /// `IFLA_PARENT_DEV_NAME`.
+    pub name: String,
+}
 
 /// Why an SR-IOV read or change failed.
 #[derive(Debug, thiserror::Error)]
