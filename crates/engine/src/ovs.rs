@@ -190,24 +190,9 @@ pub(crate) fn transact_rows(
         &BTreeMap<String, Uuid>,
     ) -> Result<Vec<netswitch_ovsdb::Op>, String>,
 ) -> Result<(), String> {
-    let started = Instant::now();
-    let c = settings.link.client(settings).map_err(|e| e.to_string())?;
-    let _deadline = Deadline::set(&c, started + settings.timeout);
-    let wait = Wait {
-        deadline: started + settings.timeout,
-        timeout: settings.timeout,
-    };
-    let now = c.with_replica(read_replica);
-    let root = now
-        .root
-        .clone()
-        .ok_or("the OVS database has no Open_vSwitch row (run ovs-vsctl init)")?;
-    let tx = build(&now.bridge_uuid, &now.port_uuid)?;
-    match commit(&c, &root, tx, Vec::new(), None, &wait) {
-        Ok(_) => Ok(()),
-        Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
-        Err(Failed::Other(m)) => Err(m),
-    }
+    transact_root(settings, |now| {
+        Ok((build(&now.bridge_uuid, &now.port_uuid)?, Vec::new()))
+    })
 }
 
 /// Like [`transact_rows`], for writers that also change the root row
