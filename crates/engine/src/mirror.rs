@@ -1,7 +1,7 @@
 //! Port mirroring: every frame of a network copied to a device (a VM's
 //! tap, usually: a monitoring VM's vNIC).
 //!
-//! - **Legacy**: VDSM's tc layout on the network's bridge ([`netswitch_kernel::tcmirror`]):
+//! - **Legacy**: VDSM's tc layout on the network's bridge ([`netswitch_tc::mirror`]):
 //!   ingress and root `prio` qdiscs, each with one `matchall` filter whose
 //!   action list holds one `mirred egress mirror` per target, and the bridge
 //!   promiscuous so that frames switched between its ports are passed up
@@ -308,7 +308,7 @@ impl crate::Engine {
         let Some(br) = host.link(&m.bridge) else {
             return Ok(None);
         };
-        let tree = netswitch_kernel::tcmirror::read(br.index)
+        let tree = netswitch_tc::mirror::read(br.index)
             .map_err(|e| backend(format!("network {}: bridge {}: {e}", m.network, m.bridge)))?;
         Ok(Some(tree.promisc))
     }
@@ -328,7 +328,7 @@ impl crate::Engine {
             .iter()
             .filter_map(|d| host.link(d).map(|l| l.index))
             .collect();
-        netswitch_kernel::tcmirror::set_mirror(br.index, &targets, m.promisc_set)
+        netswitch_tc::mirror::set_mirror(br.index, &targets, m.promisc_set)
             .map(|_| ())
             .map_err(|e| backend(format!("network {}: bridge {}: {e}", m.network, m.bridge)))
     }

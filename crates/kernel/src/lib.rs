@@ -42,7 +42,6 @@ mod devices;
 mod encode;
 pub mod macguard;
 mod socket;
-pub mod tcmirror;
 
 use std::fmt;
 use std::ops::Range;

@@ -9,12 +9,12 @@
 //! is every frame it switches; the root side sees what the host itself
 //! sends into the bridge.
 //!
-//! Why on its own and so small: the host-QoS work brings a general tc
-//! encoder; until then mirroring needs only these five messages and their
-//! dumps, kept here so they can be folded into it. Everything goes over the
-//! shared [`netswitch_netlink::Socket`], one acknowledged request at a
-//! time (a mirror change is a handful of requests), in the calling
-//! thread's network namespace.
+//! Beside host QoS's typed tc ops (the rest of this crate), because a
+//! mirror is not planned: it is set and cleared by its own verbs, and a
+//! change is a handful of requests, sent one acknowledged request at a
+//! time over the shared [`netswitch_netlink::Socket`], in the calling
+//! thread's network namespace. The message header and the kernel's
+//! numbers are the crate's (`encode::tcmsg`, `consts`).
 //!
 //! `matchall` cannot change an existing filter (the kernel answers
 //! `EEXIST`), so a new action list is the old filter deleted and a new one
@@ -26,17 +26,16 @@ use netswitch_netlink::attr::{push, str_of, u32_at};
 use netswitch_netlink::{Attrs, Message, Socket, NETLINK_ROUTE, NLM_F_ACK, NLM_F_CREATE};
 use netswitch_netlink::{NLM_F_EXCL, NLM_F_REPLACE};
 
+use netswitch_model::tc::Handle;
+
+use crate::consts::{
+    RTM_DELQDISC, RTM_DELTFILTER, RTM_GETQDISC, RTM_GETTFILTER, RTM_NEWQDISC, RTM_NEWTFILTER,
+    TCA_KIND, TCA_OPTIONS,
+};
+
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
-const RTM_NEWQDISC: u16 = 36;
-const RTM_DELQDISC: u16 = 37;
-const RTM_GETQDISC: u16 = 38;
-const RTM_NEWTFILTER: u16 = 44;
-const RTM_DELTFILTER: u16 = 45;
-const RTM_GETTFILTER: u16 = 46;
 
-const TCA_KIND: u16 = 1;
-const TCA_OPTIONS: u16 = 2;
 const TCA_MATCHALL_ACT: u16 = 2;
 const TCA_ACT_KIND: u16 = 1;
 const TCA_ACT_OPTIONS: u16 = 2;
@@ -44,11 +43,11 @@ const TCA_MIRRED_PARMS: u16 = 2;
 const NLA_F_NESTED: u16 = 0x8000;
 
 /// `TC_H_ROOT`: the parent of a root qdisc.
-pub const TC_H_ROOT: u32 = 0xffff_ffff;
+pub const TC_H_ROOT: u32 = Handle::ROOT.0;
 /// `TC_H_INGRESS`: the parent of the ingress qdisc.
-pub const TC_H_INGRESS: u32 = 0xffff_fff1;
+pub const TC_H_INGRESS: u32 = Handle::INGRESS.0;
 /// The ingress qdisc's handle, `ffff:`: the parent of its filters.
-pub const INGRESS_HANDLE: u32 = 0xffff_0000;
+pub const INGRESS_HANDLE: u32 = Handle::INGRESS_HANDLE.0;
 /// The preference a new mirror filter gets: the one the kernel picks for
 /// the first filter of a qdisc, so the tree reads as `tc` would make it.
 pub const MIRROR_PREF: u16 = 49152;
@@ -60,7 +59,7 @@ const TCA_EGRESS_MIRR: i32 = 2;
 /// `TC_ACT_PIPE`: go on with the next action (and let the frame pass).
 const TC_ACT_PIPE: i32 = 3;
 /// `ETH_P_ALL`, in network byte order as `tcm_info` carries it.
-const PROTO_ALL: u16 = 0x0003u16.to_be();
+const PROTO_ALL: u16 = crate::consts::ETH_P_ALL.to_be();
 const IFF_PROMISC: u32 = 0x100;
 
 /// A qdisc of the device, as dumped.
@@ -167,7 +166,7 @@ impl MirrorTree {
 /// A refused or failed tc request, with the step it was.
 #[derive(Debug, thiserror::Error)]
 #[error("{step}: {source}")]
-pub struct TcError {
+pub struct MirrorError {
     /// What was being done, naming the device.
     pub step: String,
     /// The kernel's (or the socket's) error.
@@ -175,22 +174,17 @@ pub struct TcError {
     pub source: io::Error,
 }
 
-fn at(step: impl Into<String>) -> impl FnOnce(io::Error) -> TcError {
+fn at(step: impl Into<String>) -> impl FnOnce(io::Error) -> MirrorError {
     let step = step.into();
-    move |source| TcError { step, source }
+    move |source| MirrorError { step, source }
 }
 
-/// `struct tcmsg`.
+/// `struct tcmsg` for the device of index `ifindex`.
 fn tcmsg(ifindex: u32, handle: u32, parent: u32, info: u32) -> Vec<u8> {
-    let mut b = vec![0u8; 4];
-    b.extend(ifindex.to_ne_bytes());
-    b.extend(handle.to_ne_bytes());
-    b.extend(parent.to_ne_bytes());
-    b.extend(info.to_ne_bytes());
-    b
+    crate::encode::tcmsg(ifindex as i32, handle, parent, info)
 }
 
-fn open() -> Result<Socket, TcError> {
+fn open() -> Result<Socket, MirrorError> {
     let s = Socket::open(NETLINK_ROUTE).map_err(at("opening a netlink socket"))?;
     s.set_ext_ack(true).map_err(at("NETLINK_EXT_ACK"))?;
     s.set_timeout(std::time::Duration::from_secs(10))
@@ -200,12 +194,12 @@ fn open() -> Result<Socket, TcError> {
 
 /// Reads the device's qdiscs, the filters of its ingress and root qdiscs,
 /// and its promiscuous flag.
-pub fn read(ifindex: u32) -> Result<MirrorTree, TcError> {
+pub fn read(ifindex: u32) -> Result<MirrorTree, MirrorError> {
     let mut s = open()?;
     read_with(&mut s, ifindex)
 }
 
-fn read_with(s: &mut Socket, ifindex: u32) -> Result<MirrorTree, TcError> {
+fn read_with(s: &mut Socket, ifindex: u32) -> Result<MirrorTree, MirrorError> {
     let what = format!("dumping the qdiscs of ifindex {ifindex}");
     let qdiscs = s
         .dump(&what, RTM_GETQDISC, &tcmsg(0, 0, 0, 0), |m| {
@@ -298,7 +292,7 @@ fn parse_actions(list: &[u8]) -> Vec<Action> {
 }
 
 /// `ifi_flags` of the device (`IFF_PROMISC` as a user set it).
-fn link_flags(s: &mut Socket, ifindex: u32) -> Result<u32, TcError> {
+fn link_flags(s: &mut Socket, ifindex: u32) -> Result<u32, MirrorError> {
     let mut flags = 0;
     s.request(RTM_GETLINK, 0, &ifinfomsg(ifindex, 0, 0), |m| {
         flags = u32_at(m.payload, 8);
@@ -351,7 +345,13 @@ fn matchall_options(targets: &[u32]) -> Vec<u8> {
 }
 
 /// Sends one acknowledged request.
-fn ack(s: &mut Socket, kind: u16, flags: u16, body: &[u8], step: String) -> Result<(), TcError> {
+fn ack(
+    s: &mut Socket,
+    kind: u16,
+    flags: u16,
+    body: &[u8],
+    step: String,
+) -> Result<(), MirrorError> {
     s.request(kind, NLM_F_ACK | flags, body, |_| {})
         .map(|_| ())
         .map_err(at(step))
@@ -365,7 +365,7 @@ fn ack(s: &mut Socket, kind: u16, flags: u16, body: &[u8], step: String) -> Resu
 /// then each qdisc that has no other filter left (the ingress one, and a
 /// root `prio`), and the promiscuous flag is cleared when `promisc`.
 /// Returns the tree as read back.
-pub fn set_mirror(ifindex: u32, targets: &[u32], promisc: bool) -> Result<MirrorTree, TcError> {
+pub fn set_mirror(ifindex: u32, targets: &[u32], promisc: bool) -> Result<MirrorTree, MirrorError> {
     let mut s = open()?;
     let tree = read_with(&mut s, ifindex)?;
     if targets.is_empty() {
@@ -384,7 +384,7 @@ pub fn set_mirror(ifindex: u32, targets: &[u32], promisc: bool) -> Result<Mirror
 }
 
 /// Adds what is missing of the two qdiscs; returns the root one's handle.
-fn ensure_qdiscs(s: &mut Socket, ifindex: u32, tree: &MirrorTree) -> Result<u32, TcError> {
+fn ensure_qdiscs(s: &mut Socket, ifindex: u32, tree: &MirrorTree) -> Result<u32, MirrorError> {
     if !tree.has_ingress() {
         let mut body = tcmsg(ifindex, INGRESS_HANDLE, TC_H_INGRESS, 0);
         push(&mut body, TCA_KIND, b"ingress\0");
@@ -393,7 +393,7 @@ fn ensure_qdiscs(s: &mut Socket, ifindex: u32, tree: &MirrorTree) -> Result<u32,
     }
     match tree.root() {
         Some(q) if q.kind == "prio" => Ok(q.handle),
-        Some(q) => Err(TcError {
+        Some(q) => Err(MirrorError {
             step: format!(
                 "ifindex {ifindex} has a root {} qdisc ({:x}:) that is not netswitch's",
                 q.kind,
@@ -409,7 +409,7 @@ fn ensure_qdiscs(s: &mut Socket, ifindex: u32, tree: &MirrorTree) -> Result<u32,
             let step = format!("adding a root prio qdisc to ifindex {ifindex}");
             ack(s, RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE, &body, step)?;
             let now = read_with(s, ifindex)?;
-            now.root().map(|q| q.handle).ok_or_else(|| TcError {
+            now.root().map(|q| q.handle).ok_or_else(|| MirrorError {
                 step: format!("the root prio qdisc of ifindex {ifindex} is not there"),
                 source: io::Error::from_raw_os_error(libc::ENOENT),
             })
@@ -425,7 +425,7 @@ fn set_filter(
     tree: &MirrorTree,
     parent: u32,
     targets: &[u32],
-) -> Result<(), TcError> {
+) -> Result<(), MirrorError> {
     let mut pref = MIRROR_PREF;
     if let Some((f, now)) = tree.mirror_on(parent) {
         if now == targets {
@@ -446,7 +446,7 @@ fn set_filter(
     ack(s, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, &body, step)
 }
 
-fn del_filter(s: &mut Socket, ifindex: u32, parent: u32, pref: u16) -> Result<(), TcError> {
+fn del_filter(s: &mut Socket, ifindex: u32, parent: u32, pref: u16) -> Result<(), MirrorError> {
     let info = (u32::from(pref) << 16) | u32::from(PROTO_ALL);
     let body = tcmsg(ifindex, 0, parent, info);
     let step = format!("deleting the mirror filter of {parent:x} on ifindex {ifindex}");
@@ -454,7 +454,12 @@ fn del_filter(s: &mut Socket, ifindex: u32, parent: u32, pref: u16) -> Result<()
 }
 
 /// Takes the mirroring away (see [`set_mirror`]).
-fn clear(s: &mut Socket, ifindex: u32, tree: &MirrorTree, promisc: bool) -> Result<(), TcError> {
+fn clear(
+    s: &mut Socket,
+    ifindex: u32,
+    tree: &MirrorTree,
+    promisc: bool,
+) -> Result<(), MirrorError> {
     let root = tree.root().filter(|q| q.kind == "prio").map(|q| q.handle);
     let ingress = tree.has_ingress().then_some(INGRESS_HANDLE);
     for parent in [ingress, root].into_iter().flatten() {
@@ -484,7 +489,7 @@ fn clear(s: &mut Socket, ifindex: u32, tree: &MirrorTree, promisc: bool) -> Resu
     Ok(())
 }
 
-fn set_promisc(s: &mut Socket, ifindex: u32, on: bool) -> Result<(), TcError> {
+fn set_promisc(s: &mut Socket, ifindex: u32, on: bool) -> Result<(), MirrorError> {
     let flags = if on { IFF_PROMISC } else { 0 };
     let body = ifinfomsg(ifindex, flags, IFF_PROMISC);
     let step = format!("setting promiscuous {on} on ifindex {ifindex}");
