@@ -11,7 +11,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Host;
+use common::{reaches, Host};
 use netswitch_testkit::{Central, Controller, Netns, Ovs};
 use serde_json::json;
 
@@ -28,29 +28,6 @@ fn chassis() -> Chassis {
     h.use_ovs(&ovs);
     let ctl = Controller::start(&h.ns, &ovs);
     Chassis { ctl, _ovs: ovs, h }
-}
-
-/// A "VM" namespace behind the veth `tap` (left in `h`'s namespace).
-fn vm(h: &Host, tap: &str, mac: &str, ip: &str) -> Netns {
-    let vm = Netns::new();
-    let peer = format!("{tap}p");
-    h.ns.ip(&["link", "add", tap, "type", "veth", "peer", "name", &peer]);
-    h.ns.ip(&["link", "set", &peer, "netns", vm.name()]);
-    vm.ip(&["link", "set", &peer, "name", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "address", mac]);
-    vm.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "up"]);
-    vm
-}
-
-fn reaches(from: &Netns, ip: &str) -> bool {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", from.name(), "ping", "-c", "3", "-i", "0.5"])
-        .args(["-w", "90", ip])
-        .output()
-        .expect("ping");
-    eprintln!("ping {ip}: {}", String::from_utf8_lossy(&out.stdout));
-    out.status.success()
 }
 
 /// Plugs `(vm, mac, port, device)`s: one with `vnic plug --port`, more
@@ -182,9 +159,9 @@ fn two_chassis_over_geneve_and_a_localnet() {
         .to_string();
     assert!(mappings.contains("physnet:"), "{caps}");
 
-    let vm1 = vm(&a.h, "tap1", MAC1, "10.0.0.1");
-    let _vm2 = vm(&b.h, "tap2", MAC2, "10.0.0.2");
-    let vm3 = vm(&a.h, "tap3", MAC3, "10.1.0.3");
+    let vm1 = a.h.vm("tap1", Some(MAC1), "10.0.0.1");
+    let _vm2 = b.h.vm("tap2", Some(MAC2), "10.0.0.2");
+    let vm3 = a.h.vm("tap3", Some(MAC3), "10.1.0.3");
     // Both chassis bind at once (the first binding on a chassis is the
     // slow part under TCG); A's two vNICs are one batch.
     std::thread::scope(|s| {
@@ -196,13 +173,13 @@ fn two_chassis_over_geneve_and_a_localnet() {
     });
     assert_eq!(central.port_chassis("lp2").as_deref(), Some("chassis-b"));
     assert!(
-        reaches(&vm1, "10.0.0.2"),
+        reaches(&vm1, "10.0.0.2", 90),
         "vm1 cannot reach vm2 across Geneve\nA: {}\nB: {}",
         a.ctl.log_tail(),
         b.ctl.log_tail()
     );
     assert!(
-        reaches(&vm3, "10.1.0.254"),
+        reaches(&vm3, "10.1.0.254", 90),
         "vm3 cannot reach the physical network through the localnet"
     );
 

@@ -12,9 +12,9 @@ mod daemon;
 
 use std::time::Duration;
 
-use common::Host;
+use common::{reaches, Host};
 use daemon::Daemon;
-use netswitch_testkit::{Central, Controller, Netns, Ovs};
+use netswitch_testkit::{Central, Controller, Ovs};
 use serde_json::{json, Value};
 
 /// A chassis: the host namespace with its OVS and ovn-controller, and
@@ -207,30 +207,6 @@ fn the_encap_ip_follows_its_network_and_comes_back_at_restore() {
     assert_eq!(ids["ovn-encap-ip"], "192.0.2.21");
 }
 
-/// A "VM": its own namespace with `eth0` (MAC `mac`, address `ip`/24),
-/// whose peer `tap` stays in the chassis' namespace for netswitch to plug.
-fn vm(h: &Host, tap: &str, mac: &str, ip: &str) -> Netns {
-    let vm = Netns::new();
-    let peer = format!("{tap}p");
-    h.ns.ip(&["link", "add", tap, "type", "veth", "peer", "name", &peer]);
-    h.ns.ip(&["link", "set", &peer, "netns", vm.name()]);
-    vm.ip(&["link", "set", &peer, "name", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "address", mac]);
-    vm.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "up"]);
-    vm
-}
-
-fn reaches(from: &Netns, ip: &str) -> bool {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", from.name(), "ping", "-c", "3", "-i", "0.5"])
-        .args(["-w", "60", ip])
-        .output()
-        .expect("ping");
-    eprintln!("ping {ip}: {}", String::from_utf8_lossy(&out.stdout));
-    out.status.success()
-}
-
 fn plug(
     h: &Host,
     vm: &str,
@@ -270,8 +246,8 @@ fn two_vms_on_a_logical_switch_ping_and_unplug_releases_the_binding() {
         &["--encap-ip", "192.0.2.10", "--system-id", "chassis-1"],
     );
     assert_eq!(code, 0, "{out}{err}");
-    let vm1 = vm(&c.h, "tap1", MAC1, "10.0.0.1");
-    let vm2 = vm(&c.h, "tap2", MAC2, "10.0.0.2");
+    let vm1 = c.h.vm("tap1", Some(MAC1), "10.0.0.1");
+    let vm2 = c.h.vm("tap2", Some(MAC2), "10.0.0.2");
 
     // The first binding on a chassis can be slow on a loaded machine.
     let (code, out, err) = plug(&c.h, "vm-1", MAC1, "lp1", "tap1", &["--timeout", "300"]);
@@ -290,7 +266,7 @@ fn two_vms_on_a_logical_switch_ping_and_unplug_releases_the_binding() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(central.port_chassis("lp1").as_deref(), Some("chassis-1"));
     assert!(
-        reaches(&vm1, "10.0.0.2"),
+        reaches(&vm1, "10.0.0.2", 60),
         "vm1 cannot ping vm2\n{}",
         c.ctl.log_tail()
     );
@@ -317,7 +293,7 @@ fn two_vms_on_a_logical_switch_ping_and_unplug_releases_the_binding() {
     assert!(c.h.link("tap1").is_some(), "the hypervisor's device stays");
 
     // A port no logical switch has: 29 after the timeout, nothing left.
-    let _vm3 = vm(&c.h, "tap3", "52:54:00:00:01:03", "10.0.0.3");
+    let _vm3 = c.h.vm("tap3", Some("52:54:00:00:01:03"), "10.0.0.3");
     let (code, out, _) = plug(
         &c.h,
         "vm-3",
@@ -365,7 +341,7 @@ fn two_vms_on_a_logical_switch_ping_and_unplug_releases_the_binding() {
     assert_eq!(code, 0);
     assert!(out.contains("chassis-1"), "{out}");
     assert_eq!(central.port_chassis("lp1").as_deref(), Some("chassis-1"));
-    assert!(reaches(&vm2, "10.0.0.1"), "after the daemon's plug");
+    assert!(reaches(&vm2, "10.0.0.1", 60), "after the daemon's plug");
     let (code, _, err) = d.via(&c.h, &["vnic", "unplug", "tap1"], None);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = d.via(&c.h, &["vnic", "unplug", "tap2"], None);

@@ -8,39 +8,10 @@ mod common;
 #[path = "support/daemon.rs"]
 mod daemon;
 
-use common::Host;
+use common::{reaches, Host};
 use daemon::Daemon;
-use netswitch_testkit::{Netns, Ovs};
+use netswitch_testkit::Ovs;
 use serde_json::{json, Value};
-
-/// A "VM": its own namespace with `eth0` (addr `ip`/24), whose peer `tap`
-/// is left in the host's namespace for netswitch to plug.
-fn vm(h: &Host, tap: &str, ip: &str) -> Netns {
-    let vm = Netns::new();
-    let peer = format!("{tap}p");
-    h.ns.ip(&["link", "add", tap, "type", "veth", "peer", "name", &peer]);
-    h.ns.ip(&["link", "set", &peer, "netns", vm.name()]);
-    vm.ip(&["link", "set", &peer, "name", "eth0"]);
-    vm.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "up"]);
-    vm
-}
-
-/// Whether `from` reaches `ip`: a few pings with a generous wait (the
-/// machine is loaded; this is no timing).
-fn reaches(from: &Netns, ip: &str) -> bool {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", from.name(), "ping", "-c", "3", "-i", "0.5"])
-        .args(["-w", "30", ip])
-        .output()
-        .expect("ping");
-    eprintln!(
-        "ping {ip}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.status.success()
-}
 
 fn plug(h: &Host, vm: &str, mac: &str, net: &str, dev: &str) -> (i32, String, String) {
     h.netswitch(
@@ -78,8 +49,8 @@ fn no_check(networks: Value) -> Value {
 fn two_vms_on_a_legacy_bridged_network() {
     let h = Host::new();
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0", "mtu": 1400}})));
-    let vm1 = vm(&h, "tap1", "198.51.100.1");
-    let vm2 = vm(&h, "tap2", "198.51.100.2");
+    let vm1 = h.vm("tap1", None, "198.51.100.1");
+    let vm2 = h.vm("tap2", None, "198.51.100.2");
 
     let (code, out, err) = plug(&h, "vm-1", "52:54:00:00:00:01", "vmnet", "tap1");
     assert_eq!(code, 0, "{err}{out}");
@@ -91,7 +62,7 @@ fn two_vms_on_a_legacy_bridged_network() {
         assert_eq!(l["mtu"], 1400, "the network's MTU");
         assert!(l["flags"].as_array().unwrap().contains(&json!("UP")), "{l}");
     }
-    assert!(reaches(&vm1, "198.51.100.2"), "vm1 cannot ping vm2");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "vm1 cannot ping vm2");
 
     // Plugging the same vNIC again is one plug.
     let (code, _, err) = plug(&h, "vm-1", "52:54:00:00:00:01", "vmnet", "tap1");
@@ -109,7 +80,7 @@ fn two_vms_on_a_legacy_bridged_network() {
     h.setup(no_check(json!({"other": {"nic": "veth_b0"}})));
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0", "mtu": 1300}})));
     assert_eq!(master(&h, "tap1"), "vmnet");
-    assert!(reaches(&vm2, "198.51.100.1"), "after later setups");
+    assert!(reaches(&vm2, "198.51.100.1", 30), "after later setups");
 
     let (code, text, _) = h.netswitch(&["vnic", "list"], None);
     assert_eq!(code, 0);
@@ -136,7 +107,7 @@ fn two_vms_on_a_legacy_bridged_network() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(master(&h, "tap1"), Value::Null);
     assert!(!record.exists());
-    assert!(!reaches(&vm2, "198.51.100.1"), "vm2 still reaches vm1");
+    assert!(!reaches(&vm2, "198.51.100.1", 30), "vm2 still reaches vm1");
     let (code, _, _) = h.netswitch(&["vnic", "unplug", "tap1"], None);
     assert_eq!(code, 23, "unplugging what is not plugged");
 
@@ -153,8 +124,8 @@ fn refused_plugs_change_nothing() {
         "vmnet": {"nic": "veth_a0"},
         "bl": {"nic": "veth_b0", "bridged": false},
     })));
-    let _vm1 = vm(&h, "tap1", "198.51.100.1");
-    let _vm3 = vm(&h, "tap3", "198.51.100.3");
+    let _vm1 = h.vm("tap1", None, "198.51.100.1");
+    let _vm3 = h.vm("tap3", None, "198.51.100.3");
     h.ns.ip(&["link", "add", "other", "type", "bridge"]);
     h.ns.ip(&["link", "set", "tap3", "master", "other"]);
     let (code, _, err) = plug(&h, "vm-1", "52:54:00:00:00:01", "vmnet", "tap1");
@@ -210,7 +181,7 @@ fn refused_plugs_change_nothing() {
 fn a_daemon_restart_keeps_the_vnics() {
     let h = Host::new();
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
-    let _vm1 = vm(&h, "tap1", "198.51.100.1");
+    let _vm1 = h.vm("tap1", None, "198.51.100.1");
     let d = Daemon::start(&h);
     let (code, _, err) = d.via(
         &h,
@@ -273,8 +244,8 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
     h.setup(no_check(
         json!({"vmnet": {"nic": "veth_a0", "switch": "ovs", "vlan": 42}}),
     ));
-    let vm1 = vm(&h, "tap1", "198.51.100.1");
-    let _vm2 = vm(&h, "tap2", "198.51.100.2");
+    let vm1 = h.vm("tap1", None, "198.51.100.1");
+    let _vm2 = h.vm("tap2", None, "198.51.100.2");
     let (code, out, err) = h.netswitch(
         &[
             "--json",
@@ -312,7 +283,7 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
     let ports = ovs.vsctl(&["list-ports", &br]);
     assert_eq!(ports.lines().filter(|p| *p == "tap2").count(), 1, "{ports}");
     assert!(
-        reaches(&vm1, "198.51.100.2"),
+        reaches(&vm1, "198.51.100.2", 30),
         "vm1 cannot ping vm2 over OVS"
     );
     assert_eq!(h.caps()["vnics"]["tap1"]["switch"], "ovs");
@@ -321,7 +292,7 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
         json!({"other": {"nic": "veth_b0", "switch": "ovs"}}),
     ));
     assert_eq!(ovs.vsctl(&["port-to-br", "tap1"]), br);
-    assert!(reaches(&vm1, "198.51.100.2"), "after a later setup");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "after a later setup");
 
     let (code, err) = h.setup_code(&no_check(json!({"vmnet": {"remove": true}})), &[]);
     assert_eq!(code, 21, "{err}");
@@ -343,7 +314,7 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
 fn a_plug_while_a_setup_waits_gets_40_and_changes_nothing() {
     let h = Host::new();
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
-    let _vm1 = vm(&h, "tap1", "198.51.100.1");
+    let _vm1 = h.vm("tap1", None, "198.51.100.1");
     std::thread::scope(|s| {
         let first = s.spawn(|| {
             h.netswitch(

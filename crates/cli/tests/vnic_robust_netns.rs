@@ -8,32 +8,9 @@
 
 mod common;
 
-use common::Host;
+use common::{reaches, Host};
 use netswitch_testkit::{Netns, Ovs};
 use serde_json::{json, Value};
-
-/// A "VM": its own namespace with `eth0` (addr `ip`/24), whose peer `tap`
-/// is left in the host's namespace for netswitch to plug.
-fn vm(h: &Host, tap: &str, ip: &str) -> Netns {
-    let vm = Netns::new();
-    let peer = format!("{tap}p");
-    h.ns.ip(&["link", "add", tap, "type", "veth", "peer", "name", &peer]);
-    h.ns.ip(&["link", "set", &peer, "netns", vm.name()]);
-    vm.ip(&["link", "set", &peer, "name", "eth0"]);
-    vm.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
-    vm.ip(&["link", "set", "eth0", "up"]);
-    vm
-}
-
-/// Whether `from` reaches `ip` (a generous wait: the machine is loaded).
-fn reaches(from: &Netns, ip: &str) -> bool {
-    let out = std::process::Command::new("ip")
-        .args(["netns", "exec", from.name(), "ping", "-c", "3", "-i", "0.5"])
-        .args(["-w", "30", ip])
-        .output()
-        .expect("ping");
-    out.status.success()
-}
 
 fn no_check(networks: Value) -> Value {
     json!({"networks": networks, "options": {"connectivityCheck": false}})
@@ -68,8 +45,8 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
     let (code, _, err) = h.netswitch(&["commit"], None);
     assert_eq!(code, 0, "{err}");
-    let vm1 = vm(&h, "tap1", "198.51.100.1");
-    let _vm2 = vm(&h, "tap2", "198.51.100.2");
+    let vm1 = h.vm("tap1", None, "198.51.100.1");
+    let _vm2 = h.vm("tap2", None, "198.51.100.2");
     for (tap, id, mac) in [
         ("tap1", "vm-1", "52:54:00:00:00:01"),
         ("tap2", "vm-2", "52:54:00:00:00:02"),
@@ -90,7 +67,7 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
         );
         assert_eq!(code, 0, "{err}");
     }
-    assert!(reaches(&vm1, "198.51.100.2"), "before");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "before");
     let before = who(&h);
     let caps_before = caps_vnics(&h);
 
@@ -108,7 +85,7 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
         );
         assert_eq!(ovs.vsctl(&["get", "Port", tap, "tag"]), "7", "{tap} tagged");
     }
-    assert!(reaches(&vm1, "198.51.100.2"), "after the move to OVS");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "after the move to OVS");
     assert_eq!(who(&h), before);
     assert_eq!(caps_vnics(&h), caps_before);
     assert_eq!(h.caps()["vnics"]["tap1"]["switch"], "ovs");
@@ -124,7 +101,7 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
             "{tap} retagged"
         );
     }
-    assert!(reaches(&vm1, "198.51.100.2"), "after the retag");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "after the retag");
 
     // OVS -> legacy by `restore --force` (the persistent config is the
     // legacy one): the OVS bridge goes, the Linux bridge comes back.
@@ -133,7 +110,7 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
     for tap in ["tap1", "tap2"] {
         assert_eq!(h.link(tap).expect(tap)["master"], "vmnet", "{tap}");
     }
-    assert!(reaches(&vm1, "198.51.100.2"), "after the move back");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "after the move back");
     assert_eq!(who(&h), before);
     assert_eq!(caps_vnics(&h), caps_before);
     assert_eq!(h.caps()["vnics"]["tap1"]["switch"], "legacy");
@@ -143,7 +120,7 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
 fn a_plug_killed_midway_is_undone_by_the_next_verb() {
     let mut h = Host::new();
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
-    let _vm1 = vm(&h, "tap1", "198.51.100.1");
+    let _vm1 = h.vm("tap1", None, "198.51.100.1");
     let plug = [
         "vnic",
         "plug",
@@ -215,8 +192,8 @@ fn reaches_quickly(from: &Netns, ip: &str) -> bool {
 fn a_protected_vnic_sends_only_from_its_own_mac() {
     let h = Host::new();
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
-    let vm1 = vm(&h, "tap1", "198.51.100.1");
-    let _vm2 = vm(&h, "tap2", "198.51.100.2");
+    let vm1 = h.vm("tap1", None, "198.51.100.1");
+    let _vm2 = h.vm("tap2", None, "198.51.100.2");
     vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:01"]);
     let (code, _, err) = h.netswitch(
         &[
@@ -264,7 +241,7 @@ fn a_protected_vnic_sends_only_from_its_own_mac() {
     );
     let free = h.ns.ip(&["-d", "link", "show", "tap2"]);
     assert!(free.contains("locked off"), "tap2 is not protected: {free}");
-    assert!(reaches(&vm1, "198.51.100.2"), "with its own MAC");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "with its own MAC");
 
     vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:99"]);
     assert!(
@@ -272,7 +249,7 @@ fn a_protected_vnic_sends_only_from_its_own_mac() {
         "a spoofed MAC got through"
     );
     vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:01"]);
-    assert!(reaches(&vm1, "198.51.100.2"), "with its own MAC again");
+    assert!(reaches(&vm1, "198.51.100.2", 30), "with its own MAC again");
 
     // Unplugged, the port's lock goes with its membership.
     let (code, _, err) = h.netswitch(&["vnic", "unplug", "tap1"], None);

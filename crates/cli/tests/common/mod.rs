@@ -235,3 +235,39 @@ impl Host {
         Facts::of(&self.ns.run(|| netswitch_netinfo::snapshot().unwrap()))
     }
 }
+
+impl Host {
+    /// A "VM": its own namespace with `eth0` (address `ip`/24, and `mac`
+    /// when given), whose veth peer `tap` is left in the host's namespace
+    /// for netswitch to plug.
+    pub fn vm(&self, tap: &str, mac: Option<&str>, ip: &str) -> Netns {
+        let vm = Netns::new();
+        let peer = format!("{tap}p");
+        self.ns
+            .ip(&["link", "add", tap, "type", "veth", "peer", "name", &peer]);
+        self.ns.ip(&["link", "set", &peer, "netns", vm.name()]);
+        vm.ip(&["link", "set", &peer, "name", "eth0"]);
+        if let Some(mac) = mac {
+            vm.ip(&["link", "set", "eth0", "address", mac]);
+        }
+        vm.ip(&["addr", "add", &format!("{ip}/24"), "dev", "eth0"]);
+        vm.ip(&["link", "set", "eth0", "up"]);
+        vm
+    }
+}
+
+/// Whether `from` reaches `ip`: three pings, waiting at most `secs` (a
+/// generous bound for a loaded machine or a lab under TCG; no timing).
+pub fn reaches(from: &Netns, ip: &str, secs: u32) -> bool {
+    let out = Command::new("ip")
+        .args(["netns", "exec", from.name(), "ping", "-c", "3", "-i", "0.5"])
+        .args(["-w", &secs.to_string(), ip])
+        .output()
+        .expect("ping");
+    eprintln!(
+        "ping {ip}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.status.success()
+}
