@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use netswitch_model::host::OvsState;
 use netswitch_model::plan::OvsOp;
-use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
+use netswitch_ovsdb::datum::empty_set;
 use netswitch_ovsdb::{row, Client, Condition, Mutation, Mutator, OpResult, Row, Uuid, VSWITCH_DB};
-use netswitch_switch::ovs::MARK_KEY;
 use serde_json::{json, Value};
 use tracing::{debug, info_span, warn};
 
@@ -63,8 +62,10 @@ impl Default for OvsSettings {
 /// The key of `Open_vSwitch.external_ids` OVN reads physical networks from.
 const MAPPINGS_KEY: &str = "ovn-bridge-mappings";
 
+mod build;
 mod link;
 
+use build::build;
 pub use link::Link;
 use link::{read_replica, Read};
 
@@ -222,19 +223,6 @@ pub(crate) fn transact_root(
     }
 }
 
-/// One OVS transaction built from the plan's ops and a fresh read.
-#[derive(Default)]
-struct Built {
-    tx: Vec<netswitch_ovsdb::Op>,
-    root_mutations: Vec<Mutation>,
-    /// The index in `tx` of the `wait` guarding a read-modify-write.
-    guard: Option<usize>,
-    /// (index in `tx` of a new Interface's insert, its MTU): sized by the
-    /// second transaction, once ovs-vswitchd has created it (module doc).
-    sizes: Vec<(usize, u32)>,
-    added_ifaces: Vec<String>,
-}
-
 /// Sets the MTU of the interfaces the first transaction added
 /// (`res` its results), in a second transaction (module doc).
 fn resize(
@@ -267,202 +255,6 @@ fn resize(
         Err(Failed::Guard) => Err("OVSDB: unexpected guard failure".into()),
         Err(Failed::Other(m)) => Err(m),
     }
-}
-
-/// Translates the plan's OVS ops into one transaction against `now`.
-fn build(
-    settings: &OvsSettings,
-    ops: &[OvsOp],
-    now: &Read,
-    base_mappings: Option<&str>,
-) -> Result<Built, String> {
-    let mut tx: Vec<netswitch_ovsdb::Op> = vec![netswitch_ovsdb::Op::Comment(format!(
-        "netswitch: {} ops",
-        ops.len()
-    ))];
-    let mut guard = None;
-    let mut n = 0usize;
-    let mut next_name = |prefix: &str| {
-        n += 1;
-        format!("{prefix}{n}")
-    };
-    // New bridges collect their ports before being inserted.
-    let mut new_bridges: BTreeMap<String, (Row, Vec<Value>)> = BTreeMap::new();
-    let mut added_ifaces: Vec<String> = Vec::new();
-    let mut root_mutations: Vec<Mutation> = Vec::new();
-    let mut port_ops = Vec::new();
-    // (index in `tx` of a new Interface's insert, its MTU): sized by the
-    // second transaction, once ovs-vswitchd has created it (module doc).
-    let mut sizes: Vec<(usize, u32)> = Vec::new();
-    let mut add_port = |tx: &mut Vec<netswitch_ovsdb::Op>,
-                        next: &mut dyn FnMut(&str) -> String,
-                        name: &str,
-                        tag: Option<u16>,
-                        internal: bool,
-                        mtu: Option<u32>|
-     -> Value {
-        let iname = next("i");
-        let pname = next("p");
-        if let Some(m) = mtu {
-            sizes.push((tx.len(), m));
-        }
-        tx.push(netswitch_ovsdb::Op::insert_named(
-            "Interface",
-            &iname,
-            interface_row(name, internal),
-        ));
-        let mut prow = row([("name", json!(name)), ("interfaces", named_uuid(&iname))]);
-        if tag.is_some() {
-            prow.insert("tag".into(), tag_datum(tag));
-        }
-        if !internal {
-            // The southbound's root qdisc is host QoS's (netswitch's tc):
-            // without a QoS row ovs-vswitchd deletes a root qdisc it finds
-            // there; `linux-noop` makes it leave the qdisc alone.
-            let qname = next("q");
-            tx.push(netswitch_ovsdb::Op::insert_named(
-                "QoS",
-                &qname,
-                row([("type", json!("linux-noop"))]),
-            ));
-            prow.insert("qos".into(), named_uuid(&qname));
-        }
-        tx.push(netswitch_ovsdb::Op::insert_named("Port", &pname, prow));
-        named_uuid(&pname)
-    };
-    for op in ops {
-        match op {
-            OvsOp::AddBridge {
-                name,
-                mark,
-                southbound,
-            } => {
-                let mut ports = vec![add_port(&mut tx, &mut next_name, name, None, true, None)];
-                if let Some(sb) = southbound {
-                    ports.push(add_port(&mut tx, &mut next_name, sb, None, false, None));
-                    added_ifaces.push(sb.clone());
-                }
-                let brow = row([
-                    ("name", json!(name)),
-                    ("datapath_type", json!(settings.datapath)),
-                    ("external_ids", str_map([(MARK_KEY, mark.as_str())])),
-                ]);
-                new_bridges.insert(name.clone(), (brow, ports));
-            }
-            OvsOp::DelBridge { name } => {
-                let u = now
-                    .bridge_uuid
-                    .get(name)
-                    .ok_or_else(|| format!("\"{op}\": no such bridge"))?;
-                root_mutations.push(Mutation::new(
-                    "bridges",
-                    Mutator::Delete,
-                    set([u.to_json()]),
-                ));
-                port_ops.push(netswitch_ovsdb::Op::delete(
-                    "Bridge",
-                    vec![Condition::uuid(u)],
-                ));
-            }
-            OvsOp::AddPort {
-                bridge,
-                name,
-                tag,
-                internal,
-                mtu,
-            } => {
-                let p = add_port(&mut tx, &mut next_name, name, *tag, *internal, *mtu);
-                added_ifaces.push(name.clone());
-                if let Some((_, ports)) = new_bridges.get_mut(bridge) {
-                    ports.push(p);
-                } else {
-                    let u = now
-                        .bridge_uuid
-                        .get(bridge)
-                        .ok_or_else(|| format!("\"{op}\": no such bridge"))?;
-                    port_ops.push(netswitch_ovsdb::Op::mutate(
-                        "Bridge",
-                        vec![Condition::uuid(u)],
-                        vec![Mutation::new("ports", Mutator::Insert, set([p]))],
-                    ));
-                }
-            }
-            OvsOp::DelPort { bridge, name } => {
-                let (Some(bu), Some(pu)) = (now.bridge_uuid.get(bridge), now.port_uuid.get(name))
-                else {
-                    return Err(format!("\"{op}\": no such port"));
-                };
-                port_ops.push(netswitch_ovsdb::Op::mutate(
-                    "Bridge",
-                    vec![Condition::uuid(bu)],
-                    vec![Mutation::new("ports", Mutator::Delete, set([pu.to_json()]))],
-                ));
-            }
-            OvsOp::SetPort { name, tag, mtu } => {
-                let pu = now
-                    .port_uuid
-                    .get(name)
-                    .ok_or_else(|| format!("\"{op}\": no such port"))?;
-                port_ops.push(netswitch_ovsdb::Op::update(
-                    "Port",
-                    vec![Condition::uuid(pu)],
-                    row([("tag", tag_datum(*tag))]),
-                ));
-                port_ops.push(netswitch_ovsdb::Op::update(
-                    "Interface",
-                    vec![Condition::eq("name", json!(name))],
-                    row([("mtu_request", mtu.map_or_else(empty_set, |m| json!(m)))]),
-                ));
-            }
-            OvsOp::SetMappings { mappings } => {
-                let root = now.root.as_ref().ok_or("no Open_vSwitch row")?;
-                guard = Some(tx.len());
-                tx.push(netswitch_ovsdb::Op::unchanged(
-                    "Open_vSwitch",
-                    root,
-                    "external_ids",
-                    str_map(
-                        now.root_external_ids
-                            .iter()
-                            .map(|(k, v)| (k.as_str(), v.as_str())),
-                    ),
-                ));
-                let current = now.state.bridge_mappings.as_deref();
-                let value = rebase_mappings(base_mappings, mappings.as_deref(), current);
-                root_mutations.push(Mutation::new(
-                    "external_ids",
-                    Mutator::Delete,
-                    set([json!(MAPPINGS_KEY)]),
-                ));
-                if let Some(m) = value {
-                    root_mutations.push(Mutation::new(
-                        "external_ids",
-                        Mutator::Insert,
-                        str_map([(MAPPINGS_KEY, m.as_str())]),
-                    ));
-                }
-            }
-        }
-    }
-    for (name, (mut brow, ports)) in new_bridges {
-        brow.insert("ports".into(), set(ports));
-        let bname = next_name("b");
-        tx.push(netswitch_ovsdb::Op::insert_named("Bridge", &bname, brow));
-        root_mutations.push(Mutation::new(
-            "bridges",
-            Mutator::Insert,
-            set([named_uuid(&bname)]),
-        ));
-        debug!(bridge = %name, "new OVS bridge");
-    }
-    tx.extend(port_ops);
-    Ok(Built {
-        tx,
-        root_mutations,
-        guard,
-        sizes,
-        added_ifaces,
-    })
 }
 
 /// How long ovs-vswitchd may take: until `deadline`, `timeout` after the
