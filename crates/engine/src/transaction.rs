@@ -13,16 +13,17 @@ use std::time::Instant;
 use netswitch_model::config::{Config, SwitchType};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::HostState;
-use netswitch_model::plan::{Op, Plan};
+use netswitch_model::plan::Plan;
 use netswitch_model::Request;
-use netswitch_switch::inverse;
 use netswitch_switch::scope::{plan_scoped, Scope};
-use tracing::{info, info_span, warn};
+use tracing::info_span;
+
+mod carry;
+mod rollback;
 
 pub use crate::facts::Facts;
-use crate::journal::{crash_point, Journal, ResolvBackup};
-use crate::txerror::{FailureKind, Rollback, TransactionError};
-use crate::{backend, hooks, resolv, Engine, EngineError, Which};
+use crate::journal::crash_point;
+use crate::{hooks, Engine, EngineError, Which};
 
 /// How a setup runs, beyond what the request says.
 #[derive(Debug, Clone, Default)]
@@ -257,197 +258,6 @@ impl Engine {
         Ok((plan, scope))
     }
 
-    /// Moves the host from `running` to `desired` by `plan` (planned
-    /// against `before`, over `scope`: `None` for the whole configs): apply,
-    /// resolver, verify (over the same scope), wait for a confirmation when
-    /// asked, save — or roll back. Returns whether anything was applied.
-    ///
-    /// The caller holds the transaction lock. The journal is written before
-    /// the first change and removed after the save or the rollback, so a
-    /// process killed anywhere in between is rolled back (or finished, if
-    /// it had saved) by the next [`Engine::recover`].
-    #[allow(clippy::too_many_arguments)] // one transaction's whole context
-    pub(crate) fn carry_out(
-        &self,
-        verb: &str,
-        before: &HostState,
-        running: &Config,
-        desired: &Config,
-        (plan, scope): (&Plan, Option<&Scope>),
-        opts: &SetupOptions,
-        confirm: Option<f64>,
-        persist: bool,
-    ) -> Result<bool, EngineError> {
-        let started = Instant::now();
-        let mut phases = Phases::start();
-        if plan.is_empty() {
-            // Nothing for the kernel, but clients may need (re)starting.
-            if let Err(why) = self
-                .dynamic_after(desired)
-                .and_then(|_| self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout))
-            {
-                self.dynamic_rollback_stop(running);
-                self.dynamic_rollback_start(running, opts.dhcp_timeout);
-                return Err(TransactionError::new(FailureKind::Dynamic, why).into());
-            }
-            if desired != running || persist {
-                // Two saves with commitOnSuccess: journaled so a crash
-                // between them is finished by the next start.
-                self.begin_journal(&Journal::new(verb, running, desired, persist, &[]))?;
-                self.commit_config(desired, persist)?;
-                self.end_journal()?;
-            }
-            return Ok(false);
-        }
-        info!(ops = plan.ops.len(), "applying");
-        let ops = &plan.ops;
-        let mut journal = Journal::new(verb, running, desired, persist, ops).with_links(before);
-        if plan.nameservers.is_some() {
-            let old = match std::fs::read(&self.resolv_conf) {
-                Ok(b) => Some(b),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => {
-                    return Err(EngineError::Request(RequestError::request(
-                        Code::BackendFailed,
-                        format!(
-                            "reading {}: {e}; nothing changed",
-                            self.resolv_conf.display()
-                        ),
-                    )))
-                }
-            };
-            journal.resolv = Some(ResolvBackup {
-                path: self.resolv_conf.clone(),
-                old,
-            });
-        }
-        self.begin_journal(&journal)?;
-        phases.mark("journal");
-        let limit = opts
-            .faults
-            .fail_at()
-            .map_or(ops.len(), |i| i.min(ops.len()));
-        let with_ovs = uses_ovs(running, desired);
-        let stopped = self.dynamic_before(desired);
-        let applied = backend::apply(before, &ops[..limit], &self.ovs, &*self.host);
-        phases.mark("apply");
-        let failure = match (applied.failure, opts.faults.fail_at()) {
-            (Some(f), _) => {
-                let mut e = TransactionError::new(FailureKind::BackendOp, f.message)
-                    .with_op(f.index, &f.op);
-                e.errno = (f.errno != backend::NO_ERRNO).then_some(f.errno);
-                Some(e)
-            }
-            (None, Some(i)) if i < ops.len() => Some(
-                TransactionError::new(FailureKind::BackendOp, "injected failure")
-                    .with_op(i, &ops[i]),
-            ),
-            _ => None,
-        };
-        // Every failure from here on rolls back and says so.
-        // The journal goes only once the rollback is done; if it cannot be
-        // removed, the next start redoes the (idempotent) rollback.
-        let fail = |mut e: TransactionError, old_resolv: Option<&Option<Vec<u8>>>| {
-            self.set_in_step(None);
-            e.rollback = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
-            e.journal_kept = self.end_journal().err().map(|e| e.to_string());
-            EngineError::from(e)
-        };
-        let dynamic = |why: String| TransactionError::new(FailureKind::Dynamic, why);
-        if let Some(e) = failure.or(stopped.err().map(dynamic)) {
-            return Err(fail(e, None));
-        }
-        if let Err(why) = self.dynamic_after_move(running, desired, ops) {
-            return Err(fail(dynamic(why), None));
-        }
-        phases.mark("dynamic");
-        crash_point("applied");
-        #[cfg(feature = "fault-injection")]
-        if opts.faults.drift {
-            self.drift(ops);
-        }
-
-        let old_resolv = match &plan.nameservers {
-            Some(ns) => match resolv::write_nameservers(&self.resolv_conf, ns) {
-                Ok(old) => Some(old),
-                Err(e) => {
-                    let why = format!("writing {}: {e}", self.resolv_conf.display());
-                    return Err(fail(
-                        TransactionError::new(FailureKind::Resolver, why),
-                        None,
-                    ));
-                }
-            },
-            None => None,
-        };
-
-        // Verify: the planner, asked again against the host as it now is,
-        // must find nothing left to do. The mark is taken first, so that a
-        // change racing the read-back counts as a change since.
-        let mark = self.host.generation();
-        let residual = self.observe(with_ovs).and_then(|after| {
-            phases.mark("read-back");
-            Ok(plan_scoped(&after, desired, desired, scope)?)
-        });
-        phases.mark("verify");
-        let verify = |why: String| TransactionError::new(FailureKind::Verify, why);
-        match residual {
-            Ok(r) => {
-                if let Some(op) = r.ops.first() {
-                    let why = format!(
-                        "verification failed: after applying, the host still needs \"{op}\""
-                    );
-                    return Err(fail(verify(why), old_resolv.as_ref()));
-                }
-            }
-            Err(e) => {
-                let why = format!("verification failed: {e}");
-                return Err(fail(verify(why), old_resolv.as_ref()));
-            }
-        }
-        if let Err(why) = self.dynamic_wait(desired, &opts.blocking_dhcp, opts.dhcp_timeout) {
-            return Err(fail(dynamic(why), old_resolv.as_ref()));
-        }
-        if let Some(secs) = confirm {
-            let failed = match self.wait_for_confirmation(secs) {
-                Ok(true) => None,
-                Ok(false) => Some(TransactionError::new(
-                    FailureKind::LostConnectivity,
-                    format!("no connectivity confirmation within {secs} s"),
-                )),
-                Err(e) => Some(TransactionError::new(
-                    FailureKind::ConfirmWait,
-                    format!("waiting for the confirmation: {e}"),
-                )),
-            };
-            if let Some(e) = failed {
-                return Err(fail(e, old_resolv.as_ref()));
-            }
-        }
-        phases.mark("wait");
-        if let Err(e) = self.commit_config(desired, persist) {
-            let e = TransactionError::new(FailureKind::Save, e.to_string());
-            return Err(fail(e, old_resolv.as_ref()));
-        }
-        phases.mark("save");
-        if let Err(e) = self.end_journal() {
-            // Saved and verified: the next start finds the running config
-            // saved and only finishes the transaction.
-            warn!(error = %e, "the transaction is complete but its journal could not be removed");
-        }
-        // In step: over the whole config when the plan was whole, else by
-        // induction (what the scope left out was in step and unchanged).
-        self.set_in_step(mark);
-        phases.mark("end");
-        info!(
-            ops = ops.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            phases = %phases,
-            "applied and verified"
-        );
-        Ok(true)
-    }
-
     /// The mark of the host when last verified in step, if any.
     fn in_step(&self) -> Option<u64> {
         *self.in_step.lock().unwrap_or_else(|e| e.into_inner())
@@ -457,22 +267,6 @@ impl Engine {
         *self.in_step.lock().unwrap_or_else(|e| e.into_inner()) = mark;
     }
 
-    /// See [`Faults::drift`].
-    #[cfg(feature = "fault-injection")]
-    fn drift(&self, ops: &[Op]) {
-        use netswitch_model::plan::KernelOp;
-        let Some(link) = ops.iter().find_map(|o| match o {
-            Op::Kernel(KernelOp::SetUp { link }) => Some(link.clone()),
-            _ => None,
-        }) else {
-            return;
-        };
-        if let Ok(host) = self.observe(false) {
-            let applied = netswitch_kernel::apply(&host, &[KernelOp::SetMtu { link, mtu: 1280 }]);
-            warn!(failure = ?applied.failure, "injected drift: set the MTU of a link to 1280");
-        }
-    }
-
     fn commit_config(&self, desired: &Config, persist: bool) -> Result<(), EngineError> {
         self.store.save(Which::Running, desired)?;
         crash_point("saved-running");
@@ -480,72 +274,6 @@ impl Engine {
             self.store.save(Which::Persistent, desired)?;
         }
         Ok(())
-    }
-
-    /// Brings the host back to `before`; says how far it got.
-    fn rollback(
-        &self,
-        before: &HostState,
-        running: &Config,
-        desired: &Config,
-        ops: &[Op],
-        done: &[usize],
-        old_resolv: Option<&Option<Vec<u8>>>,
-    ) -> Rollback {
-        let _span = info_span!("rollback", done = done.len()).entered();
-        let mut problems = Vec::new();
-        // A file that could not be put back leaves the rollback incomplete
-        // even when the host's facts are as before.
-        let mut restore_failed = false;
-        // A failed persistent save comes after the running one: put the
-        // running config back first, so that a crash during this rollback
-        // is rolled back again by the next start rather than "finished".
-        if self.store.load(Which::Running).ok().as_ref() != Some(running) {
-            if let Err(e) = self.store.save(Which::Running, running) {
-                problems.push(format!("restoring the running config: {e}"));
-                restore_failed = true;
-            }
-        }
-        // Undoing an op on a device the plan deleted fails until the planner
-        // pass below recreates the device (with what was on it); so these
-        // failures are only worth reporting if the host does not end up
-        // as it was.
-        let with_ovs = uses_ovs(running, desired);
-        problems.extend(self.dynamic_rollback_stop(running));
-        let undo = inverse::undo(ops, done, before);
-        problems.extend(self.apply_best_effort(&undo, with_ovs));
-        match self.observe(with_ovs) {
-            Ok(now) => match netswitch_switch::plan(&now, desired, running) {
-                Ok(back) => problems.extend(self.apply_best_effort(&back.ops, with_ovs)),
-                Err(e) => problems.push(format!("replanning the old config: {e}")),
-            },
-            Err(e) => problems.push(e.to_string()),
-        }
-        problems.extend(self.dynamic_rollback_start(running, None));
-        if let Some(old) = old_resolv {
-            if let Err(e) = resolv::restore(&self.resolv_conf, old.as_deref()) {
-                problems.push(format!("restoring {}: {e}", self.resolv_conf.display()));
-                restore_failed = true;
-            }
-        }
-        let differences = self.settled_differences(before, with_ovs);
-        if differences.is_empty() && !restore_failed {
-            if !problems.is_empty() {
-                tracing::debug!(?problems, "rollback converged despite failed undo steps");
-            }
-            return Rollback::Complete;
-        }
-        for p in differences.iter().chain(&problems) {
-            warn!(problem = %p, "rollback incomplete");
-        }
-        if differences.is_empty() {
-            Rollback::RestoreFailed { problems }
-        } else {
-            Rollback::Incomplete {
-                differences,
-                problems,
-            }
-        }
     }
 }
 
@@ -583,37 +311,6 @@ pub(crate) fn uses_ovs(running: &Config, desired: &Config) -> bool {
     [running, desired]
         .iter()
         .any(|c| c.networks.values().any(|a| a.switch == SwitchType::Ovs))
-}
-
-impl Engine {
-    /// Applies every op it can, going on after failures; returns the failures.
-    pub(crate) fn apply_best_effort(&self, ops: &[Op], with_ovs: bool) -> Vec<String> {
-        let mut problems = Vec::new();
-        let mut queue: Vec<Op> = ops.to_vec();
-        while !queue.is_empty() {
-            let host = match self.observe(with_ovs) {
-                Ok(h) => h,
-                Err(e) => {
-                    problems.push(e.to_string());
-                    break;
-                }
-            };
-            let applied = backend::apply(&host, &queue, &self.ovs, &*self.host);
-            let Some(f) = applied.failure else { break };
-            problems.push(format!("undo op {} failed: {}", f.op, f.message));
-            if applied.stats.sendmsg_calls == 0 {
-                // Refused before sending (a device that does not exist yet):
-                // nothing went out, so drop only the refused op.
-                queue.remove(f.index.min(queue.len() - 1));
-            } else {
-                // The kernel saw everything up to the failure and whatever it
-                // acked after it in the same batch; go on after that.
-                let seen = applied.done.last().copied().unwrap_or(0).max(f.index);
-                queue.drain(..=seen.min(queue.len() - 1));
-            }
-        }
-        problems
-    }
 }
 
 /// How long to wait for `confirm`: the caller's `--confirm-within`, else
