@@ -165,6 +165,68 @@ fn a_plug_killed_midway_is_undone_by_the_next_verb() {
     assert!(!lib.join("vnic-plugging/tap1").exists());
 }
 
+/// A setup killed after it rebuilt the bridge under a vNIC: the next
+/// verb's recovery rolls it back (killed before the save) or finishes it
+/// (killed after), and puts the vNIC back on whichever bridge the network
+/// then has.
+#[test]
+fn a_setup_killed_after_a_rebuild_leaves_the_vnic_plugged() {
+    let mut h = Host::new();
+    let ovs = Ovs::start(&h.ns);
+    h.use_ovs(&ovs);
+    h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
+    let _vm1 = h.vm("tap1", None, "198.51.100.1");
+    let (code, _, err) = h.netswitch(
+        &[
+            "vnic",
+            "plug",
+            "--vm",
+            "vm-1",
+            "--mac",
+            "52:54:00:00:00:01",
+            "--network",
+            "vmnet",
+            "tap1",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let to_ovs = no_check(json!({"vmnet": {"nic": "veth_a0", "switch": "ovs"}}));
+    let killed_at = |h: &mut Host, point: &str| {
+        h.env.push(("NETSWITCH_TEST_CRASH_AT".into(), point.into()));
+        let (code, _, err) = h.netswitch(&["setup", "-"], Some(&to_ovs));
+        h.env.pop();
+        assert_eq!(code, -1, "killed at {point}: {err}");
+    };
+
+    // Killed before the save: the Linux bridge was deleted with the tap's
+    // port; recovery rolls back to it and the tap joins it again.
+    killed_at(&mut h, "applied");
+    assert!(
+        h.link("tap1").expect("tap1")["master"].is_null(),
+        "released"
+    );
+    let caps = h.caps();
+    assert_eq!(
+        caps["vnics"]["tap1"]["switch"], "legacy",
+        "{}",
+        caps["vnics"]
+    );
+    assert_eq!(
+        h.link("tap1").expect("tap1")["master"],
+        "vmnet",
+        "back on the Linux bridge"
+    );
+
+    // Killed after the save: recovery finishes the move, and the tap is a
+    // port of the network's OVS bridge.
+    killed_at(&mut h, "saved-running");
+    let caps = h.caps();
+    assert_eq!(caps["vnics"]["tap1"]["switch"], "ovs", "{}", caps["vnics"]);
+    let br = ovs.vsctl(&["port-to-br", "vmnet"]);
+    assert_eq!(ovs.vsctl(&["port-to-br", "tap1"]), br, "on the OVS bridge");
+}
+
 /// One quick try: the negative case of the MAC test (a loaded machine can
 /// only make it pass spuriously, never fail).
 fn reaches_quickly(from: &Netns, ip: &str) -> bool {

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use netswitch_model::config::{BondAttrs, Config, NetAttrs};
 use netswitch_model::error::{Code, RequestError};
 use netswitch_model::host::{HostState, Link};
-use netswitch_model::plan::{KernelOp, Op};
+use netswitch_model::plan::{KernelOp, Op, OvsOp};
 use serde::{Deserialize, Serialize};
 use tracing::{info, info_span, warn};
 
@@ -200,6 +200,18 @@ pub(crate) fn op_links(op: &Op) -> Vec<&str> {
     }
 }
 
+/// The OVS bridges and ports an OVS op names.
+fn ovs_op_names(op: &OvsOp) -> Vec<&str> {
+    match op {
+        OvsOp::AddBridge { name, .. } | OvsOp::DelBridge { name } => vec![name],
+        OvsOp::AddPort { bridge, name, .. } | OvsOp::DelPort { bridge, name } => {
+            vec![bridge, name]
+        }
+        OvsOp::SetPort { name, .. } => vec![name],
+        OvsOp::SetMappings { .. } => Vec::new(),
+    }
+}
+
 impl Journal {
     /// The journal of a transaction about to apply `ops` planned against
     /// `before`.
@@ -224,6 +236,20 @@ impl Journal {
             .filter_map(|n| before.link(n).cloned())
             .collect();
         self
+    }
+
+    /// The networks the transaction changes and every link, OVS bridge
+    /// and port its ops name: whatever vNICs sit on may have been rebuilt.
+    pub(crate) fn reached(&self) -> std::collections::BTreeSet<String> {
+        let mut names: std::collections::BTreeSet<String> =
+            self.changes.networks.keys().cloned().collect();
+        for op in &self.ops {
+            names.extend(op_links(op).into_iter().map(str::to_string));
+            if let Op::Ovs(o) = op {
+                names.extend(ovs_op_names(o).into_iter().map(str::to_string));
+            }
+        }
+        names
     }
 
     fn before(&self) -> HostState {
@@ -345,6 +371,7 @@ impl Engine {
         }
         let _ = dir.remove_file(crate::safe::PENDING);
         self.store.remove_orphans();
+        self.replug_reached(&journal);
         self.set_in_step(None);
         remove_journal_file(&dir)?;
         if out.completed {

@@ -207,11 +207,8 @@ impl Engine {
             confirm,
             persist,
         );
-        // Applied or rolled back, the bridges of the networks it reached
-        // may be new: their vNICs go back on (vnic/replug.rs).
-        if let Err(e) = self.replug_vnics(request.networks.keys()) {
-            tracing::warn!(error = %e, "after the setup");
-        }
+        // Applied or rolled back, what it reached may have been rebuilt:
+        // carry_out put the vNICs back on (vnic/replug.rs).
         let applied = applied?;
         self.ovn_follow();
         Ok(Outcome {

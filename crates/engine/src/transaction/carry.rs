@@ -59,7 +59,8 @@ impl Engine {
         let mut phases = Phases::start();
         info!(ops = plan.ops.len(), "applying");
         let ops = &plan.ops;
-        self.begin_journal(&self.journal_for(verb, before, running, desired, plan, persist)?)?;
+        let journal = self.journal_for(verb, before, running, desired, plan, persist)?;
+        self.begin_journal(&journal)?;
         phases.mark("journal");
         let with_ovs = uses_ovs(running, desired);
         let stopped = self.dynamic_before(desired);
@@ -71,6 +72,7 @@ impl Engine {
         let fail = |mut e: TransactionError, old_resolv: Option<&Option<Vec<u8>>>| {
             self.set_in_step(None);
             e.rollback = self.rollback(before, running, desired, ops, &applied.done, old_resolv);
+            self.replug_reached(&journal);
             e.journal_kept = self.end_journal().err().map(|e| e.to_string());
             EngineError::from(e)
         };
@@ -104,6 +106,7 @@ impl Engine {
         self.commit_config(desired, persist)
             .map_err(|e| then(TransactionError::new(FailureKind::Save, e.to_string())))?;
         phases.mark("save");
+        self.replug_reached(&journal);
         if let Err(e) = self.end_journal() {
             // Saved and verified: the next start finds the running config
             // saved and only finishes the transaction.
@@ -120,6 +123,16 @@ impl Engine {
             "applied and verified"
         );
         Ok(true)
+    }
+
+    /// Puts back the vNICs on what the journaled transaction reached:
+    /// applied or rolled back, it may have rebuilt their bridges
+    /// (vnic/replug.rs). Done before the journal goes, so that a process
+    /// killed in between has the next start's recovery do it.
+    pub(crate) fn replug_reached(&self, journal: &Journal) {
+        if let Err(e) = self.replug_vnics(&journal.reached()) {
+            warn!(error = %e, "after the transaction");
+        }
     }
 
     /// An empty plan: nothing for the kernel, but clients may need

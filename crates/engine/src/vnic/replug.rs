@@ -61,10 +61,11 @@ fn joined(p: &Plugged, host: &HostState) -> bool {
 }
 
 impl crate::Engine {
-    /// Puts the vNICs of the `touched` networks back where their networks
-    /// now are (see the module doc). The caller holds the transaction
-    /// lock. Best effort per vNIC: one that cannot be re-plugged is
-    /// logged and named in the error, the others are still tried.
+    /// Puts the vNICs of the `touched` networks (or on the `touched`
+    /// bridges) back where their networks now are (see the module doc).
+    /// The caller holds the transaction lock. Best effort per vNIC: one
+    /// that cannot be re-plugged is logged and named in the error, the
+    /// others are still tried.
     pub(crate) fn replug_vnics<'a>(
         &self,
         touched: impl IntoIterator<Item = &'a String>,
@@ -73,7 +74,7 @@ impl crate::Engine {
         let affected: Vec<Plugged> = self
             .vnics()?
             .into_values()
-            .filter(|p| touched.contains(&p.vnic.network))
+            .filter(|p| touched.contains(&p.vnic.network) || touched.contains(&p.bridge))
             .collect();
         if affected.is_empty() {
             return Ok(0);
