@@ -123,7 +123,7 @@ fn op_index(h: &Host, req: &Value, prefix: &str) -> usize {
 #[test]
 #[ignore = "needs the kernel lab (tests/lab/run)"]
 fn host_qos_on_a_nic_and_a_bond_from_add_to_remove() {
-    let Some(h) = Host::lab() else { return };
+    let Some(mut h) = Host::lab() else { return };
     let p = peer(&h);
     // One request: a VLAN network on a nic (addressed, for the flood) and
     // one on a new bond.
@@ -212,6 +212,16 @@ fn host_qos_on_a_nic_and_a_bond_from_add_to_remove() {
     let (code, err) = h.setup_code(&edit, &["--inject-failure-at", &at.to_string()]);
     assert_eq!(code, 29, "{err}");
     assert_eq!(tree(&h, "veth_q0"), t, "not rolled back");
+    // Killed (SIGKILL) once the edit's tc ops are applied, before the save:
+    // the next verb's recovery leaves no stray class or filter.
+    h.env
+        .push(("NETSWITCH_TEST_CRASH_AT".into(), "applied".into()));
+    let (code, _, err) = h.netswitch(&["setup", "-"], Some(&edit));
+    h.env.pop();
+    assert_eq!(code, -1, "killed: {err}");
+    assert_ne!(tree(&h, "veth_q0"), t, "the edit was applied when killed");
+    h.caps();
+    assert_eq!(tree(&h, "veth_q0"), t, "not recovered");
     // The edit itself: new rates as a class change.
     h.setup(edit);
     let t = tree(&h, "veth_q0");
