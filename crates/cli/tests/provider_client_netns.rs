@@ -265,7 +265,19 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
     );
     let (code, out, _) = h.netswitch(&["--json", "provider", "import", "p3", "nosuch"], None);
     assert_eq!(code, 27, "{out}");
+    let caps = h.caps();
+    assert_eq!(
+        caps["externalNetworks"],
+        json!({"red": {"provider": "p3", "id": red, "name": "red"}})
+    );
+    let req = json!({"networks": {"red": {"bridged": true, "bootproto": "none"}},
+        "options": {"connectivityCheck": false}});
+    let (code, out, _) = h.netswitch(&["--json", "setup", "-"], Some(&req));
+    assert_eq!(code, 21, "{out}");
+    assert!(out.contains("red") && out.contains("provider p3"), "{out}");
+    assert!(h.link("red").is_none(), "nothing made");
     ok(h.netswitch(&["--json", "provider", "unimport", "red"], None));
+    assert!(h.caps().get("externalNetworks").is_none());
     let (code, _, _) = h.netswitch(&["--json", "provider", "unimport", "red"], None);
     assert_eq!(code, 27);
     ok(h.netswitch(&["--json", "provider", "remove", "p2"], None));

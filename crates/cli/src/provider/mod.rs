@@ -299,6 +299,13 @@ fn import(store: &Store, as_json: bool, name: &str, network: &str) -> Result<(),
     let mut c = client(store, name)?;
     let n = c.find_network(network).map_err(at(name))?;
     check_name("network", &n.name)?;
+    let running = netswitch_engine::Store::new(store.root()).load(netswitch_engine::Which::Running);
+    if running.is_ok_and(|r| r.networks.contains_key(&n.name)) {
+        return Err(Failure::new(
+            21,
+            format!("network {}: a network of this host has the name", n.name),
+        ));
+    }
     if let Some(old) = store.externals()?.into_iter().find(|e| e.name == n.name) {
         if old.provider != name || old.id != n.id {
             return Err(Failure::new(

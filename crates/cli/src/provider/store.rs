@@ -51,13 +51,9 @@ pub struct Secret {
     pub password: String,
 }
 
-/// A network of a provider made a VM network of this host.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct External {
-    pub provider: String,
-    pub id: String,
-    pub name: String,
-}
+/// A network of a provider made a VM network of this host (the engine
+/// reads these for caps and setupNetworks).
+pub type External = netswitch_model::caps::ExternalNetwork;
 
 /// The port a provider vNIC holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,6 +91,11 @@ pub fn check_name(what: &str, name: &str) -> Result<(), Failure> {
 }
 
 impl Store {
+    /// The state directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn new(state_dir: &Path) -> Store {
         Store {
             root: state_dir.to_path_buf(),
@@ -154,19 +155,23 @@ impl Store {
 
     /// The imported networks.
     pub fn externals(&self) -> Result<Vec<External>, Failure> {
-        self.all("external-networks")
+        self.all(netswitch_engine::external::DIR)
     }
 
     pub fn save_external(&self, e: &External) -> Result<(), Failure> {
         write(
-            &self.dir("external-networks"),
+            &self.dir(netswitch_engine::external::DIR),
             &format!("{}.json", e.name),
             e,
         )
     }
 
     pub fn remove_external(&self, name: &str) -> Result<(), Failure> {
-        remove(&self.dir("external-networks").join(format!("{name}.json")))
+        remove(
+            &self
+                .dir(netswitch_engine::external::DIR)
+                .join(format!("{name}.json")),
+        )
     }
 
     /// The port record of `device`, if it holds one.
