@@ -123,6 +123,153 @@ fn plain_http(h: &Host) -> SocketAddr {
     addr
 }
 
+/// A CA and a certificate for 127.0.0.1 it signed, made by the openssl CLI.
+fn pki() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &key,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ]);
+    dir
+}
+
+/// One HTTP message (head and `Content-Length` body) from `r`.
+fn message(r: &mut impl std::io::Read) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if r.read(&mut byte).unwrap_or(0) == 0 {
+            return buf;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    let _ = r.read_exact(&mut body);
+    buf.extend(body);
+    buf
+}
+
+/// A TLS front (rustls, the certificate of `pki`) in `h`'s namespace for
+/// `backend`, one request per connection, as the client sends them.
+fn tls_front(h: &Host, pki: &std::path::Path, backend: SocketAddr) -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    let l =
+        h.ns.run(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let addr = l.local_addr().unwrap();
+    let ns = h.ns.name().to_string();
+    std::thread::spawn(move || {
+        // The backend is the namespace's loopback.
+        netswitch_netinfo::enter_netns(&ns).expect("enter the namespace");
+        for tcp in l.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let req = message(&mut tls);
+            if req.is_empty() {
+                continue;
+            }
+            let Ok(mut back) = std::net::TcpStream::connect(backend) else {
+                continue;
+            };
+            let _ = std::io::Write::write_all(&mut back, &req);
+            let answer = message(&mut back);
+            let _ = std::io::Write::write_all(&mut tls, &answer);
+            let _ = std::io::Write::flush(&mut tls);
+            tls.conn.send_close_notify();
+            let _ = std::io::Write::flush(&mut tls);
+        }
+    });
+    addr
+}
+
 fn add(h: &Host, name: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["--json", "provider", "add", name, "--user", USER];
     args.extend_from_slice(extra);
@@ -243,6 +390,45 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
         assert_eq!(got, code, "{name}: {out}");
         assert!(out.contains(says) && out.contains(name), "{name}: {out}");
     }
+    // https with the provider's CA; without it (the system's CAs) refused.
+    let pki = pki();
+    let front = format!("https://{}/v3", tls_front(&h, pki.path(), p.keystone));
+    let ca = pki.path().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    ok(add(
+        &h,
+        "tls-ca",
+        &[
+            "--auth-url",
+            &front,
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+            "--ca",
+            ca,
+        ],
+    ));
+    assert_eq!(
+        ok(h.netswitch(&["--json", "provider", "test", "tls-ca"], None))["networks"],
+        2
+    );
+    ok(add(
+        &h,
+        "tls-sys",
+        &[
+            "--auth-url",
+            &front,
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    let (code, out, _) = h.netswitch(&["--json", "provider", "test", "tls-sys"], None);
+    assert_eq!(code, 29, "{out}");
+    assert!(out.contains("TLS") && out.contains("certificate"), "{out}");
+
     let (code, out, _) = add(&h, "bad", &["--auth-url", "ftp://x", "--password", "x"]);
     assert_eq!(code, 21, "{out}");
     assert!(out.contains("authUrl"), "{out}");
@@ -432,6 +618,11 @@ fn vnic_plug_with_a_provider_creates_reuses_and_deletes_the_port() {
         c.ctl.log_tail()
     );
     assert_eq!(central.port_chassis(&port).as_deref(), Some("chassis-1"));
+
+    let (code, out, _) =
+        c.h.netswitch(&["--json", "provider", "remove", "osn"], None);
+    assert_eq!(code, 21, "{out}");
+    assert!(out.contains("tap1"), "{out}");
 
     // Plugging it again reuses the port.
     let again = ok(plug(&c.h, "osn", "red", "vm-1", MAC1, "tap1"));
