@@ -8,6 +8,8 @@
 //! with `ovn-nbctl`, the binding in the southbound DB and `ovn-installed`.
 
 mod common;
+#[path = "support/daemon.rs"]
+mod daemon;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -690,5 +692,38 @@ fn vnic_plug_with_a_provider_creates_reuses_and_deletes_the_port() {
         central.nbctl(&["--bare", "--columns=name", "list", "Logical_Switch_Port"]),
         ""
     );
+
+    // With a daemon the provider calls stay in the CLI; the plug goes
+    // through the daemon.
+    let db = c.ovs.db();
+    let d = daemon::Daemon::start_args(
+        &c.h,
+        std::path::Path::new(env!("CARGO_BIN_EXE_netswitch")),
+        &["--ovs-db", &db, "--ovs-datapath", c.ovs.datapath],
+    );
+    let args = [
+        "--json",
+        "vnic",
+        "plug",
+        "--provider",
+        "osn",
+        "--network",
+        "red",
+        "--vm",
+        "vm-1",
+        "--mac",
+        MAC1,
+        "--timeout",
+        "300",
+        "tap1",
+    ];
+    let v = ok(d.via(&c.h, &args, None));
+    assert_eq!(v["created"], true, "{v}");
+    assert_eq!(p.ports_of(&c.h, &vnic1).len(), 1);
+    assert_eq!(on_br_int(&c), ["tap1"]);
+    ok(d.via(&c.h, &["--json", "vnic", "unplug", "tap1"], None));
+    assert!(p.ports_of(&c.h, &vnic1).is_empty());
+    assert!(on_br_int(&c).is_empty());
+    drop(d);
     drop(c.ctl);
 }
