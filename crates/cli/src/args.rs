@@ -365,6 +365,10 @@ pub enum Verb {
         #[arg(long, value_name = "FILE", default_value = netswitch_provider::config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Record external network providers (Keystone + Neutron), test them,
+    /// list and import their networks (docs/api.md §11).
+    #[command(subcommand)]
+    Provider(crate::provider::ProviderVerb),
     /// Configure, unconfigure and show this host as an OVN chassis.
     #[command(subcommand)]
     Ovn(crate::ovn::OvnVerb),
@@ -400,6 +404,21 @@ pub enum VnicVerb {
         /// and the plug waits for ovn-controller to install it).
         #[arg(long, value_name = "PORT_ID")]
         port: Option<String>,
+        /// An external network provider (`provider add`): the port is
+        /// found (by the vNIC id as `device_id`) or created on the
+        /// provider's --network (name, id, or imported name), then plugged
+        /// as an OVN vNIC; unplug deletes it.
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "network",
+            conflicts_with_all = ["port", "iface_id", "mac_spoof", "mirror"]
+        )]
+        provider: Option<String>,
+        /// With --provider: the vNIC id the port's device_id carries
+        /// (default: a UUID derived from --vm and --mac).
+        #[arg(long, value_name = "ID", requires = "provider")]
+        vnic_id: Option<String>,
         /// OVN: how long to wait for ovn-controller, in seconds (default
         /// --ovn-timeout); past it the plug is undone (29).
         #[arg(long, value_name = "SECS", allow_negative_numbers = true)]

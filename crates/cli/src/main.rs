@@ -14,6 +14,7 @@ mod lldp;
 mod mirror;
 mod out;
 mod ovn;
+mod provider;
 mod remote;
 mod table;
 mod verbs;
@@ -153,6 +154,9 @@ fn open_host(g: &Global) -> Result<Box<dyn host::Host>, Failure> {
 
 fn run(cli: &Cli) -> Result<(), Failure> {
     let g = &cli.global;
+    if let Some(done) = provider::plug::dispatch(g, &cli.verb) {
+        return done;
+    }
     match &cli.verb {
         Verb::DhcpClient { net } => dhcp_client(g, net),
         Verb::Daemon(a) => daemon(g, a),

@@ -43,7 +43,8 @@ pub fn run(host: &mut dyn Host, as_json: bool, verb: &Verb) -> Result<(), Failur
         | Verb::ImportVdsm { .. }
         | Verb::DhcpClient { .. }
         | Verb::LibvirtHook(_)
-        | Verb::ProviderOvn { .. } => Err(Failure::new(
+        | Verb::ProviderOvn { .. }
+        | Verb::Provider(_) => Err(Failure::new(
             Code::BadParams.number(),
             "this verb does not run against a host",
         )),
@@ -217,6 +218,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
 
             mirror,
             device,
+            ..
         } => {
             let v = Vnic {
                 vm_id: vm.clone(),

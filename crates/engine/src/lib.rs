@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod devices;
 pub mod dynamic;
+pub mod external;
 pub mod facts;
 pub mod hooks;
 pub mod journal;
@@ -244,6 +245,7 @@ impl Engine {
         self.add_mirror_reports(&mut caps, &host)?;
         self.sriov_caps(&mut caps, &host);
         self.fill_ovn_caps(&mut caps);
+        caps.external_networks = external::read(self.store.root());
         debug!(
             links = host.links.len(),
             elapsed_us = t.elapsed().as_micros() as u64,

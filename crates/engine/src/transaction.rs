@@ -168,6 +168,7 @@ impl Engine {
         let (request, desired) = netswitch_model::prepare(text, &running, &before, &self.nics)?;
         netswitch_switch::foreign::check(&request, &running, &before)?;
         crate::vnic::check_removals(&request, &self.vnics()?)?;
+        crate::external::check_request(&request, self.store.root())?;
         phases.mark("prepare");
         if uses_ovs(&running, &desired) {
             std::sync::Arc::make_mut(&mut before).ovs = Some(crate::ovs::read_state(&self.ovs)?);

@@ -171,6 +171,20 @@ pub struct Caps {
         skip_serializing_if = "Option::is_none"
     )]
     pub openstack_binding_host_ids: Option<BTreeMap<String, String>>,
+    /// Networks imported from external providers, by name (absent when
+    /// none): read-only here, see [`ExternalNetwork`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub external_networks: BTreeMap<String, ExternalNetwork>,
+}
+
+/// A provider's network made a VM network of this host (`netswitch
+/// provider import`): the provider's name here, the network's id and
+/// name on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalNetwork {
+    pub provider: String,
+    pub id: String,
+    pub name: String,
 }
 
 /// The OVN chassis as `ovn show` and the caps report it.

@@ -1,0 +1,729 @@
+//! The provider client (`netswitch provider ...`, `vnic plug --provider`)
+//! against the real provider (`netswitch-provider`, this workspace's
+//! Neutron/Keystone over OVN) on a private OVN central, serving on
+//! loopback inside the test host's namespace, and a real chassis there
+//! (its own OVS with the netdev datapath and ovn-controller). What an
+//! operator would check: the files and their modes, exit codes and
+//! messages, the ports through the Neutron API, the Logical_Switch_Ports
+//! with `ovn-nbctl`, the binding in the southbound DB and `ovn-installed`.
+
+mod common;
+#[path = "support/daemon.rs"]
+mod daemon;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::Host;
+use netswitch_neutron_client::http::Transport;
+use netswitch_neutron_client::url::Url;
+use netswitch_neutron_client::{keystone, vnic_id, Credentials, Version};
+use netswitch_testkit::{Central, Controller, Ovs};
+use serde_json::{json, Value};
+
+const USER: &str = "admin";
+const PASSWORD: &str = "pa ss";
+const MAC1: &str = "52:54:00:00:02:01";
+const MAC2: &str = "52:54:00:00:02:02";
+
+/// The provider, serving inside `h`'s namespace on loopback.
+struct Provider {
+    keystone: SocketAddr,
+    neutron: SocketAddr,
+}
+
+fn provider(h: &Host, central: &Central) -> Provider {
+    let text = json!({
+        "keystone_listen": "127.0.0.1:0",
+        "neutron_listen": "127.0.0.1:0",
+        "nb_remotes": [central.nb()],
+        "users": {USER: PASSWORD},
+    })
+    .to_string();
+    let config = netswitch_provider::Config::parse(&text).expect("config");
+    let p =
+        h.ns.run(|| netswitch_provider::Provider::start(config).expect("provider starts"));
+    let (keystone, neutron) = p.addrs();
+    // Serves until the test process ends; its sockets are the namespace's.
+    std::thread::spawn(move || p.serve());
+    Provider { keystone, neutron }
+}
+
+impl Provider {
+    fn v3(&self) -> String {
+        format!("http://{}/v3", self.keystone)
+    }
+
+    /// A Neutron call with a fresh admin token (from inside the namespace).
+    fn api(&self, h: &Host, method: &str, tail: &str, body: Option<Value>) -> (u16, Value) {
+        let creds = Credentials {
+            auth_url: self.v3(),
+            version: Version::V3,
+            username: USER.into(),
+            password: PASSWORD.into(),
+            project: Some("admin".into()),
+            domain: "Default".into(),
+        };
+        let url = Url::parse(&format!("http://{}", self.neutron)).unwrap();
+        h.ns.run(|| {
+            let t = Transport::new(None, Duration::from_secs(60));
+            let token = keystone::authenticate(&t, &creds).expect("token");
+            let bytes = body.map(|b| b.to_string().into_bytes());
+            let a = t
+                .send(
+                    &url,
+                    method,
+                    &format!("/v2.0{tail}"),
+                    &[("X-Auth-Token", &token.id)],
+                    bytes.as_deref(),
+                )
+                .expect("neutron answers");
+            let v = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+            (a.status, v)
+        })
+    }
+
+    /// Creates network `name` with a /24 subnet; its id.
+    fn network(&self, h: &Host, name: &str, cidr: &str) -> String {
+        let (st, v) = self.api(
+            h,
+            "POST",
+            "/networks",
+            Some(json!({"network": {"name": name}})),
+        );
+        assert_eq!(st, 201, "{v}");
+        let id = v["network"]["id"].as_str().unwrap().to_string();
+        let sub = json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}});
+        let (st, v) = self.api(h, "POST", "/subnets", Some(sub));
+        assert_eq!(st, 201, "{v}");
+        id
+    }
+
+    /// The ports whose device_id is `dev`.
+    fn ports_of(&self, h: &Host, dev: &str) -> Vec<Value> {
+        let (st, v) = self.api(h, "GET", &format!("/ports?device_id={dev}"), None);
+        assert_eq!(st, 200, "{v}");
+        v["ports"].as_array().unwrap().clone()
+    }
+}
+
+/// A server in `h`'s namespace that answers plain HTTP to anything (what
+/// an https URL pointing at an http port meets).
+fn plain_http(h: &Host) -> SocketAddr {
+    let l =
+        h.ns.run(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let _ = std::io::Write::write_all(
+                &mut s,
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+            );
+        }
+    });
+    addr
+}
+
+/// A CA and a certificate for 127.0.0.1 it signed, made by the openssl CLI.
+fn pki() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &key,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &key,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ]
+    .concat());
+    std::fs::write(
+        dir.path().join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ]);
+    dir
+}
+
+/// One HTTP message (head and `Content-Length` body) from `r`.
+fn message(r: &mut impl std::io::Read) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if r.read(&mut byte).unwrap_or(0) == 0 {
+            return buf;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    let _ = r.read_exact(&mut body);
+    buf.extend(body);
+    buf
+}
+
+/// A TLS front (rustls, the certificate of `pki`) in `h`'s namespace for
+/// `backend`, one request per connection, as the client sends them.
+fn tls_front(h: &Host, pki: &std::path::Path, backend: SocketAddr) -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.join("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.join("server.key")).unwrap();
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    let l =
+        h.ns.run(|| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let addr = l.local_addr().unwrap();
+    let ns = h.ns.name().to_string();
+    std::thread::spawn(move || {
+        // The backend is the namespace's loopback.
+        netswitch_netinfo::enter_netns(&ns).expect("enter the namespace");
+        for tcp in l.incoming().flatten() {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let req = message(&mut tls);
+            if req.is_empty() {
+                continue;
+            }
+            let Ok(mut back) = std::net::TcpStream::connect(backend) else {
+                continue;
+            };
+            let _ = std::io::Write::write_all(&mut back, &req);
+            let answer = message(&mut back);
+            let _ = std::io::Write::write_all(&mut tls, &answer);
+            let _ = std::io::Write::flush(&mut tls);
+            tls.conn.send_close_notify();
+            let _ = std::io::Write::flush(&mut tls);
+        }
+    });
+    addr
+}
+
+fn add(h: &Host, name: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec!["--json", "provider", "add", name, "--user", USER];
+    args.extend_from_slice(extra);
+    h.netswitch(&args, None)
+}
+
+fn ok(r: (i32, String, String)) -> Value {
+    assert_eq!(r.0, 0, "{}{}", r.1, r.2);
+    serde_json::from_str(&r.1).unwrap_or_else(|e| panic!("{e}: {}", r.1))
+}
+
+#[test]
+fn providers_are_recorded_tested_and_their_networks_imported() {
+    let central = Central::start();
+    let h = Host::empty();
+    let p = provider(&h, &central);
+    let red = p.network(&h, "red", "10.0.1.0/24");
+    p.network(&h, "blue", "10.0.2.0/24");
+    let lib = h.state.path().join("lib");
+
+    // Keystone v3, Neutron from the catalog.
+    let auth = p.v3();
+    ok(add(
+        &h,
+        "p3",
+        &[
+            "--auth-url",
+            &auth,
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    let secret = lib.join("providers/p3.secret");
+    assert_eq!(
+        std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let record = std::fs::read_to_string(lib.join("providers/p3.json")).unwrap();
+    assert!(!record.contains(PASSWORD), "{record}");
+    for args in [
+        vec!["provider", "list"],
+        vec!["--json", "provider", "list"],
+        vec!["provider", "show", "p3"],
+    ] {
+        let (code, out, err) = h.netswitch(&args, None);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("p3") && !out.contains(PASSWORD),
+            "{args:?}: {out}"
+        );
+    }
+    let t = ok(h.netswitch(&["--json", "provider", "test", "p3"], None));
+    assert_eq!(t["networks"], 2, "{t}");
+    let nets = ok(h.netswitch(&["--json", "provider", "networks", "p3"], None));
+    let mut names: Vec<&str> = nets["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["blue", "red"]);
+    let (code, table, _) = h.netswitch(&["provider", "networks", "p3"], None);
+    assert_eq!(code, 0);
+    assert!(table.contains(&red), "{table}");
+
+    // Keystone v2.0 as oVirt engine speaks it, Neutron's URL given.
+    let v2 = format!("http://{}/v2.0", p.keystone);
+    let neutron = format!("http://{}", p.neutron);
+    ok(add(
+        &h,
+        "p2",
+        &[
+            "--auth-url",
+            &v2,
+            "--url",
+            &neutron,
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    let shown = ok(h.netswitch(&["--json", "provider", "show", "p2"], None));
+    assert_eq!(shown["provider"]["keystoneVersion"], "v2.0");
+    assert_eq!(
+        ok(h.netswitch(&["--json", "provider", "test", "p2"], None))["networks"],
+        2
+    );
+
+    // What fails says what failed, with its code.
+    let dead = "http://127.0.0.1:1/v3";
+    let tls = format!("https://{}/v3", plain_http(&h));
+    for (name, args, code, says) in [
+        (
+            "wrong",
+            vec!["--auth-url", auth.as_str(), "--password", "nope"],
+            21,
+            "401",
+        ),
+        (
+            "down",
+            vec!["--auth-url", dead, "--password", "x"],
+            29,
+            "cannot reach",
+        ),
+        (
+            "tls",
+            vec!["--auth-url", tls.as_str(), "--password", "x"],
+            29,
+            "TLS",
+        ),
+    ] {
+        ok(add(&h, name, &args));
+        let (got, out, _) = h.netswitch(&["--json", "provider", "test", name], None);
+        assert_eq!(got, code, "{name}: {out}");
+        assert!(out.contains(says) && out.contains(name), "{name}: {out}");
+    }
+    // https with the provider's CA; without it (the system's CAs) refused.
+    let pki = pki();
+    let front = format!("https://{}/v3", tls_front(&h, pki.path(), p.keystone));
+    let ca = pki.path().join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    ok(add(
+        &h,
+        "tls-ca",
+        &[
+            "--auth-url",
+            &front,
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+            "--ca",
+            ca,
+        ],
+    ));
+    assert_eq!(
+        ok(h.netswitch(&["--json", "provider", "test", "tls-ca"], None))["networks"],
+        2
+    );
+    ok(add(
+        &h,
+        "tls-sys",
+        &[
+            "--auth-url",
+            &front,
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    let (code, out, _) = h.netswitch(&["--json", "provider", "test", "tls-sys"], None);
+    assert_eq!(code, 29, "{out}");
+    assert!(out.contains("TLS") && out.contains("certificate"), "{out}");
+
+    let (code, out, _) = add(&h, "bad", &["--auth-url", "ftp://x", "--password", "x"]);
+    assert_eq!(code, 21, "{out}");
+    assert!(out.contains("authUrl"), "{out}");
+    assert!(!lib.join("providers/bad.json").exists());
+    let (code, out, _) = h.netswitch(&["--json", "provider", "test", "nosuch"], None);
+    assert_eq!(code, 27, "{out}");
+
+    // A credentials file others may read is refused, not used.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, out, _) = h.netswitch(&["--json", "provider", "test", "p3"], None);
+    assert_eq!(code, 21, "{out}");
+    assert!(out.contains("0600") && out.contains("p3"), "{out}");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    // Import: recorded, shown in caps, refused to setupNetworks.
+    let imported = ok(h.netswitch(&["--json", "provider", "import", "p3", "red"], None));
+    assert_eq!(
+        imported["externalNetwork"],
+        json!({"provider": "p3", "id": red, "name": "red"})
+    );
+    let (code, out, _) = h.netswitch(&["--json", "provider", "import", "p3", "nosuch"], None);
+    assert_eq!(code, 27, "{out}");
+    let caps = h.caps();
+    assert_eq!(
+        caps["externalNetworks"],
+        json!({"red": {"provider": "p3", "id": red, "name": "red"}})
+    );
+    let req = json!({"networks": {"red": {"bridged": true, "bootproto": "none"}},
+        "options": {"connectivityCheck": false}});
+    let (code, out, _) = h.netswitch(&["--json", "setup", "-"], Some(&req));
+    assert_eq!(code, 21, "{out}");
+    assert!(out.contains("red") && out.contains("provider p3"), "{out}");
+    assert!(h.link("red").is_none(), "nothing made");
+    ok(h.netswitch(&["--json", "provider", "unimport", "red"], None));
+    assert!(h.caps().get("externalNetworks").is_none());
+    let (code, _, _) = h.netswitch(&["--json", "provider", "unimport", "red"], None);
+    assert_eq!(code, 27);
+    ok(h.netswitch(&["--json", "provider", "remove", "p2"], None));
+    assert!(!lib.join("providers/p2.secret").exists());
+}
+
+/// A chassis: the host namespace with its OVS and ovn-controller. Fields
+/// drop in order: controller, OVS, host.
+struct Chassis {
+    ctl: Controller,
+    ovs: Ovs,
+    h: Host,
+}
+
+fn chassis(central: &Central) -> Chassis {
+    let mut h = Host::new();
+    let ovs = Ovs::start(&h.ns);
+    h.use_ovs(&ovs);
+    let ctl = Controller::start(&h.ns, &ovs);
+    let sb = central.sb();
+    ok(h.netswitch(
+        &[
+            "--json",
+            "ovn",
+            "configure",
+            "--remote",
+            &sb,
+            "--encap-ip",
+            "192.0.2.10",
+            "--system-id",
+            "chassis-1",
+        ],
+        None,
+    ));
+    Chassis { ctl, ovs, h }
+}
+
+fn plug(
+    h: &Host,
+    provider: &str,
+    net: &str,
+    vm: &str,
+    mac: &str,
+    dev: &str,
+) -> (i32, String, String) {
+    h.netswitch(
+        &[
+            "--json",
+            "vnic",
+            "plug",
+            "--provider",
+            provider,
+            "--network",
+            net,
+            "--vm",
+            vm,
+            "--mac",
+            mac,
+            "--timeout",
+            "300",
+            dev,
+        ],
+        None,
+    )
+}
+
+fn on_br_int(c: &Chassis) -> Vec<String> {
+    c.ovs
+        .vsctl(&["list-ports", "br-int"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn vnic_plug_with_a_provider_creates_reuses_and_deletes_the_port() {
+    let central = Central::start();
+    let mut c = chassis(&central);
+    let p = provider(&c.h, &central);
+    p.network(&c.h, "red", "10.0.1.0/24");
+    ok(add(
+        &c.h,
+        "osn",
+        &[
+            "--auth-url",
+            &p.v3(),
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    let _vm1 = c.h.vm("tap1", Some(MAC1), "10.0.1.11");
+    let _vm2 = c.h.vm("tap2", Some(MAC2), "10.0.1.12");
+
+    // Refusals: nothing made, here or on the provider.
+    ok(add(
+        &c.h,
+        "down",
+        &["--auth-url", "http://127.0.0.1:1/v3", "--password", "x"],
+    ));
+    for (prov, net, code, says) in [
+        ("nosuch", "red", 27, "nosuch"),
+        ("osn", "green", 27, "green"),
+        ("down", "red", 29, "cannot reach"),
+    ] {
+        let (got, out, _) = plug(&c.h, prov, net, "vm-1", MAC1, "tap1");
+        assert_eq!(got, code, "{prov}/{net}: {out}");
+        assert!(out.contains(says), "{out}");
+    }
+    let (code, out, _) = plug(&c.h, "osn", "red", "vm-1", "01:00:5e:00:00:01", "tap1");
+    assert_eq!(code, 21, "{out}");
+    assert!(on_br_int(&c).is_empty());
+    assert_eq!(
+        central.nbctl(&["--bare", "--columns=name", "list", "Logical_Switch_Port"]),
+        ""
+    );
+
+    // The plug: a port with the vNIC id, oVirt's owner and this chassis.
+    let vnic1 = vnic_id("vm-1", MAC1);
+    let v = ok(plug(&c.h, "osn", "red", "vm-1", MAC1, "tap1"));
+    assert_eq!(v["created"], true, "{v}");
+    let port = v["providerPort"]["portId"].as_str().unwrap().to_string();
+    let ports = p.ports_of(&c.h, &vnic1);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(ports[0]["id"], port.as_str());
+    assert_eq!(ports[0]["device_owner"], "oVirt");
+    assert_eq!(ports[0]["binding:host_id"], "chassis-1");
+    assert_eq!(ports[0]["mac_address"], MAC1);
+    assert_eq!(
+        ports[0]["security_groups"].as_array().map(Vec::len),
+        Some(1),
+        "the default group"
+    );
+    assert_eq!(
+        central.nbctl(&[
+            "get",
+            "Logical_Switch_Port",
+            &port,
+            "options:requested-chassis"
+        ]),
+        "chassis-1"
+    );
+    let ids = c.ovs.vsctl(&["get", "Interface", "tap1", "external_ids"]);
+    assert!(
+        ids.contains(&format!("iface-id=\"{port}\"")) || ids.contains(&format!("iface-id={port}")),
+        "{ids}"
+    );
+    assert!(
+        ids.contains("ovn-installed=\"true\""),
+        "{ids}\n{}",
+        c.ctl.log_tail()
+    );
+    assert_eq!(central.port_chassis(&port).as_deref(), Some("chassis-1"));
+
+    let (code, out, _) =
+        c.h.netswitch(&["--json", "provider", "remove", "osn"], None);
+    assert_eq!(code, 21, "{out}");
+    assert!(out.contains("tap1"), "{out}");
+
+    // Plugging it again reuses the port.
+    let again = ok(plug(&c.h, "osn", "red", "vm-1", MAC1, "tap1"));
+    assert_eq!(again["created"], false, "{again}");
+    assert_eq!(p.ports_of(&c.h, &vnic1).len(), 1);
+
+    // A plug killed after the provider made the port: the next one takes
+    // that port, no second one.
+    let vnic2 = vnic_id("vm-2", MAC2);
+    c.h.env.push((
+        "NETSWITCH_TEST_CRASH_AT".into(),
+        "provider-port-created".into(),
+    ));
+    let (code, out, err) = plug(&c.h, "osn", "red", "vm-2", MAC2, "tap2");
+    c.h.env.pop();
+    assert_ne!(code, 0, "{out}{err}");
+    assert_eq!(p.ports_of(&c.h, &vnic2).len(), 1, "the crashed plug's port");
+    assert_eq!(on_br_int(&c), ["tap1"]);
+    let redo = ok(plug(&c.h, "osn", "red", "vm-2", MAC2, "tap2"));
+    assert_eq!(redo["created"], false, "{redo}");
+    let ports2 = p.ports_of(&c.h, &vnic2);
+    assert_eq!(ports2.len(), 1, "{ports2:?}");
+    assert_eq!(on_br_int(&c), ["tap1", "tap2"]);
+
+    // Unplug deletes the port.
+    let gone = ok(c.h.netswitch(&["--json", "vnic", "unplug", "tap2"], None));
+    assert_eq!(gone["providerPort"]["portId"], ports2[0]["id"]);
+    assert!(p.ports_of(&c.h, &vnic2).is_empty());
+    assert_eq!(on_br_int(&c), ["tap1"]);
+
+    // With the provider unreachable the host lets go anyway, and the error
+    // names the port left; a second unplug finishes.
+    ok(add(
+        &c.h,
+        "osn",
+        &[
+            "--auth-url",
+            "http://127.0.0.1:1/v3",
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    let (code, out, _) = c.h.netswitch(&["--json", "vnic", "unplug", "tap1"], None);
+    assert_eq!(code, 29, "{out}");
+    assert!(out.contains(&port) && out.contains("left"), "{out}");
+    assert!(on_br_int(&c).is_empty());
+    assert_eq!(p.ports_of(&c.h, &vnic1).len(), 1);
+    ok(add(
+        &c.h,
+        "osn",
+        &[
+            "--auth-url",
+            &p.v3(),
+            "--password",
+            PASSWORD,
+            "--tenant",
+            "admin",
+        ],
+    ));
+    ok(c.h.netswitch(&["--json", "vnic", "unplug", "tap1"], None));
+    assert!(p.ports_of(&c.h, &vnic1).is_empty());
+    assert_eq!(
+        central.nbctl(&["--bare", "--columns=name", "list", "Logical_Switch_Port"]),
+        ""
+    );
+
+    // With a daemon the provider calls stay in the CLI; the plug goes
+    // through the daemon.
+    let db = c.ovs.db();
+    let d = daemon::Daemon::start_args(
+        &c.h,
+        std::path::Path::new(env!("CARGO_BIN_EXE_netswitch")),
+        &["--ovs-db", &db, "--ovs-datapath", c.ovs.datapath],
+    );
+    let args = [
+        "--json",
+        "vnic",
+        "plug",
+        "--provider",
+        "osn",
+        "--network",
+        "red",
+        "--vm",
+        "vm-1",
+        "--mac",
+        MAC1,
+        "--timeout",
+        "300",
+        "tap1",
+    ];
+    let v = ok(d.via(&c.h, &args, None));
+    assert_eq!(v["created"], true, "{v}");
+    assert_eq!(p.ports_of(&c.h, &vnic1).len(), 1);
+    assert_eq!(on_br_int(&c), ["tap1"]);
+    ok(d.via(&c.h, &["--json", "vnic", "unplug", "tap1"], None));
+    assert!(p.ports_of(&c.h, &vnic1).is_empty());
+    assert!(on_br_int(&c).is_empty());
+    drop(d);
+    drop(c.ctl);
+}
