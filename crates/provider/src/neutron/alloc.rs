@@ -3,7 +3,7 @@
 //! it plans as it goes, so a bulk create of N ports costs N lookups, not N
 //! scans of the network's ports.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use netswitch_ovsdb::{Replica, Uuid};
@@ -23,6 +23,9 @@ pub struct Taken {
     pub macs: HashSet<String>,
     /// IPv4 addresses.
     pub ips: HashSet<Ipv4Addr>,
+    /// Per subnet id, the last address this call allocated from its pools
+    /// (the next search starts after it: `ips` only grows within a call).
+    cursor: HashMap<String, Ipv4Addr>,
 }
 
 impl Taken {
@@ -162,7 +165,7 @@ pub fn allocate(
     let out = with_taken(c, p, net, except, |t| {
         let mut out = Vec::new();
         for it in &items {
-            let ip = allocate_one(&subnets, net, it, &t.ips)?;
+            let ip = allocate_one(&subnets, net, it, t)?;
             t.ips.insert(ip);
             out.push(ip);
         }
@@ -178,8 +181,9 @@ fn allocate_one(
     subnets: &[Subnet],
     net: &str,
     it: &Value,
-    used: &HashSet<Ipv4Addr>,
+    t: &mut Taken,
 ) -> Result<Ipv4Addr, ApiError> {
+    let used = &t.ips;
     let sub_id = it.get("subnet_id").and_then(Value::as_str);
     let by_id = match sub_id {
         Some(id) => Some(subnets.iter().find(|s| s.id == id).ok_or_else(|| {
@@ -213,7 +217,8 @@ fn allocate_one(
                     "Invalid input for fixed_ips of port: each item needs subnet_id or ip_address",
                 )
             })?;
-            super::ipam::first_free(&sn.pools, used).ok_or_else(|| {
+            let after = t.cursor.get(&sn.id).copied();
+            let ip = super::ipam::first_free_from(&sn.pools, used, after).ok_or_else(|| {
                 ApiError::conflict(
                     "IpAddressGenerationFailure",
                     format!(
@@ -221,7 +226,9 @@ fn allocate_one(
                         sn.id
                     ),
                 )
-            })
+            })?;
+            t.cursor.insert(sn.id.clone(), ip);
+            Ok(ip)
         }
     }
 }
