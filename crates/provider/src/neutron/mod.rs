@@ -25,7 +25,8 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use netswitch_ovsdb::{Op, Replica};
+use netswitch_ovsdb::datum::set;
+use netswitch_ovsdb::{Condition, Mutation, Mutator, Op, Replica, Uuid};
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -101,12 +102,8 @@ impl Plan {
         for (ls, ports) in std::mem::take(&mut self.switch_ports) {
             self.ops.push(Op::mutate(
                 "Logical_Switch",
-                vec![netswitch_ovsdb::Condition::uuid(&netswitch_ovsdb::Uuid(ls))],
-                vec![netswitch_ovsdb::Mutation::new(
-                    "ports",
-                    netswitch_ovsdb::Mutator::Insert,
-                    netswitch_ovsdb::datum::set(ports),
-                )],
+                vec![Condition::uuid(&Uuid(ls))],
+                vec![Mutation::new("ports", Mutator::Insert, set(ports))],
             ));
         }
         if let Some(g) = &self.guard {
