@@ -27,7 +27,9 @@ pub struct Config {
     pub keystone_url: Option<String>,
     /// See [`Config::keystone_url`].
     pub neutron_url: Option<String>,
-    /// The NB remotes, tried in order (`tcp:HOST:6641`, `unix:PATH`).
+    /// The NB remotes (`tcp:HOST:6641`, `unix:PATH`); an entry may list a
+    /// cluster's servers as ovn-nbctl takes them (`tcp:A:6641,tcp:B:6641`).
+    /// The provider follows whichever leads.
     pub nb_remotes: Vec<String>,
     /// User name to password.
     pub users: BTreeMap<String, String>,

@@ -1,17 +1,26 @@
-//! The OVN northbound DB as the provider sees it: one OVSDB connection with
+//! The OVN northbound DB as the provider sees it: a [`ClusterClient`] (a
+//! clustered NB is served as one: the client follows the RAFT leader) with
 //! a monitor-fed replica of the tables Neutron maps onto (reads never go to
 //! the server), a lock that makes each REST call's plan-and-commit atomic
 //! with respect to the others, and helpers that read OVSDB datums.
+//!
+//! Every commit goes through [`ClusterClient::transact_idempotent`]: when
+//! the leader dies mid-call, the client moves to the new leader and asks
+//! its replica whether the plan's guard row (`neutron::ident`) is there;
+//! if so an earlier attempt committed, else the same ops are re-sent. A
+//! plan without a guard inserts nothing by name (updates, deletes), and
+//! its ops mean the same when applied twice.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
+use netswitch_ovsdb::cluster::parse_remotes;
 use netswitch_ovsdb::datum::{as_str_map, as_uuid_set, set_elements};
-use netswitch_ovsdb::{Client, Op, OpResult, Replica, Row, TableMonitor, Uuid};
+use netswitch_ovsdb::{ClusterClient, ClusterOptions, Committed, Replica, Row, TableMonitor, Uuid};
 use serde_json::Value;
 
 use crate::error::{ApiError, Error};
+use crate::neutron::Plan;
 
 /// The database name.
 pub const NB_DB: &str = "OVN_Northbound";
@@ -31,36 +40,30 @@ pub const TABLES: &[&str] = &[
 
 /// The NB connection.
 pub struct Nb {
-    client: Client,
+    client: ClusterClient,
     write: Mutex<()>,
 }
 
 impl Nb {
-    /// Connects to the first remote that answers and starts the monitor.
+    /// Connects to the NB's leader among `remotes` (each entry may list
+    /// several servers, `tcp:A:6641,tcp:B:6641`, as ovn-nbctl's `--db`
+    /// takes them) and starts the monitor.
     pub fn connect(remotes: &[String]) -> Result<Self, Error> {
-        let mut last = None;
+        let mut all = Vec::new();
         for r in remotes {
-            match Client::connect_with_timeout(r, Duration::from_secs(30)) {
-                Ok(client) => {
-                    let mons: Vec<TableMonitor> =
-                        TABLES.iter().map(|t| TableMonitor::all(t)).collect();
-                    client.monitor_cond(NB_DB, &mons)?;
-                    tracing::info!(remote = %r, "serving the OVN northbound DB");
-                    return Ok(Self {
-                        client,
-                        write: Mutex::new(()),
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(remote = %r, error = %e, "NB remote unreachable");
-                    last = Some(e);
-                }
-            }
+            all.extend(parse_remotes(r)?);
         }
-        Err(last.map_or_else(|| Error::Config("no NB remote".into()), Error::Nb))
+        let client = ClusterClient::connect_with(&all, NB_DB, ClusterOptions::default())?;
+        let mons: Vec<TableMonitor> = TABLES.iter().map(|t| TableMonitor::all(t)).collect();
+        client.monitor_cond(NB_DB, &mons)?;
+        tracing::info!(remotes = %all.join(","), leader = ?client.leader_address(), "serving the OVN northbound DB");
+        Ok(Self {
+            client,
+            write: Mutex::new(()),
+        })
     }
 
-    /// Runs `f` on the replica.
+    /// Runs `f` on the replica (the leader's).
     pub fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
         self.client.with_replica(f)
     }
@@ -71,26 +74,30 @@ impl Nb {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Commits `ops` as one transaction; the replica holds the result when
-    /// this returns (the server sends the update before the reply).
-    pub fn commit(&self, ops: &[Op]) -> Result<Vec<OpResult>, ApiError> {
-        if ops.is_empty() {
-            return Ok(Vec::new());
+    /// Commits `plan` as one transaction, its guard op included; the
+    /// replica holds the result when this returns (the server sends the
+    /// update before the reply, and after a failover the new leader's
+    /// replica is checked for it).
+    pub fn commit(&self, plan: &mut Plan) -> Result<(), ApiError> {
+        plan.finish();
+        if plan.ops.is_empty() {
+            return Ok(());
         }
-        if !self.client.is_connected() {
-            // One reconnect per call: the monitor is re-sent, the replica
-            // refreshed; the ops were planned on the old one, so refuse them
-            // rather than apply a stale plan.
-            self.client.reconnect().map_err(|e| ApiError::nb(&e))?;
-            return Err(ApiError::new(
-                503,
-                "NorthboundReconnected",
-                "the OVN northbound DB connection was re-established; retry the call",
-            ));
+        let guard = plan.guard.clone();
+        let check = |r: &Replica| guard.as_ref().is_some_and(|g| g.holds(r));
+        match self.client.transact_idempotent(NB_DB, &plan.ops, check) {
+            Ok(Committed::Now(_)) => Ok(()),
+            Ok(Committed::Earlier) => {
+                tracing::info!("a lost reply's transaction had committed; not re-sent");
+                Ok(())
+            }
+            Err(e) => Err(ApiError::nb(&e)),
         }
-        self.client
-            .transact(NB_DB, ops)
-            .map_err(|e| ApiError::nb(&e))
+    }
+
+    /// How many times the client moved to a new leader.
+    pub fn failovers(&self) -> usize {
+        self.client.failovers()
     }
 }
 

@@ -278,3 +278,65 @@ fn fuzzed_bodies_and_headers_leave_the_nb_alone_and_the_provider_serving() {
     assert_eq!(c.call("GET", "/v2.0/networks", Some(&t), None).status, 200);
     assert_eq!(n.call("GET", "/v2.0/ports", Some(&t), None).status, 200);
 }
+
+/// IPv6 subnets are not mapped: refused with a 400 naming `ip_version`,
+/// through raw HTTP and through openstackclient, and nothing is written.
+#[test]
+fn ipv6_subnets_are_refused_naming_ip_version() {
+    let nb = Nb::start();
+    let p = provider(&nb);
+    let t = token(&p);
+    let mut n = Http::connect(p.neutron);
+    let a = n.call(
+        "POST",
+        "/v2.0/networks",
+        Some(&t),
+        Some(&json!({"network": {"name": "v6"}})),
+    );
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let net = a.body["network"]["id"].as_str().unwrap().to_owned();
+    for sub in [
+        json!({"network_id": net, "ip_version": 6, "cidr": "2001:db8::/64"}),
+        json!({"network_id": net, "ip_version": "6", "cidr": "2001:db8::/64", "ipv6_ra_mode": "slaac", "ipv6_address_mode": "slaac"}),
+        json!({"network_id": net, "cidr": "2001:db8::/64"}),
+    ] {
+        let a = n.call(
+            "POST",
+            "/v2.0/subnets",
+            Some(&t),
+            Some(&json!({ "subnet": sub })),
+        );
+        assert_eq!(a.status, 400, "{sub}: {:?}", a.body);
+        let e = neutron_error(&a);
+        assert_eq!(e["type"], "HTTPBadRequest");
+        let msg = e["message"].as_str().unwrap();
+        assert!(msg.contains("ip_version"), "{sub}: {msg}");
+    }
+    let os = common::Openstack::v3(&p);
+    let err = os
+        .try_run(&[
+            "subnet",
+            "create",
+            "-f",
+            "json",
+            "--network",
+            &net,
+            "--ip-version",
+            "6",
+            "--subnet-range",
+            "2001:db8:1::/64",
+            "s6",
+        ])
+        .expect_err("openstack subnet create --ip-version 6 must fail");
+    assert!(err.contains("ip_version"), "{err}");
+    assert_eq!(nb.count("DHCP_Options"), 0);
+    // An IPv4 subnet on the same network still works.
+    let a = n.call(
+        "POST",
+        "/v2.0/subnets",
+        Some(&t),
+        Some(&json!({"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.6.0.0/24"}})),
+    );
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    assert_eq!(nb.count("DHCP_Options"), 1);
+}

@@ -143,7 +143,10 @@ fn networks_subnets_and_ports_through_openstackclient_v3() {
         nb.get("Logical_Switch_Port", lsp, "options:requested-chassis"),
         "chassis-1"
     );
-    assert_eq!(nb.get("Logical_Switch_Port", lsp, "dhcpv4_options"), sub_id);
+    assert_eq!(
+        nb.get("Logical_Switch_Port", lsp, "dhcpv4_options"),
+        nb.row_of("DHCP_Options", &sub_id)
+    );
     assert!(nb
         .get("Logical_Switch", &net_id, "ports")
         .contains(&nb.ctl(&[

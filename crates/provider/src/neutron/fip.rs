@@ -11,6 +11,7 @@ use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::Guard;
 use super::network::{self, set_map_keys};
 use super::{port, router, Created, Ctx, Plan};
 use crate::error::ApiError;
@@ -86,7 +87,7 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
     )?;
     let net = attrs::string(RES, o, "floating_network_id")?
         .ok_or_else(|| ApiError::bad("floating_network_id: required for a floatingip"))?;
-    network::find(c, &net)?;
+    let ls_u = network::lookup(c, &net)?.0.clone();
     let want = match (
         attrs::string(RES, o, "floating_ip_address")?,
         attrs::string(RES, o, "subnet_id")?,
@@ -126,6 +127,7 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
         )?);
     }
     let n = p.name("fip");
+    p.guard(Guard::name(LSP, &id));
     p.push(Op::insert_named(
         LSP,
         &n,
@@ -141,7 +143,7 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
     ));
     p.push(Op::mutate(
         "Logical_Switch",
-        vec![Condition::uuid(&Uuid(net))],
+        vec![Condition::uuid(&ls_u)],
         vec![Mutation::new(
             "ports",
             Mutator::Insert,
@@ -185,6 +187,11 @@ fn associate(
     let lr = router::for_floating(c, ext_net, &net).ok_or_else(|| ApiError::new(404, "ExternalGatewayForFloatingIPNotFound", format!(
         "External network {ext_net} is not reachable from subnet of port {pid}: no router has a gateway on it and an interface on network {net}")))?;
     let n = p.name("nat");
+    let (port, addr) = (pid.to_owned(), fixed.to_string());
+    p.guard(Guard::columns(
+        "NAT",
+        &[("logical_port", &port), ("logical_ip", &addr)],
+    ));
     p.push(Op::insert_named(
         "NAT",
         &n,

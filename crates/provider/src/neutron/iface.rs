@@ -7,6 +7,7 @@ use netswitch_ovsdb::{row, Condition, Op};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::Guard;
 use super::network::set_map_keys;
 use super::port;
 use super::router::{add_snat, attach, detach_ref, find, interfaces, lrp_of, router_port, Target};
@@ -111,6 +112,7 @@ fn convert_port(
         .ok_or_else(|| ApiError::bad("port's subnet not found"))?;
     let mac = port::mac(pr).unwrap_or_else(ids::mac);
     let lrp = format!("lrp-{pid}");
+    p.guard(Guard::name("Logical_Router_Port", &lrp));
     let n = p.name("lrp");
     p.push(Op::insert_named(
         "Logical_Router_Port",

@@ -76,8 +76,23 @@ pub type Pool = (Ipv4Addr, Ipv4Addr);
 
 /// The first address of `pools` not in `used`.
 pub fn first_free(pools: &[Pool], used: &HashSet<Ipv4Addr>) -> Option<Ipv4Addr> {
+    first_free_from(pools, used, None)
+}
+
+/// The first address of `pools` after `after` (all when none) not in
+/// `used`. A call that allocates several addresses from a `used` set that
+/// only grows resumes after the last one instead of rescanning from the
+/// pools' start.
+pub fn first_free_from(
+    pools: &[Pool],
+    used: &HashSet<Ipv4Addr>,
+    after: Option<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    let from = after.map_or(0, |a| u64::from(u32::from(a)) + 1);
     pools.iter().find_map(|(a, b)| {
-        (u32::from(*a)..=u32::from(*b))
+        let start = u64::from(u32::from(*a)).max(from);
+        (start..=u64::from(u32::from(*b)))
+            .filter_map(|x| u32::try_from(x).ok())
             .map(Ipv4Addr::from)
             .find(|ip| !used.contains(ip))
     })
@@ -131,5 +146,12 @@ mod tests {
         used.insert("10.0.0.2".parse().unwrap());
         assert_eq!(first_free(&pools, &used), Some("10.0.0.3".parse().unwrap()));
         assert_eq!(parse_pools("10.0.0.2-10.0.0.254"), pools);
+        let after = Some("10.0.0.3".parse().unwrap());
+        assert_eq!(
+            first_free_from(&pools, &used, after),
+            Some("10.0.0.4".parse().unwrap())
+        );
+        let last = Some("10.0.0.254".parse().unwrap());
+        assert_eq!(first_free_from(&pools, &used, last), None);
     }
 }

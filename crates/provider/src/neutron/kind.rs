@@ -105,6 +105,14 @@ impl Kind {
         }
     }
 
+    /// Objects by id (the answer of a create), or 404.
+    pub fn show_many(self, c: &Ctx, ids: &[String]) -> Result<Vec<Value>, ApiError> {
+        match self {
+            Kind::Port => port::show_many(c, ids),
+            k => ids.iter().map(|id| k.show(c, id)).collect(),
+        }
+    }
+
     /// Plans one create.
     pub fn create(self, c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
         match self {

@@ -4,11 +4,14 @@
 //! everything committed), commits them as one transaction, then renders the
 //! result from the replica, which already holds it.
 
+mod alloc;
 mod attrs;
 mod extensions;
 mod fip;
+mod ident;
 mod iface;
 pub mod ipam;
+mod json;
 mod kind;
 mod network;
 mod port;
@@ -22,7 +25,8 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use netswitch_ovsdb::{Op, Replica};
+use netswitch_ovsdb::datum::set;
+use netswitch_ovsdb::{Condition, Mutation, Mutator, Op, Replica, Uuid};
 use serde_json::{json, Value};
 
 use crate::config::Config;
@@ -30,6 +34,7 @@ use crate::error::ApiError;
 use crate::http::{Handler, Request, Response};
 use crate::keystone::{project_id, Tokens};
 use crate::nb::Nb;
+use ident::Guard;
 pub use kind::Kind;
 use query::ListQuery;
 
@@ -53,18 +58,26 @@ pub struct Plan {
     pub macs: HashSet<(String, String)>,
     /// The objects created, in request order.
     pub created: Vec<Created>,
+    /// What is taken per network id, committed and planned (built once
+    /// per network per call; see `alloc`).
+    pub taken: std::collections::HashMap<String, alloc::Taken>,
+    /// Ports this plan adds to each switch (by row uuid), as named uuids:
+    /// one mutation per switch however many ports a bulk create makes
+    /// (see [`Plan::finish`]).
+    pub switch_ports: std::collections::BTreeMap<String, Vec<Value>>,
     /// Rows this plan inserts that later items of a bulk create reuse
     /// (the default security group, the drop group), by key.
     pub memo: std::collections::HashMap<String, usize>,
+    /// The first create's guard (`ident`): makes the transaction safe
+    /// to re-send after a leader's death.
+    pub guard: Option<Guard>,
     names: usize,
 }
 
 /// How to find a created object once committed.
 pub enum Created {
-    /// Its id is known (ports, security groups).
+    /// By its id, made before the transaction (`ident`).
     Id(String),
-    /// Its id is the uuid the op at this index inserts.
-    Op(usize),
 }
 
 impl Plan {
@@ -72,6 +85,32 @@ impl Plan {
     pub fn name(&mut self, prefix: &str) -> String {
         self.names += 1;
         format!("{prefix}{}", self.names)
+    }
+
+    /// Sets the transaction's guard, unless an earlier object of the plan
+    /// did: the transaction commits whole, so one row tells.
+    pub fn guard(&mut self, g: Guard) {
+        if self.guard.is_none() {
+            self.guard = Some(g);
+        }
+    }
+
+    /// Appends the ops gathered by kind rather than in order (the
+    /// switches' new ports; the inserts they name precede them) and puts
+    /// the guard first. Called once, by the commit (op indices shift).
+    pub fn finish(&mut self) {
+        for (ls, ports) in std::mem::take(&mut self.switch_ports) {
+            self.ops.push(Op::mutate(
+                "Logical_Switch",
+                vec![Condition::uuid(&Uuid(ls))],
+                vec![Mutation::new("ports", Mutator::Insert, set(ports))],
+            ));
+        }
+        if let Some(g) = &self.guard {
+            // First: ops see the rows earlier ops of the same transaction
+            // inserted, and the guard must see only what was there before.
+            self.ops.insert(0, g.op());
+        }
     }
 
     /// Appends `op`, returning its index.
@@ -156,26 +195,58 @@ impl Neutron {
 
     fn list(&self, req: &Request, kind: Kind) -> Result<Response, ApiError> {
         let q = ListQuery::parse(&req.query)?;
+        if kind == Kind::Port && q.plain() {
+            return self.list_plain(kind, &q);
+        }
         let items = self.nb.read(|r| kind.list(&self.ctx(r), &q))?;
         let items = q.apply(items)?;
+        let n = items.len();
+        let last = items
+            .last()
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let mut body = json!({ kind.plural(): items });
-        if q.full_page(items_len(&body, kind)) {
-            let last = body[kind.plural()]
-                .as_array()
-                .and_then(|a| a.last())
-                .and_then(|o| o.get("id"))
-                .cloned();
-            if let Some(Value::String(last)) = last {
-                let href = format!(
-                    "{}/v2.0/{}?limit={}&marker={last}",
-                    self.config.neutron_base(),
-                    kind.url(),
-                    items_len(&body, kind)
-                );
-                body[format!("{}_links", kind.plural())] = json!([{"rel": "next", "href": href}]);
-            }
+        if let Some(links) = self.next_link(kind, &q, n, last) {
+            body[format!("{}_links", kind.plural())] = links;
         }
         Ok(Response::json(200, &body))
+    }
+
+    /// A plain list written straight from the replica's rows into the
+    /// body (ports: the long lists oVirt asks for on every allocation).
+    fn list_plain(&self, kind: Kind, q: &ListQuery) -> Result<Response, ApiError> {
+        let mut body = Vec::with_capacity(1 << 16);
+        body.extend_from_slice(format!("{{\"{}\":", kind.plural()).as_bytes());
+        let (n, last) = self
+            .nb
+            .read(|r| port::write_list(&self.ctx(r), q, &mut body))?;
+        if let Some(links) = self.next_link(kind, q, n, last) {
+            body.extend_from_slice(format!(",\"{}_links\":{links}", kind.plural()).as_bytes());
+        }
+        body.push(b'}');
+        Ok(Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body,
+        })
+    }
+
+    /// The `next` link of a full page.
+    fn next_link(
+        &self,
+        kind: Kind,
+        q: &ListQuery,
+        n: usize,
+        last: Option<String>,
+    ) -> Option<Value> {
+        let last = last.filter(|_| q.full_page(n))?;
+        let href = format!(
+            "{}/v2.0/{}?limit={n}&marker={last}",
+            self.config.neutron_base(),
+            kind.url(),
+        );
+        Some(json!([{"rel": "next", "href": href}]))
     }
 
     fn show(&self, req: &Request, kind: Kind, id: &str) -> Result<Response, ApiError> {
@@ -207,7 +278,7 @@ impl Neutron {
             }
         };
         let _w = self.nb.writer();
-        let plan = self.nb.read(|r| -> Result<Plan, ApiError> {
+        let mut plan = self.nb.read(|r| -> Result<Plan, ApiError> {
             let ctx = self.ctx(r);
             let mut plan = Plan::default();
             for o in &objs {
@@ -215,22 +286,15 @@ impl Neutron {
             }
             Ok(plan)
         })?;
-        let results = self.nb.commit(&plan.ops)?;
+        self.nb.commit(&mut plan)?;
         let ids: Vec<String> = plan
             .created
             .iter()
-            .map(|c| match c {
-                Created::Id(id) => id.clone(),
-                Created::Op(i) => results
-                    .get(*i)
-                    .and_then(|r| r.uuid.as_ref())
-                    .map(|u| u.0.clone())
-                    .unwrap_or_default(),
-            })
+            .map(|Created::Id(id)| id.clone())
             .collect();
         let out = self.nb.read(|r| -> Result<Vec<Value>, ApiError> {
             let ctx = self.ctx(r);
-            ids.iter().map(|id| kind.show(&ctx, id)).collect()
+            kind.show_many(&ctx, &ids)
         })?;
         tracing::info!(kind = kind.singular(), n = out.len(), "created");
         Ok(Response::json(
@@ -255,24 +319,24 @@ impl Neutron {
                 ))
             })?;
         let _w = self.nb.writer();
-        let plan = self.nb.read(|r| -> Result<Plan, ApiError> {
+        let mut plan = self.nb.read(|r| -> Result<Plan, ApiError> {
             let mut plan = Plan::default();
             kind.update(&self.ctx(r), &mut plan, id, o)?;
             Ok(plan)
         })?;
-        self.nb.commit(&plan.ops)?;
+        self.nb.commit(&mut plan)?;
         let out = self.nb.read(|r| kind.show(&self.ctx(r), id))?;
         Ok(Response::json(200, &json!({ kind.singular(): out })))
     }
 
     fn delete(&self, kind: Kind, id: &str) -> Result<Response, ApiError> {
         let _w = self.nb.writer();
-        let plan = self.nb.read(|r| -> Result<Plan, ApiError> {
+        let mut plan = self.nb.read(|r| -> Result<Plan, ApiError> {
             let mut plan = Plan::default();
             kind.delete(&self.ctx(r), &mut plan, id)?;
             Ok(plan)
         })?;
-        self.nb.commit(&plan.ops)?;
+        self.nb.commit(&mut plan)?;
         tracing::info!(kind = kind.singular(), id, "deleted");
         Ok(Response::empty(204))
     }
@@ -280,7 +344,7 @@ impl Neutron {
     fn router_action(&self, req: &Request, id: &str, action: &str) -> Result<Response, ApiError> {
         let body = parse_body(req)?;
         let _w = self.nb.writer();
-        let (plan, answer) = self.nb.read(|r| -> Result<(Plan, Value), ApiError> {
+        let (mut plan, answer) = self.nb.read(|r| -> Result<(Plan, Value), ApiError> {
             let mut plan = Plan::default();
             let ctx = self.ctx(r);
             let a = match action {
@@ -290,7 +354,7 @@ impl Neutron {
             };
             Ok((plan, a))
         })?;
-        self.nb.commit(&plan.ops)?;
+        self.nb.commit(&mut plan)?;
         Ok(Response::json(200, &answer))
     }
 
@@ -310,10 +374,6 @@ impl Neutron {
             .collect();
         json!({ "resources": res })
     }
-}
-
-fn items_len(body: &Value, kind: Kind) -> usize {
-    body[kind.plural()].as_array().map_or(0, Vec::len)
 }
 
 fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, ApiError> {

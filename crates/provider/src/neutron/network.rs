@@ -1,13 +1,16 @@
-//! Networks as Logical_Switches. The network id is the switch's row uuid
-//! (as ovirt-provider-ovn has it, so switches it or `ovn-nbctl` made are
-//! served too); Neutron's attributes live in `external_ids`; a provider
-//! network (`flat`/`vlan` on a physical network) gets a `localnet` port.
+//! Networks as Logical_Switches. The network id is made here and kept in
+//! `external_ids:neutron:network_id` (`ident`); switches without it
+//! (made by ovirt-provider-ovn, whose ids are row uuids, or `ovn-nbctl`)
+//! are served under their row uuid. Neutron's attributes live in
+//! `external_ids`; a provider network (`flat`/`vlan` on a physical
+//! network) gets a `localnet` port.
 
 use netswitch_ovsdb::datum::{named_uuid, set, str_map};
 use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::NETWORK;
 use super::{subnet, Created, Ctx, Plan};
 use crate::error::ApiError;
 use crate::ids;
@@ -49,8 +52,22 @@ const UPDATE: &[&str] = &[
 
 /// The switch of network `id`, or 404.
 pub fn find<'a>(c: &Ctx<'a>, id: &str) -> Result<&'a Row, ApiError> {
-    c.r.row(LS, &Uuid(id.to_owned()))
-        .ok_or_else(|| ApiError::not_found("NetworkNotFound", "Network", id))
+    lookup(c, id).map(|(_, r)| r)
+}
+
+/// The switch's row uuid and row of network `id`, or 404.
+pub fn lookup<'a>(c: &Ctx<'a>, id: &str) -> Result<(&'a Uuid, &'a Row), ApiError> {
+    NETWORK.find(c.r, id).ok_or_else(|| not_found(id))
+}
+
+/// The 404 of network `id`.
+pub fn not_found(id: &str) -> ApiError {
+    ApiError::not_found("NetworkNotFound", "Network", id)
+}
+
+/// The switch row of network `id`, if it exists.
+pub fn row_uuid(c: &Ctx, id: &str) -> Option<Uuid> {
+    NETWORK.find(c.r, id).map(|(u, _)| u.clone())
 }
 
 /// Every network.
@@ -58,12 +75,8 @@ pub fn list(c: &Ctx) -> Vec<Value> {
     let subnets = subnet::by_network(c);
     rows(c.r, LS)
         .map(|(u, r)| {
-            render(
-                c,
-                u,
-                r,
-                subnets.get(u.0.as_str()).cloned().unwrap_or_default(),
-            )
+            let id = NETWORK.id_of(u, r);
+            render(c, id, r, subnets.get(id).cloned().unwrap_or_default())
         })
         .collect()
 }
@@ -72,7 +85,7 @@ pub fn list(c: &Ctx) -> Vec<Value> {
 pub fn show(c: &Ctx, id: &str) -> Result<Value, ApiError> {
     let r = find(c, id)?;
     let subnets = subnet::by_network(c).remove(id).unwrap_or_default();
-    Ok(render(c, &Uuid(id.to_owned()), r, subnets))
+    Ok(render(c, id, r, subnets))
 }
 
 /// Whether port security is on for new ports of this network (default on).
@@ -84,7 +97,7 @@ fn ext<'a>(r: &'a Row, k: &str) -> Option<&'a str> {
     key(r, "external_ids", k)
 }
 
-fn render(c: &Ctx, u: &Uuid, r: &Row, subnets: Vec<String>) -> Value {
+fn render(c: &Ctx, id: &str, r: &Row, subnets: Vec<String>) -> Value {
     let flag = |k: &str, d: bool| ext(r, k).map_or(d, |v| v == "true");
     let name = ext(r, "neutron:network_name").unwrap_or_else(|| s(r, "name"));
     let project = ext(r, "neutron:project_id").unwrap_or(c.project);
@@ -93,7 +106,7 @@ fn render(c: &Ctx, u: &Uuid, r: &Row, subnets: Vec<String>) -> Value {
         .unwrap_or(1442);
     let seg: Option<i64> = ext(r, "neutron:segmentation_id").and_then(|m| m.parse().ok());
     json!({
-        "id": u.0, "name": name, "tenant_id": project, "project_id": project,
+        "id": id, "name": name, "tenant_id": project, "project_id": project,
         "admin_state_up": flag("neutron:admin_state_up", true), "status": "ACTIVE",
         "subnets": subnets, "shared": flag("neutron:shared", false), "mtu": mtu,
         "port_security_enabled": port_security(r),
@@ -138,7 +151,9 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
     let name = attrs::name(RES, o, "name")?.unwrap_or_default();
     let prov = provider(o)?;
     let mtu = attrs::int(RES, o, "mtu", 68, 65_535)?.unwrap_or(1442);
+    let id = ids::uuid4();
     let mut ext = vec![
+        (NETWORK.key.to_owned(), id.clone()),
         ("neutron:network_name".to_owned(), name.clone()),
         (
             "neutron:project_id".into(),
@@ -191,14 +206,15 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
         p.push(Op::insert_named("Logical_Switch_Port", &lsp, port));
         ls.insert("ports".into(), set([named_uuid(&lsp)]));
     }
-    let i = p.push(Op::insert_named(LS, &ls_name, ls));
-    p.created.push(Created::Op(i));
+    p.guard(NETWORK.guard(&id));
+    p.push(Op::insert_named(LS, &ls_name, ls));
+    p.created.push(Created::Id(id));
     Ok(())
 }
 
 /// Plans a network update (provider attributes are fixed at create).
 pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> {
-    find(c, id)?;
+    let (uuid, _) = lookup(c, id)?;
     attrs::only(RES, o, UPDATE)?;
     let mut set_ext: Vec<(String, String)> = Vec::new();
     let mut cols = Row::new();
@@ -222,12 +238,11 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
     if let Some(d) = attrs::string(RES, o, "description")? {
         set_ext.push(("neutron:description".into(), d));
     }
-    let uuid = Uuid(id.to_owned());
     if !cols.is_empty() {
-        p.push(Op::update(LS, vec![Condition::uuid(&uuid)], cols));
+        p.push(Op::update(LS, vec![Condition::uuid(uuid)], cols));
     }
     p.ops
-        .extend(set_map_keys(LS, &uuid, "external_ids", &set_ext));
+        .extend(set_map_keys(LS, uuid, "external_ids", &set_ext));
     Ok(())
 }
 
@@ -254,7 +269,7 @@ pub fn set_map_keys(table: &str, uuid: &Uuid, col: &str, kv: &[(String, String)]
 /// Plans a network delete: refused while it has ports (localnet aside);
 /// its subnets' DHCP_Options go with it.
 pub fn delete(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
-    let ls = find(c, id)?;
+    let (uuid, ls) = lookup(c, id)?;
     let busy = crate::nb::uuids(ls, "ports").iter().any(|u| {
         c.r.row("Logical_Switch_Port", u)
             .is_some_and(|lsp| s(lsp, "type") != "localnet")
@@ -263,12 +278,9 @@ pub fn delete(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
         return Err(ApiError::conflict("NetworkInUse", format!(
             "Unable to complete operation on network {id}. There are one or more ports still in use on the network.")));
     }
-    for sub in subnet::by_network(c).remove(id).unwrap_or_default() {
-        p.push(Op::delete(
-            "DHCP_Options",
-            vec![Condition::uuid(&Uuid(sub))],
-        ));
+    for sn in subnet::all(c).into_iter().filter(|sn| sn.network == id) {
+        p.push(Op::delete("DHCP_Options", vec![Condition::uuid(&sn.row)]));
     }
-    p.push(Op::delete(LS, vec![Condition::uuid(&Uuid(id.to_owned()))]));
+    p.push(Op::delete(LS, vec![Condition::uuid(uuid)]));
     Ok(())
 }

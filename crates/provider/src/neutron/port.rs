@@ -5,14 +5,18 @@
 //! `binding:host_id` becomes `options:requested-chassis`; security groups
 //! are Port_Group memberships.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use netswitch_ovsdb::datum::{empty_set, named_uuid, set, str_map};
 use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
+use serde::Serialize;
 use serde_json::{json, Value};
 
+pub use super::alloc::{allocate, choose_mac};
 use super::attrs::{self, Obj};
+use super::ident::{Guard, NETWORK};
+use super::json::{empty_object, MapSink, Sink, Writer};
 use super::network::{self, set_map_keys};
 use super::query::ListQuery;
 use super::subnet::{self, Subnet};
@@ -80,7 +84,7 @@ impl Index {
         let mut net_of = HashMap::new();
         for (u, r) in rows(c.r, "Logical_Switch") {
             for p in uuids(r, "ports") {
-                net_of.insert(p, u.0.clone());
+                net_of.insert(p, NETWORK.id_of(u, r).to_owned());
             }
         }
         Self {
@@ -146,6 +150,55 @@ pub fn list(c: &Ctx, q: &ListQuery) -> Vec<Value> {
         .collect()
 }
 
+/// Writes a plain page of ports (no filters, no sort: see
+/// [`ListQuery::plain`]) into `buf` as a JSON array, each port straight
+/// from its row; returns how many and the last id (for the next link).
+pub fn write_list(
+    c: &Ctx,
+    q: &ListQuery,
+    buf: &mut Vec<u8>,
+) -> Result<(usize, Option<String>), ApiError> {
+    let idx = Index::new(c);
+    let mut it = rows(c.r, LSP).filter(|(_, r)| is_port(r));
+    if let Some(m) = q.marker() {
+        if !it.by_ref().any(|(_, r)| s(r, "name") == m) {
+            return Err(ApiError::bad(format!("marker: no object has id {m}")));
+        }
+    }
+    let (mut n, mut last) = (0, None);
+    buf.push(b'[');
+    for (u, r) in it.take(q.limit().unwrap_or(usize::MAX)) {
+        if n > 0 {
+            buf.push(b',');
+        }
+        let mut w = Writer::begin(buf, &q.fields);
+        emit(c, &idx, u, r, &mut w);
+        w.end();
+        n += 1;
+        last = Some(r);
+    }
+    buf.push(b']');
+    Ok((n, last.map(|r| s(r, "name").to_owned())))
+}
+
+/// Ports by id, for the answer of a (bulk) create: the index and the
+/// name lookup built once, not per port.
+pub fn show_many(c: &Ctx, ids: &[String]) -> Result<Vec<Value>, ApiError> {
+    let idx = Index::new(c);
+    let by_name: HashMap<&str, (&Uuid, &Row)> = rows(c.r, LSP)
+        .filter(|(_, r)| is_port(r))
+        .map(|(u, r)| (s(r, "name"), (u, r)))
+        .collect();
+    ids.iter()
+        .map(|id| {
+            let (u, r) = by_name
+                .get(id.as_str())
+                .ok_or_else(|| ApiError::not_found("PortNotFound", "Port", id))?;
+            Ok(render(c, &idx, u, r))
+        })
+        .collect()
+}
+
 /// One port.
 pub fn show(c: &Ctx, id: &str) -> Result<Value, ApiError> {
     let (u, r) = find(c, id)?;
@@ -154,7 +207,7 @@ pub fn show(c: &Ctx, id: &str) -> Result<Value, ApiError> {
 
 /// The ports holding an address of `sn`.
 pub fn users_of_subnet(c: &Ctx, sn: &Subnet) -> Vec<String> {
-    let Some(ls) = c.r.row("Logical_Switch", &Uuid(sn.network.clone())) else {
+    let Some((_, ls)) = NETWORK.find(c.r, &sn.network) else {
         return Vec::new();
     };
     uuids(ls, "ports")
@@ -167,198 +220,83 @@ pub fn users_of_subnet(c: &Ctx, sn: &Subnet) -> Vec<String> {
 
 /// A port as Neutron shows it.
 pub fn render(c: &Ctx, idx: &Index, u: &Uuid, r: &Row) -> Value {
+    let mut m = MapSink::default();
+    emit(c, idx, u, r, &mut m);
+    Value::Object(m.0)
+}
+
+/// One address of a port, as `fixed_ips` shows it.
+#[derive(Serialize)]
+struct FixedIp<'a> {
+    subnet_id: Option<&'a str>,
+    ip_address: String,
+}
+
+/// A port's attributes, into `s` (one definition for shows and lists).
+pub fn emit<S: Sink>(c: &Ctx, idx: &Index, u: &Uuid, r: &Row, s: &mut S) {
     let ext = |k: &str| key(r, "external_ids", k);
-    let net = idx.net_of.get(u).cloned().unwrap_or_default();
-    let fixed: Vec<Value> = ips(r)
-        .iter()
+    let net = idx.net_of.get(u).map_or("", String::as_str);
+    let fixed: Vec<FixedIp> = ips(r)
+        .into_iter()
         .map(|ip| {
             let sn = idx
                 .subnets
                 .iter()
-                .find(|sn| sn.network == net && sn.cidr.contains(*ip));
-            json!({"subnet_id": sn.map(|s| s.id.clone()), "ip_address": ip.to_string()})
+                .find(|sn| sn.network == net && sn.cidr.contains(ip));
+            let subnet_id = sn.map(|s| s.id.as_str());
+            let ip_address = ip.to_string();
+            FixedIp {
+                subnet_id,
+                ip_address,
+            }
         })
         .collect();
     let project = ext("neutron:project_id").unwrap_or(c.project);
     let host = key(r, "options", "requested-chassis").unwrap_or_default();
     let up = opt_bool(r, "up") == Some(true);
-    json!({
-        "id": s(r, "name"), "name": ext("neutron:port_name").unwrap_or_default(),
-        "network_id": net, "tenant_id": project, "project_id": project,
-        "mac_address": mac(r), "fixed_ips": fixed,
-        "admin_state_up": opt_bool(r, "enabled") != Some(false),
-        "status": if up { "ACTIVE" } else { "DOWN" },
-        "device_id": ext("neutron:device_id").unwrap_or_default(),
-        "device_owner": ext("neutron:device_owner").unwrap_or_default(),
-        "binding:host_id": host, "binding:vif_type": if host.is_empty() { "unbound" } else { "ovs" },
-        "binding:vnic_type": "normal", "binding:profile": {}, "binding:vif_details": {},
-        "security_groups": idx.sgs_of.get(u).cloned().unwrap_or_default(),
-        "port_security_enabled": ext("neutron:port_security") != Some("false"),
-        "allowed_address_pairs": [], "extra_dhcp_opts": [], "tags": [],
-        "description": ext("neutron:description").unwrap_or_default(),
-        "revision_number": 0, "created_at": ext("neutron:created_at"), "updated_at": ext("neutron:created_at"),
-    })
-}
-
-/// The MACs and IPs taken on network `net`, committed and planned, but
-/// for the port `except` (an update re-uses its own).
-fn taken(
-    c: &Ctx,
-    p: &Plan,
-    net: &str,
-    except: Option<&Uuid>,
-) -> (HashSet<String>, HashSet<Ipv4Addr>) {
-    let mut macs = HashSet::new();
-    let mut used = HashSet::new();
-    if let Some(ls) = c.r.row("Logical_Switch", &Uuid(net.to_owned())) {
-        for u in uuids(ls, "ports").iter().filter(|u| Some(*u) != except) {
-            if let Some(r) = c.r.row(LSP, u) {
-                macs.extend(mac(r));
-                used.extend(ips(r));
-            }
-        }
-    }
-    macs.extend(
-        p.macs
-            .iter()
-            .filter(|(n, _)| n == net)
-            .map(|(_, m)| m.clone()),
+    let none: &[&str] = &[];
+    s.field("id", crate::nb::s(r, "name"));
+    s.field("name", ext("neutron:port_name").unwrap_or_default());
+    s.field("network_id", net);
+    s.field("tenant_id", project);
+    s.field("project_id", project);
+    s.field("mac_address", &mac(r));
+    s.field("fixed_ips", &fixed);
+    s.field("admin_state_up", &(opt_bool(r, "enabled") != Some(false)));
+    s.field("status", if up { "ACTIVE" } else { "DOWN" });
+    s.field("device_id", ext("neutron:device_id").unwrap_or_default());
+    s.field(
+        "device_owner",
+        ext("neutron:device_owner").unwrap_or_default(),
     );
-    used.extend(p.ips.iter().filter(|(n, _)| n == net).map(|(_, ip)| *ip));
-    (macs, used)
+    s.field("binding:host_id", host);
+    s.field(
+        "binding:vif_type",
+        if host.is_empty() { "unbound" } else { "ovs" },
+    );
+    s.field("binding:vnic_type", "normal");
+    s.field("binding:profile", &empty_object());
+    s.field("binding:vif_details", &empty_object());
+    s.field(
+        "security_groups",
+        idx.sgs_of.get(u).map_or(none_strings(), Vec::as_slice),
+    );
+    let security = ext("neutron:port_security") != Some("false");
+    s.field("port_security_enabled", &security);
+    s.field("allowed_address_pairs", none);
+    s.field("extra_dhcp_opts", none);
+    s.field("tags", none);
+    s.field(
+        "description",
+        ext("neutron:description").unwrap_or_default(),
+    );
+    s.field("revision_number", &0);
+    s.field("created_at", &ext("neutron:created_at"));
+    s.field("updated_at", &ext("neutron:created_at"));
 }
 
-/// Checks a MAC's form (six hex octets, unicast).
-fn parse_mac(m: &str) -> Result<String, ApiError> {
-    let parts: Vec<&str> = m.split(':').collect();
-    let ok = parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && u8::from_str_radix(p, 16).is_ok());
-    if !ok || u8::from_str_radix(parts[0], 16).is_ok_and(|b| b & 1 == 1) {
-        return Err(ApiError::bad(format!(
-            "Invalid input for mac_address of port: '{m}' is not a valid unicast MAC"
-        )));
-    }
-    Ok(m.to_ascii_lowercase())
-}
-
-/// The port's MAC: the one asked for (unique on the network) or a new one.
-pub(super) fn choose_mac(
-    c: &Ctx,
-    p: &mut Plan,
-    net: &str,
-    want: Option<String>,
-    except: Option<&Uuid>,
-) -> Result<String, ApiError> {
-    let (macs, _) = taken(c, p, net, except);
-    let m = match want {
-        Some(m) => {
-            let m = parse_mac(&m)?;
-            if macs.contains(&m) {
-                return Err(ApiError::conflict("MacAddressInUse", format!(
-                    "Unable to complete operation for network {net}. The mac address {m} is in use.")));
-            }
-            m
-        }
-        None => loop {
-            let m = ids::mac();
-            if !macs.contains(&m) {
-                break m;
-            }
-        },
-    };
-    p.macs.insert((net.to_owned(), m.clone()));
-    Ok(m)
-}
-
-/// The addresses asked for, allocated: absent means one from the
-/// network's first subnet; each item may name a subnet, an address, or both.
-pub fn allocate(
-    c: &Ctx,
-    p: &mut Plan,
-    net: &str,
-    want: Option<&Value>,
-    except: Option<&Uuid>,
-) -> Result<Vec<Ipv4Addr>, ApiError> {
-    let subnets: Vec<Subnet> = subnet::all(c)
-        .into_iter()
-        .filter(|s| s.network == net)
-        .collect();
-    let items: Vec<Value> = match want {
-        None | Some(Value::Null) => subnets
-            .first()
-            .map(|s| json!({"subnet_id": s.id}))
-            .into_iter()
-            .collect(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(v) => {
-            return Err(ApiError::bad(format!(
-                "Invalid input for fixed_ips of port: {v} is not a list"
-            )))
-        }
-    };
-    let (_, mut used) = taken(c, p, net, except);
-    let mut out = Vec::new();
-    for it in &items {
-        let ip = allocate_one(&subnets, net, it, &used)?;
-        used.insert(ip);
-        p.ips.insert((net.to_owned(), ip));
-        out.push(ip);
-    }
-    Ok(out)
-}
-
-fn allocate_one(
-    subnets: &[Subnet],
-    net: &str,
-    it: &Value,
-    used: &HashSet<Ipv4Addr>,
-) -> Result<Ipv4Addr, ApiError> {
-    let sub_id = it.get("subnet_id").and_then(Value::as_str);
-    let by_id = match sub_id {
-        Some(id) => Some(subnets.iter().find(|s| s.id == id).ok_or_else(|| {
-            ApiError::bad(format!(
-                "Invalid input for fixed_ips of port: subnet {id} is not a subnet of network {net}"
-            ))
-        })?),
-        None => None,
-    };
-    match it.get("ip_address").and_then(Value::as_str) {
-        Some(a) => {
-            let ip: Ipv4Addr = a.parse().map_err(|_| {
-                ApiError::bad(format!(
-                    "Invalid input for fixed_ips of port: '{a}' is not an IPv4 address"
-                ))
-            })?;
-            let sn = subnets.iter().find(|s| s.cidr.contains(ip) && by_id.is_none_or(|b| b.id == s.id)).ok_or_else(|| {
-                ApiError::bad(format!("Invalid input for fixed_ips of port: {ip} is in no subnet of network {net}"))
-            })?;
-            if used.contains(&ip) || sn.gateway == Some(ip) {
-                return Err(ApiError::conflict(
-                    "IpAddressAlreadyAllocated",
-                    format!("IP address {ip} already allocated in subnet {}", sn.id),
-                ));
-            }
-            Ok(ip)
-        }
-        None => {
-            let sn = by_id.ok_or_else(|| {
-                ApiError::bad(
-                    "Invalid input for fixed_ips of port: each item needs subnet_id or ip_address",
-                )
-            })?;
-            super::ipam::first_free(&sn.pools, used).ok_or_else(|| {
-                ApiError::conflict(
-                    "IpAddressGenerationFailure",
-                    format!(
-                        "No more IP addresses available on network {net} (subnet {})",
-                        sn.id
-                    ),
-                )
-            })
-        }
-    }
+fn none_strings() -> &'static [String] {
+    &[]
 }
 
 /// The attributes a port row is built from.
@@ -411,13 +349,14 @@ impl Shape {
     }
 }
 
-/// The DHCP_Options a port gets: its first address's subnet, if it serves DHCP.
+/// The DHCP_Options row a port gets: its first address's subnet's, if it
+/// serves DHCP.
 fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<String> {
     let first = ips.first()?;
     subnet::all(c)
         .into_iter()
         .find(|s| s.network == net && s.dhcp && s.cidr.contains(*first))
-        .map(|s| s.id)
+        .map(|s| s.row.0)
 }
 
 /// The plain string attributes kept in `external_ids`.
@@ -478,17 +417,14 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
             str_map([("requested-chassis", h.as_str())]),
         );
     }
+    p.guard(Guard::name(LSP, &id));
     let lsp = p.name("lsp");
     p.push(Op::insert_named(LSP, &lsp, r));
-    p.push(Op::mutate(
-        "Logical_Switch",
-        vec![Condition::uuid(&Uuid(net))],
-        vec![Mutation::new(
-            "ports",
-            Mutator::Insert,
-            set([named_uuid(&lsp)]),
-        )],
-    ));
+    let ls_uuid = network::row_uuid(c, &net).ok_or_else(|| network::not_found(&net))?;
+    p.switch_ports
+        .entry(ls_uuid.0)
+        .or_default()
+        .push(named_uuid(&lsp));
     let groups = secgroup::resolve(c, p, sgs, security)?;
     secgroup::join(c, p, &groups, named_uuid(&lsp));
     p.created.push(Created::Id(id));

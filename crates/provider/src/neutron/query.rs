@@ -88,6 +88,22 @@ impl ListQuery {
         Ok(v.into_iter().map(|o| self.trim(o)).collect())
     }
 
+    /// Whether the list is neither filtered nor sorted: objects can then
+    /// be written as the replica yields them.
+    pub fn plain(&self) -> bool {
+        self.filters.is_empty() && self.sort.is_empty()
+    }
+
+    /// The id to start after.
+    pub fn marker(&self) -> Option<&str> {
+        self.marker.as_deref()
+    }
+
+    /// The page size.
+    pub fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
     /// Whether the page may have a next one (a full page).
     pub fn full_page(&self, n: usize) -> bool {
         self.limit.is_some_and(|l| l > 0 && n == l)

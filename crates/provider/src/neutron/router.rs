@@ -12,6 +12,7 @@ use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::{Guard, ROUTER};
 use super::network::{self, set_map_keys};
 use super::port;
 use super::secgroup::add_to_insert;
@@ -117,6 +118,7 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
         ],
     )?;
     let id = ids::uuid4();
+    p.guard(ROUTER.guard(&id));
     let name = attrs::name(RES, o, "name")?.unwrap_or_default();
     let project = attrs::string(RES, o, "project_id")?
         .or(attrs::string(RES, o, "tenant_id")?)
@@ -257,8 +259,10 @@ pub(super) fn router_port(
     owner: &str,
 ) -> Result<String, ApiError> {
     let port_id = ids::uuid4();
+    let ls_u = network::lookup(c, net)?.0.clone();
     let mac = port::choose_mac(c, p, net, None, None)?;
     let lrp = format!("lrp-{port_id}");
+    p.guard(Guard::name("Logical_Router_Port", &lrp));
     let n = p.name("lrp");
     p.push(Op::insert_named(
         "Logical_Router_Port",
@@ -293,7 +297,7 @@ pub(super) fn router_port(
     ));
     p.push(Op::mutate(
         "Logical_Switch",
-        vec![Condition::uuid(&Uuid(net.to_owned()))],
+        vec![Condition::uuid(&ls_u)],
         vec![Mutation::new(
             "ports",
             Mutator::Insert,

@@ -7,6 +7,7 @@ use netswitch_ovsdb::{row, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::RULE;
 use super::ipam::Cidr;
 use super::Ctx;
 use crate::error::ApiError;
@@ -240,13 +241,24 @@ pub fn render(c: &Ctx, u: &Uuid, a: &Row) -> Value {
     };
     let project = key(a, "external_ids", "neutron:project_id").unwrap_or(c.project);
     json!({
-        "id": u.0, "security_group_id": r.group, "direction": r.direction,
+        "id": RULE.id_of(u, a), "security_group_id": r.group, "direction": r.direction,
         "ethertype": r.ethertype, "protocol": r.protocol, "port_range_min": r.min,
         "port_range_max": r.max, "remote_ip_prefix": r.remote_prefix,
         "remote_group_id": r.remote_group, "remote_address_group_id": null,
         "tenant_id": project, "project_id": project, "description": "",
         "revision_number": 0, "tags": [],
     })
+}
+
+/// Stores the rule's Neutron id in its ACL's `external_ids`.
+pub fn set_id(acl: &mut Row, id: &str) {
+    if let Some(pairs) = acl
+        .get_mut("external_ids")
+        .and_then(|m| m.get_mut(1))
+        .and_then(Value::as_array_mut)
+    {
+        pairs.push(json!([RULE.key, id]));
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::{RULE, SECURITY_GROUP};
 use super::network::set_map_keys;
 use super::rule::{self, Rule};
 use super::{Created, Ctx, Plan};
@@ -97,6 +98,7 @@ fn render(c: &Ctx, r: &Row) -> Value {
 /// Inserts a group with `rules`; returns the op index and its id.
 fn insert(c: &Ctx, p: &mut Plan, name: &str, desc: &str, default_rules: bool) -> (usize, String) {
     let id = ids::uuid4();
+    p.guard(SECURITY_GROUP.guard(&id));
     let pg = pg_name(&id);
     let mut acls = Vec::new();
     if default_rules {
@@ -334,9 +336,8 @@ pub fn list_rules(c: &Ctx) -> Vec<Value> {
 
 /// One rule.
 pub fn show_rule(c: &Ctx, id: &str) -> Result<Value, ApiError> {
-    let u = Uuid(id.to_owned());
-    c.r.row("ACL", &u)
-        .map(|a| rule::render(c, &u, a))
+    RULE.find(c.r, id)
+        .map(|(u, a)| rule::render(c, u, a))
         .filter(|v| !v.is_null())
         .ok_or_else(|| ApiError::not_found("SecurityGroupRuleNotFound", "Security group rule", id))
 }
@@ -360,11 +361,11 @@ pub fn create_rule(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
         ));
     }
     let n = p.name("acl");
-    let i = p.push(Op::insert_named(
-        "ACL",
-        &n,
-        r.acl(&sg, &pg_name(&sg), c.project),
-    ));
+    let id = ids::uuid4();
+    let mut acl = r.acl(&sg, &pg_name(&sg), c.project);
+    rule::set_id(&mut acl, &id);
+    p.guard(RULE.guard(&id));
+    p.push(Op::insert_named("ACL", &n, acl));
     p.push(Op::mutate(
         PG,
         vec![Condition::uuid(pg_u)],
@@ -374,16 +375,18 @@ pub fn create_rule(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
             set([named_uuid(&n)]),
         )],
     ));
-    p.created.push(Created::Op(i));
+    p.created.push(Created::Id(id));
     Ok(())
 }
 
 /// Plans a rule delete.
 pub fn delete_rule(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
     show_rule(c, id)?;
-    let u = Uuid(id.to_owned());
+    let Some((u, _)) = RULE.find(c.r, id) else {
+        return Ok(());
+    };
     for (g, r) in rows(c.r, PG) {
-        if uuids(r, "acls").contains(&u) {
+        if uuids(r, "acls").contains(u) {
             p.push(Op::mutate(
                 PG,
                 vec![Condition::uuid(g)],

@@ -1,4 +1,5 @@
-//! Subnets as DHCP_Options rows (one per subnet, id = its row uuid): `cidr`,
+//! Subnets as DHCP_Options rows (one per subnet; the id in
+//! `external_ids:subnet_id`, else the row uuid, see `ident`): `cidr`,
 //! the DHCP options OVN serves when `enable_dhcp`, and Neutron's attributes
 //! in `external_ids`. The network's switch gets `other_config:subnet` (and
 //! the gateway in `exclude_ips`) for OVN's own IPAM; addresses are still
@@ -12,6 +13,7 @@ use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::ident::{NETWORK, SUBNET};
 use super::ipam::{self, Cidr, Pool};
 use super::network::{self, set_map_keys};
 use super::{port, Created, Ctx, Plan};
@@ -59,6 +61,8 @@ const UPDATE: &[&str] = &[
 pub struct Subnet {
     /// Its id.
     pub id: String,
+    /// Its DHCP_Options row.
+    pub row: Uuid,
     /// Its network.
     pub network: String,
     /// Its CIDR.
@@ -80,7 +84,8 @@ pub fn decode(u: &Uuid, r: &Row) -> Option<Subnet> {
         .map_or_else(|| ipam::default_pools(&cidr, gateway), ipam::parse_pools);
     let dhcp = key(r, "external_ids", "neutron:enable_dhcp") != Some("false");
     Some(Subnet {
-        id: u.0.clone(),
+        id: SUBNET.id_of(u, r).to_owned(),
+        row: u.clone(),
         network,
         cidr,
         gateway,
@@ -105,8 +110,9 @@ pub fn by_network(c: &Ctx) -> HashMap<String, Vec<String>> {
 
 /// Subnet `id`, or 404.
 pub fn find(c: &Ctx, id: &str) -> Result<Subnet, ApiError> {
-    c.r.row(DO, &Uuid(id.to_owned()))
-        .and_then(|r| decode(&Uuid(id.to_owned()), r))
+    SUBNET
+        .find(c.r, id)
+        .and_then(|(u, r)| decode(u, r))
         .ok_or_else(|| ApiError::not_found("SubnetNotFound", "Subnet", id))
 }
 
@@ -120,10 +126,10 @@ pub fn list(c: &Ctx) -> Vec<Value> {
 
 /// One subnet, rendered.
 pub fn show(c: &Ctx, id: &str) -> Result<Value, ApiError> {
-    find(c, id)?;
-    let u = Uuid(id.to_owned());
-    c.r.row(DO, &u)
-        .map(|r| render(c, &u, r))
+    SUBNET
+        .find(c.r, id)
+        .map(|(u, r)| render(c, u, r))
+        .filter(|v| !v.is_null())
         .ok_or_else(|| ApiError::not_found("SubnetNotFound", "Subnet", id))
 }
 
@@ -152,7 +158,7 @@ fn render(c: &Ctx, u: &Uuid, r: &Row) -> Value {
         .get("neutron:project_id")
         .map_or(c.project, String::as_str);
     json!({
-        "id": u.0, "name": get("neutron:subnet_name"), "network_id": sn.network,
+        "id": sn.id, "name": get("neutron:subnet_name"), "network_id": sn.network,
         "tenant_id": project, "project_id": project, "ip_version": 4,
         "cidr": sn.cidr.to_string(), "gateway_ip": sn.gateway.map(|g| g.to_string()),
         "enable_dhcp": sn.dhcp, "dns_nameservers": list("neutron:dns_nameservers"),
@@ -236,26 +242,46 @@ fn spec(o: &Obj, cidr: &Cidr) -> Result<Spec, ApiError> {
     })
 }
 
+/// The subnet's CIDR, IPv4 only. IPv6 subnets are refused naming
+/// `ip_version` (Neutron's default is 4, so an IPv6 prefix without it is
+/// refused the same way): serving them would need IPv6 address management,
+/// `ipv6_ra_configs` on router ports and `dhcpv6_options` on switch ports,
+/// none of which the mapping has yet.
+fn ipv4_cidr(o: &Obj) -> Result<Cidr, ApiError> {
+    let v = attrs::int(RES, o, "ip_version", 4, 6)?;
+    let cidr_s = attrs::string(RES, o, "cidr")?;
+    let v6_prefix = cidr_s
+        .as_deref()
+        .and_then(|c| c.split_once('/'))
+        .is_some_and(|(a, _)| a.parse::<std::net::Ipv6Addr>().is_ok());
+    match v {
+        Some(6) => return Err(ApiError::bad(
+            "Invalid input for ip_version of subnet: 6 is not served; this provider maps IPv4 subnets only (docs/api.md, provider)",
+        )),
+        Some(v) if v != 4 => return Err(ApiError::bad(format!(
+            "Invalid input for ip_version of subnet: {v} is not 4 or 6"
+        ))),
+        _ if v6_prefix => return Err(ApiError::bad(format!(
+            "Invalid input for cidr of subnet: '{}' is an IPv6 prefix, and ip_version 6 is not served; this provider maps IPv4 subnets only",
+            cidr_s.as_deref().unwrap_or_default()
+        ))),
+        _ => {}
+    }
+    let cidr_s = cidr_s.ok_or_else(|| ApiError::bad("cidr: required for a subnet"))?;
+    Cidr::parse(&cidr_s).ok_or_else(|| {
+        ApiError::bad(format!(
+            "Invalid input for cidr of subnet: '{cidr_s}' is not an IPv4 network address/prefix"
+        ))
+    })
+}
+
 /// Plans a subnet create.
 pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
     attrs::only(RES, o, CREATE)?;
     let net_id = attrs::string(RES, o, "network_id")?
         .ok_or_else(|| ApiError::bad("network_id: required for a subnet"))?;
-    let ls = network::find(c, &net_id)?;
-    if let Some(v) = attrs::int(RES, o, "ip_version", 4, 6)? {
-        if v != 4 {
-            return Err(ApiError::bad(format!(
-                "ip_version {v} of subnet: only IPv4 subnets are served (docs/api.md, provider)"
-            )));
-        }
-    }
-    let cidr_s = attrs::string(RES, o, "cidr")?
-        .ok_or_else(|| ApiError::bad("cidr: required for a subnet"))?;
-    let cidr = Cidr::parse(&cidr_s).ok_or_else(|| {
-        ApiError::bad(format!(
-            "Invalid input for cidr of subnet: '{cidr_s}' is not an IPv4 network address/prefix"
-        ))
-    })?;
+    let (ls_u, ls) = network::lookup(c, &net_id)?;
+    let cidr = ipv4_cidr(o)?;
     if let Some(other) = all(c)
         .iter()
         .find(|s| s.network == net_id && s.cidr.overlaps(&cidr))
@@ -272,6 +298,8 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
         .clone()
         .unwrap_or_else(|| ipam::default_pools(&cidr, gateway));
     let mut ext: BTreeMap<String, String> = BTreeMap::new();
+    let id = ids::uuid4();
+    ext.insert(SUBNET.key.into(), id.clone());
     ext.insert("neutron:network_id".into(), net_id.clone());
     ext.insert(
         "neutron:subnet_name".into(),
@@ -315,19 +343,16 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
             str_map(ext.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         ),
     ]);
-    let i = p.push(Op::insert(DO, r));
-    p.created.push(Created::Op(i));
+    p.guard(SUBNET.guard(&id));
+    p.push(Op::insert(DO, r));
+    p.created.push(Created::Id(id));
     if crate::nb::key(ls, "other_config", "subnet").is_none() {
         let mut oc = vec![("subnet".to_owned(), cidr.to_string())];
         if let Some(g) = gateway {
             oc.push(("exclude_ips".into(), g.to_string()));
         }
-        p.ops.extend(set_map_keys(
-            "Logical_Switch",
-            &Uuid(net_id),
-            "other_config",
-            &oc,
-        ));
+        p.ops
+            .extend(set_map_keys("Logical_Switch", ls_u, "other_config", &oc));
     }
     Ok(())
 }
@@ -407,7 +432,7 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
         ext.insert("neutron:allocation_pools".into(), ipam::format_pools(pools));
     }
     store_lists(&mut ext, &sp);
-    let u = Uuid(id.to_owned());
+    let u = sn.row.clone();
     let kv: Vec<(String, String)> = ext.into_iter().collect();
     p.ops.extend(set_map_keys(DO, &u, "external_ids", &kv));
     let mut opts = Vec::new();
@@ -444,12 +469,11 @@ pub fn delete(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
         return Err(ApiError::conflict("SubnetInUse", format!(
             "Unable to complete operation on subnet {id}: port {holder} still has an address in it.")));
     }
-    let u = Uuid(sn.network.clone());
-    if let Some(ls) = c.r.row("Logical_Switch", &u) {
+    if let Some((u, ls)) = NETWORK.find(c.r, &sn.network) {
         if key(ls, "other_config", "subnet") == Some(sn.cidr.to_string().as_str()) {
             p.push(Op::mutate(
                 "Logical_Switch",
-                vec![Condition::uuid(&u)],
+                vec![Condition::uuid(u)],
                 vec![Mutation::new(
                     "other_config",
                     Mutator::Delete,
@@ -458,6 +482,6 @@ pub fn delete(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
             ));
         }
     }
-    p.push(Op::delete(DO, vec![Condition::uuid(&Uuid(id.to_owned()))]));
+    p.push(Op::delete(DO, vec![Condition::uuid(&sn.row)]));
     Ok(())
 }

@@ -88,8 +88,12 @@ impl Nb {
     /// One column of one row, as ovn-nbctl prints it (`get TABLE ROW COL`).
     /// Strings come quoted and sets bracketed by ovn-nbctl; both are taken
     /// off.
+    /// `row` may be a Neutron id: rows whose id the provider keeps in
+    /// `external_ids` are found by it, as an operator would
+    /// (`ovn-nbctl find`).
     pub fn get(&self, table: &str, row: &str, col: &str) -> String {
-        let v = self.ctl(&["--bare", "get", table, row, col]);
+        let row = self.row_of(table, row);
+        let v = self.ctl(&["--bare", "get", table, &row, col]);
         let v = v
             .strip_prefix('[')
             .and_then(|x| x.strip_suffix(']'))
@@ -97,6 +101,23 @@ impl Nb {
         v.strip_prefix('"')
             .and_then(|x| x.strip_suffix('"'))
             .map_or(v.clone(), str::to_owned)
+    }
+
+    /// The row uuid of the object with Neutron id `id` (`id` itself for
+    /// tables that do not store one, or rows made without it).
+    pub fn row_of(&self, table: &str, id: &str) -> String {
+        let key = match table {
+            "Logical_Switch" => "neutron\\:network_id",
+            "DHCP_Options" => "subnet_id",
+            "ACL" => "neutron\\:security_group_rule_id",
+            _ => return id.to_owned(),
+        };
+        let cond = format!("external_ids:{key}={id}");
+        let found = self.ctl(&["--bare", "--columns=_uuid", "find", table, &cond]);
+        match found.lines().next() {
+            Some(u) if !u.trim().is_empty() => u.trim().to_owned(),
+            _ => id.to_owned(),
+        }
     }
 
     /// How many rows `table` holds.
