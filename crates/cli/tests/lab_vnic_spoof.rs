@@ -22,6 +22,21 @@ fn reaches_quickly(from: &Netns, ip: &str) -> bool {
         .success()
 }
 
+/// The packets the guard's drop filters on tap1 dropped so far (`tc -s`
+/// prints `Sent N bytes M pkt` under each action).
+fn dropped(h: &Host) -> u64 {
+    let text =
+        h.ns.exec(&["tc", "-s", "filter", "show", "dev", "tap1", "ingress"]);
+    text.split("action order")
+        .filter(|a| a.contains("action drop"))
+        .filter_map(|a| {
+            let sent = a.split("Sent ").nth(1)?;
+            let pkts = sent.split(" bytes ").nth(1)?;
+            pkts.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
 fn plug(h: &Host, vm: &str, mac: &str, tap: &str, extra: &[&str]) {
     let mut args = vec![
         "vnic",
@@ -69,11 +84,14 @@ fn a_protected_ovs_vnic_sends_only_from_its_own_mac() {
     }
     assert!(reaches(&vm1, "198.51.100.2", 60), "with its own MAC");
 
+    let before = dropped(&h);
     vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:99"]);
     assert!(
         !reaches_quickly(&vm1, "198.51.100.2"),
         "a spoofed MAC got through"
     );
+    // Dropped by the guard (not lost to a stale neighbor entry).
+    assert!(dropped(&h) > before, "the drop filters saw nothing");
     vm1.ip(&["link", "set", "eth0", "address", mac]);
     assert!(reaches(&vm1, "198.51.100.2", 60), "with its own MAC again");
 

@@ -472,15 +472,17 @@ impl crate::Engine {
     fn join(&self, p: &Plugged, host: &HostState) -> Result<(), EngineError> {
         let dev = &p.vnic.device;
         if p.switch == "ovs" {
-            // Guarded before it joins: no spoofed frame gets in between.
-            spoof::guard(p, host)?;
             let on = host.ovs.as_ref().and_then(|o| o.bridge_of_port(dev));
             if on.is_none() {
                 crate::ovs::transact_rows(&self.ovs, |bridges, _| ovs_add(p, bridges))
                     .map_err(|e| backend(format!("vnic {dev}: {e}")))?;
             }
-            // OVS sizes the port (`mtu_request`) but leaves its state alone.
-            return kernel(host, &[KernelOp::SetUp { link: dev.clone() }], dev);
+            // OVS sizes the port (`mtu_request`) but leaves its state
+            // alone. The guard comes after ovs-vswitchd has taken the
+            // port (the transaction waited for it): it deletes a new
+            // port's ingress qdisc when it sets the port's policing.
+            kernel(host, &[KernelOp::SetUp { link: dev.clone() }], dev)?;
+            return spoof::guard(p, host);
         }
         let mut ops = Vec::new();
         let link = host.link(dev);

@@ -132,7 +132,7 @@ impl crate::Engine {
                 p.vnic.network
             )));
         };
-        if new == *p && joined(p, &host) {
+        if new == *p && joined(p, &host) && super::spoof::holds(p, &host) {
             return Ok(false);
         }
         self.leave(p, &host)?;

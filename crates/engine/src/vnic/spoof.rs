@@ -10,9 +10,12 @@
 //! kernel runs that hook before OVS's kernel datapath takes the frame;
 //! OVS's userspace datapath reads the device from a packet socket, which
 //! sees frames before it, so there the guard is installed but does not
-//! hold (a test datapath, not a production one). tc state stays on a
-//! device that leaves OVS, so an unplug (and a re-plug's leave) takes the
-//! guard off; a join puts it back.
+//! hold (a test datapath, not a production one). ovs-vswitchd deletes a
+//! port's ingress qdisc when it sets the port's policing (on adding it,
+//! and again after its own restart), so the guard goes on once the port
+//! is in OVS, and a re-plug (any setup reaching the network, `restore`)
+//! puts back a guard that went. tc state stays on a device that leaves
+//! OVS, so an unplug (and a re-plug's leave) takes the guard off.
 
 use netswitch_model::host::HostState;
 
@@ -68,6 +71,19 @@ pub(super) fn guard(p: &Plugged, host: &HostState) -> Result<(), EngineError> {
         }
         _ => Ok(()),
     }
+}
+
+/// Whether an OVS vNIC's guard is in place (ovs-vswitchd deletes a
+/// port's ingress qdisc when it (re)configures the port's policing, as
+/// on its restart): a re-plug puts back one that is not.
+pub(super) fn holds(p: &Plugged, host: &HostState) -> bool {
+    if p.switch != "ovs" || !protected(&p.vnic) {
+        return true;
+    }
+    let Ok((index, mac)) = target(p, host) else {
+        return true;
+    };
+    netswitch_tc::macguard::read(index).is_ok_and(|g| g.mac() == Some(mac))
 }
 
 /// Takes an OVS vNIC's ingress guard off its device (before it leaves
