@@ -430,7 +430,8 @@ pub enum VnicVerb {
         #[arg(long, value_name = "ID")]
         iface_id: Option<String>,
         /// false: MAC spoofing protection (the vNIC may send only from
-        /// MAC; Linux-bridge networks).
+        /// MAC: a locked bridge port, tc filters on an OVS vNIC's device,
+        /// the PF's spoof check on a VF; a VF checks unless true).
         #[arg(long, value_name = "BOOL")]
         mac_spoof: Option<bool>,
 
@@ -438,8 +439,13 @@ pub enum VnicVerb {
         /// (repeatable).
         #[arg(long, value_name = "NET")]
         mirror: Vec<String>,
+        /// SR-IOV: the VF that is the vNIC, PF:N (PF a nic or PCI
+        /// address): the PF sets its MAC and the network's VLAN; no DEVICE.
+        #[arg(long, value_name = "PF:N", conflicts_with_all = ["device", "port"])]
+        vf: Option<String>,
         /// The tap or veth end the hypervisor made.
-        device: String,
+        #[arg(required_unless_present = "vf")]
+        device: Option<String>,
     },
     /// Plug OVN vNICs listed in FILE (a JSON list of {vmId, mac, port,
     /// device, [mtu]}; - for stdin) in one call: one OVSDB transaction
@@ -451,9 +457,10 @@ pub enum VnicVerb {
         #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
         timeout: Option<f64>,
     },
-    /// Take DEVICE off its network (the device itself stays).
+    /// Take DEVICE off its network (the device itself stays; a VF,
+    /// PF:N, is reset).
     Unplug {
-        /// The plugged device.
+        /// The plugged device, or PF:N.
         device: String,
     },
     /// The plugged vNICs.

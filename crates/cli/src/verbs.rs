@@ -217,6 +217,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
             mac_spoof,
 
             mirror,
+            vf,
             device,
             ..
         } => {
@@ -225,7 +226,8 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
                 mac: mac.clone(),
                 network: network.clone().unwrap_or_default(),
                 port: port.clone(),
-                device: device.clone(),
+                device: device.clone().unwrap_or_default(),
+                vf: vf.clone(),
                 mtu: *mtu,
                 iface_id: iface_id.clone(),
                 mac_spoof: *mac_spoof,
@@ -241,10 +243,16 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
                 None => host.plug_vnic(&v)?,
             };
             let to = port.as_deref().or(network.as_deref()).unwrap_or("");
-            let message = format!(
-                "{device} is plugged into {to} ({} bridge {})",
-                p.switch, p.bridge
-            );
+            let message = match p.tag {
+                _ if p.vnic.vf.is_none() => format!(
+                    "{} is plugged into {to} ({} bridge {})",
+                    p.key(),
+                    p.switch,
+                    p.bridge
+                ),
+                Some(tag) => format!("VF {} carries {to} (VLAN {tag})", p.key()),
+                None => format!("VF {} carries {to} (untagged)", p.key()),
+            };
             say(as_json, &message, json!({"vnic": p}));
         }
         VnicVerb::PlugBatch { file, timeout } => {
@@ -253,7 +261,7 @@ fn vnic(host: &mut dyn Host, as_json: bool, verb: &VnicVerb) -> Result<(), Failu
         }
         VnicVerb::Unplug { device } => {
             let p = host.unplug_vnic(&Target::Device(device.clone()))?;
-            let message = format!("{device} is unplugged from {}", p.vnic.network);
+            let message = format!("{} is unplugged from {}", p.key(), p.vnic.network);
             say(as_json, &message, json!({"vnic": p}));
         }
         VnicVerb::Xml(_) => {

@@ -2,7 +2,9 @@
 //! `netswitch sriov` sets a PF's VF count in sysfs, through 0 where the
 //! driver demands it, keeps it as `devices/<nic>` in both configs, and
 //! `netswitch restore` puts it back after it was reset; refused requests
-//! change nothing. One test, one netdevsim device: lab time is dear.
+//! change nothing; a vNIC on a VF (`vnic plug --vf`) gets its MAC and its
+//! network's VLAN on the VF, holds the VF count, and is reset by its
+//! unplug. Two tests, one netdevsim device each: lab time is dear.
 
 mod common;
 
@@ -151,4 +153,95 @@ fn vf_settings_are_set_and_read_back(h: &Host, pf: &str) {
         "{v}"
     );
     assert_eq!(v["spoofchk"], json!(true), "{v}");
+}
+
+/// `vnic plug --vf PF:N` and the rest of a VF vNIC's life.
+fn plug_vf(h: &Host, vf: &str, vm: &str, mac: &str) -> (i32, String) {
+    let args = [
+        "--json",
+        "vnic",
+        "plug",
+        "--vm",
+        vm,
+        "--mac",
+        mac,
+        "--network",
+        "vfnet",
+        "--vf",
+        vf,
+    ];
+    let (code, out, err) = h.netswitch(&args, None);
+    (code, format!("{out}{err}"))
+}
+
+#[test]
+#[ignore = "needs the kernel lab (tests/lab/run)"]
+fn a_vnic_on_a_vf_carries_its_mac_and_its_networks_vlan() {
+    let Some(mut h) = Host::lab() else { return };
+    netdevsim::load().expect("netdevsim");
+    let dev = Netdevsim::new(&h.ns, 900 + std::process::id() % 90, 1);
+    let pf = dev.ports(&h.ns).first().expect("a netdevsim port").clone();
+    h.setup(json!({
+        "networks": {"vfnet": {"nic": "dummy_1", "vlan": 100, "bridged": false}},
+        "options": {"connectivityCheck": false},
+    }));
+    let (code, out, err) = h.netswitch(&["sriov", &pf, "2"], None);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let vf1 = format!("{pf}:1");
+    let (code, text) = plug_vf(&h, &vf1, "vm-1", "52:54:00:00:00:11");
+    assert_eq!(code, 0, "{text}");
+    // What `ip link show PF` says of VF 1.
+    let v = vf_json(&h, &pf, 1);
+    assert_eq!(v["address"], json!("52:54:00:00:00:11"), "{v}");
+    assert_eq!(vlan_of(&v), json!(100), "{v}");
+    assert_eq!(v["spoofchk"], json!(true), "{v}");
+    assert_eq!(v["trust"], json!(false), "{v}");
+    assert_eq!(
+        h.caps()["vnics"][&vf1],
+        json!({"vmId": "vm-1", "mac": "52:54:00:00:00:11", "network": "vfnet",
+               "switch": "sriov", "vf": vf1})
+    );
+    // Again is one plug; another VM on the same VF, or a VF beyond the
+    // count, is refused.
+    let (code, text) = plug_vf(&h, &vf1, "vm-1", "52:54:00:00:00:11");
+    assert_eq!(code, 0, "{text}");
+    let (code, text) = plug_vf(&h, &vf1, "vm-2", "52:54:00:00:00:12");
+    assert_eq!(code, 24, "{text}");
+    assert!(text.contains(&format!("vnic {vf1}: vf")), "{text}");
+    let (code, text) = plug_vf(&h, &format!("{pf}:2"), "vm-2", "52:54:00:00:00:12");
+    assert_eq!(code, 21, "{text}");
+    // The count cannot change under the vNIC.
+    let (code, _, err) = h.netswitch(&["sriov", &pf, "3"], None);
+    assert_eq!(code, 21, "{err}");
+    assert!(err.contains(&vf1), "{err}");
+    assert_eq!(numvfs(&dev), "2");
+
+    // A plug killed after the PF took it is undone by the next verb.
+    h.env
+        .push(("NETSWITCH_TEST_CRASH_AT".into(), "vnic-joined".into()));
+    let (code, text) = plug_vf(&h, &format!("{pf}:0"), "vm-3", "52:54:00:00:00:13");
+    h.env.pop();
+    assert_eq!(code, -1, "killed: {text}");
+    assert_eq!(vf_json(&h, &pf, 0)["address"], json!("52:54:00:00:00:13"));
+
+    // The unplug (the next verb) undoes the killed plug too.
+    let (code, _, err) = h.netswitch(&["vnic", "unplug", &vf1], None);
+    assert_eq!(code, 0, "{err}");
+    for n in [0, 1] {
+        let v = vf_json(&h, &pf, n);
+        assert_eq!(v["address"], json!("00:00:00:00:00:00"), "VF {n}: {v}");
+        assert!(
+            matches!(vlan_of(&v), Value::Null) || vlan_of(&v) == json!(0),
+            "{v}"
+        );
+    }
+    let (code, out, err) = h.netswitch(&["--json", "vnic", "list"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["vnics"],
+        json!({})
+    );
+    let (code, _, err) = h.netswitch(&["sriov", &pf, "0"], None);
+    assert_eq!(code, 0, "free again: {err}");
 }

@@ -32,7 +32,7 @@ fn bad(message: impl Into<String>) -> RpcError {
     ))
 }
 
-/// `{vnic: {vmId, mac, network, device, [mtu], [ifaceId]}}`.
+/// `{vnic: {vmId, mac, network, device | vf, [mtu], [ifaceId]}}`.
 fn plug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
     let v = param(&params, "vnic", 0)
         .cloned()
@@ -41,18 +41,19 @@ fn plug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
     let result = d.engine.plug_vnic(&vnic);
     d.forget_caps();
     let p = result?;
-    d.notify(json!({"event": "vnic.plugged", "device": p.vnic.device, "network": p.vnic.network}));
+    d.notify(json!({"event": "vnic.plugged", "device": p.key(), "network": p.vnic.network}));
     Ok(json!({"status": {"code": 0, "message": "Done"}, "vnic": p}))
 }
 
-/// `{device}` or `{vmId, mac}`.
+/// `{device}`, `{vf}` (`PF:N`) or `{vmId, mac}`.
 fn unplug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
     let text = |name: &str, pos: usize| {
         param(&params, name, pos)
             .and_then(Value::as_str)
             .map(str::to_string)
     };
-    let target = match (text("device", 0), text("vmId", 1), text("mac", 2)) {
+    let device = text("device", 0).or_else(|| text("vf", 0));
+    let target = match (device, text("vmId", 1), text("mac", 2)) {
         (Some(device), _, _) => Target::Device(device),
         (None, Some(vm_id), Some(mac)) => Target::Vm { vm_id, mac },
         _ => return Err(bad("Host.unplugVnic: give device, or vmId and mac")),
@@ -60,7 +61,7 @@ fn unplug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
     let result = d.engine.unplug_vnic(&target);
     d.forget_caps();
     let p = result?;
-    d.notify(json!({"event": "vnic.unplugged", "device": p.vnic.device}));
+    d.notify(json!({"event": "vnic.unplugged", "device": p.key()}));
     Ok(json!({"status": {"code": 0, "message": "Done"}, "vnic": p}))
 }
 

@@ -71,6 +71,16 @@ fn find_pf(
     parents: &BTreeMap<String, Parent>,
     name: &str,
 ) -> Result<Pf, EngineError> {
+    find_pf_why(sysfs, parents, name)
+        .map_err(|why| refuse(Code::BadNic, name, format!("deviceName: {why}")))
+}
+
+/// [`find_pf`], with why not as a plain reason.
+fn find_pf_why(
+    sysfs: &Sysfs,
+    parents: &BTreeMap<String, Parent>,
+    name: &str,
+) -> Result<Pf, String> {
     let is_pci = |p: &Parent| p.bus == "pci" && p.name == name;
     let (nic, dir) = match parents.iter().find(|(_, p)| is_pci(p)) {
         Some((nic, p)) => (nic.clone(), sysfs.device_dir(nic, Some(p))),
@@ -85,18 +95,12 @@ fn find_pf(
         ),
     };
     let Some(dir) = dir else {
-        return Err(refuse(
-            Code::BadNic,
-            name,
-            "deviceName: no nic or PCI device of that name has a device (a virtual link, or none)",
+        return Err(format!(
+            "no nic or PCI device {name} has a device (a virtual link, or none)"
         ));
     };
     if sysfs.info(&dir).is_none() {
-        return Err(refuse(
-            Code::BadNic,
-            name,
-            "deviceName: the device has no SR-IOV (no sriov_numvfs)",
-        ));
+        return Err(format!("{name} has no SR-IOV (no sriov_numvfs)"));
     }
     let pci = sysfs.pci_address(&dir);
     Ok(Pf {
@@ -193,7 +197,16 @@ impl crate::Engine {
         pf: &Pf,
     ) -> Result<(), EngineError> {
         let vfs = vf_netdevs(sysfs, parents, pf);
-        let users = vf_users(&self.running()?, self.vnics()?.keys(), &vfs);
+        let vnics = self.vnics()?;
+        let mut users = vf_users(&self.running()?, vnics.keys(), &vfs);
+        // vNICs that are VFs of this PF (vnic plug --vf): the count change
+        // would pull them from under their VMs.
+        users.extend(
+            vnics
+                .values()
+                .filter(|p| p.vnic.vf.is_some() && p.bridge == pf.name)
+                .map(|p| format!("vNIC {} (VM {})", p.key(), p.vnic.vm_id)),
+        );
         if users.is_empty() {
             return Ok(());
         }
@@ -290,6 +303,32 @@ impl std::str::FromStr for VfRef {
             vf,
         })
     }
+}
+
+/// Resolves `at` on this host to the PF's netdev name and checks that
+/// the PF has that VF: the code and reason of a refusal otherwise (23
+/// for a PF that is not one here, 21 for a VF it does not have).
+pub(crate) fn resolve_vf(host: &HostState, at: &VfRef) -> Result<VfRef, (Code, String)> {
+    let sysfs = Sysfs::default();
+    let parents = parents(host);
+    let pf = find_pf_why(&sysfs, &parents, &at.pf).map_err(|why| (Code::BadNic, why))?;
+    if pf.name.contains(':') || host.link(&pf.name).is_none() {
+        return Err((
+            Code::BadNic,
+            format!("PF {} has no network device here", at.pf),
+        ));
+    }
+    let have = sysfs.info(&pf.dir).map_or(0, |i| i.numvfs);
+    if at.vf >= have {
+        return Err((
+            Code::BadParams,
+            format!("PF {} has {have} VFs (numvfs), no VF {}", pf.name, at.vf),
+        ));
+    }
+    Ok(VfRef {
+        pf: pf.name,
+        vf: at.vf,
+    })
 }
 
 impl crate::Engine {

@@ -23,11 +23,7 @@ use netswitch_model::host::HostState;
 use netswitch_model::plan::KernelOp;
 use netswitch_model::request::{NetChange, Request};
 use netswitch_model::{Code, RequestError};
-use netswitch_ovsdb::datum::{named_uuid, set, str_map};
-use netswitch_ovsdb::{row, Condition, Mutation, Mutator};
-use netswitch_switch::ovs::VM_PORT_KEY;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing::info;
 
 use crate::statedir::Dir;
@@ -35,8 +31,11 @@ use crate::{EngineError, FailureKind, TransactionError};
 
 mod intent;
 mod ovn;
+mod ovs_rows;
+use ovs_rows::{ovs_add, ovs_del};
 mod replug;
 mod spoof;
+mod vf;
 pub use ovn::timeout_of;
 
 /// The state dir's subdirectory of plugged vNICs.
@@ -54,8 +53,13 @@ pub struct Vnic {
     /// OVN: the logical switch port's id (`iface-id` on br-int).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
-    /// The tap or veth end the hypervisor made.
+    /// The tap or veth end the hypervisor made; empty for a vNIC on a VF.
+    #[serde(default)]
     pub device: String,
+    /// SR-IOV: the VF that is the vNIC (`PF:N`; vnic/vf.rs). Kept with
+    /// the PF's netdev name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vf: Option<String>,
     /// At most the network's MTU; the network's when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
@@ -85,8 +89,11 @@ pub struct Plugged {
     /// The OVS access tag (the network's VLAN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tag: Option<u16>,
-    /// The MTU the device was given.
+    /// The MTU the device was given (0 on a VF: the VM sets it).
     pub mtu: u32,
+    /// A VF's settings as the PF reported them after the plug (not kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vf_info: Option<netswitch_sriov::VfSettings>,
 }
 
 impl Plugged {
@@ -98,7 +105,20 @@ impl Plugged {
             network: self.vnic.network.clone(),
             switch: self.switch.clone(),
             port: self.vnic.port.clone(),
+            vf: self.vnic.vf.clone(),
         }
+    }
+
+    /// The name it is kept and reported by: the device, or the VF.
+    pub fn key(&self) -> &str {
+        self.vnic.name()
+    }
+}
+
+impl Vnic {
+    /// The device, or `PF:N` for a vNIC on a VF.
+    pub fn name(&self) -> &str {
+        self.vf.as_deref().unwrap_or(&self.device)
     }
 }
 
@@ -129,6 +149,12 @@ fn valid_ifname(name: &str) -> bool {
         && !name.chars().any(char::is_whitespace)
 }
 
+/// Whether `name` can be a vNIC's record name: a device, or a VF
+/// (`PF:N`).
+fn valid_key(name: &str) -> bool {
+    valid_ifname(name) || vf::is_key(name)
+}
+
 /// Whether `mac` is six colon-separated hex octets, unicast.
 fn valid_mac(mac: &str) -> bool {
     let octets: Vec<&str> = mac.split(':').collect();
@@ -141,10 +167,10 @@ fn valid_mac(mac: &str) -> bool {
 
 /// The checks that need nothing but the request.
 fn check_shape(v: &Vnic) -> Result<(), EngineError> {
-    if !valid_ifname(&v.device) {
+    if v.vf.is_none() && !valid_ifname(&v.device) {
         return Err(refuse(
             Code::BadParams,
-            &v.device,
+            v.name(),
             "device",
             "not a device name",
         ));
@@ -153,7 +179,7 @@ fn check_shape(v: &Vnic) -> Result<(), EngineError> {
         let mac = netswitch_model::error::clip(&v.mac, 40);
         return Err(refuse(
             Code::BadParams,
-            &v.device,
+            v.name(),
             "mac",
             format!("{mac:?} is not a unicast MAC address (xx:xx:xx:xx:xx:xx)"),
         ));
@@ -161,7 +187,7 @@ fn check_shape(v: &Vnic) -> Result<(), EngineError> {
     if v.vm_id.is_empty() || v.vm_id.len() > 256 || v.vm_id.contains('\0') {
         return Err(refuse(
             Code::BadParams,
-            &v.device,
+            v.name(),
             "vmId",
             "empty, over 256 bytes or with a NUL",
         ));
@@ -169,7 +195,7 @@ fn check_shape(v: &Vnic) -> Result<(), EngineError> {
     if v.iface_id.as_ref().is_some_and(|i| i.len() > 256) {
         return Err(refuse(
             Code::BadParams,
-            &v.device,
+            v.name(),
             "ifaceId",
             "over 256 bytes",
         ));
@@ -243,6 +269,7 @@ fn place(v: &Vnic, running: &Config, host: &HostState) -> Result<Plugged, Engine
         bridge,
         tag,
         mtu,
+        vf_info: None,
     })
 }
 
@@ -321,13 +348,13 @@ impl crate::Engine {
                 source,
             })?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| valid_ifname(n) && !n.ends_with(".tmp") && !pending.contains(n));
+            .filter(|n| valid_key(n) && !n.ends_with(".tmp") && !pending.contains(n));
         for name in names {
             let Some(bytes) = dir.read(&name)? else {
                 continue;
             };
             match serde_json::from_slice::<Plugged>(&bytes) {
-                Ok(p) if p.vnic.device == name => {
+                Ok(p) if p.key() == name => {
                     out.insert(name, p);
                 }
                 _ => tracing::warn!(file = %name, "skipping an unreadable vNIC record"),
@@ -351,6 +378,9 @@ impl crate::Engine {
     pub fn plug_vnic(&self, v: &Vnic) -> Result<Plugged, EngineError> {
         let _span = tracing::info_span!("plug_vnic", device = %v.device).entered();
         check_shape(v)?;
+        if v.vf.is_some() {
+            return self.plug_vf(v);
+        }
         if v.port.is_some() {
             return Ok(self.plug_vnics(std::slice::from_ref(v), None)?.remove(0));
         }
@@ -376,7 +406,6 @@ impl crate::Engine {
             .is_some_and(|n| n.switch == SwitchType::Ovs);
         let host = self.observe(with_ovs)?;
         let plugged = place(v, &running, &host)?;
-        spoof::check(&plugged)?;
         let bytes = serde_json::to_vec_pretty(&plugged)
             .map_err(|e| backend(format!("vnic {}: {e}", v.device)))?;
         let dir = self
@@ -410,8 +439,9 @@ impl crate::Engine {
     /// goes); the device stays. Code 23 when no plugged vNIC matches.
     pub fn unplug_vnic(&self, which: &Target) -> Result<Plugged, EngineError> {
         let _lock = self.lock()?;
+        let which = &self.canonical_target(which);
         let found = self.vnics()?.into_values().find(|p| match which {
-            Target::Device(d) => p.vnic.device == *d,
+            Target::Device(d) => p.key() == d,
             Target::Vm { vm_id, mac } => {
                 p.vnic.vm_id == *vm_id && p.vnic.mac.eq_ignore_ascii_case(mac)
             }
@@ -423,6 +453,9 @@ impl crate::Engine {
             };
             return Err(refuse(Code::BadNic, &name, "device", "no plugged vNIC"));
         };
+        if p.switch == vf::SWITCH {
+            return self.unplug_vf_locked(p);
+        }
         self.mirror_drop_device_locked(&p.vnic.device)?;
         let host = self.observe(p.switch != "legacy")?;
         self.leave(&p, &host)?;
@@ -444,8 +477,12 @@ impl crate::Engine {
                 crate::ovs::transact_rows(&self.ovs, |bridges, _| ovs_add(p, bridges))
                     .map_err(|e| backend(format!("vnic {dev}: {e}")))?;
             }
-            // OVS sizes the port (`mtu_request`) but leaves its state alone.
-            return kernel(host, &[KernelOp::SetUp { link: dev.clone() }], dev);
+            // OVS sizes the port (`mtu_request`) but leaves its state
+            // alone. The guard comes after ovs-vswitchd has taken the
+            // port (the transaction waited for it): it deletes a new
+            // port's ingress qdisc when it sets the port's policing.
+            kernel(host, &[KernelOp::SetUp { link: dev.clone() }], dev)?;
+            return spoof::guard(p, host);
         }
         let mut ops = Vec::new();
         let link = host.link(dev);
@@ -468,7 +505,11 @@ impl crate::Engine {
 
     /// Undoes [`Self::join`]'s membership, if it is still there.
     fn leave(&self, p: &Plugged, host: &HostState) -> Result<(), EngineError> {
+        if p.switch == vf::SWITCH {
+            return self.reset_vf_of(p);
+        }
         let dev = &p.vnic.device;
+        spoof::unguard(p, host)?;
         if p.switch == "ovs" || p.switch == ovn::SWITCH {
             let on = host.ovs.as_ref().and_then(|o| o.bridge_of_port(dev));
             if on.is_none_or(|b| b.name != p.bridge) {
@@ -496,75 +537,6 @@ fn kernel(host: &HostState, ops: &[KernelOp], dev: &str) -> Result<(), EngineErr
     }
 }
 
-/// The rows of a vNIC's OVS port: Interface, Port (tag, identity) and the
-/// bridge's `ports`.
-fn ovs_add(
-    p: &Plugged,
-    bridges: &BTreeMap<String, netswitch_ovsdb::Uuid>,
-) -> Result<Vec<netswitch_ovsdb::Op>, String> {
-    let br = bridges
-        .get(&p.bridge)
-        .ok_or_else(|| format!("no OVS bridge {}", p.bridge))?;
-    let v = &p.vnic;
-    let mut ids = vec![
-        (VM_PORT_KEY, v.vm_id.as_str()),
-        ("attached-mac", v.mac.as_str()),
-    ];
-    if let Some(i) = &v.iface_id {
-        ids.push(("iface-id", i.as_str()));
-    }
-    let iface = row([
-        ("name", json!(v.device)),
-        ("mtu_request", json!(p.mtu)),
-        ("external_ids", str_map(ids.iter().copied())),
-    ]);
-    let mut port = row([
-        ("name", json!(v.device)),
-        ("interfaces", named_uuid("vnic_i")),
-        ("external_ids", str_map(ids.iter().copied())),
-    ]);
-    if let Some(t) = p.tag {
-        port.insert("tag".into(), json!(t));
-    }
-    Ok(vec![
-        netswitch_ovsdb::Op::insert_named("Interface", "vnic_i", iface),
-        netswitch_ovsdb::Op::insert_named("Port", "vnic_p", port),
-        netswitch_ovsdb::Op::mutate(
-            "Bridge",
-            vec![Condition::uuid(br)],
-            vec![Mutation::new(
-                "ports",
-                Mutator::Insert,
-                set([named_uuid("vnic_p")]),
-            )],
-        ),
-    ])
-}
-
-/// Takes a vNIC's port off its OVS bridge (OVSDB collects the orphaned
-/// Port and Interface rows).
-fn ovs_del(
-    p: &Plugged,
-    bridges: &BTreeMap<String, netswitch_ovsdb::Uuid>,
-    ports: &BTreeMap<String, netswitch_ovsdb::Uuid>,
-) -> Result<Vec<netswitch_ovsdb::Op>, String> {
-    let br = bridges
-        .get(&p.bridge)
-        .ok_or_else(|| format!("no OVS bridge {}", p.bridge))?;
-    let port = ports
-        .get(&p.vnic.device)
-        .ok_or_else(|| format!("no OVS port {}", p.vnic.device))?;
-    Ok(vec![netswitch_ovsdb::Op::mutate(
-        "Bridge",
-        vec![Condition::uuid(br)],
-        vec![Mutation::new(
-            "ports",
-            Mutator::Delete,
-            set([port.to_json()]),
-        )],
-    )])
-}
-
 /// Refuses (21) a request that removes a network vNICs are still plugged
 /// into, naming them: their ports would be left on nothing.
 pub fn check_removals(
@@ -578,7 +550,7 @@ pub fn check_removals(
         let on: Vec<&str> = plugged
             .values()
             .filter(|p| p.vnic.network == *net)
-            .map(|p| p.vnic.device.as_str())
+            .map(Plugged::key)
             .collect();
         if !on.is_empty() {
             return Err(RequestError::net(

@@ -223,9 +223,12 @@ pub struct VnicReport {
     pub vm_id: String,
     pub mac: String,
     pub network: String,
-    /// `legacy`, `ovs` or `ovn`.
+    /// `legacy`, `ovs`, `ovn`, or `sriov` for a vNIC on a VF.
     pub switch: String,
     /// OVN: the logical port (`iface-id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<String>,
+    /// SR-IOV: the VF that is the vNIC, `PF:N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vf: Option<String>,
 }

@@ -17,6 +17,7 @@
 pub mod consts;
 pub mod decode;
 pub mod encode;
+pub mod macguard;
 pub mod mirror;
 
 use std::collections::{BTreeMap, HashMap};

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use tracing::{info, warn};
 
-use super::{valid_ifname, Plugged};
+use super::{valid_key, Plugged};
 use crate::statedir::Dir;
 use crate::EngineError;
 
@@ -39,8 +39,8 @@ impl crate::Engine {
     pub(super) fn write_intent(&self, p: &Plugged, bytes: &[u8]) -> Result<(), EngineError> {
         let dir = self
             .intents_dir(true)?
-            .ok_or_else(|| super::backend(format!("vnic {}: no state directory", p.vnic.device)))?;
-        dir.replace(&p.vnic.device, bytes)?;
+            .ok_or_else(|| super::backend(format!("vnic {}: no state directory", p.key())))?;
+        dir.replace(p.key(), bytes)?;
         Ok(())
     }
 
@@ -63,7 +63,7 @@ impl crate::Engine {
         };
         entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| valid_ifname(n) && !n.ends_with(".tmp"))
+            .filter(|n| valid_key(n) && !n.ends_with(".tmp"))
             .collect()
     }
 

@@ -43,6 +43,14 @@ fn check_batch(vnics: &[Vnic]) -> Result<(), EngineError> {
     let mut seen = BTreeSet::new();
     for v in vnics {
         check_shape(v)?;
+        if v.vf.is_some() {
+            return Err(refuse(
+                Code::BadParams,
+                v.name(),
+                "vf",
+                "a VF vNIC is plugged on its own (vnic plug --vf), not with OVN ports",
+            ));
+        }
         let Some(port) = &v.port else {
             return Err(refuse(
                 Code::BadParams,
@@ -204,6 +212,7 @@ impl crate::Engine {
                 bridge: BR_INT.into(),
                 tag: None,
                 mtu: v.mtu.unwrap_or(link.mtu),
+                vf_info: None,
             };
             new.push(p.clone());
             all.push(p);

@@ -41,6 +41,7 @@ fn now_placed(p: &Plugged, running: &Config, host: &HostState) -> Option<Plugged
         bridge,
         tag,
         mtu,
+        vf_info: None,
     })
 }
 
@@ -88,12 +89,17 @@ impl crate::Engine {
         let mut failed = Vec::new();
         let mut moved = 0;
         for p in &affected {
-            match self.replug_one(p, &running, with_ovs) {
+            let done = if p.switch == super::vf::SWITCH {
+                self.replug_vf(p, &running)
+            } else {
+                self.replug_one(p, &running, with_ovs)
+            };
+            match done {
                 Ok(true) => moved += 1,
                 Ok(false) => {}
                 Err(e) => {
-                    warn!(device = %p.vnic.device, error = %e, "cannot re-plug the vNIC");
-                    failed.push(format!("{}: {e}", p.vnic.device));
+                    warn!(vnic = %p.key(), error = %e, "cannot re-plug the vNIC");
+                    failed.push(format!("{}: {e}", p.key()));
                 }
             }
         }
@@ -127,11 +133,8 @@ impl crate::Engine {
                 p.vnic.network
             )));
         };
-        if new == *p && joined(p, &host) {
+        if new == *p && joined(p, &host) && super::spoof::holds(p, &host) {
             return Ok(false);
-        }
-        if super::spoof::protected(&p.vnic) && new.switch != "legacy" {
-            warn!(device = %p.vnic.device, "macSpoof protection is not built on OVS: the re-plugged vNIC is unprotected");
         }
         self.leave(p, &host)?;
         if new != *p {
