@@ -412,7 +412,7 @@ pub enum VnicVerb {
             long,
             value_name = "NAME",
             requires = "network",
-            conflicts_with_all = ["port", "iface_id", "mac_spoof", "mirror"]
+            conflicts_with_all = ["port", "iface_id", "mac_spoof", "mirror", "vf"]
         )]
         provider: Option<String>,
         /// With --provider: the vNIC id the port's device_id carries

@@ -64,7 +64,8 @@ pub fn dispatch(g: &Global, verb: &Verb) -> Option<Result<(), Failure>> {
                 network: network.as_deref().unwrap_or_default(),
                 vm,
                 mac,
-                device,
+                // Required unless --vf, which conflicts with --provider.
+                device: device.as_deref().unwrap_or_default(),
                 vnic_id: vnic_id.as_deref(),
                 mtu: *mtu,
                 timeout: *timeout,
