@@ -1,7 +1,8 @@
 //! The daemon's read-only status page in headless Chromium (Debian's
 //! `chromium`): it draws the host and lists its networks, and an event
-//! shows up live when a link goes down. The screenshot is kept under the
-//! target dir (`status-page.png`).
+//! shows up live when a link goes down, and the picture redraws itself
+//! with that link down. The screenshot is kept under the target dir
+//! (`status-page.png`).
 
 mod common;
 #[path = "support/daemon.rs"]
@@ -17,15 +18,27 @@ use serde_json::{json, Value};
 
 const ADDR: &str = "127.0.0.1:8080";
 
-/// A raw HTTP request inside the host's namespace; the status line.
+/// A raw HTTP request inside the host's namespace; the whole answer.
 fn http(host: &Host, request: &str) -> String {
     host.ns.run(|| {
         let mut s = std::net::TcpStream::connect(ADDR).unwrap();
         s.write_all(request.as_bytes()).unwrap();
         let mut out = String::new();
         let _ = s.read_to_string(&mut out);
-        out.lines().next().unwrap_or_default().to_string()
+        out
     })
+}
+
+/// A GET's status line, checked to be 200 with the content type; the body.
+fn get(host: &Host, path: &str, kind: &str) -> String {
+    let answer = http(host, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"));
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{path}: {head}");
+    assert!(
+        head.contains(&format!("Content-Type: {kind}")),
+        "{path}: {head}"
+    );
+    body.to_string()
 }
 
 #[test]
@@ -52,8 +65,14 @@ fn the_page_draws_the_host_lists_its_networks_and_shows_events_live() {
     host.setup(json!({"networks": networks}));
     let d = Daemon::start_daemon_args(&host, &["--http", ADDR]);
 
-    assert!(http(&host, "POST / HTTP/1.1\r\nHost: x\r\n\r\n").contains("405"));
-    assert!(http(&host, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").contains("404"));
+    let status = |req: &str| http(&host, req).lines().next().unwrap_or("").to_string();
+    assert!(status("POST / HTTP/1.1\r\nHost: x\r\n\r\n").contains("405"));
+    assert!(status("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").contains("404"));
+    // What the page fetches to redraw: the picture and the table alone.
+    let svg = get(&host, "/caps.svg", "image/svg+xml");
+    assert!(svg.starts_with("<?xml") && svg.contains(r#"data-node="net:net_br""#));
+    let table = get(&host, "/networks", "text/html");
+    assert!(table.starts_with("<table id=\"networks\">") && table.contains("<td>net_br</td>"));
 
     let png = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     let _ = std::fs::remove_file(&png);
@@ -63,7 +82,15 @@ fn the_page_draws_the_host_lists_its_networks_and_shows_events_live() {
         .arg(script)
         .arg(format!("http://{ADDR}/"))
         .arg(&png)
-        .args(["veth_b1", "ip", "link", "set", "veth_b1", "down"])
+        .args([
+            "veth_b1",
+            "dev:veth_b1",
+            "ip",
+            "link",
+            "set",
+            "veth_b1",
+            "down",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
@@ -89,6 +116,10 @@ fn the_page_draws_the_host_lists_its_networks_and_shows_events_live() {
         live.contains("link.down") && live.contains("veth_b1"),
         "{live}"
     );
+    // The picture redrew itself: the link that went down is drawn down.
+    assert_eq!(v["before"], "node nic up", "{v}");
+    assert_eq!(v["after"], "node nic down", "{v}");
+    assert!(v["redraws"].as_str().is_some_and(|n| n != "0"), "{v}");
     let shot = std::fs::read(&png).unwrap();
     assert!(
         shot.starts_with(b"\x89PNG") && shot.len() > 10_000,
