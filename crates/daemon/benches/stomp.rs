@@ -7,11 +7,20 @@
 //! host is `benches/caps.rs`'s: 1000 veth pairs with one bridged network
 //! each plus 500 unused pairs. `NETSWITCH_BENCH_NETS`,
 //! `NETSWITCH_BENCH_EXTRA_VETHS` and `NETSWITCH_BENCH_ROUNDS` change the
-//! counts. Both clients keep one connection and ask in turn, so the
-//! daemon answers from the same kept caps bytes: the difference is the
-//! wire (framing, TLS, the client's decode).
+//! counts; `NETSWITCH_BENCH_PHASES=steady` (or `changed`) runs one phase
+//! only, for a profiler. Both clients keep one connection and ask in
+//! turn, so the daemon answers from the same kept caps bytes: the
+//! difference is the wire (framing, TLS, the client's decode).
+//!
+//! The clients do the same work per answer: read every byte of it into
+//! one buffer, parse no JSON. The socket's client reads big chunks into a
+//! buffer it keeps and looks for the newline that ends the answer (what
+//! that wire needs); the STOMP client reads big chunks of TLS records
+//! (through a 1 MiB buffer: rustls alone reads 4 KiB at a time), takes the
+//! decrypted bytes where rustls keeps them, and its decoder collects the
+//! body of announced length into one buffer reserved at once.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -71,12 +80,33 @@ fn pki(dir: &Path) {
     }
 }
 
+/// A TCP stream read through a big buffer: rustls reads at most 4 KiB
+/// per call, so without it a 2 MB answer is ~600 `recv`s.
+struct Sock {
+    rd: BufReader<TcpStream>,
+    wr: TcpStream,
+}
+
+impl Read for Sock {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.rd.read(buf)
+    }
+}
+
+impl Write for Sock {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.wr.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.wr.flush()
+    }
+}
+
 /// A STOMP client on TLS with the client certificate, subscribed to the
 /// replies.
 struct Stomp {
-    tls: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    tls: rustls::StreamOwned<rustls::ClientConnection, Sock>,
     dec: Decoder,
-    buf: Vec<u8>,
 }
 
 impl Stomp {
@@ -100,10 +130,18 @@ impl Stomp {
             .unwrap();
         let name = ServerName::try_from("127.0.0.1").unwrap();
         let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let sock = Sock {
+            rd: BufReader::with_capacity(1 << 20, tcp.try_clone().unwrap()),
+            wr: tcp,
+        };
+        let bounds = netswitch_stomp::Bounds {
+            max_body: 64 << 20,
+            reserve_announced: true,
+            ..Default::default()
+        };
         let mut s = Stomp {
-            tls: rustls::StreamOwned::new(conn, tcp),
-            dec: Decoder::default(),
-            buf: vec![0; 64 << 10],
+            tls: rustls::StreamOwned::new(conn, sock),
+            dec: Decoder::new(bounds),
         };
         s.put(Frame::new(Cmd::Connect).header("accept-version", "1.2"));
         assert_eq!(s.frame().command, Cmd::Connected);
@@ -122,14 +160,46 @@ impl Stomp {
         self.tls.flush().unwrap();
     }
 
+    /// The next frame: decrypted bytes go from rustls's buffers straight
+    /// into the decoder.
     fn frame(&mut self) -> Frame {
         loop {
             if let Some(Item::Frame(f)) = self.dec.next_item().unwrap() {
                 return f;
             }
-            let n = self.tls.read(&mut self.buf).unwrap();
+            let mut reader = self.tls.conn.reader();
+            match reader.fill_buf() {
+                Ok([]) => panic!("closed"),
+                Ok(plain) => {
+                    let n = plain.len();
+                    self.dec.push(plain);
+                    reader.consume(n);
+                    continue;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            let n = self.tls.conn.read_tls(&mut self.tls.sock).unwrap();
             assert!(n > 0, "closed");
-            self.dec.push(&self.buf[..n]);
+            self.tls.conn.process_new_packets().unwrap();
+        }
+    }
+}
+
+/// One answer line off the socket into `buf` (kept between calls, so
+/// grown and zeroed once), read in big chunks; its length.
+fn read_line(sock: &mut UnixStream, buf: &mut Vec<u8>) -> usize {
+    let mut at = 0;
+    loop {
+        if buf.len() - at < 1 << 20 {
+            let more = buf.len().max(1 << 20);
+            buf.resize(buf.len() + more, 0);
+        }
+        let n = sock.read(&mut buf[at..]).unwrap();
+        assert!(n > 0, "closed");
+        at += n;
+        if buf[at - n..at].contains(&b'\n') {
+            return at;
         }
     }
 }
@@ -192,6 +262,7 @@ fn main() {
     let nets = env_or("NETSWITCH_BENCH_NETS", 1000);
     let extra = env_or("NETSWITCH_BENCH_EXTRA_VETHS", 500);
     let rounds = env_or("NETSWITCH_BENCH_ROUNDS", 30).max(1);
+    let phases = std::env::var("NETSWITCH_BENCH_PHASES").unwrap_or_default();
     let ns = Netns::new();
     let state = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -225,9 +296,9 @@ fn main() {
     let tcp = ns.run(|| TcpStream::connect("127.0.0.1:54321").unwrap());
     tcp.set_nodelay(true).unwrap();
     let mut stomp = Stomp::connect(dir.path(), tcp);
-    let mut reader = BufReader::new(unix.try_clone().unwrap());
+    let mut reader = unix.try_clone().unwrap();
     let mut writer = unix;
-    let mut line = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
     let mut round = 0;
     let mut on_socket = || {
         round += 1;
@@ -237,9 +308,8 @@ fn main() {
             r#"{{"jsonrpc":"2.0","id":{round},"method":"Host.getNetworkCapabilities"}}"#
         )
         .unwrap();
-        line.clear();
-        reader.read_until(b'\n', &mut line).unwrap();
-        (t.elapsed(), line.len())
+        let len = read_line(&mut reader, &mut line);
+        (t.elapsed(), len)
     };
     let mut on_stomp = || {
         let t = Instant::now();
@@ -266,6 +336,9 @@ fn main() {
     };
     for i in 0..rounds * 2 {
         let flip = i >= rounds;
+        if (flip && phases == "steady") || (!flip && phases == "changed") {
+            continue;
+        }
         if flip {
             flip_mtu(&mut flips);
         }
@@ -287,6 +360,9 @@ fn main() {
         ("steady (kept answer)", steady),
         ("after a change", changed),
     ] {
+        if s.is_empty() {
+            continue;
+        }
         let (s, t) = (median_ms(s), median_ms(t));
         println!(
             "  {what:22} Unix socket {s:7.2} ms   STOMP/TLS {t:7.2} ms   ratio {:.2}x (target <= 1.5x)",

@@ -37,6 +37,13 @@ pub enum NodeKind {
     /// legacy shape, as a bridge named after the network).
     OvsBridge,
     Network,
+    /// OVN's integration bridge (`br-int`): the chassis. It sits beside
+    /// the networks, fed by the OVS networks' bridges its bridge mappings
+    /// name.
+    OvnBridge,
+    /// A VM's vNIC, a leaf above its network (or above `br-int` for an
+    /// OVN vNIC).
+    Vnic,
 }
 
 impl NodeKind {
@@ -47,18 +54,21 @@ impl NodeKind {
             NodeKind::Bond => 1,
             NodeKind::Vlan => 2,
             NodeKind::Bridge | NodeKind::OvsBridge => 3,
-            NodeKind::Network => 4,
+            NodeKind::Network | NodeKind::OvnBridge => 4,
+            NodeKind::Vnic => 5,
         }
     }
 
     /// Every kind, in legend order.
-    pub const ALL: [NodeKind; 7] = [
+    pub const ALL: [NodeKind; 9] = [
         NodeKind::Nic,
         NodeKind::Bond,
         NodeKind::Vlan,
         NodeKind::Bridge,
         NodeKind::OvsBridge,
         NodeKind::Network,
+        NodeKind::OvnBridge,
+        NodeKind::Vnic,
         NodeKind::Other,
     ];
 
@@ -72,6 +82,23 @@ impl NodeKind {
             NodeKind::Bridge => "linux bridge",
             NodeKind::OvsBridge => "ovs bridge",
             NodeKind::Network => "network",
+            NodeKind::OvnBridge => "ovn br-int",
+            NodeKind::Vnic => "vnic",
+        }
+    }
+
+    /// The word in the SVG's `class` attribute (no spaces).
+    pub fn class(self) -> &'static str {
+        match self {
+            NodeKind::Nic => "nic",
+            NodeKind::Other => "other",
+            NodeKind::Bond => "bond",
+            NodeKind::Vlan => "vlan",
+            NodeKind::Bridge => "bridge",
+            NodeKind::OvsBridge => "ovs-bridge",
+            NodeKind::Network => "network",
+            NodeKind::OvnBridge => "ovn",
+            NodeKind::Vnic => "vnic",
         }
     }
 
@@ -80,8 +107,19 @@ impl NodeKind {
     fn prefix(self) -> &'static str {
         match self {
             NodeKind::Network => "net",
+            NodeKind::Vnic => "vnic",
+            NodeKind::OvnBridge => "ovn",
             _ => "dev",
         }
+    }
+
+    /// Whether nodes of this kind are kernel devices found by name (the
+    /// targets of bond slaves, VLAN parents, bridge ports).
+    fn is_device(self) -> bool {
+        !matches!(
+            self,
+            NodeKind::Network | NodeKind::Vnic | NodeKind::OvnBridge
+        )
     }
 }
 
@@ -128,13 +166,13 @@ pub struct Graph {
 /// The graph being built: nodes, and device names to node indices (nics,
 /// bonds, VLANs and bridges share the kernel's one name space).
 #[derive(Default)]
-struct Builder {
-    g: Graph,
+pub(crate) struct Builder {
+    pub g: Graph,
     devices: BTreeMap<String, usize>,
 }
 
 impl Builder {
-    fn add(&mut self, kind: NodeKind, name: &str, lines: Vec<String>) -> usize {
+    pub(crate) fn add(&mut self, kind: NodeKind, name: &str, lines: Vec<String>) -> usize {
         let mut all = vec![name.to_string()];
         all.extend(lines);
         self.g.nodes.push(Node {
@@ -144,7 +182,7 @@ impl Builder {
             lines: all,
         });
         let i = self.g.nodes.len() - 1;
-        if kind != NodeKind::Network {
+        if kind.is_device() {
             self.devices.insert(name.to_string(), i);
         }
         i
@@ -153,7 +191,7 @@ impl Builder {
     /// The node of a device, or a placeholder for one the report does not
     /// hold: drifted when something requires it, plain for a bridge port
     /// (a VM's tap device is a normal port the report does not list).
-    fn device(&mut self, name: &str, required: bool) -> usize {
+    pub(crate) fn device(&mut self, name: &str, required: bool) -> usize {
         if let Some(&i) = self.devices.get(name) {
             return i;
         }
@@ -169,7 +207,12 @@ impl Builder {
         i
     }
 
-    fn edge(&mut self, from: usize, to: usize, active: bool) {
+    /// The node of a device the report holds, without a placeholder.
+    pub(crate) fn known(&self, name: &str) -> Option<usize> {
+        self.devices.get(name).copied()
+    }
+
+    pub(crate) fn edge(&mut self, from: usize, to: usize, active: bool) {
         self.g.edges.push(Edge { from, to, active });
     }
 }
@@ -180,9 +223,11 @@ impl Graph {
         let mut b = Builder::default();
         add_devices(&mut b, caps);
         link_devices(&mut b, caps);
+        let mut nets = BTreeMap::new();
         for (name, net) in &caps.networks {
-            add_network(&mut b, name, net, caps);
+            nets.insert(name.clone(), add_network(&mut b, name, net, caps));
         }
+        crate::vms::add(&mut b, caps, &nets);
         derive_down(&mut b.g, caps);
         if caps.net_config_dirty {
             b.g.notes
@@ -206,7 +251,13 @@ impl Graph {
 }
 
 fn add_devices(b: &mut Builder, caps: &Caps) {
-    for (name, n) in &caps.nics {
+    // A plugged vNIC's device is drawn as the vNIC, never as a nic (a
+    // veth standing in for a tap may match the fake-nic names).
+    for (name, n) in caps
+        .nics
+        .iter()
+        .filter(|(n, _)| !caps.vnics.contains_key(*n))
+    {
         let speed = if n.speed == 0 {
             "no link".to_string()
         } else {
@@ -259,21 +310,22 @@ fn link_devices(b: &mut Builder, caps: &Caps) {
     }
     for (name, br) in &caps.bridges {
         let to = b.devices[name.as_str()];
-        for p in &br.ports {
+        for p in br.ports.iter().filter(|p| !caps.vnics.contains_key(*p)) {
             let from = b.device(p, false);
             b.edge(from, to, false);
         }
     }
 }
 
-fn add_network(b: &mut Builder, name: &str, net: &NetReport, caps: &Caps) {
+/// Adds a network and its edge from the device under it; its node.
+fn add_network(b: &mut Builder, name: &str, net: &NetReport, caps: &Caps) -> usize {
     let to = b.add(NodeKind::Network, name, net_lines(net));
     let under = if net.bridged {
         Some(net.iface.as_str())
     } else {
         Some(net.southbound.as_str()).filter(|s| !s.is_empty())
     };
-    let Some(under) = under else { return };
+    let Some(under) = under else { return to };
     let from = b.device(under, true);
     b.edge(from, to, false);
     let not_port = net.bridged
@@ -289,6 +341,7 @@ fn add_network(b: &mut Builder, name: &str, net: &NetReport, caps: &Caps) {
         let line = format!("{} not on {}", net.southbound, net.iface);
         b.g.nodes[to].lines.push(line);
     }
+    to
 }
 
 fn net_lines(net: &NetReport) -> Vec<String> {
@@ -362,7 +415,9 @@ fn derive_down(g: &mut Graph, caps: &Caps) {
     for _ in 0..2 {
         for &i in &order {
             let k = g.nodes[i].kind;
-            if matches!(k, NodeKind::Nic | NodeKind::Other) || g.nodes[i].state != State::Up {
+            // br-int is up through its tunnels whatever its mappings do.
+            let leaf = matches!(k, NodeKind::Nic | NodeKind::Other | NodeKind::OvnBridge);
+            if leaf || g.nodes[i].state != State::Up {
                 continue;
             }
             let mut under = g.edges.iter().filter(|e| e.to == i).peekable();

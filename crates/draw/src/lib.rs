@@ -7,9 +7,11 @@
 //!
 //! Why layered: host networking is a stack. Every device sits on the ones
 //! below it (nics under bonds, bonds under VLANs, VLANs under bridges,
-//! bridges under networks), so giving each device kind its own column reads
-//! like the stack an operator has in mind, and a misplaced device shows up
-//! as an edge that goes the wrong way or skips where it should not.
+//! bridges under networks, vNICs on networks; OVN's `br-int` beside the
+//! networks, fed by the OVS bridges it maps), so giving each device kind
+//! its own column reads like the stack an operator has in mind, and a
+//! misplaced device shows up as an edge that goes the wrong way or skips
+//! where it should not.
 //!
 //! Why our own SVG layout: the SVG must come from the netswitch binary alone
 //! on a host that has no Graphviz installed, and the layered structure makes
@@ -24,6 +26,7 @@ pub mod layout;
 mod style;
 pub mod svg;
 mod text;
+mod vms;
 
 pub use graph::{Graph, Node, NodeKind, State};
 use netswitch_model::caps::Caps;

@@ -13,6 +13,8 @@ pub fn fill(kind: NodeKind) -> &'static str {
         NodeKind::Bridge => "#ede9fe",
         NodeKind::OvsBridge => "#ccfbf1",
         NodeKind::Network => "#ffedd5",
+        NodeKind::OvnBridge => "#e0f2fe",
+        NodeKind::Vnic => "#fce7f3",
     }
 }
 
@@ -50,6 +52,16 @@ pub fn look(state: State) -> Look {
             dashed: false,
             text: "#7f1d1d",
         },
+    }
+}
+
+/// The state's word in the SVG's `class` attribute (what a page's script
+/// or test reads back).
+pub fn state_class(state: State) -> &'static str {
+    match state {
+        State::Up => "up",
+        State::Down => "down",
+        State::Drifted => "drifted",
     }
 }
 

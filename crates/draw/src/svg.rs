@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use crate::graph::{Graph, NodeKind, State};
 use crate::layout::{self, Layout, Rect, CHAR_W, LINE_H, MARGIN};
-use crate::style::{fill, look, state_title};
+use crate::style::{fill, look, state_class, state_title};
 use crate::text::xml;
 
 const FONT: &str = "DejaVu Sans Mono, Menlo, Consolas, monospace";
@@ -119,9 +119,14 @@ fn node(s: &mut String, n: &crate::graph::Node, r: Rect) {
     } else {
         ""
     };
+    // The kind and state as classes and the node's id as data: what the
+    // status page's tests (and anyone styling the picture) select on.
     let _ = writeln!(
         s,
-        "<g>\n<title>{} {}</title>",
+        "<g class=\"node {} {}\" data-node=\"{}\">\n<title>{} {}</title>",
+        n.kind.class(),
+        state_class(n.state),
+        xml(&n.id),
         n.kind.title(),
         xml(&n.lines[0])
     );

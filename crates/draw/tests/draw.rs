@@ -241,3 +241,82 @@ fn sweeps_remove_crossings() {
         assert_eq!(pn, pb, "{n} beside {b}: {nics:?} {bonds:?}");
     }
 }
+
+/// The node ids at the two ends of every edge into `id`.
+fn edges_into(g: &Graph, id: &str) -> Vec<String> {
+    g.edges
+        .iter()
+        .filter(|e| g.nodes[e.to].id == id)
+        .map(|e| g.nodes[e.from].id.clone())
+        .collect()
+}
+
+fn lines_of(g: &Graph, id: &str) -> Vec<String> {
+    g.nodes
+        .iter()
+        .find(|n| n.id == id)
+        .unwrap_or_else(|| panic!("no node {id}"))
+        .lines
+        .clone()
+}
+
+#[test]
+fn vnics_hang_under_their_networks_and_br_int() {
+    let g = Graph::from_caps(&fixture("vnics_ovn"));
+    assert_eq!(edges_into(&g, "vnic:vnet0"), ["net:vmnet"], "legacy vNIC");
+    assert_eq!(edges_into(&g, "vnic:vnet1"), ["net:ovsnet"], "OVS vNIC");
+    assert_eq!(edges_into(&g, "vnic:vnet2"), ["ovn:br-int"], "OVN vNIC");
+    assert!(lines_of(&g, "vnic:vnet2").contains(&"port lsp-web-1".to_string()));
+    assert!(edges_into(&g, "vnic:vnet3").is_empty());
+    assert_eq!(
+        node_state(&g, "vnic:vnet3"),
+        State::Drifted,
+        "no such network"
+    );
+    // The tap is drawn once, as the vNIC, not also as a bridge port; a
+    // port that is no vNIC stays a port.
+    assert!(!g.nodes.iter().any(|n| n.id == "dev:vnet0"));
+    assert_eq!(edges_into(&g, "dev:vmnet"), ["dev:eth2", "dev:vnet9"]);
+    let lay = layout::place(&g);
+    let last = lay.real(lay.columns.len() - 1, g.nodes.len());
+    assert!(last.iter().all(|&i| g.nodes[i].kind == NodeKind::Vnic));
+    assert_eq!(last.len(), 4);
+}
+
+#[test]
+fn br_int_shows_the_chassis_and_its_bridge_mappings() {
+    let g = Graph::from_caps(&fixture("vnics_ovn"));
+    let lines = lines_of(&g, "ovn:br-int");
+    for want in [
+        "chassis chassis-7",
+        "geneve 192.0.2.30 (ovsnet)",
+        "sb tcp:192.0.2.1:6642",
+        "map ovsnet:vdsmbr_k3x9a0q2",
+        "map physnet:br-ex",
+    ] {
+        assert!(lines.contains(&want.to_string()), "{want}: {lines:?}");
+    }
+    assert_eq!(node_state(&g, "ovn:br-int"), State::Up);
+    // ovsnet's entry comes from the OVS network's bridge; br-ex is no
+    // netswitch network, so a plain bridge node stands for it.
+    assert_eq!(edges_into(&g, "ovn:br-int"), ["dev:ovsnet", "dev:br-ex"]);
+    assert!(lines_of(&g, "dev:br-ex").contains(&"mapped as physnet".to_string()));
+    let dot = draw(&fixture("vnics_ovn"), Format::Dot);
+    assert!(dot.contains(r#""dev:ovsnet" -> "ovn:br-int";"#), "{dot}");
+    assert!(dot.contains(r#""ovn:br-int" -> "vnic:vnet2";"#), "{dot}");
+}
+
+#[test]
+fn an_ovn_vnic_without_a_chassis_is_drifted_and_states_are_classes() {
+    let caps = fixture("ovn_unconfigured");
+    let g = Graph::from_caps(&caps);
+    assert_eq!(node_state(&g, "ovn:br-int"), State::Drifted);
+    assert_eq!(edges_into(&g, "vnic:tap0"), ["ovn:br-int"]);
+    let svg = draw(&caps, Format::Svg);
+    assert!(
+        svg.contains(r#"<g class="node nic down" data-node="dev:eth0">"#),
+        "{svg}"
+    );
+    assert!(svg.contains(r#"<g class="node ovn drifted" data-node="ovn:br-int">"#));
+    assert!(svg.contains(r#"<g class="node vnic up" data-node="vnic:tap0">"#));
+}

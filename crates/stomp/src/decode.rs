@@ -11,6 +11,11 @@ pub struct Bounds {
     pub max_headers: usize,
     /// The body.
     pub max_body: usize,
+    /// Reserve a body's whole announced `content-length` at once, so a big
+    /// body is received into one buffer without growing it (a client
+    /// reading answers from a server it trusts). Off, a peer's claim alone
+    /// costs no memory: the buffer grows as the bytes come (a server).
+    pub reserve_announced: bool,
 }
 
 impl Default for Bounds {
@@ -21,6 +26,7 @@ impl Default for Bounds {
             max_head: 64 << 10,
             max_headers: 100,
             max_body: 16 << 20,
+            reserve_announced: false,
         }
     }
 }
@@ -43,6 +49,16 @@ struct Head {
     content_length: Option<usize>,
 }
 
+/// A frame whose head is read and whose body, of announced length, is
+/// being collected in a buffer of its own: bytes pushed go straight there
+/// (one copy), and the buffer becomes the frame's body as it is.
+struct Open {
+    head: Head,
+    /// The body and its NUL: `len + 1` bytes once complete.
+    body: Vec<u8>,
+    len: usize,
+}
+
 /// Frames out of bytes pushed in as they arrive.
 #[derive(Default)]
 pub struct Decoder {
@@ -51,6 +67,7 @@ pub struct Decoder {
     /// Where to go on looking for the NUL of a body without
     /// content-length, so a body coming in pieces is scanned once.
     nul_from: usize,
+    open: Option<Open>,
 }
 
 impl Decoder {
@@ -58,25 +75,32 @@ impl Decoder {
     pub fn new(bounds: Bounds) -> Decoder {
         Decoder {
             bounds,
-            buf: Vec::new(),
-            nul_from: 0,
+            ..Decoder::default()
         }
     }
 
     /// Appends bytes read from the peer.
-    pub fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        if let Some(open) = &mut self.open {
+            let take = (open.len + 1 - open.body.len()).min(bytes.len());
+            open.body.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// Bytes held for a frame not complete yet.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() + self.open.as_ref().map_or(0, |o| o.head.len + o.body.len())
     }
 
     /// The next heart-beat or frame, `None` until more bytes are needed.
     /// After an error the stream is lost (STOMP has no resync): the
     /// caller answers `ERROR` and closes.
     pub fn next_item(&mut self) -> Result<Option<Item>, FrameError> {
+        if self.open.is_some() {
+            return self.finish_open();
+        }
         match self.buf.first() {
             None => return Ok(None),
             Some(b'\n') => {
@@ -98,6 +122,9 @@ impl Decoder {
         let Some(head) = self.head()? else {
             return Ok(None);
         };
+        if let Some(n) = head.content_length {
+            return self.open_body(head, n);
+        }
         let Some(body) = self.body(&head)? else {
             return Ok(None);
         };
@@ -107,6 +134,44 @@ impl Decoder {
             body,
         };
         Ok(Some(Item::Frame(frame)))
+    }
+
+    /// Moves a frame with a `content-length` of `n` from the shared buffer
+    /// to a body buffer of its own, with what of its body is in already.
+    fn open_body(&mut self, head: Head, n: usize) -> Result<Option<Item>, FrameError> {
+        if n > self.bounds.max_body {
+            return Err(FrameError::BodyTooLong(self.bounds.max_body));
+        }
+        let end = (head.len + n + 1).min(self.buf.len());
+        let mut body = if self.bounds.reserve_announced {
+            Vec::with_capacity(n + 1)
+        } else {
+            Vec::new()
+        };
+        body.extend_from_slice(&self.buf[head.len..end]);
+        self.consume(end);
+        self.open = Some(Open { head, body, len: n });
+        self.finish_open()
+    }
+
+    /// The open frame, once its body and NUL are all in.
+    fn finish_open(&mut self) -> Result<Option<Item>, FrameError> {
+        let Some(open) = self.open.take_if(|o| o.body.len() > o.len) else {
+            return Ok(None);
+        };
+        let Open {
+            head,
+            mut body,
+            len,
+        } = open;
+        if body.pop() != Some(0) {
+            return Err(FrameError::NoNul(len));
+        }
+        Ok(Some(Item::Frame(Frame {
+            command: head.command,
+            headers: head.headers,
+            body,
+        })))
     }
 
     fn consume(&mut self, n: usize) {
@@ -172,35 +237,19 @@ impl Decoder {
         }))
     }
 
-    /// The body after `head`, once it and its NUL are in; consumes the
-    /// frame.
+    /// The body after `head` (which has no content-length: the body ends
+    /// at the first NUL), once it and its NUL are in; consumes the frame.
     fn body(&mut self, head: &Head) -> Result<Option<Vec<u8>>, FrameError> {
         let max = self.bounds.max_body;
         let start = head.len;
-        let (len, end) = match head.content_length {
-            Some(n) if n > max => return Err(FrameError::BodyTooLong(max)),
-            Some(n) => {
-                if self.buf.len() < start + n + 1 {
-                    return Ok(None);
-                }
-                if self.buf[start + n] != 0 {
-                    return Err(FrameError::NoNul(n));
-                }
-                (n, start + n + 1)
-            }
+        let from = self.nul_from.max(start);
+        let (len, end) = match self.buf[from..].iter().position(|&b| b == 0) {
+            Some(i) if from + i - start > max => return Err(FrameError::BodyTooLong(max)),
+            Some(i) => (from + i - start, from + i + 1),
+            None if self.buf.len() - start > max => return Err(FrameError::BodyTooLong(max)),
             None => {
-                let from = self.nul_from.max(start);
-                match self.buf[from..].iter().position(|&b| b == 0) {
-                    Some(i) if from + i - start > max => return Err(FrameError::BodyTooLong(max)),
-                    Some(i) => (from + i - start, from + i + 1),
-                    None if self.buf.len() - start > max => {
-                        return Err(FrameError::BodyTooLong(max))
-                    }
-                    None => {
-                        self.nul_from = self.buf.len();
-                        return Ok(None);
-                    }
-                }
+                self.nul_from = self.buf.len();
+                return Ok(None);
             }
         };
         let body = self.buf[start..start + len].to_vec();

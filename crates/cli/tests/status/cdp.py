@@ -2,10 +2,16 @@
 protocol (on a pipe: no port), makes a change, and waits for the page to
 show its event live.
 
-argv: URL PNG EXPECT CMD...  Loads URL, waits for the picture and the
-event stream, runs CMD, waits until an event that came over the stream
-contains EXPECT, saves a screenshot to PNG and prints
-{"svg": text of the picture, "rows": the networks table, "live": events}.
+argv: URL PNG EXPECT NODE CMD...  Loads URL, waits for the picture and
+the event stream, runs CMD, waits until an event that came over the stream
+contains EXPECT and the picture's node NODE (its data-node) is drawn down
+(the page redrew itself), saves a screenshot to PNG and prints
+{"svg": text of the picture, "rows": the networks table, "live": events,
+"before"/"after": NODE's class before CMD and at the end,
+"redraws": redraws the page did}. With EXPECT "-" (a saved page, as
+file://) there is no event stream and no CMD: it renders, keeps the
+screenshot and prints what it shows, with "boxes": the size of each
+picture node as drawn, by data-node.
 """
 import base64
 import json
@@ -15,7 +21,7 @@ import sys
 import tempfile
 import time
 
-url, png, expect, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+url, png, expect, node, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
 to_chrome_r, to_chrome_w = os.pipe()
 from_chrome_r, from_chrome_w = os.pipe()
 profile = tempfile.mkdtemp()
@@ -75,16 +81,27 @@ try:
 
     until(lambda: js("document.readyState === 'complete' && !!document.querySelector('#picture svg')"),
           "the page and its picture")
-    until(lambda: js("typeof es !== 'undefined' && es.readyState === 1"), "the event stream")
-    subprocess.run(cmd, check=True)
+    live = expect != "-"
+    if live:
+        until(lambda: js("typeof es !== 'undefined' && es.readyState === 1"), "the event stream")
+    node_js = "(e => e && e.getAttribute('class'))(" \
+        "document.querySelector('#picture svg [data-node=\"%s\"]'))" % node
+    before = js(node_js)
     live_js = "[...document.querySelectorAll('#events li.live')].map(l => l.textContent)"
-    until(lambda: any(expect in e for e in js(live_js)), "the live event")
+    if live:
+        subprocess.run(cmd, check=True)
+        until(lambda: any(expect in e for e in js(live_js)), "the live event")
+        until(lambda: "down" in (js(node_js) or "").split(), node + " drawn down")
     shot = send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}, session)
     with open(png, "wb") as f:
         f.write(base64.b64decode(shot["data"]))
     rows = js("[...document.querySelectorAll('#networks tbody tr')].map(r => [...r.cells].map(c => c.textContent))")
     print(json.dumps({"svg": js("document.querySelector('#picture svg').textContent"),
-                      "rows": rows, "live": js(live_js)}))
+                      "rows": rows, "live": js(live_js), "before": before,
+                      "after": js(node_js), "redraws": js("document.body.dataset.redraws"),
+                      "boxes": js("Object.fromEntries([...document.querySelectorAll("
+                                  "'#picture svg [data-node]')].map(g => {const b = g.getBBox();"
+                                  " return [g.dataset.node, [b.width, b.height]];}))")}))
 finally:
     try:
         send("Browser.close")

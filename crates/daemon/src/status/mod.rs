@@ -1,7 +1,9 @@
 //! The read-only status page (`netswitch daemon --http 127.0.0.1:PORT`):
 //! `GET /` is one self-contained page (the host's picture from
 //! `netswitch-draw`, the networks table, the last events), `GET /events`
-//! the events as they happen (server-sent events). Nothing else: no
+//! the events as they happen (server-sent events), `GET /caps.svg` the
+//! picture alone and `GET /networks` the table alone (what the page
+//! fetches again to redraw itself after an event). Nothing else: no
 //! method but GET, no action that changes the host, no asset from
 //! elsewhere (a Content-Security-Policy says so to the browser too).
 //!
@@ -138,13 +140,15 @@ async fn serve(server: Arc<Server>, recent: Recent, mut stream: TcpStream) {
     let result = match target {
         Ok(path) if path == "/" || path == "/index.html" => {
             let page = render(&server, &recent).await;
-            respond(
-                &mut stream,
-                "200 OK",
-                "text/html; charset=utf-8",
-                page.as_bytes(),
-            )
-            .await
+            respond(&mut stream, "200 OK", HTML, page.as_bytes()).await
+        }
+        Ok(path) if path == "/caps.svg" => {
+            let svg = from_caps(&server, |_, svg| svg).await;
+            respond(&mut stream, "200 OK", SVG, svg.as_bytes()).await
+        }
+        Ok(path) if path == "/networks" => {
+            let table = from_caps(&server, |caps, _| page::table(caps)).await;
+            respond(&mut stream, "200 OK", HTML, table.as_bytes()).await
         }
         Ok(path) if path == "/events" => events(&server, &mut stream).await,
         Ok(_) => respond(&mut stream, "404 Not Found", "text/plain", b"not found\n").await,
@@ -182,28 +186,40 @@ async fn read_request(stream: &mut TcpStream) -> Option<Result<String, &'static 
     Some(Ok(path.to_string()))
 }
 
-/// The page, from the caps the daemon keeps (the draw and the HTML on a
-/// blocking thread: they grow with the host).
+const HTML: &str = "text/html; charset=utf-8";
+const SVG: &str = "image/svg+xml; charset=utf-8";
+
+/// The page, from the caps the daemon keeps.
 async fn render(server: &Arc<Server>, recent: &Recent) -> String {
-    let daemon = server.daemon.clone();
     let events: Vec<Value> = recent
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .cloned()
         .collect();
+    from_caps(server, move |caps, svg| page::render(caps, &svg, &events)).await
+}
+
+/// `make` of the caps the daemon keeps and their picture, on a blocking
+/// thread (the draw and the HTML grow with the host); an error paragraph
+/// when the caps cannot be had.
+async fn from_caps<F>(server: &Arc<Server>, make: F) -> String
+where
+    F: FnOnce(&netswitch_model::caps::Caps, String) -> String + Send + 'static,
+{
+    let daemon = server.daemon.clone();
     let made = tokio::task::spawn_blocking(move || {
         let bytes = daemon.caps().map_err(|e| e.message)?;
         let caps: netswitch_model::caps::Caps =
             serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
         let svg = netswitch_draw::draw(&caps, netswitch_draw::Format::Svg);
-        Ok::<_, String>(page::render(&caps, &svg, &events))
+        Ok::<_, String>(make(&caps, svg))
     })
     .await;
     match made {
-        Ok(Ok(page)) => page,
-        Ok(Err(why)) => format!("<!DOCTYPE html><p>caps failed: {}</p>", page::esc(&why)),
-        Err(_) => "<!DOCTYPE html><p>the page worker died</p>".to_string(),
+        Ok(Ok(text)) => text,
+        Ok(Err(why)) => format!("<p>caps failed: {}</p>", page::esc(&why)),
+        Err(_) => "<p>the page worker died</p>".to_string(),
     }
 }
 

@@ -30,12 +30,25 @@ th{background:#eee}#picture svg{max-width:100%;height:auto}\
 #events{font:12px monospace;list-style:none;padding:0}\
 #events li{border-bottom:1px solid #eee;padding:2px 0}";
 
-/// Appends each new event to the list, newest first, 50 at most.
+/// Appends each new event to the list, newest first, 50 at most; and
+/// after an event (a quarter second later, so a burst is one redraw)
+/// fetches the picture and the table again and swaps them in. A redraw
+/// asked for while one is in flight runs after it, so the last event is
+/// always drawn. `data-redraws` on the body counts the redraws done.
 const SCRIPT: &str = "const list=document.getElementById('events');\
+let pending=null;\
+function redraw(){pending=null;\
+Promise.all([fetch('/caps.svg'),fetch('/networks')].map(p=>p.then(r=>r.text())))\
+.then(function(t){const i=t[0].indexOf('<svg');\
+if(i>=0){document.getElementById('picture').innerHTML=t[0].slice(i);}\
+document.getElementById('table').innerHTML=t[1];\
+document.body.dataset.redraws=String(Number(document.body.dataset.redraws||0)+1);})\
+.catch(function(){});}\
 const es=new EventSource('/events');\
 es.onmessage=function(e){const li=document.createElement('li');\
 li.textContent=e.data;li.className='live';list.prepend(li);\
-while(list.children.length>50){list.lastChild.remove();}};";
+while(list.children.length>50){list.lastChild.remove();}\
+if(pending===null){pending=setTimeout(redraw,250);}};";
 
 /// The page: the picture, the networks table, the last events.
 pub(crate) fn render(caps: &Caps, svg: &str, events: &[Value]) -> String {
@@ -48,8 +61,9 @@ pub(crate) fn render(caps: &Caps, svg: &str, events: &[Value]) -> String {
     // The SVG document without its XML declaration, inline.
     let svg = svg.find("<svg").map_or(svg, |i| &svg[i..]);
     html.push_str(svg);
+    html.push_str("</div><h2>Networks</h2><div id=\"table\">");
+    html.push_str(&table(caps));
     html.push_str("</div>");
-    networks_table(&mut html, caps);
     html.push_str("<h2>Last events</h2><ul id=\"events\">");
     for e in events.iter().rev() {
         let _ = write!(html, "<li>{}</li>", esc(&e.to_string()));
@@ -60,8 +74,10 @@ pub(crate) fn render(caps: &Caps, svg: &str, events: &[Value]) -> String {
     html
 }
 
-fn networks_table(html: &mut String, caps: &Caps) {
-    html.push_str("<h2>Networks</h2><table id=\"networks\"><thead><tr>");
+/// The networks table, alone: part of the page, and `GET /networks`.
+pub(crate) fn table(caps: &Caps) -> String {
+    let mut html = String::with_capacity(256 * (caps.networks.len() + 1));
+    html.push_str("<table id=\"networks\"><thead><tr>");
     for h in [
         "network",
         "switch",
@@ -101,6 +117,7 @@ fn networks_table(html: &mut String, caps: &Caps) {
         html.push_str("</tr>");
     }
     html.push_str("</tbody></table>");
+    html
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! requests run on their own tasks, MESSAGEs and heart-beats out through
 //! one bounded writer.
 
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -358,10 +359,37 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     closed.notify_one();
 }
 
+/// Writes a frame's parts as one vectored stream: rustls then cuts full
+/// 16 KiB records across the parts (a small head, the kept answer, its
+/// `}` and the NUL) instead of a record per part, without copying them
+/// together first.
 async fn write_parts<W: AsyncWrite + Unpin>(wr: &mut W, parts: &[Part]) -> bool {
     let write = async {
-        for p in parts {
-            wr.write_all(p.bytes()).await?;
+        let (mut part, mut offset) = (0, 0);
+        loop {
+            while part < parts.len() && parts[part].bytes().len() == offset {
+                (part, offset) = (part + 1, 0);
+            }
+            if part == parts.len() {
+                break;
+            }
+            let slices: Vec<IoSlice<'_>> = parts[part..]
+                .iter()
+                .enumerate()
+                .map(|(i, p)| IoSlice::new(&p.bytes()[if i == 0 { offset } else { 0 }..]))
+                .collect();
+            let mut n = wr.write_vectored(&slices).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            while n > 0 {
+                let left = parts[part].bytes().len() - offset;
+                let took = n.min(left);
+                (n, offset) = (n - took, offset + took);
+                if offset == parts[part].bytes().len() {
+                    (part, offset) = (part + 1, 0);
+                }
+            }
         }
         wr.flush().await
     };

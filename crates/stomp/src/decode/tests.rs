@@ -98,6 +98,7 @@ fn frames_over_the_bounds_are_refused_without_buffering_them() {
         max_head: 64,
         max_headers: 3,
         max_body: 16,
+        ..Bounds::default()
     };
     let run = |bytes: &[u8]| {
         let mut d = Decoder::new(bounds);
@@ -117,6 +118,39 @@ fn frames_over_the_bounds_are_refused_without_buffering_them() {
     let mut long = b"SEND\n\n".to_vec();
     long.extend_from_slice(&[b'x'; 17]);
     assert_eq!(run(&long), Err(FrameError::BodyTooLong(16)));
+}
+
+/// A big body with a content-length is received into one buffer of its
+/// own, whatever the pieces, and what follows it is the next frame's.
+#[test]
+fn an_announced_body_in_pieces_then_the_next_frame() {
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut bytes = Frame::new(Command::Message)
+        .header("destination", "r")
+        .body(body.clone())
+        .encode();
+    bytes.extend_from_slice(b"\nRECEIPT\nreceipt-id:9\n\n\0");
+    for reserve in [false, true] {
+        let mut d = Decoder::new(Bounds {
+            reserve_announced: reserve,
+            ..Bounds::default()
+        });
+        let mut items = Vec::new();
+        for piece in bytes.chunks(7_001) {
+            d.push(piece);
+            assert!(d.buffered() <= bytes.len());
+            while let Some(item) = d.next_item().unwrap() {
+                items.push(item);
+            }
+        }
+        assert_eq!(items.len(), 3, "MESSAGE, heart-beat, RECEIPT");
+        let Item::Frame(f) = &items[0] else { panic!() };
+        assert_eq!(f.body, body);
+        assert_eq!(items[1], Item::HeartBeat);
+        let Item::Frame(r) = &items[2] else { panic!() };
+        assert_eq!(r.get("receipt-id"), Some("9"));
+        assert_eq!(d.buffered(), 0);
+    }
 }
 
 #[test]
@@ -191,6 +225,7 @@ fn fuzzed_bytes_never_panic_and_stay_within_bounds() {
         max_head: 256,
         max_headers: 8,
         max_body: 256,
+        ..Bounds::default()
     };
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     let (mut frames, mut errors) = (0, 0);
