@@ -1,8 +1,11 @@
-"""A TLS client without a client certificate at the STOMP listener.
+"""A bare TLS client at the STOMP listener: without a client certificate,
+or with one the daemon's CA did not sign.
 
-argv: HOST PORT CA. Sends CONNECT and reads; prints {"refused": why} and
-exits 3 when the daemon ends the handshake (TLS 1.3 reports the missing
-certificate at the first read), or {"answer": text} and exits 0.
+argv: HOST PORT CA [CERT KEY]. Sends CONNECT and reads; prints
+{"refused": why} and exits 3 when the daemon ends the handshake (TLS 1.3
+reports a refused certificate at the first read), or {"answer": text} and
+exits 0. (stomp.py cannot be used for a refusal: its TLS transport is
+non-blocking and spins on a connection closed after the handshake.)
 """
 import json
 import socket
@@ -11,6 +14,8 @@ import sys
 
 host, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 ctx = ssl.create_default_context(cafile=ca)
+if len(sys.argv) > 5:
+    ctx.load_cert_chain(certfile=sys.argv[4], keyfile=sys.argv[5])
 try:
     s = ctx.wrap_socket(socket.create_connection((host, port), timeout=60), server_hostname=host)
     s.sendall(b"CONNECT\naccept-version:1.2\nhost:x\n\n\0")
