@@ -200,6 +200,16 @@ fn check_shape(v: &Vnic) -> Result<(), EngineError> {
             "over 256 bytes",
         ));
     }
+    if v.port.is_some() && spoof::protected(v) {
+        // OVN enforces it itself, from the logical port's port_security,
+        // which the northbound's owner (the provider) sets.
+        return Err(refuse(
+            Code::BadParams,
+            v.name(),
+            "macSpoof",
+            "an OVN port's MACs are its logical port's port_security, set in the northbound (the provider's port_security_enabled), not on the host",
+        ));
+    }
     Ok(())
 }
 
