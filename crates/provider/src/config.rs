@@ -39,10 +39,18 @@ pub struct Config {
     pub region: String,
     /// How long a token lives, in seconds.
     pub token_lifetime_secs: u64,
-    /// TLS certificate (PEM); TLS is not built yet, so setting it is refused.
+    /// TLS for both listeners: the server's certificate chain (PEM);
+    /// `keystone_tls` / `neutron_tls` override it per listener.
     pub cert: Option<PathBuf>,
-    /// TLS key (PEM).
+    /// The server's private key (PEM), with `cert`.
     pub key: Option<PathBuf>,
+    /// CA certificates (PEM): when set, clients must present a certificate
+    /// that chains to one of them.
+    pub ca: Option<PathBuf>,
+    /// TLS for Keystone's listener only.
+    pub keystone_tls: Option<TlsFiles>,
+    /// TLS for Neutron's listener only.
+    pub neutron_tls: Option<TlsFiles>,
     /// The largest request body, in bytes.
     pub max_body: usize,
 }
@@ -61,6 +69,9 @@ impl Default for Config {
             token_lifetime_secs: 3600,
             cert: None,
             key: None,
+            ca: None,
+            keystone_tls: None,
+            neutron_tls: None,
             max_body: 16 << 20,
         }
     }
@@ -86,23 +97,69 @@ impl Config {
         if c.token_lifetime_secs == 0 {
             return Err("token_lifetime_secs: must be at least 1".into());
         }
-        if c.cert.is_some() || c.key.is_some() {
-            return Err("cert/key: TLS is not built yet (docs/api.md, provider)".into());
+        match (&c.cert, &c.key) {
+            (Some(_), None) => return Err("key: needed with cert".into()),
+            (None, Some(_)) => return Err("cert: needed with key".into()),
+            (None, None) if c.ca.is_some() => return Err("ca: needs cert and key".into()),
+            _ => {}
         }
         Ok(c)
     }
 
+    /// Keystone's TLS files, if it speaks TLS.
+    pub fn keystone_tls(&self) -> Option<TlsFiles> {
+        self.keystone_tls.clone().or_else(|| self.shared_tls())
+    }
+
+    /// Neutron's TLS files, if it speaks TLS.
+    pub fn neutron_tls(&self) -> Option<TlsFiles> {
+        self.neutron_tls.clone().or_else(|| self.shared_tls())
+    }
+
+    /// The top-level `cert`/`key`/`ca`, for both listeners.
+    fn shared_tls(&self) -> Option<TlsFiles> {
+        Some(TlsFiles {
+            cert: self.cert.clone()?,
+            key: self.key.clone()?,
+            ca: self.ca.clone(),
+        })
+    }
+
     /// Keystone's URL in catalogs.
     pub fn keystone_base(&self) -> String {
+        let scheme = scheme(self.keystone_tls().is_some());
         self.keystone_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.keystone_listen))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.keystone_listen))
     }
 
     /// Neutron's URL in catalogs.
     pub fn neutron_base(&self) -> String {
+        let scheme = scheme(self.neutron_tls().is_some());
         self.neutron_url
             .clone()
-            .unwrap_or_else(|| format!("http://{}", self.neutron_listen))
+            .unwrap_or_else(|| format!("{scheme}://{}", self.neutron_listen))
+    }
+}
+
+/// One listener's TLS files (PEM).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The server's certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// When set, a client certificate chaining to one of these CAs is
+    /// required.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+}
+
+fn scheme(tls: bool) -> &'static str {
+    if tls {
+        "https"
+    } else {
+        "http"
     }
 }

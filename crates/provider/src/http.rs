@@ -20,6 +20,8 @@ pub struct Limits {
     pub idle: Duration,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// How long a TLS handshake may take, from accept to its end.
+    pub handshake: Duration,
 }
 
 impl Default for Limits {
@@ -29,6 +31,7 @@ impl Default for Limits {
             max_body: 16 << 20,
             idle: Duration::from_secs(60),
             max_connections: 512,
+            handshake: Duration::from_secs(10),
         }
     }
 }
@@ -106,8 +109,14 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Serves `listener` until the process ends, each connection on its own
-/// thread.
-pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>, limits: Limits) {
+/// thread; with `tls`, each connection first completes a TLS handshake
+/// (on its own thread, within [`Limits::handshake`]).
+pub fn serve(
+    listener: TcpListener,
+    handler: Arc<dyn Handler>,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
     let live = Arc::new(AtomicUsize::new(0));
     for conn in listener.incoming() {
         let stream = match conn {
@@ -126,11 +135,12 @@ pub fn serve(listener: TcpListener, handler: Arc<dyn Handler>, limits: Limits) {
             continue;
         }
         let (h, l, live) = (Arc::clone(&handler), limits.clone(), Arc::clone(&live));
+        let tls = tls.clone();
         let spawned = std::thread::Builder::new()
             .name("provider-conn".into())
             .spawn(move || {
                 let peer = stream.peer_addr().ok();
-                if let Err(e) = connection(stream, h.as_ref(), &l) {
+                if let Err(e) = secure_connection(stream, tls, h.as_ref(), &l) {
                     tracing::debug!(?peer, error = %e, "connection ended");
                 }
                 live.fetch_sub(1, Ordering::SeqCst);
@@ -146,25 +156,57 @@ pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr).map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))
 }
 
-fn connection(stream: TcpStream, h: &dyn Handler, limits: &Limits) -> io::Result<()> {
-    stream.set_read_timeout(Some(limits.idle))?;
-    stream.set_write_timeout(Some(limits.idle))?;
+/// Serves one accepted socket, in TLS when `tls` is set.
+fn secure_connection(
+    stream: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    h: &dyn Handler,
+    limits: &Limits,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut out = stream.try_clone()?;
+    let Some(config) = tls else {
+        stream.set_read_timeout(Some(limits.idle))?;
+        stream.set_write_timeout(Some(limits.idle))?;
+        return connection(stream, h, limits);
+    };
+    match crate::tls::accept(&config, stream, limits.handshake) {
+        Ok(mut s) => {
+            s.sock.set_read_timeout(Some(limits.idle))?;
+            s.sock.set_write_timeout(Some(limits.idle))?;
+            let served = connection(&mut s, h, limits);
+            // close_notify, so the peer tells our close from a truncation.
+            s.conn.send_close_notify();
+            let _ = s.flush();
+            served
+        }
+        Err((tcp, crate::tls::Refused::NotTls)) => {
+            tracing::debug!(peer = ?tcp.peer_addr().ok(), "plain HTTP on a TLS port");
+            crate::tls::refuse_plain(tcp);
+            Ok(())
+        }
+        Err((_, crate::tls::Refused::Handshake(e))) => {
+            Err(io::Error::new(e.kind(), format!("TLS handshake: {e}")))
+        }
+    }
+}
+
+/// Serves requests on one connection until the peer leaves or a request
+/// asks to close.
+fn connection(stream: impl Read + Write, h: &dyn Handler, limits: &Limits) -> io::Result<()> {
     let mut rd = BufReader::new(stream);
     loop {
         let req = match read_request(&mut rd, limits) {
             Ok(r) => r,
             Err(ReadError::Gone) => return Ok(()),
             Err(ReadError::Bad(status, why)) => {
-                write_response(&mut out, &error_body(status, why), false)?;
+                write_response(rd.get_mut(), &error_body(status, why), false)?;
                 return Ok(());
             }
         };
         let keep = keep_alive(&req);
         let resp = h.handle(&req);
         tracing::debug!(method = %req.method, path = %req.path, status = resp.status, "served");
-        write_response(&mut out, &resp, keep)?;
+        write_response(rd.get_mut(), &resp, keep)?;
         if !keep {
             return Ok(());
         }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod keystone;
 pub mod nb;
 pub mod neutron;
+pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -25,10 +26,13 @@ use std::sync::Arc;
 pub use config::Config;
 pub use error::{ApiError, Error};
 
+/// A listener's TLS settings, built once at start.
+type Tls = Option<Arc<rustls::ServerConfig>>;
+
 /// A bound, connected provider, not yet serving.
 pub struct Provider {
-    keystone: (TcpListener, Arc<keystone::Keystone>),
-    neutron: (TcpListener, Arc<neutron::Neutron>),
+    keystone: (TcpListener, Arc<keystone::Keystone>, Tls),
+    neutron: (TcpListener, Arc<neutron::Neutron>, Tls),
     limits: http::Limits,
 }
 
@@ -36,6 +40,16 @@ impl Provider {
     /// Connects to the NB and binds both listeners (port 0 picks a free
     /// one, see [`Provider::addrs`]).
     pub fn start(config: Config) -> Result<Self, Error> {
+        // Certificates first: a bad file is a config error before any
+        // connection is made.
+        let ks_tls = config
+            .keystone_tls()
+            .map(|f| tls::server_config(&f))
+            .transpose()?;
+        let nt_tls = config
+            .neutron_tls()
+            .map(|f| tls::server_config(&f))
+            .transpose()?;
         let config = Arc::new(config);
         let nb = Arc::new(nb::Nb::connect(&config.nb_remotes)?);
         let ks_l = http::bind(config.keystone_listen)?;
@@ -56,8 +70,8 @@ impl Provider {
             ..http::Limits::default()
         };
         Ok(Self {
-            keystone: (ks_l, ks),
-            neutron: (nt_l, nt),
+            keystone: (ks_l, ks, ks_tls),
+            neutron: (nt_l, nt, nt_tls),
             limits,
         })
     }
@@ -70,17 +84,17 @@ impl Provider {
 
     /// Serves both listeners until the process ends.
     pub fn serve(self) {
-        let (ks_l, ks) = self.keystone;
+        let (ks_l, ks, ks_tls) = self.keystone;
         let limits = self.limits.clone();
         let ks_thread = std::thread::Builder::new()
             .name("keystone".into())
-            .spawn(move || http::serve(ks_l, ks, limits));
+            .spawn(move || http::serve(ks_l, ks, limits, ks_tls));
         if ks_thread.is_err() {
             tracing::error!("cannot start the Keystone listener thread");
             return;
         }
-        let (nt_l, nt) = self.neutron;
-        http::serve(nt_l, nt, self.limits);
+        let (nt_l, nt, nt_tls) = self.neutron;
+        http::serve(nt_l, nt, self.limits, nt_tls);
     }
 }
 

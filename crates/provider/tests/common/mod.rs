@@ -143,15 +143,22 @@ pub struct Running {
 }
 
 pub fn provider(nb: &Nb) -> Running {
-    let text = json!({
+    provider_with(nb, json!({}))
+}
+
+/// The provider with `extra` config keys added (TLS files and the like).
+pub fn provider_with(nb: &Nb, extra: Value) -> Running {
+    let mut config = json!({
         "keystone_listen": "127.0.0.1:0",
         "neutron_listen": "127.0.0.1:0",
         "nb_remotes": [nb.remote()],
         "users": {USER: PASSWORD},
         "token_lifetime_secs": 600,
-    })
-    .to_string();
-    let config = Config::parse(&text).expect("config");
+    });
+    if let (Some(c), Some(e)) = (config.as_object_mut(), extra.as_object()) {
+        c.extend(e.clone());
+    }
+    let config = Config::parse(&config.to_string()).expect("config");
     let p = Provider::start(config).expect("provider starts");
     let (keystone, neutron) = p.addrs();
     std::thread::spawn(move || p.serve());
@@ -391,6 +398,20 @@ impl Openstack {
             ],
             shell: Default::default(),
         }
+    }
+
+    /// Keystone v3 over https (`auth_url` `https://...`), with `extra`
+    /// options such as `--os-cacert`, `--os-cert`, `--os-key`.
+    pub fn v3_tls(p: &Running, extra: &[String]) -> Self {
+        Self::v3_with(p, "https", extra)
+    }
+
+    /// Keystone v3 at `scheme://`, with `extra` options.
+    pub fn v3_with(p: &Running, scheme: &str, extra: &[String]) -> Self {
+        let mut os = Self::v3(p);
+        os.auth[0] = format!("--os-auth-url={scheme}://{}/v3", p.keystone);
+        os.auth.extend(extra.iter().cloned());
+        os
     }
 
     pub fn try_run(&self, args: &[&str]) -> Result<Value, String> {
