@@ -225,7 +225,7 @@ impl Lab {
         clock.step("central and chassis started");
         let phys = Netns::new();
         wire(&a, &b, &phys, &central);
-        let p = Provider::start(&central.nb());
+        let p = Provider::start(&central.nb(), &["chassis-a"]);
         clock.step("chassis configured, provider up");
         let scratch = tempfile::tempdir().expect("tempdir");
         Lab {
@@ -395,13 +395,12 @@ fn floating(lab: &mut Lab, router: &str, port1: &str) {
     );
     let gw = json!({"router": {"external_gateway_info": {"network_id": public}}});
     p.call("PUT", &format!("routers/{router}"), Some(gw));
-    // NAT needs a distributed gateway port: the provider schedules none
-    // yet (docs/api.md), so the test puts it on chassis A, where the
-    // physical network is mapped, as an operator would with ovn-nbctl.
+    // NAT needs a gateway port bound to a chassis: the provider puts it on
+    // chassis A (its `gateway_chassis`), where the physical network is.
     let gw_ports = p.call("GET", "ports?device_owner=network:router_gateway", None);
     let lrp = format!("lrp-{}", id(&gw_ports["ports"][0]));
-    lab.central
-        .nbctl(&["lrp-set-gateway-chassis", &lrp, "chassis-a", "1"]);
+    let bound = lab.central.nbctl(&["lrp-get-gateway-chassis", &lrp]);
+    assert!(bound.contains("chassis-a"), "{bound}");
     let fip = p.create(
         "floatingip",
         json!({"floating_network_id": public, "port_id": port1}),

@@ -280,7 +280,10 @@ fn two_vms_on_a_logical_switch_ping_and_unplug_releases_the_binding() {
     // MAC spoofing on OVN is the logical port's port_security: 21 here.
     let (code, out, _) = plug(&c.h, "vm-1", MAC1, "lp1", "tap1", &["--mac-spoof", "false"]);
     assert_eq!(code, 21, "{out}");
-    assert!(out.contains("macSpoof") && out.contains("port_security"), "{out}");
+    assert!(
+        out.contains("macSpoof") && out.contains("port_security"),
+        "{out}"
+    );
     let caps = c.h.caps();
     assert_eq!(
         caps["vnics"]["tap1"],

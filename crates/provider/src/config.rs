@@ -53,6 +53,12 @@ pub struct Config {
     pub neutron_tls: Option<TlsFiles>,
     /// The largest request body, in bytes.
     pub max_body: usize,
+    /// The chassis (their `system-id`s, most preferred first) a router's
+    /// external gateway port may sit on. OVN does a router's SNAT and
+    /// floating IPs only on a gateway port bound to a chassis; with none
+    /// listed, gateways are made without one and NAT waits for an
+    /// operator's `ovn-nbctl lrp-set-gateway-chassis`.
+    pub gateway_chassis: Vec<String>,
 }
 
 impl Default for Config {
@@ -73,6 +79,7 @@ impl Default for Config {
             keystone_tls: None,
             neutron_tls: None,
             max_body: 16 << 20,
+            gateway_chassis: Vec::new(),
         }
     }
 }

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{provider, Nb, Openstack};
-use serde_json::Value;
+use common::{provider, provider_with, Nb, Openstack};
+use serde_json::{json, Value};
 
 fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_owned()
@@ -222,7 +222,8 @@ fn networks_subnets_and_ports_through_openstackclient_v3() {
 #[test]
 fn security_groups_routers_and_floating_ips_through_openstackclient_v3() {
     let nb = Nb::start();
-    let p = provider(&nb);
+    // Gateways may sit on two chassis, gw-a preferred.
+    let p = provider_with(&nb, json!({"gateway_chassis": ["gw-a", "gw-b"]}));
     let os = Openstack::v3(&p);
 
     let sg = os.run(&["security", "group", "create", "-f", "json", "web"]);
@@ -351,6 +352,25 @@ fn security_groups_routers_and_floating_ips_through_openstackclient_v3() {
         "192.0.2.2\n10.1.0.0/24"
     );
     assert!(nb.ctl(&["lr-route-list", &lr]).contains("192.0.2.1"));
+    // The gateway port is bound to the configured chassis, in order, as
+    // `ovn-nbctl lrp-get-gateway-chassis` shows it.
+    let gw_port = os.run(&[
+        "port",
+        "list",
+        "-f",
+        "json",
+        "--device-owner",
+        "network:router_gateway",
+    ]);
+    let gw_id = gw_port[0]["ID"].as_str().expect("the gateway port");
+    let lrp = format!("lrp-{gw_id}");
+    let chassis = nb.ctl(&["lrp-get-gateway-chassis", &lrp]);
+    let lines: Vec<&str> = chassis.lines().map(str::trim).collect();
+    assert_eq!(
+        lines,
+        [format!("{lrp}_gw-a     2"), format!("{lrp}_gw-b     1")],
+        "{chassis}"
+    );
 
     let vm = os.run(&["port", "create", "-f", "json", "--network", "inside", "vm1"]);
     let fip = os.run(&["floating", "ip", "create", "-f", "json", "public"]);

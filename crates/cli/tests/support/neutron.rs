@@ -31,12 +31,13 @@ fn free_port() -> SocketAddr {
 }
 
 impl Provider {
-    /// Starts the provider over `nb` (`unix:PATH`) and logs in.
-    pub fn start(nb: &str) -> Provider {
+    /// Starts the provider over `nb` (`unix:PATH`), routers' gateways on
+    /// `gateway_chassis`, and logs in.
+    pub fn start(nb: &str, gateway_chassis: &[&str]) -> Provider {
         let dir = tempfile::tempdir().expect("tempdir");
         let (keystone, neutron) = (free_port(), free_port());
         let config = json!({"keystone_listen": keystone, "neutron_listen": neutron,
-            "nb_remotes": [nb], "users": {USER: PASSWORD}});
+            "nb_remotes": [nb], "users": {USER: PASSWORD}, "gateway_chassis": gateway_chassis});
         let path = dir.path().join("provider-ovn.json");
         std::fs::write(&path, config.to_string()).expect("write config");
         let child = Command::new(env!("CARGO_BIN_EXE_netswitch"))

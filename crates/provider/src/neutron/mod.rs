@@ -44,6 +44,8 @@ pub struct Ctx<'a> {
     pub r: &'a Replica,
     /// The project new objects belong to.
     pub project: &'a str,
+    /// Where routers' gateway ports may be bound ([`Config::gateway_chassis`]).
+    pub gateway_chassis: &'a [String],
 }
 
 /// A call's ops, with what they already claim (IPs, MACs) so a bulk create
@@ -190,6 +192,7 @@ impl Neutron {
         Ctx {
             r,
             project: &self.project,
+            gateway_chassis: &self.config.gateway_chassis,
         }
     }
 

@@ -263,17 +263,20 @@ pub(super) fn router_port(
     let mac = port::choose_mac(c, p, net, None, None)?;
     let lrp = format!("lrp-{port_id}");
     p.guard(Guard::name("Logical_Router_Port", &lrp));
+    let mut lrp_row = row([
+        ("name", json!(lrp)),
+        ("mac", json!(mac)),
+        ("networks", json!(format!("{ip}/{}", sn.cidr.prefix))),
+        ("external_ids", str_map([("neutron:router_id", id)])),
+    ]);
+    if owner == "network:router_gateway" && !c.gateway_chassis.is_empty() {
+        lrp_row.insert(
+            "gateway_chassis".into(),
+            gateway_chassis(p, &lrp, c.gateway_chassis),
+        );
+    }
     let n = p.name("lrp");
-    p.push(Op::insert_named(
-        "Logical_Router_Port",
-        &n,
-        row([
-            ("name", json!(lrp)),
-            ("mac", json!(mac)),
-            ("networks", json!(format!("{ip}/{}", sn.cidr.prefix))),
-            ("external_ids", str_map([("neutron:router_id", id)])),
-        ]),
-    ));
+    p.push(Op::insert_named("Logical_Router_Port", &n, lrp_row));
     attach(p, lr, "ports", named_uuid(&n));
     let ext = [
         ("neutron:device_owner", owner),
@@ -305,6 +308,29 @@ pub(super) fn router_port(
         )],
     ));
     Ok(port_id)
+}
+
+/// One `Gateway_Chassis` row per configured chassis for router port
+/// `lrp`, the first listed the most preferred (highest priority), as
+/// `ovn-nbctl lrp-set-gateway-chassis` makes them; returns the set the
+/// port's `gateway_chassis` column takes. The rows are not root: they go
+/// with the port.
+fn gateway_chassis(p: &mut Plan, lrp: &str, chassis: &[String]) -> Value {
+    let mut refs = Vec::with_capacity(chassis.len());
+    for (i, ch) in chassis.iter().enumerate() {
+        let n = p.name("gwc");
+        p.push(Op::insert_named(
+            "Gateway_Chassis",
+            &n,
+            row([
+                ("name", json!(format!("{lrp}_{ch}"))),
+                ("chassis_name", json!(ch)),
+                ("priority", json!(chassis.len() - i)),
+            ]),
+        ));
+        refs.push(named_uuid(&n));
+    }
+    set(refs)
 }
 
 /// The router's interface ports and their subnets.
