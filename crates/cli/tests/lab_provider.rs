@@ -2,14 +2,16 @@
 //! central (NB, SB, northd), two chassis (namespaces with their own
 //! ovsdb-server, ovs-vswitchd on the kernel datapath and ovn-controller,
 //! configured by `netswitch ovn configure`) and `netswitch provider-ovn`
-//! on loopback over that NB. Through the Neutron API: a network, a subnet
-//! with DHCP and a security group; a port per chassis plugged into a VM
-//! namespace; the VMs take their addresses from OVN's DHCP and ping each
-//! other; removing the ICMP rule blocks the ping and adding it back
-//! allows it; a router joins a second network; a floating IP on a
-//! localnet (flat) network reaches a VM from a "physical" namespace;
-//! deleting a port releases its binding. One lean test: one lab boot pays
-//! for all of it.
+//! over that NB, on chassis A's underlay address where both chassis reach
+//! it. Through the Neutron API: networks, subnets with DHCP and a
+//! security group. Each chassis records the provider (`netswitch provider
+//! add`) and plugs its VMs with `netswitch vnic plug --provider`, which
+//! makes each VM's port (bound to that chassis) and plugs it; the VMs take
+//! their addresses from OVN's DHCP and ping each other; removing the ICMP
+//! rule blocks the ping and adding it back allows it; a router joins a
+//! second network; a floating IP on a localnet (flat) network reaches a
+//! VM from a "physical" namespace; `vnic unplug` deletes the port and
+//! releases its binding. One lean test: one lab boot pays for all of it.
 
 mod common;
 #[path = "support/neutron.rs"]
@@ -60,26 +62,40 @@ fn vm(c: &Chassis, tap: &str, mac: &str) -> Netns {
     vm
 }
 
-/// A Neutron port for `vm` on `net` bound to chassis `host`, in `sg`.
-fn port(p: &Provider, net: &str, host: &str, vm: &str, mac: &str, sg: &str) -> (String, String) {
-    let port = p.create(
-        "port",
-        json!({"network_id": net, "mac_address": mac, "binding:host_id": host,
-               "device_id": vm, "device_owner": "compute:lab", "security_groups": [sg]}),
-    );
-    let ip = port["fixed_ips"][0]["ip_address"]
-        .as_str()
-        .expect("an address");
-    (id(&port), ip.to_owned())
-}
-
-/// Plugs `dev` on chassis `c` into OVN port `port_id` (switching to `vnic
-/// plug --provider`, which makes the port itself, is a change here only).
-fn plug(c: &Chassis, vm: &str, mac: &str, port_id: &str, dev: &str) {
-    let args = ["--json", "vnic", "plug", "--vm", vm, "--mac", mac];
-    let more = ["--port", port_id, "--timeout", "300", dev];
+/// Plugs `dev` on chassis `c` for VM `vm` (its vNIC id the VM's name, so
+/// the port is found by `device_id`) on provider network `net` with
+/// `vnic plug --provider`, which makes the port bound to `c`.
+fn plug(c: &Chassis, vm: &str, mac: &str, net: &str, dev: &str) {
+    let args = [
+        "--json",
+        "vnic",
+        "plug",
+        "--provider",
+        "lab",
+        "--network",
+        net,
+    ];
+    let more = [
+        "--vm",
+        vm,
+        "--mac",
+        mac,
+        "--vnic-id",
+        vm,
+        "--timeout",
+        "300",
+        dev,
+    ];
     let (code, out, err) = c.h.netswitch(&[&args[..], &more[..]].concat(), None);
     assert_eq!(code, 0, "{out}{err}\n{}", c.ctl.log_tail());
+}
+
+/// Records the provider on chassis `c` (`netswitch provider add`).
+fn add_provider(c: &Chassis, p: &Provider) {
+    let args = ["provider", "add", "lab", "--auth-url", &p.auth_url];
+    let more = ["--user", neutron::USER, "--password", neutron::PASSWORD];
+    let (code, out, err) = c.h.netswitch(&[&args[..], &more[..]].concat(), None);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 /// The udhcpc event script: the lease's address and default route onto
@@ -196,22 +212,13 @@ struct Lab {
     clock: Clock,
 }
 
-/// A VM: its namespace, its name, MAC and tap, its port's id and the
-/// address the port holds.
+/// A VM: its namespace, its name, its port's id and the address the port
+/// holds.
 struct Vm {
     ns: Netns,
     name: String,
-    mac: String,
-    tap: String,
     port: String,
     ip: String,
-}
-
-impl Vm {
-    /// Plugs this VM's tap on chassis `c` into its port.
-    fn plug(&self, c: &Chassis) {
-        plug(c, &self.name, &self.mac, &self.port, &self.tap);
-    }
 }
 
 impl Lab {
@@ -225,8 +232,10 @@ impl Lab {
         clock.step("central and chassis started");
         let phys = Netns::new();
         wire(&a, &b, &phys, &central);
-        let p = Provider::start(&central.nb(), &["chassis-a"]);
-        clock.step("chassis configured, provider up");
+        let p = Provider::start(&central.nb(), &["chassis-a"], a.h.ns.name(), "172.16.0.1");
+        add_provider(&a, &p);
+        add_provider(&b, &p);
+        clock.step("chassis configured, provider up and recorded");
         let scratch = tempfile::tempdir().expect("tempdir");
         Lab {
             p,
@@ -257,24 +266,30 @@ impl Lab {
         (net, id(&sub))
     }
 
-    /// A port on `net` for VM `n` on chassis `c` (`host` its system-id) in
-    /// group `sg`, and the VM namespace behind tap `tapN`.
+    /// VM `n` behind tap `tapN` on chassis `c` (`host` its system-id),
+    /// plugged into network `net` by `vnic plug --provider`; its port then
+    /// moved into group `sg`.
     fn vm(&self, c: &Chassis, host: &str, n: u8, net: &str, sg: &str) -> Vm {
         let (name, mac, tap) = (
             format!("vm-{n}"),
             format!("fa:16:3e:00:03:{n:02x}"),
             format!("tap{n}"),
         );
-        let (port, ip) = port(&self.p, net, host, &name, &mac, sg);
         let ns = vm(c, &tap, &mac);
-        Vm {
-            ns,
-            name,
-            mac,
-            tap,
-            port,
-            ip,
-        }
+        plug(c, &name, &mac, net, &tap);
+        let ports = self.p.call("GET", &format!("ports?device_id={name}"), None);
+        let ports = ports["ports"].as_array().expect("ports");
+        assert_eq!(ports.len(), 1, "one port for {name}: {ports:?}");
+        assert_eq!(ports[0]["binding:host_id"], host, "{name}");
+        assert_eq!(ports[0]["mac_address"], mac.as_str(), "{name}");
+        let port = id(&ports[0]);
+        let ip = ports[0]["fixed_ips"][0]["ip_address"]
+            .as_str()
+            .expect("an address")
+            .to_owned();
+        let groups = json!({"port": {"security_groups": [sg]}});
+        self.p.call("PUT", &format!("ports/{port}"), Some(groups));
+        Vm { ns, name, port, ip }
     }
 }
 
@@ -292,12 +307,18 @@ fn provider_networks_across_two_chassis() {
     let icmp = json!({"security_group_id": sg, "direction": "ingress",
                       "ethertype": "IPv4", "protocol": "icmp"});
     let rule = id(&lab.p.create("security_group_rule", icmp.clone()));
-    let vm1 = lab.vm(&lab.a, "chassis-a", 1, &net1, &sg);
-    let vm2 = lab.vm(&lab.b, "chassis-b", 2, &net1, &sg);
-    let vm3 = lab.vm(&lab.b, "chassis-b", 3, &net2, &sg);
-    lab.clock
-        .step("networks, subnets, group, rule, ports and VMs made");
-    plug_and_lease(&mut lab, &vm1, &[&vm2, &vm3]);
+    lab.clock.step("networks, subnets, group and rule made");
+    // Both chassis at once: the first binding on each is the slow part.
+    let (vm1, (vm2, vm3)) = std::thread::scope(|s| {
+        let (l, net1, net2, sg) = (&lab, &net1, &net2, &sg);
+        let on_b = s.spawn(move || {
+            let vm2 = l.vm(&l.b, "chassis-b", 2, net1, sg);
+            (vm2, l.vm(&l.b, "chassis-b", 3, net2, sg))
+        });
+        let vm1 = l.vm(&l.a, "chassis-a", 1, net1, sg);
+        (vm1, on_b.join().expect("the VMs on chassis B"))
+    });
+    lease(&mut lab, &vm1, &[&vm2, &vm3]);
 
     assert!(
         reaches(&vm1.ns, &vm2.ip, 90),
@@ -334,24 +355,25 @@ fn provider_networks_across_two_chassis() {
 
     floating(&mut lab, &router, &vm1.port);
 
-    lab.p.call("DELETE", &format!("ports/{}", vm2.port), None);
+    // Unplugging the vNIC deletes its port on the provider.
+    let (code, out, err) = lab.b.h.netswitch(&["vnic", "unplug", "tap2"], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let left = lab
+        .p
+        .call("GET", &format!("ports?device_id={}", vm2.name), None);
+    assert_eq!(left["ports"], json!([]), "the port is deleted");
     lab.central.wait_until(
         "the deleted port released",
         Duration::from_secs(120),
         |ce| ce.port_chassis(&vm2.port).is_none(),
     );
-    lab.clock.step("the deleted port's binding released");
+    lab.clock
+        .step("vnic unplug deleted the port and released its binding");
 }
 
-/// Plugs `a_vm` on chassis A and `b_vms` on B (both chassis at once: the
-/// first binding on each is the slow part), then leases every VM its
-/// address from OVN's DHCP, all at once.
-fn plug_and_lease(lab: &mut Lab, a_vm: &Vm, b_vms: &[&Vm]) {
-    let (a, b) = (&lab.a, &lab.b);
-    std::thread::scope(|s| {
-        s.spawn(|| b_vms.iter().for_each(|v| v.plug(b)));
-        a_vm.plug(a);
-    });
+/// Checks `a_vm` is bound on chassis A and `b_vms` on B, then leases
+/// every VM its address from OVN's DHCP, all at once.
+fn lease(lab: &mut Lab, a_vm: &Vm, b_vms: &[&Vm]) {
     let bound = |v: &Vm| lab.central.port_chassis(&v.port);
     assert_eq!(bound(a_vm).as_deref(), Some("chassis-a"));
     for v in b_vms {

@@ -1,47 +1,69 @@
 //! The provider as an operator runs it (`netswitch provider-ovn --config
-//! FILE` on loopback ports, killed on drop) and a small Neutron client
-//! over raw HTTP/1.1 (one connection per call): what a test needs to drive
-//! the provider without python-openstackclient, which is slow to start in
-//! the lab.
+//! FILE`, killed on drop) inside a namespace, on an address the chassis
+//! reach, and a small Neutron client over raw HTTP/1.1 (one connection per
+//! call, made from inside that namespace): what a test needs to drive the
+//! provider without python-openstackclient, which is slow to start in the
+//! lab.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-const USER: &str = "admin";
-const PASSWORD: &str = "lab pass";
+pub const USER: &str = "admin";
+pub const PASSWORD: &str = "lab pass";
+const KEYSTONE_PORT: u16 = 35357;
+const NEUTRON_PORT: u16 = 9696;
 
 /// A running `netswitch provider-ovn` and a token for it.
 pub struct Provider {
     child: Child,
     _dir: tempfile::TempDir,
+    /// The namespace it serves in, where the test's calls are made from.
+    ns: String,
     /// Neutron's address.
     pub neutron: SocketAddr,
+    /// Keystone's v3 URL, for `netswitch provider add --auth-url`.
+    pub auth_url: String,
     token: String,
 }
 
-/// A free loopback port (bound, read, released: nothing else runs in a
-/// test's lab boot that could take it meanwhile).
-fn free_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr")
+/// Runs `f` on a thread inside namespace `ns`.
+fn in_ns<T: Send>(ns: &str, f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            netswitch_netinfo::enter_netns(ns).expect("enter the provider's namespace");
+            f()
+        })
+        .join()
+        .unwrap_or_else(|p| std::panic::resume_unwind(p))
+    })
 }
 
 impl Provider {
-    /// Starts the provider over `nb` (`unix:PATH`), routers' gateways on
+    /// Starts the provider over `nb` (`unix:PATH`) in namespace `ns` on
+    /// `addr` (its catalog names that address), routers' gateways on
     /// `gateway_chassis`, and logs in.
-    pub fn start(nb: &str, gateway_chassis: &[&str]) -> Provider {
+    pub fn start(nb: &str, gateway_chassis: &[&str], ns: &str, addr: &str) -> Provider {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (keystone, neutron) = (free_port(), free_port());
+        let keystone: SocketAddr = format!("{addr}:{KEYSTONE_PORT}").parse().expect("addr");
+        let neutron: SocketAddr = format!("{addr}:{NEUTRON_PORT}").parse().expect("addr");
         let config = json!({"keystone_listen": keystone, "neutron_listen": neutron,
+            "keystone_url": format!("http://{keystone}"), "neutron_url": format!("http://{neutron}"),
             "nb_remotes": [nb], "users": {USER: PASSWORD}, "gateway_chassis": gateway_chassis});
         let path = dir.path().join("provider-ovn.json");
         std::fs::write(&path, config.to_string()).expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_netswitch"))
-            .arg("provider-ovn")
+        // `ip netns exec` execs the provider: the child is the provider.
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                env!("CARGO_BIN_EXE_netswitch"),
+                "provider-ovn",
+            ])
             .arg("--config")
             .arg(&path)
             .stdin(Stdio::null())
@@ -50,18 +72,24 @@ impl Provider {
         let mut p = Provider {
             child,
             _dir: dir,
+            ns: ns.to_owned(),
             neutron,
+            auth_url: format!("http://{keystone}/v3"),
             token: String::new(),
         };
         let deadline = Instant::now() + Duration::from_secs(120);
-        while TcpStream::connect(keystone).is_err() || TcpStream::connect(neutron).is_err() {
+        while in_ns(ns, || {
+            TcpStream::connect(keystone).is_err() || TcpStream::connect(neutron).is_err()
+        }) {
             assert!(Instant::now() < deadline, "the provider never listened");
             std::thread::sleep(Duration::from_millis(100));
         }
         let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user":
             {"name": USER, "domain": {"name": "Default"}, "password": PASSWORD}}},
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
-        let (status, headers, body) = call(keystone, "POST", "/v3/auth/tokens", None, Some(&auth));
+        let (status, headers, body) = in_ns(ns, || {
+            call(keystone, "POST", "/v3/auth/tokens", None, Some(&auth))
+        });
         assert_eq!(status, 201, "{body}");
         p.token = header(&headers, "x-subject-token").expect("a token");
         p
@@ -70,13 +98,15 @@ impl Provider {
     /// `METHOD /v2.0/PATH`; panics unless the status is 2xx. The body, or
     /// null when there is none.
     pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
-        let (status, _, v) = call(
-            self.neutron,
-            method,
-            &format!("/v2.0/{path}"),
-            Some(&self.token),
-            body.as_ref(),
-        );
+        let (status, _, v) = in_ns(&self.ns, || {
+            call(
+                self.neutron,
+                method,
+                &format!("/v2.0/{path}"),
+                Some(&self.token),
+                body.as_ref(),
+            )
+        });
         assert!(
             (200..300).contains(&status),
             "{method} {path}: {status} {v}"
