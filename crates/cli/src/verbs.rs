@@ -297,7 +297,7 @@ pub fn import_vdsm(engine: &Engine, as_json: bool, dir: &Path) -> Result<(), Fai
 
 /// Prints a success: a line for people, or the status object and extra
 /// fields for scripts.
-fn say(as_json: bool, message: &str, extra: Value) {
+pub(crate) fn say(as_json: bool, message: &str, extra: Value) {
     if as_json {
         let mut doc = json!({"status": {"code": 0, "message": message}});
         if let (Some(o), Value::Object(e)) = (doc.as_object_mut(), extra) {

@@ -19,6 +19,7 @@ use common::Host;
 use netswitch_neutron_client::http::Transport;
 use netswitch_neutron_client::url::Url;
 use netswitch_neutron_client::{keystone, vnic_id, Credentials, Version};
+use netswitch_testkit::pki::{Pki, SERVER_EXT};
 use netswitch_testkit::{Central, Controller, Ovs};
 use serde_json::{json, Value};
 
@@ -126,78 +127,11 @@ fn plain_http(h: &Host) -> SocketAddr {
 }
 
 /// A CA and a certificate for 127.0.0.1 it signed, made by the openssl CLI.
-fn pki() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new("openssl")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let key = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    run(&[
-        &["req", "-x509"][..],
-        &key,
-        &[
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test-ca",
-        ],
-    ]
-    .concat());
-    run(&[
-        &["req"][..],
-        &key,
-        &[
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
-    ]
-    .concat());
-    std::fs::write(
-        dir.path().join("server.ext"),
-        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-out",
-        "server.pem",
-        "-extfile",
-        "server.ext",
-    ]);
-    dir
+fn pki() -> Pki {
+    let pki = Pki::new();
+    pki.ca("ca", "/CN=test-ca")
+        .issue("server", "ca", "/CN=127.0.0.1", SERVER_EXT, 2);
+    pki
 }
 
 /// One HTTP message (head and `Content-Length` body) from `r`.
@@ -394,8 +328,8 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
     }
     // https with the provider's CA; without it (the system's CAs) refused.
     let pki = pki();
-    let front = format!("https://{}/v3", tls_front(&h, pki.path(), p.keystone));
-    let ca = pki.path().join("ca.pem");
+    let front = format!("https://{}/v3", tls_front(&h, pki.dir(), p.keystone));
+    let ca = pki.dir().join("ca.pem");
     let ca = ca.to_str().unwrap();
     ok(add(
         &h,

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use common::Host;
 use daemon::{steady, Daemon};
+use netswitch_testkit::pki::{Pki, CLIENT_EXT, SERVER_EXT};
 use serde_json::{json, Value};
 
 const PORT: &str = "54321";
@@ -32,119 +33,17 @@ fn python() -> Option<PathBuf> {
     None
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A CA, a server certificate for 127.0.0.1, client certificates, and a
 /// second CA that the daemon does not trust.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for ca in ["ca", "other-ca"] {
-            pki.run(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/O=Test/CN={ca}"),
-            ]);
-        }
-        pki.issue(
-            "server",
-            "ca",
-            "/CN=127.0.0.1",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-        );
-        for (name, ca) in [("engine", "ca"), ("reader", "ca"), ("intruder", "other-ca")] {
-            pki.issue(
-                name,
-                ca,
-                &format!("/O=Test/CN={name}"),
-                "extendedKeyUsage=clientAuth\n",
-            );
-        }
-        pki
+fn pki() -> Pki {
+    let pki = Pki::new();
+    pki.ca("ca", "/O=Test/CN=ca")
+        .ca("other-ca", "/O=Test/CN=other-ca")
+        .issue("server", "ca", "/CN=127.0.0.1", SERVER_EXT, 2);
+    for (name, ca) in [("engine", "ca"), ("reader", "ca"), ("intruder", "other-ca")] {
+        pki.issue(name, ca, &format!("/O=Test/CN={name}"), CLIENT_EXT, 2);
     }
-
-    fn run(&self, args: &[&str]) {
-        openssl(self.dir.path(), args);
-    }
-
-    fn issue(&self, name: &str, ca: &str, subj: &str, ext: &str) {
-        std::fs::write(self.dir.path().join(format!("{name}.ext")), ext).unwrap();
-        self.run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            subj,
-        ]);
-        self.run(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}.pem"),
-            "-extfile",
-            &format!("{name}.ext"),
-        ]);
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.dir.path().join(file).to_str().unwrap().to_string()
-    }
-
-    /// The subject as the daemon's config takes it: what openssl prints.
-    fn subject(&self, name: &str) -> String {
-        let out = Command::new("openssl")
-            .args(["x509", "-noout", "-subject", "-nameopt", "RFC2253", "-in"])
-            .arg(self.path(&format!("{name}.pem")))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(out.stdout).unwrap();
-        text.trim().trim_start_matches("subject=").to_string()
-    }
+    pki
 }
 
 /// A daemon with the STOMP listener; `engine` may change the host.
@@ -250,7 +149,7 @@ fn rpc(id: u64, method: &str, params: Value) -> Value {
 fn an_engine_reads_caps_and_sets_up_networks_over_stomp() {
     let Some(py) = python() else { return };
     let host = Host::new();
-    let pki = Pki::new();
+    let pki = pki();
     let d = start(&host, &pki);
 
     let good = json!({"networks": {"net_a": {"nic": "veth_a0", "ipaddr": "10.1.0.2", "prefix": 24}},
@@ -301,7 +200,7 @@ fn an_engine_reads_caps_and_sets_up_networks_over_stomp() {
 fn foreign_or_missing_certificates_are_refused_and_a_reader_may_not_change_the_host() {
     let Some(py) = python() else { return };
     let host = Host::new();
-    let pki = Pki::new();
+    let pki = pki();
     let _d = start(&host, &pki);
     // A certificate of another CA, then none at all: refused at TLS.
     let text = bare(&host, &py, &pki, Some("intruder"));
@@ -341,7 +240,7 @@ fn foreign_or_missing_certificates_are_refused_and_a_reader_may_not_change_the_h
 fn a_silent_client_is_closed_after_twice_its_heart_beat() {
     let Some(py) = python() else { return };
     let host = Host::new();
-    let pki = Pki::new();
+    let pki = pki();
     let _d = start(&host, &pki);
     let (code, v) = script(&host, &py, &pki, "silent.py", "reader", &[], &json!({}));
     assert_eq!(code, 0, "{v}");
@@ -369,7 +268,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn a_thousand_connections_and_ten_thousand_fuzzed_frames_leave_it_serving() {
     let Some(py) = python() else { return };
     let host = Host::new();
-    let pki = Pki::new();
+    let pki = pki();
     let mut d = start(&host, &pki);
     let caps = json!({"requests": [rpc(1, "Host.getNetworkCapabilities", json!({}))]});
     engine(&host, &py, &pki, "engine", caps.clone());
@@ -425,7 +324,7 @@ fn raise_fd_limit(n: u64) {
 #[test]
 fn unusable_listener_flags_stop_the_daemon_at_start() {
     let host = Host::new();
-    let pki = Pki::new();
+    let pki = pki();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("api.sock");
     let socket = socket.to_str().unwrap();

@@ -14,21 +14,7 @@ use netswitch_testkit::Ovs;
 use serde_json::{json, Value};
 
 fn plug(h: &Host, vm: &str, mac: &str, net: &str, dev: &str) -> (i32, String, String) {
-    h.netswitch(
-        &[
-            "--json",
-            "vnic",
-            "plug",
-            "--vm",
-            vm,
-            "--mac",
-            mac,
-            "--network",
-            net,
-            dev,
-        ],
-        None,
-    )
+    h.plug_vnic(vm, mac, net, &[dev])
 }
 
 fn list(h: &Host) -> Value {
@@ -246,22 +232,11 @@ fn two_vms_on_an_ovs_network_with_a_vlan() {
     ));
     let vm1 = h.vm("tap1", None, "198.51.100.1");
     let _vm2 = h.vm("tap2", None, "198.51.100.2");
-    let (code, out, err) = h.netswitch(
-        &[
-            "--json",
-            "vnic",
-            "plug",
-            "--vm",
-            "vm-1",
-            "--mac",
-            "52:54:00:00:00:01",
-            "--network",
-            "vmnet",
-            "--iface-id",
-            "port-1",
-            "tap1",
-        ],
-        None,
+    let (code, out, err) = h.plug_vnic(
+        "vm-1",
+        "52:54:00:00:00:01",
+        "vmnet",
+        &["--iface-id", "port-1", "tap1"],
     );
     assert_eq!(code, 0, "{err}{out}");
     let (code, _, err) = plug(&h, "vm-2", "52:54:00:00:00:02", "vmnet", "tap2");

@@ -51,20 +51,7 @@ fn a_switch_change_there_and_back_keeps_the_vnics_plugged() {
         ("tap1", "vm-1", "52:54:00:00:00:01"),
         ("tap2", "vm-2", "52:54:00:00:00:02"),
     ] {
-        let (code, _, err) = h.netswitch(
-            &[
-                "vnic",
-                "plug",
-                "--vm",
-                id,
-                "--mac",
-                mac,
-                "--network",
-                "vmnet",
-                tap,
-            ],
-            None,
-        );
+        let (code, _, err) = h.plug_vnic(id, mac, "vmnet", &[tap]);
         assert_eq!(code, 0, "{err}");
     }
     assert!(reaches(&vm1, "198.51.100.2", 30), "before");
@@ -176,20 +163,7 @@ fn a_setup_killed_after_a_rebuild_leaves_the_vnic_plugged() {
     h.use_ovs(&ovs);
     h.setup(no_check(json!({"vmnet": {"nic": "veth_a0"}})));
     let _vm1 = h.vm("tap1", None, "198.51.100.1");
-    let (code, _, err) = h.netswitch(
-        &[
-            "vnic",
-            "plug",
-            "--vm",
-            "vm-1",
-            "--mac",
-            "52:54:00:00:00:01",
-            "--network",
-            "vmnet",
-            "tap1",
-        ],
-        None,
-    );
+    let (code, _, err) = h.plug_vnic("vm-1", "52:54:00:00:00:01", "vmnet", &["tap1"]);
     assert_eq!(code, 0, "{err}");
     let to_ovs = no_check(json!({"vmnet": {"nic": "veth_a0", "switch": "ovs"}}));
     let killed_at = |h: &mut Host, point: &str| {
@@ -257,37 +231,14 @@ fn a_protected_vnic_sends_only_from_its_own_mac() {
     let vm1 = h.vm("tap1", None, "198.51.100.1");
     let _vm2 = h.vm("tap2", None, "198.51.100.2");
     vm1.ip(&["link", "set", "eth0", "address", "52:54:00:00:00:01"]);
-    let (code, _, err) = h.netswitch(
-        &[
-            "vnic",
-            "plug",
-            "--vm",
-            "vm-1",
-            "--mac",
-            "52:54:00:00:00:01",
-            "--network",
-            "vmnet",
-            "--mac-spoof",
-            "false",
-            "tap1",
-        ],
-        None,
+    let (code, _, err) = h.plug_vnic(
+        "vm-1",
+        "52:54:00:00:00:01",
+        "vmnet",
+        &["--mac-spoof", "false", "tap1"],
     );
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = h.netswitch(
-        &[
-            "vnic",
-            "plug",
-            "--vm",
-            "vm-2",
-            "--mac",
-            "52:54:00:00:00:02",
-            "--network",
-            "vmnet",
-            "tap2",
-        ],
-        None,
-    );
+    let (code, _, err) = h.plug_vnic("vm-2", "52:54:00:00:00:02", "vmnet", &["tap2"]);
     assert_eq!(code, 0, "{err}");
     // What an operator sees: the port locked, learning off, one static
     // entry for the vNIC's MAC.

@@ -13,21 +13,8 @@ use daemon::Daemon;
 use serde_json::{json, Value};
 
 fn plug_vf(h: &Host, vf: &str, net: &str, extra: &[&str]) -> (i32, String) {
-    let mut args = vec![
-        "--json",
-        "vnic",
-        "plug",
-        "--vm",
-        "vm-1",
-        "--mac",
-        "52:54:00:00:00:01",
-        "--network",
-        net,
-        "--vf",
-        vf,
-    ];
-    args.extend_from_slice(extra);
-    let (code, out, err) = h.netswitch(&args, None);
+    let rest = [&["--vf", vf][..], extra].concat();
+    let (code, out, err) = h.plug_vnic("vm-1", "52:54:00:00:00:01", net, &rest);
     (code, format!("{out}{err}"))
 }
 

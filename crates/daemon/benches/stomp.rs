@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use netswitch_engine::{Engine, SetupOptions};
 use netswitch_stomp::{Command as Cmd, Decoder, Frame, Item};
+use netswitch_testkit::pki::{Pki, CLIENT_EXT, SERVER_EXT};
 use netswitch_testkit::Netns;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -51,33 +52,13 @@ fn engine(state: &Path) -> Engine {
     Engine::new(state.join("lib"), state.join("resolv.conf"))
 }
 
-fn openssl(dir: &Path, args: &str) {
-    let ok = Command::new("openssl")
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl")
-        .success();
-    assert!(ok, "openssl {args}");
-}
-
 /// A CA, a server certificate for 127.0.0.1 and a client's.
-fn pki(dir: &Path) {
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
-    openssl(
-        dir,
-        &format!("req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=ca"),
-    );
-    std::fs::write(dir.join("server.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    for name in ["server", "client"] {
-        openssl(
-            dir,
-            &format!("req {ec} -keyout {name}.key -out {name}.csr -subj /CN={name}"),
-        );
-        openssl(dir, &format!("x509 -req -in {name}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -out {name}.pem -extfile {name}.ext"));
-    }
+fn pki() -> Pki {
+    let pki = Pki::new();
+    pki.ca("ca", "/CN=ca")
+        .issue("server", "ca", "/CN=server", SERVER_EXT, 2)
+        .issue("client", "ca", "/CN=client", CLIENT_EXT, 2);
+    pki
 }
 
 /// A TCP stream read through a big buffer: rustls reads at most 4 KiB
@@ -265,23 +246,22 @@ fn main() {
     let phases = std::env::var("NETSWITCH_BENCH_PHASES").unwrap_or_default();
     let ns = Netns::new();
     let state = tempfile::tempdir().unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = pki();
     std::fs::write(state.path().join("resolv.conf"), "nameserver 10.9.9.9\n").unwrap();
-    pki(dir.path());
     host(&ns, state.path(), nets, extra);
 
     let spec = format!(
         "{}:{}:{}",
         ns.name(),
         state.path().display(),
-        dir.path().display()
+        dir.dir().display()
     );
     let mut child: Child = Command::new(std::env::current_exe().unwrap())
         .env("NETSWITCH_BENCH_STOMP_DAEMON", spec)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let socket = dir.path().join("api.sock");
+    let socket = dir.dir().join("api.sock");
     let started = Instant::now();
     let unix = loop {
         if let Ok(s) = UnixStream::connect(&socket) {
@@ -295,7 +275,7 @@ fn main() {
     };
     let tcp = ns.run(|| TcpStream::connect("127.0.0.1:54321").unwrap());
     tcp.set_nodelay(true).unwrap();
-    let mut stomp = Stomp::connect(dir.path(), tcp);
+    let mut stomp = Stomp::connect(dir.dir(), tcp);
     let mut reader = unix.try_clone().unwrap();
     let mut writer = unix;
     let mut line: Vec<u8> = Vec::new();

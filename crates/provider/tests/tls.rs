@@ -10,8 +10,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{provider_with, Nb, Openstack, Running};
@@ -19,103 +18,29 @@ use serde_json::{json, Value};
 
 /// A CA, a server certificate for 127.0.0.1 (and an expired one), a
 /// client certificate, and a second CA nobody trusts.
-struct Pki {
-    dir: tempfile::TempDir,
-}
+struct Pki(netswitch_testkit::pki::Pki);
 
 impl Pki {
     fn new() -> Pki {
-        let pki = Pki {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
-        for ca in ["ca", "other-ca"] {
-            pki.run(&[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN=netswitch test {ca}"),
-            ]);
-        }
-        let server = "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n";
-        pki.issue("server", "ca", server, "30");
-        // notAfter = notBefore = now: expired a second later.
-        pki.issue("expired", "ca", server, "0");
-        pki.issue("client", "ca", "extendedKeyUsage=clientAuth\n", "30");
-        pki.issue(
-            "stranger",
-            "other-ca",
-            "extendedKeyUsage=clientAuth\n",
-            "30",
-        );
+        use netswitch_testkit::pki::{CLIENT_EXT, SERVER_EXT};
+        let pki = netswitch_testkit::pki::Pki::new();
+        pki.ca("ca", "/CN=netswitch test ca")
+            .ca("other-ca", "/CN=netswitch test other-ca")
+            .issue("server", "ca", "/CN=server", SERVER_EXT, 30)
+            // notAfter = notBefore = now: expired a second later.
+            .issue("expired", "ca", "/CN=expired", SERVER_EXT, 0)
+            .issue("client", "ca", "/CN=client", CLIENT_EXT, 30)
+            .issue("stranger", "other-ca", "/CN=stranger", CLIENT_EXT, 30);
         std::thread::sleep(Duration::from_millis(1100));
-        pki
+        Pki(pki)
     }
 
-    fn run(&self, args: &[&str]) {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(self.dir.path())
-            .output()
-            .expect("openssl");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    fn issue(&self, name: &str, ca: &str, ext: &str, days: &str) {
-        std::fs::write(self.path(&format!("{name}.ext")), ext).expect("ext");
-        self.run(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        self.run(&[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{name}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            days,
-            "-extfile",
-            &format!("{name}.ext"),
-            "-out",
-            &format!("{name}.pem"),
-        ]);
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+    fn path(&self, name: &str) -> String {
+        self.0.path(name)
     }
 
     fn arg(&self, opt: &str, name: &str) -> String {
-        format!("--{opt}={}", self.path(name).display())
+        format!("--{opt}={}", self.path(name))
     }
 
     /// Config keys serving `name`.pem on both listeners.

@@ -15,6 +15,7 @@ pub mod netdevsim;
 pub mod ovn;
 pub mod ovs;
 pub mod ovsdb_cluster;
+pub mod pki;
 
 pub use ovn::{Central, Chassis, Controller};
 pub use ovs::Ovs;

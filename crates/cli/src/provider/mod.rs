@@ -17,11 +17,12 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use netswitch_neutron_client::{Client, Credentials, Settings, Version};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::args::Global;
 use crate::failure::Failure;
 use crate::out;
+pub(crate) use crate::verbs::say;
 use store::{check_name, External, Provider, Secret, Store};
 
 /// `provider`'s verbs.
@@ -362,17 +363,4 @@ fn table(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> String {
         t.add_row(r);
     }
     format!("{t}\n")
-}
-
-/// A success: the message, or with `--json` the status and `extra`.
-pub fn say(as_json: bool, message: &str, extra: Value) {
-    if as_json {
-        let mut doc = json!({"status": {"code": 0, "message": message}});
-        if let (Some(o), Value::Object(e)) = (doc.as_object_mut(), extra) {
-            o.extend(e);
-        }
-        out::line(&doc.to_string());
-    } else {
-        out::line(message);
-    }
 }

@@ -96,6 +96,29 @@ impl Host {
         )
     }
 
+    /// `netswitch --json vnic plug --vm VM --mac MAC --network NET` and
+    /// then `rest` (the device, `--vf PF:N`, more flags).
+    pub fn plug_vnic(
+        &self,
+        vm: &str,
+        mac: &str,
+        net: &str,
+        rest: &[&str],
+    ) -> (i32, String, String) {
+        let args = [
+            "--json",
+            "vnic",
+            "plug",
+            "--vm",
+            vm,
+            "--mac",
+            mac,
+            "--network",
+            net,
+        ];
+        self.netswitch(&[&args[..], rest].concat(), None)
+    }
+
     /// Applies a request and insists it succeeds.
     pub fn setup(&self, req: Value) {
         let (code, out, err) = self.netswitch(&["setup", "-"], Some(&req));
