@@ -17,17 +17,7 @@ pub fn vnic_id(vm: &str, mac: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, &name);
     let mut b = [0u8; 16];
     b.copy_from_slice(&d.as_ref()[..16]);
-    b[6] = (b[6] & 0x0f) | 0x50;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
+    netswitch_ovsdb::Uuid::from_bytes(b, 5).0
 }
 
 #[cfg(test)]

@@ -29,6 +29,24 @@ impl Uuid {
     pub fn to_json(&self) -> Value {
         json!(["uuid", self.0])
     }
+
+    /// The UUID of 16 bytes (random ones, or a name's hash) stamped with
+    /// `version` and RFC 9562's variant, in its hyphenated text form. The
+    /// one place netswitch writes a UUID: the chassis name, Neutron ids and
+    /// vNIC ids all come through here.
+    pub fn from_bytes(mut b: [u8; 16], version: u8) -> Uuid {
+        b[6] = (b[6] & 0x0f) | (version << 4);
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        Uuid(format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        ))
+    }
 }
 
 impl fmt::Display for Uuid {

@@ -18,18 +18,7 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 /// A random UUID, version 4 (RFC 9562 §5.4).
 pub fn uuid4() -> String {
-    let mut b = random_bytes::<16>();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    netswitch_ovsdb::Uuid::from_bytes(random_bytes::<16>(), 4).0
 }
 
 /// A token: 32 hex digits.

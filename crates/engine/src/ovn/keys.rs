@@ -81,17 +81,7 @@ pub fn random_uuid() -> String {
             .unwrap_or(0);
         b = (t ^ (u128::from(std::process::id()) << 96)).to_be_bytes();
     }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    netswitch_ovsdb::Uuid::from_bytes(b, 4).0
 }
 
 /// The root-row mutations that set `keys` (each replacing its value).
