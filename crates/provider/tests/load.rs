@@ -136,20 +136,7 @@ fn fuzzed(g: &mut Gen, token: &str) -> (String, String, Option<String>, Vec<u8>)
         Some("nope".into()),
         Some(String::new()),
     ];
-    let junk = [
-        json!(null),
-        json!(-1),
-        json!("x"),
-        json!([]),
-        json!({}),
-        json!(1e308),
-        json!("10.0.0.0/33"),
-        json!({"a": [1, {"b": null}]}),
-        json!("\u{0}\u{7f}"),
-        json!(true),
-        json!("52:54:00:zz:00:01"),
-        json!([{"subnet_id": 7}]),
-    ];
+    let junk = common::junk();
     let keys = [
         "name",
         "network_id",

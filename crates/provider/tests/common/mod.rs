@@ -441,3 +441,21 @@ impl Openstack {
             .unwrap_or_else(|e| panic!("openstack {args:?} failed: {e}"))
     }
 }
+
+/// Values no attribute takes, for fuzzing bodies.
+pub fn junk() -> Vec<Value> {
+    vec![
+        json!(null),
+        json!(-1),
+        json!("x"),
+        json!([]),
+        json!({}),
+        json!(1e308),
+        json!("10.0.0.0/33"),
+        json!({"a": [1, {"b": null}]}),
+        json!("\u{0}\u{7f}"),
+        json!(true),
+        json!("52:54:00:zz:00:01"),
+        json!([{"subnet_id": 7}]),
+    ]
+}
