@@ -187,29 +187,40 @@ fn random_kills_during_setups_leave_the_old_or_the_new_state() {
 
     let states = [&empty, &full];
     let mut at = 0usize; // index into states
-    let (mut stayed, mut moved, mut finished) = (0, 0, 0);
-    let (mut rolled_back, mut rolled_forward) = (0, 0);
+    let mut tally = Tally::default();
+    // A kill's delay is drawn from [0, window × scale]. How much of a setup
+    // that window covers depends on the machine's load (start-up, the
+    // measured setups against these ones), so the scale adapts: it grows
+    // while few kills land after the commit (the new state) and shrinks
+    // while few hit a transaction, and the run goes on past `kills` (up to
+    // four times) until both kinds have happened often enough.
+    let mut scale = 1.0f64;
     let started = Instant::now();
-    for i in 0..kills {
+    let mut i = 0u32;
+    while i < kills || (!tally.enough() && i < kills * 4) {
+        if i > 0 && i % 50 == 0 {
+            scale = tally.rescale(scale, i);
+        }
         let req = if at == 0 { to_full() } else { to_empty() };
-        let delay = Duration::from_micros(rng.next() % (window[at].as_micros() as u64 + 1));
+        let span = (window[at].as_micros() as f64 * scale) as u64;
+        let delay = Duration::from_micros(rng.next() % (span + 1));
         let mut child = spawn_setup(&h, &req, &[], &[]);
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL
         let status = child.wait().unwrap();
         if status.success() {
-            finished += 1;
+            tally.finished += 1;
         }
         match recover_how(&h) {
             Found::Nothing => {}
-            Found::RolledBack => rolled_back += 1,
-            Found::Finished => rolled_forward += 1,
+            Found::RolledBack => tally.rolled_back += 1,
+            Found::Finished => tally.rolled_forward += 1,
         }
         let now = state(&h);
         if &now == states[at] {
-            stayed += 1;
+            tally.stayed += 1;
         } else if &now == states[1 - at] {
-            moved += 1;
+            tally.moved += 1;
             at = 1 - at;
         } else {
             panic!(
@@ -219,9 +230,18 @@ fn random_kills_during_setups_leave_the_old_or_the_new_state() {
                 diff(states[1 - at], &now)
             );
         }
+        i += 1;
     }
+    let Tally {
+        stayed,
+        moved,
+        finished,
+        rolled_back,
+        rolled_forward,
+    } = tally;
     eprintln!(
-        "crash test: {kills} kills in {} s: {stayed} left the old state, {moved} the new; \
+        "crash test: {i} kills in {} s (window scale at the end {scale:.2}): \
+         {stayed} left the old state, {moved} the new; \
          recoveries: {rolled_back} rolled back, {rolled_forward} finished; \
          {finished} setups exited before their kill",
         started.elapsed().as_secs()
@@ -233,6 +253,37 @@ fn random_kills_during_setups_leave_the_old_or_the_new_state() {
         "only {rolled_back} kills hit a transaction"
     );
     assert!(stayed >= 10 && moved >= 10, "{stayed} old, {moved} new");
+}
+
+/// What the random kills found.
+#[derive(Default)]
+struct Tally {
+    stayed: u32,
+    moved: u32,
+    finished: u32,
+    rolled_back: u32,
+    rolled_forward: u32,
+}
+
+impl Tally {
+    /// Both outcomes and kills inside transactions, each at least 10 times.
+    fn enough(&self) -> bool {
+        self.stayed >= 10 && self.moved >= 10 && self.rolled_back >= 10
+    }
+
+    /// The next window scale after `kills` kills: wider while under a
+    /// tenth of them reached the new state, narrower while under a tenth
+    /// hit a transaction.
+    fn rescale(&self, scale: f64, kills: u32) -> f64 {
+        let tenth = kills / 10;
+        if self.moved < tenth {
+            scale * 1.5
+        } else if self.rolled_back < tenth {
+            scale * 0.75
+        } else {
+            scale
+        }
+    }
 }
 
 #[test]
