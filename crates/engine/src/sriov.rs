@@ -110,10 +110,18 @@ fn find_pf_why(
     })
 }
 
-/// The netdevs of `pf`'s VFs, by the parents map (any namespace) and
-/// sysfs (this one).
-fn vf_netdevs(sysfs: &Sysfs, parents: &BTreeMap<String, Parent>, pf: &Pf) -> Vec<String> {
-    let vfs = sysfs.vfs(&pf.dir);
+/// The netdevs of `pf`'s VFs (only VF `only` when given), by the parents
+/// map (any namespace) and sysfs (this one).
+fn vf_netdevs(
+    sysfs: &Sysfs,
+    parents: &BTreeMap<String, Parent>,
+    pf: &Pf,
+    only: Option<u32>,
+) -> Vec<String> {
+    let mut vfs = sysfs.vfs(&pf.dir);
+    if let Some(n) = only {
+        vfs = vfs.into_iter().skip(n as usize).take(1).collect();
+    }
     let mut out: Vec<String> = parents
         .iter()
         .filter(|(_, p)| p.bus == "pci" && vfs.contains(&p.name))
@@ -196,7 +204,7 @@ impl crate::Engine {
         parents: &BTreeMap<String, Parent>,
         pf: &Pf,
     ) -> Result<(), EngineError> {
-        let vfs = vf_netdevs(sysfs, parents, pf);
+        let vfs = vf_netdevs(sysfs, parents, pf, None);
         let vnics = self.vnics()?;
         let mut users = vf_users(&self.running()?, vnics.keys(), &vfs);
         // vNICs that are VFs of this PF (vnic plug --vf): the count change
@@ -331,6 +339,38 @@ pub(crate) fn resolve_vf(host: &HostState, at: &VfRef) -> Result<VfRef, (Code, S
     })
 }
 
+/// What uses VF `at`'s own netdev, when the driver made one: a network's
+/// nic, a bond slave, a vNIC's device. A VM handed that VF would take the
+/// netdev's traffic from under them, so a vNIC on it is refused.
+pub(crate) fn vf_netdev_users<'a>(
+    host: &HostState,
+    at: &VfRef,
+    running: &netswitch_model::config::Config,
+    vnic_devices: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    one_vf_users(&Sysfs::default(), &parents(host), at, running, vnic_devices)
+}
+
+fn one_vf_users<'a>(
+    sysfs: &Sysfs,
+    parents: &BTreeMap<String, Parent>,
+    at: &VfRef,
+    running: &netswitch_model::config::Config,
+    vnic_devices: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    let Ok(pf) = find_pf_why(sysfs, parents, &at.pf) else {
+        return Vec::new();
+    };
+    let netdevs = vf_netdevs(sysfs, parents, &pf, Some(at.vf));
+    if netdevs.is_empty() {
+        return Vec::new();
+    }
+    vf_users(running, vnic_devices, &netdevs)
+        .into_iter()
+        .map(|u| format!("{u} (on its netdev {})", netdevs.join(", ")))
+        .collect()
+}
+
 impl crate::Engine {
     /// Sets VF settings (MAC, VLAN, spoofchk, trust, link state) on the PF
     /// by netlink and answers what the PF reports back for that VF. For a
@@ -414,6 +454,60 @@ mod tests {
             ["network vmnet", "bond bond0", "vNIC eth1v2"]
         );
         assert!(vf_users(&c, vnics.iter(), &["eth9v0".to_string()]).is_empty());
+    }
+
+    /// A fake sysfs: PF 0000:03:00.0 (eth1) whose VF 1 (0000:03:02.1) is
+    /// the netdev eth1v1, VF 0 without one (as netdevsim's).
+    fn sysfs_tree() -> tempfile::TempDir {
+        use std::os::unix::fs::symlink;
+        let t = tempfile::tempdir().unwrap();
+        let pci = t.path().join("bus/pci/devices");
+        let pf = pci.join("0000:03:00.0");
+        std::fs::create_dir_all(pf.join("net/eth1")).unwrap();
+        std::fs::write(pf.join("sriov_numvfs"), "2\n").unwrap();
+        for (n, addr) in ["0000:03:02.0", "0000:03:02.1"].iter().enumerate() {
+            std::fs::create_dir_all(pci.join(addr)).unwrap();
+            symlink(format!("../{addr}"), pf.join(format!("virtfn{n}"))).unwrap();
+        }
+        std::fs::create_dir_all(pci.join("0000:03:02.1/net/eth1v1")).unwrap();
+        t
+    }
+
+    #[test]
+    fn a_vf_whose_netdev_carries_a_network_is_used() {
+        let t = sysfs_tree();
+        let sysfs = Sysfs::new(t.path());
+        let parents: BTreeMap<String, Parent> = [(
+            "eth1".to_string(),
+            Parent {
+                bus: "pci".into(),
+                name: "0000:03:00.0".into(),
+            },
+        )]
+        .into();
+        let mut c = Config::default();
+        c.networks.insert(
+            "vmnet".into(),
+            NetAttrs {
+                nic: Some("eth1v1".into()),
+                ..NetAttrs::default()
+            },
+        );
+        let vf = |vf| VfRef {
+            pf: "eth1".into(),
+            vf,
+        };
+        let none: [String; 0] = [];
+        assert_eq!(
+            one_vf_users(&sysfs, &parents, &vf(1), &c, none.iter()),
+            ["network vmnet (on its netdev eth1v1)"]
+        );
+        assert!(one_vf_users(&sysfs, &parents, &vf(0), &c, none.iter()).is_empty());
+        let tap = ["eth1v1".to_string()];
+        assert_eq!(
+            one_vf_users(&sysfs, &parents, &vf(1), &Config::default(), tap.iter()),
+            ["vNIC eth1v1 (on its netdev eth1v1)"]
+        );
     }
 
     #[test]

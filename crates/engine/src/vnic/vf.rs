@@ -21,7 +21,7 @@ use netswitch_sriov::{LinkState, VfSettings};
 use tracing::info;
 
 use super::{backend, refuse, Plugged, Target, Vnic};
-use crate::sriov::{resolve_vf, VfRef};
+use crate::sriov::{resolve_vf, vf_netdev_users, VfRef};
 use crate::EngineError;
 
 /// `Plugged::switch` of a vNIC on a VF.
@@ -115,7 +115,7 @@ impl crate::Engine {
     /// changed: 21 for a malformed `vf` or an attribute a VF cannot have,
     /// 27 for no such network, 21 for a network without a nic, 23 for a
     /// PF that is none here, 21 for a VF beyond its count, 24 for a VF
-    /// another vNIC is.
+    /// another vNIC is or whose netdev a network, bond or vNIC uses.
     pub(super) fn plug_vf(&self, v: &Vnic) -> Result<Plugged, EngineError> {
         let asked = check_vf_shape(v)?;
         let _lock = self.lock()?;
@@ -136,7 +136,17 @@ impl crate::Engine {
             mtu: 0,
             vf_info: None,
         };
-        let kept = self.vnics()?.remove(&key);
+        let mut vnics = self.vnics()?;
+        let users = vf_netdev_users(&host, &at, &running, vnics.keys());
+        if !users.is_empty() {
+            return Err(refuse(
+                Code::UsedNic,
+                &key,
+                "vf",
+                format!("its netdev is in use: {}", users.join(", ")),
+            ));
+        }
+        let kept = vnics.remove(&key);
         if let Some(k) = kept.as_ref().filter(|k| k.vnic != plugged.vnic) {
             return Err(refuse(
                 Code::UsedNic,
