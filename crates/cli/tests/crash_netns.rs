@@ -198,7 +198,7 @@ fn random_kills_during_setups_leave_the_old_or_the_new_state() {
     let started = Instant::now();
     let mut i = 0u32;
     while i < kills || (!tally.enough() && i < kills * 4) {
-        if i > 0 && i % 50 == 0 {
+        if i > 0 && i.is_multiple_of(50) {
             scale = tally.rescale(scale, i);
         }
         let req = if at == 0 { to_full() } else { to_empty() };
