@@ -25,6 +25,7 @@ use netswitch_testkit::Central;
 use serde_json::{json, Value};
 
 const MAC1: &str = "52:54:00:00:03:01";
+const MAC2: &str = "52:54:00:00:03:02";
 
 /// The daemon of the chassis' host, on its OVS.
 fn start(c: &Chassis) -> Daemon {
@@ -175,6 +176,8 @@ fn providers_networks_and_provider_vnics_over_the_daemon() {
     assert_eq!(caps(&d)["externalNetworks"], json!({"red": e}));
 
     plug_and_unplug(&c, &p, &d, &central);
+    drop(d);
+    let d = crashed_plug_is_finished(&c, &p);
 
     // Forgotten, then the provider removed with its files.
     call(&d, "Host.unimportNetwork", json!({"network": "red"}));
@@ -324,4 +327,42 @@ fn mutating_calls_wait_for_no_one(c: &Chassis, d: &Daemon) {
     });
     assert!(!c.h.state.path().join("lib/providers/other.json").exists());
     assert_eq!(on_br_int(c), ["tap1"]);
+}
+
+/// A daemon killed in a provider plug after the provider made the port:
+/// the next daemon's plug of the same vNIC takes that port, no second one,
+/// and its unplug gives it back. The daemon that finished it is returned.
+fn crashed_plug_is_finished(c: &Chassis, p: &fixture::Provider) -> Daemon {
+    let _vm = c.h.vm("tap2", Some(MAC2), "10.0.1.12");
+    let vnic2 = vnic_id("vm-2", MAC2);
+    // The daemon inherits the variable; this test binary runs one test.
+    std::env::set_var("NETSWITCH_TEST_CRASH_AT", "provider-port-created");
+    let mut crashing = start(c);
+    std::env::remove_var("NETSWITCH_TEST_CRASH_AT");
+    let died = crashing
+        .client()
+        .call("Host.plugVnic", plug_params("tap2", "vm-2", MAC2));
+    assert!(died.is_err(), "{died:?}");
+    // Its socket closes a moment before it is reaped.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while crashing.alive() {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon went on past its crash point"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(crashing);
+    assert_eq!(p.ports_of(&c.h, &vnic2).len(), 1, "the crashed plug's port");
+    assert!(on_br_int(c).is_empty());
+    let d = start(c);
+    let redo = call(&d, "Host.plugVnic", plug_params("tap2", "vm-2", MAC2));
+    assert_eq!(redo["created"], false, "{redo}");
+    let ports = p.ports_of(&c.h, &vnic2);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    assert_eq!(redo["providerPort"]["portId"], ports[0]["id"]);
+    assert_eq!(on_br_int(c), ["tap2"]);
+    call(&d, "Host.unplugVnic", json!({"device": "tap2"}));
+    assert!(p.ports_of(&c.h, &vnic2).is_empty());
+    d
 }
