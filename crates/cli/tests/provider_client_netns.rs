@@ -10,104 +10,21 @@
 mod common;
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/provider.rs"]
+mod fixture;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::time::Duration;
 
 use common::Host;
-use netswitch_neutron_client::http::Transport;
-use netswitch_neutron_client::url::Url;
-use netswitch_neutron_client::{keystone, vnic_id, Credentials, Version};
+use fixture::{chassis, ok, on_br_int, provider, PASSWORD, USER};
+use netswitch_neutron_client::vnic_id;
 use netswitch_testkit::pki::{Pki, SERVER_EXT};
-use netswitch_testkit::{Central, Controller, Ovs};
-use serde_json::{json, Value};
+use netswitch_testkit::Central;
+use serde_json::json;
 
-const USER: &str = "admin";
-const PASSWORD: &str = "pa ss";
 const MAC1: &str = "52:54:00:00:02:01";
 const MAC2: &str = "52:54:00:00:02:02";
-
-/// The provider, serving inside `h`'s namespace on loopback.
-struct Provider {
-    keystone: SocketAddr,
-    neutron: SocketAddr,
-}
-
-fn provider(h: &Host, central: &Central) -> Provider {
-    let text = json!({
-        "keystone_listen": "127.0.0.1:0",
-        "neutron_listen": "127.0.0.1:0",
-        "nb_remotes": [central.nb()],
-        "users": {USER: PASSWORD},
-    })
-    .to_string();
-    let config = netswitch_provider::Config::parse(&text).expect("config");
-    let p =
-        h.ns.run(|| netswitch_provider::Provider::start(config).expect("provider starts"));
-    let (keystone, neutron) = p.addrs();
-    // Serves until the test process ends; its sockets are the namespace's.
-    std::thread::spawn(move || p.serve());
-    Provider { keystone, neutron }
-}
-
-impl Provider {
-    fn v3(&self) -> String {
-        format!("http://{}/v3", self.keystone)
-    }
-
-    /// A Neutron call with a fresh admin token (from inside the namespace).
-    fn api(&self, h: &Host, method: &str, tail: &str, body: Option<Value>) -> (u16, Value) {
-        let creds = Credentials {
-            auth_url: self.v3(),
-            version: Version::V3,
-            username: USER.into(),
-            password: PASSWORD.into(),
-            project: Some("admin".into()),
-            domain: "Default".into(),
-        };
-        let url = Url::parse(&format!("http://{}", self.neutron)).unwrap();
-        h.ns.run(|| {
-            let t = Transport::new(None, Duration::from_secs(60));
-            let token = keystone::authenticate(&t, &creds).expect("token");
-            let bytes = body.map(|b| b.to_string().into_bytes());
-            let a = t
-                .send(
-                    &url,
-                    method,
-                    &format!("/v2.0{tail}"),
-                    &[("X-Auth-Token", &token.id)],
-                    bytes.as_deref(),
-                )
-                .expect("neutron answers");
-            let v = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
-            (a.status, v)
-        })
-    }
-
-    /// Creates network `name` with a /24 subnet; its id.
-    fn network(&self, h: &Host, name: &str, cidr: &str) -> String {
-        let (st, v) = self.api(
-            h,
-            "POST",
-            "/networks",
-            Some(json!({"network": {"name": name}})),
-        );
-        assert_eq!(st, 201, "{v}");
-        let id = v["network"]["id"].as_str().unwrap().to_string();
-        let sub = json!({"subnet": {"network_id": id, "cidr": cidr, "ip_version": 4}});
-        let (st, v) = self.api(h, "POST", "/subnets", Some(sub));
-        assert_eq!(st, 201, "{v}");
-        id
-    }
-
-    /// The ports whose device_id is `dev`.
-    fn ports_of(&self, h: &Host, dev: &str) -> Vec<Value> {
-        let (st, v) = self.api(h, "GET", &format!("/ports?device_id={dev}"), None);
-        assert_eq!(st, 200, "{v}");
-        v["ports"].as_array().unwrap().clone()
-    }
-}
 
 /// A server in `h`'s namespace that answers plain HTTP to anything (what
 /// an https URL pointing at an http port meets).
@@ -210,11 +127,6 @@ fn add(h: &Host, name: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["--json", "provider", "add", name, "--user", USER];
     args.extend_from_slice(extra);
     h.netswitch(&args, None)
-}
-
-fn ok(r: (i32, String, String)) -> Value {
-    assert_eq!(r.0, 0, "{}{}", r.1, r.2);
-    serde_json::from_str(&r.1).unwrap_or_else(|e| panic!("{e}: {}", r.1))
 }
 
 #[test]
@@ -406,37 +318,6 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
     assert!(!lib.join("providers/p2.secret").exists());
 }
 
-/// A chassis: the host namespace with its OVS and ovn-controller. Fields
-/// drop in order: controller, OVS, host.
-struct Chassis {
-    ctl: Controller,
-    ovs: Ovs,
-    h: Host,
-}
-
-fn chassis(central: &Central) -> Chassis {
-    let mut h = Host::new();
-    let ovs = Ovs::start(&h.ns);
-    h.use_ovs(&ovs);
-    let ctl = Controller::start(&h.ns, &ovs);
-    let sb = central.sb();
-    ok(h.netswitch(
-        &[
-            "--json",
-            "ovn",
-            "configure",
-            "--remote",
-            &sb,
-            "--encap-ip",
-            "192.0.2.10",
-            "--system-id",
-            "chassis-1",
-        ],
-        None,
-    ));
-    Chassis { ctl, ovs, h }
-}
-
 fn plug(
     h: &Host,
     provider: &str,
@@ -464,14 +345,6 @@ fn plug(
         ],
         None,
     )
-}
-
-fn on_br_int(c: &Chassis) -> Vec<String> {
-    c.ovs
-        .vsctl(&["list-ports", "br-int"])
-        .lines()
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

@@ -220,8 +220,11 @@ fn foreign_or_missing_certificates_are_refused_and_a_reader_may_not_change_the_h
     // changes no, with the code and who is asking.
     let req =
         json!({"networks": {"net_r": {"nic": "veth_b0"}}, "options": {"connectivityCheck": false}});
+    let provider = json!({"name": "p", "authUrl": "http://127.0.0.1:1/v3", "user": "u",
+        "password": "x"});
     let job = json!({"requests": [rpc(1, "Host.getNetworkCapabilities", json!({})),
-        rpc(2, "Host.setupNetworks", req)]});
+        rpc(2, "Host.setupNetworks", req), rpc(3, "Host.getProviders", json!({})),
+        rpc(4, "Host.addProvider", provider)]});
     let v = engine(&host, &py, &pki, "reader", job);
     assert!(v["answers"][0]["result"]["networks"].is_object(), "{v}");
     let e = &v["answers"][1]["error"];
@@ -231,6 +234,10 @@ fn foreign_or_missing_certificates_are_refused_and_a_reader_may_not_change_the_h
         "{v}"
     );
     assert!(host.link("net_r").is_none());
+    // The provider client's methods alike.
+    assert_eq!(v["answers"][2]["result"]["providers"], json!([]), "{v}");
+    assert_eq!(v["answers"][3]["error"]["code"], -32001, "{v}");
+    assert!(!host.state.path().join("lib/providers").exists());
 }
 
 /// A client that promised heart-beats every second and went silent is

@@ -25,6 +25,7 @@ mod lldp_tx;
 mod methods;
 mod mirror;
 mod ovn;
+mod provider;
 mod registry;
 mod rpc;
 pub mod server;

@@ -53,6 +53,7 @@ pub(crate) fn registry() -> Registry {
     crate::sriov::register(&mut r);
     crate::lldp_tx::register(&mut r);
     crate::ovn::register(&mut r);
+    crate::provider::register(&mut r);
     r
 }
 

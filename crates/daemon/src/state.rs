@@ -33,6 +33,9 @@ struct CapsKey {
     configs: ConfigKey,
     nameservers: Vec<String>,
     ipv6: bool,
+    /// When the imported networks last changed (the provider verbs of the
+    /// CLI write them without the daemon).
+    externals: Option<std::time::SystemTime>,
 }
 
 /// The last caps answer, serialized, with what it was made of. A call
@@ -105,6 +108,17 @@ impl Daemon {
         )
     }
 
+    /// The modification time of the imported networks' directory (a file
+    /// renamed in or removed moves it).
+    fn externals_changed(&self) -> Option<std::time::SystemTime> {
+        let dir = self
+            .engine
+            .store
+            .root()
+            .join(netswitch_engine::external::DIR);
+        fs::metadata(dir).and_then(|m| m.modified()).ok()
+    }
+
     /// Running and persistent config, read again only when a save moved
     /// one of the symlinks; with the key they were read under.
     fn configs(&self) -> Result<(ConfigKey, Arc<(Config, Config)>), EngineError> {
@@ -139,6 +153,7 @@ impl Daemon {
             configs: self.config_key(),
             nameservers,
             ipv6,
+            externals: self.externals_changed(),
         };
         if let Some(hit) = cache.as_ref().filter(|c| c.key == key) {
             return Ok(hit.answer.clone());
@@ -159,6 +174,7 @@ impl Daemon {
         self.engine.add_mirror_reports(&mut caps, &host)?;
         self.engine.sriov_caps(&mut caps, &host);
         self.engine.fill_ovn_caps(&mut caps);
+        caps.external_networks = netswitch_engine::external::read(self.engine.store.root());
         // Sized as the last answer, so the buffer is not grown (and
         // copied) by doubling to twice what it needs.
         let mut answer = Vec::with_capacity(last_len + last_len / 16 + 4096);
@@ -173,6 +189,7 @@ impl Daemon {
                 configs: configs_key,
                 nameservers: ctx.nameservers,
                 ipv6,
+                externals: key.externals,
             },
             answer: answer.clone(),
         });

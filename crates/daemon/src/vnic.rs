@@ -1,5 +1,6 @@
 //! The vNIC methods: `Host.plugVnic`, `Host.unplugVnic` (both take the
-//! host for themselves, as setups do) and `Host.listVnics`.
+//! host for themselves, as setups do) and `Host.listVnics`. A vNIC with a
+//! `provider`, and the unplug of one, go to [`crate::provider`].
 
 use netswitch_engine::vnic::{Target, Vnic};
 use serde_json::{json, Value};
@@ -37,6 +38,9 @@ fn plug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
     let v = param(&params, "vnic", 0)
         .cloned()
         .ok_or_else(|| bad("Host.plugVnic: missing vnic"))?;
+    if v.get("provider").is_some() {
+        return crate::provider::plug(d, v, &params);
+    }
     let vnic: Vnic = serde_json::from_value(v).map_err(|e| bad(format!("vnic: {e}")))?;
     let result = d.engine.plug_vnic(&vnic);
     d.forget_caps();
@@ -58,6 +62,9 @@ fn unplug(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
         (None, Some(vm_id), Some(mac)) => Target::Vm { vm_id, mac },
         _ => return Err(bad("Host.unplugVnic: give device, or vmId and mac")),
     };
+    if let Some(answer) = crate::provider::unplug(d, &target)? {
+        return Ok(answer);
+    }
     let result = d.engine.unplug_vnic(&target);
     d.forget_caps();
     let p = result?;

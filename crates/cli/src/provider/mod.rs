@@ -1,29 +1,26 @@
 //! `netswitch provider`: the engine side of an external network provider
-//! (docs/api.md §11). Providers are recorded in the state directory
-//! ([`store`]); `test` and `networks` ask the provider through
-//! `netswitch-neutron-client`; `import` makes one of its networks a VM
-//! network of this host; `vnic plug --provider` ([`plug`]) allocates
-//! ports from it.
+//! (docs/api.md §11), as CLI verbs over `netswitch-provider-client` (which
+//! the daemon's `Host.*Provider*` methods share). Providers are recorded in
+//! the state directory; `test` and `networks` ask the provider; `import`
+//! makes one of its networks a VM network of this host; `vnic plug
+//! --provider` ([`plug`]) allocates ports from it.
 //!
-//! These verbs talk to the provider from this process (the daemon never
-//! does), inside `--netns` when given: the provider is reached from the
-//! host's network namespace.
+//! These verbs talk to the provider from this process, inside `--netns`
+//! when given (the provider is reached from the host's network namespace),
+//! whether or not a daemon runs.
 
 pub mod plug;
-pub mod store;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use netswitch_neutron_client::{Client, Credentials, Settings, Version};
+use netswitch_provider_client::{ops, AddRequest, Store};
 use serde_json::json;
 
 use crate::args::Global;
 use crate::failure::Failure;
 use crate::out;
 pub(crate) use crate::verbs::say;
-use store::{check_name, External, Provider, Secret, Store};
 
 /// `provider`'s verbs.
 #[derive(Subcommand, Debug)]
@@ -123,75 +120,26 @@ pub fn enter(g: &Global) -> Result<(), Failure> {
     Ok(())
 }
 
-impl From<netswitch_neutron_client::Error> for Failure {
-    fn from(e: netswitch_neutron_client::Error) -> Self {
-        Failure::new(e.code(), e.to_string())
+impl From<netswitch_provider_client::Error> for Failure {
+    fn from(e: netswitch_provider_client::Error) -> Self {
+        Failure::new(e.code, e.message)
     }
-}
-
-/// A client of the recorded provider `name`.
-pub fn client(store: &Store, name: &str) -> Result<Client, Failure> {
-    let p = store.provider(name)?;
-    let s = store.secret(name)?;
-    let settings = Settings {
-        credentials: Credentials {
-            auth_url: p.auth_url.clone(),
-            version: p.keystone_version,
-            username: p.username.clone(),
-            password: s.password,
-            project: p.project.clone(),
-            domain: "Default".into(),
-        },
-        url: p.url.clone(),
-        region: p.region.clone(),
-        ca_file: p.ca_file.clone(),
-        timeout: Duration::from_secs(30),
-    };
-    Client::new(settings).map_err(|e| Failure::new(e.code(), format!("provider {name}: {e}")))
-}
-
-/// Tags a provider error with the provider's name.
-pub fn at(name: &str) -> impl Fn(netswitch_neutron_client::Error) -> Failure + '_ {
-    move |e| Failure::new(e.code(), format!("provider {name}: {e}"))
 }
 
 fn add(store: &Store, as_json: bool, a: &AddArgs) -> Result<(), Failure> {
-    check_name("provider", &a.name)?;
-    let version = match &a.keystone_version {
-        Some(v) => Version::parse(v).unwrap_or(Version::V3),
-        None => Version::of_url(&a.auth_url),
-    };
-    let p = Provider {
+    let req = AddRequest {
         name: a.name.clone(),
         url: a.url.clone(),
         auth_url: a.auth_url.clone(),
-        keystone_version: version,
-        username: a.user.clone(),
-        project: a.tenant.clone(),
+        keystone_version: a.keystone_version.clone(),
+        user: a.user.clone(),
+        password: a.password.clone(),
+        tenant: a.tenant.clone(),
         region: a.region.clone(),
-        ca_file: a.ca.clone(),
+        ca: a.ca.clone(),
         read_only: a.read_only,
     };
-    if a.user.is_empty() {
-        return Err(Failure::new(
-            21,
-            format!("provider {}: user: empty", a.name),
-        ));
-    }
-    // The URLs are checked before anything is written.
-    let url_check = |u: &str, what: &str| {
-        netswitch_neutron_client::url::Url::parse(u)
-            .map(|_| ())
-            .map_err(|e| Failure::new(21, format!("provider {}: {what}: {e}", a.name)))
-    };
-    url_check(&a.auth_url, "authUrl")?;
-    if let Some(u) = &a.url {
-        url_check(u, "url")?;
-    }
-    let secret = Secret {
-        password: a.password.clone(),
-    };
-    store.save_provider(&p, &secret)?;
+    let p = ops::add(store, &req)?;
     say(
         as_json,
         &format!("provider {} recorded", a.name),
@@ -231,51 +179,27 @@ fn list(store: &Store, as_json: bool) -> Result<(), Failure> {
 }
 
 fn test(store: &Store, as_json: bool, name: &str) -> Result<(), Failure> {
-    let mut c = client(store, name)?;
-    c.token().map_err(at(name))?;
-    let url = c.neutron_url().map_err(at(name))?;
-    let nets = c.networks().map_err(at(name))?;
+    let t = ops::test(store, name)?;
     let message = format!(
         "provider {name}: authenticated; {} networks at {}",
-        nets.len(),
-        url.join("")
+        t.networks, t.url
     );
     say(
         as_json,
         &message,
-        json!({"provider": name, "networks": nets.len(), "url": url.join("")}),
+        json!({"provider": name, "networks": t.networks, "url": t.url}),
     );
     Ok(())
 }
 
 fn remove(store: &Store, as_json: bool, name: &str) -> Result<(), Failure> {
-    store.provider(name)?;
-    let users: Vec<String> = store
-        .ports()?
-        .into_iter()
-        .filter(|(_, r)| r.provider == name)
-        .map(|(d, _)| d)
-        .collect();
-    if !users.is_empty() {
-        return Err(Failure::new(
-            21,
-            format!(
-                "provider {name}: vNICs {} hold its ports; unplug them first",
-                users.join(", ")
-            ),
-        ));
-    }
-    for e in store.externals()?.iter().filter(|e| e.provider == name) {
-        store.remove_external(&e.name)?;
-    }
-    store.remove_provider(name)?;
+    ops::remove(store, name)?;
     say(as_json, &format!("provider {name} removed"), json!({}));
     Ok(())
 }
 
 fn networks(store: &Store, as_json: bool, name: &str) -> Result<(), Failure> {
-    let mut c = client(store, name)?;
-    let nets = c.networks().map_err(at(name))?;
+    let nets = ops::networks(store, name)?;
     if as_json {
         out::line(&json!({ "networks": nets }).to_string());
         return Ok(());
@@ -297,58 +221,14 @@ fn networks(store: &Store, as_json: bool, name: &str) -> Result<(), Failure> {
 }
 
 fn import(store: &Store, as_json: bool, name: &str, network: &str) -> Result<(), Failure> {
-    let mut c = client(store, name)?;
-    let n = c.find_network(network).map_err(at(name))?;
-    check_name("network", &n.name)?;
-    let running = netswitch_engine::Store::new(store.root()).load(netswitch_engine::Which::Running);
-    if running.is_ok_and(|r| r.networks.contains_key(&n.name)) {
-        return Err(Failure::new(
-            21,
-            format!("network {}: a network of this host has the name", n.name),
-        ));
-    }
-    if let Some(old) = store.externals()?.into_iter().find(|e| e.name == n.name) {
-        if old.provider != name || old.id != n.id {
-            return Err(Failure::new(
-                21,
-                format!(
-                    "network {}: already imported from provider {} (id {}); unimport it first",
-                    n.name, old.provider, old.id
-                ),
-            ));
-        }
-    }
-    let e = External {
-        provider: name.into(),
-        id: n.id.clone(),
-        name: n.name.clone(),
-    };
-    store.save_external(&e)?;
-    let message = format!("network {} ({}) of provider {name} imported", n.name, n.id);
+    let e = ops::import(store, name, network)?;
+    let message = format!("network {} ({}) of provider {name} imported", e.name, e.id);
     say(as_json, &message, json!({ "externalNetwork": e }));
     Ok(())
 }
 
 fn unimport(store: &Store, as_json: bool, network: &str) -> Result<(), Failure> {
-    check_name("network", network)?;
-    let e = store
-        .externals()?
-        .into_iter()
-        .find(|e| e.name == network)
-        .ok_or_else(|| Failure::new(27, format!("network {network}: not imported")))?;
-    let users: Vec<String> = store
-        .ports()?
-        .into_iter()
-        .filter(|(_, r)| r.provider == e.provider && r.network_id == e.id)
-        .map(|(d, _)| d)
-        .collect();
-    if !users.is_empty() {
-        return Err(Failure::new(
-            21,
-            format!("network {network}: vNICs {} use it", users.join(", ")),
-        ));
-    }
-    store.remove_external(network)?;
+    ops::unimport(store, network)?;
     say(as_json, &format!("network {network} forgotten"), json!({}));
     Ok(())
 }

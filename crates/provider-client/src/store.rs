@@ -1,4 +1,4 @@
-//! What `netswitch provider` keeps in the state directory:
+//! What the provider client keeps in the state directory:
 //! `providers/NAME.json` (where the provider is; no secret),
 //! `providers/NAME.secret` (the password, mode 0600, refused when group or
 //! others may read it), `external-networks/NET.json` (an imported
@@ -15,13 +15,13 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::failure::Failure;
+use crate::Error;
 
 const BAD: u8 = 21;
 const MISSING: u8 = 27;
 const BACKEND: u8 = 29;
 
-/// A provider as `provider add` recorded it.
+/// A provider as `provider add` (or `Host.addProvider`) recorded it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Provider {
@@ -74,7 +74,7 @@ pub struct Store {
 
 /// Names of providers, networks and devices: 1-64 of letters, digits,
 /// `-_.`, not starting with a dot (they become file names).
-pub fn check_name(what: &str, name: &str) -> Result<(), Failure> {
+pub fn check_name(what: &str, name: &str) -> Result<(), Error> {
     let ok = (1..=64).contains(&name.len())
         && !name.starts_with('.')
         && name
@@ -83,7 +83,7 @@ pub fn check_name(what: &str, name: &str) -> Result<(), Failure> {
     if ok {
         Ok(())
     } else {
-        Err(Failure::new(
+        Err(Error::new(
             BAD,
             format!("{what} {name:?}: not 1-64 of letters, digits, '-', '_', '.'"),
         ))
@@ -107,25 +107,25 @@ impl Store {
     }
 
     /// The provider called `name` (27 when there is none).
-    pub fn provider(&self, name: &str) -> Result<Provider, Failure> {
+    pub fn provider(&self, name: &str) -> Result<Provider, Error> {
         check_name("provider", name)?;
         read(&self.dir("providers").join(format!("{name}.json")))?
-            .ok_or_else(|| Failure::new(MISSING, format!("provider {name}: no such provider")))
+            .ok_or_else(|| Error::new(MISSING, format!("provider {name}: no such provider")))
     }
 
     /// Every provider, by name.
-    pub fn providers(&self) -> Result<Vec<Provider>, Failure> {
+    pub fn providers(&self) -> Result<Vec<Provider>, Error> {
         self.all("providers")
     }
 
     /// The password of `name`; refused (21) when the file is not the
     /// running user's alone.
-    pub fn secret(&self, name: &str) -> Result<Secret, Failure> {
+    pub fn secret(&self, name: &str) -> Result<Secret, Error> {
         let path = self.dir("providers").join(format!("{name}.secret"));
         let meta = fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
         let me = nix::unistd::geteuid().as_raw();
         if !meta.is_file() || meta.mode() & 0o077 != 0 || meta.uid() != me {
-            return Err(Failure::new(
+            return Err(Error::new(
                 BAD,
                 format!(
                     "provider {name}: credentials file {} must be a regular file of uid {me} with mode 0600 (it has {:o}, uid {}); refused",
@@ -135,30 +135,29 @@ impl Store {
                 ),
             ));
         }
-        read(&path)?
-            .ok_or_else(|| Failure::new(MISSING, format!("provider {name}: no credentials")))
+        read(&path)?.ok_or_else(|| Error::new(MISSING, format!("provider {name}: no credentials")))
     }
 
     /// Records a provider and its password.
-    pub fn save_provider(&self, p: &Provider, s: &Secret) -> Result<(), Failure> {
+    pub fn save_provider(&self, p: &Provider, s: &Secret) -> Result<(), Error> {
         let dir = self.dir("providers");
         write(&dir, &format!("{}.secret", p.name), s)?;
         write(&dir, &format!("{}.json", p.name), p)
     }
 
     /// Forgets a provider and its password.
-    pub fn remove_provider(&self, name: &str) -> Result<(), Failure> {
+    pub fn remove_provider(&self, name: &str) -> Result<(), Error> {
         let dir = self.dir("providers");
         remove(&dir.join(format!("{name}.json")))?;
         remove(&dir.join(format!("{name}.secret")))
     }
 
     /// The imported networks.
-    pub fn externals(&self) -> Result<Vec<External>, Failure> {
+    pub fn externals(&self) -> Result<Vec<External>, Error> {
         self.all(netswitch_engine::external::DIR)
     }
 
-    pub fn save_external(&self, e: &External) -> Result<(), Failure> {
+    pub fn save_external(&self, e: &External) -> Result<(), Error> {
         write(
             &self.dir(netswitch_engine::external::DIR),
             &format!("{}.json", e.name),
@@ -166,7 +165,7 @@ impl Store {
         )
     }
 
-    pub fn remove_external(&self, name: &str) -> Result<(), Failure> {
+    pub fn remove_external(&self, name: &str) -> Result<(), Error> {
         remove(
             &self
                 .dir(netswitch_engine::external::DIR)
@@ -175,13 +174,13 @@ impl Store {
     }
 
     /// The port record of `device`, if it holds one.
-    pub fn port(&self, device: &str) -> Result<Option<PortRecord>, Failure> {
+    pub fn port(&self, device: &str) -> Result<Option<PortRecord>, Error> {
         check_name("vnic", device)?;
         read(&self.dir("provider-ports").join(format!("{device}.json")))
     }
 
     /// Every port record, by device.
-    pub fn ports(&self) -> Result<Vec<(String, PortRecord)>, Failure> {
+    pub fn ports(&self) -> Result<Vec<(String, PortRecord)>, Error> {
         let dir = self.dir("provider-ports");
         let mut out = Vec::new();
         for name in names(&dir)? {
@@ -192,15 +191,15 @@ impl Store {
         Ok(out)
     }
 
-    pub fn save_port(&self, device: &str, r: &PortRecord) -> Result<(), Failure> {
+    pub fn save_port(&self, device: &str, r: &PortRecord) -> Result<(), Error> {
         write(&self.dir("provider-ports"), &format!("{device}.json"), r)
     }
 
-    pub fn remove_port(&self, device: &str) -> Result<(), Failure> {
+    pub fn remove_port(&self, device: &str) -> Result<(), Error> {
         remove(&self.dir("provider-ports").join(format!("{device}.json")))
     }
 
-    fn all<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, Failure> {
+    fn all<T: DeserializeOwned>(&self, kind: &str) -> Result<Vec<T>, Error> {
         let dir = self.dir(kind);
         let mut out = Vec::new();
         for name in names(&dir)? {
@@ -213,7 +212,7 @@ impl Store {
 }
 
 /// The `*.json` names in `dir`, sorted (none when it does not exist).
-fn names(dir: &Path) -> Result<Vec<String>, Failure> {
+fn names(dir: &Path) -> Result<Vec<String>, Error> {
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -231,17 +230,17 @@ fn names(dir: &Path) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-fn io(path: &Path, e: std::io::Error) -> Failure {
-    Failure::new(BACKEND, format!("{}: {e}", path.display()))
+fn io(path: &Path, e: std::io::Error) -> Error {
+    Error::new(BACKEND, format!("{}: {e}", path.display()))
 }
 
 /// A JSON file, `None` when it does not exist; never through a link.
-fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Failure> {
+fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
     match fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(io(path, e)),
         Ok(m) if !m.is_file() => {
-            return Err(Failure::new(
+            return Err(Error::new(
                 BAD,
                 format!("{}: not a regular file", path.display()),
             ))
@@ -251,11 +250,11 @@ fn read<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Failure> {
     let text = fs::read(path).map_err(|e| io(path, e))?;
     serde_json::from_slice(&text)
         .map(Some)
-        .map_err(|e| Failure::new(BAD, format!("{}: {e}", path.display())))
+        .map_err(|e| Error::new(BAD, format!("{}: {e}", path.display())))
 }
 
 /// Writes `v` as `dir/name`, 0600, atomically, making `dir` 0700.
-fn write<T: Serialize>(dir: &Path, name: &str, v: &T) -> Result<(), Failure> {
+fn write<T: Serialize>(dir: &Path, name: &str, v: &T) -> Result<(), Error> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -278,7 +277,7 @@ fn write<T: Serialize>(dir: &Path, name: &str, v: &T) -> Result<(), Failure> {
     fs::rename(&tmp, &path).map_err(|e| io(&path, e))
 }
 
-fn remove(path: &Path) -> Result<(), Failure> {
+fn remove(path: &Path) -> Result<(), Error> {
     match fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, e)),
         _ => Ok(()),
