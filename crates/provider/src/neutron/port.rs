@@ -15,9 +15,11 @@ use serde_json::{json, Value};
 
 pub use super::alloc::{allocate, choose_mac};
 use super::attrs::{self, Obj};
+use super::dhcpopts::{self, Opt};
 use super::ident::{Guard, NETWORK};
 use super::json::{empty_object, MapSink, Sink, Writer};
 use super::network::{self, set_map_keys};
+use super::pairs::{self, Pair};
 use super::query::ListQuery;
 use super::subnet::{self, Subnet};
 use super::{secgroup, Created, Ctx, Plan};
@@ -283,8 +285,8 @@ pub fn emit<S: Sink>(c: &Ctx, idx: &Index, u: &Uuid, r: &Row, s: &mut S) {
     );
     let security = ext("neutron:port_security") != Some("false");
     s.field("port_security_enabled", &security);
-    s.field("allowed_address_pairs", none);
-    s.field("extra_dhcp_opts", none);
+    s.field("allowed_address_pairs", &pairs::decode(ext(pairs::KEY)));
+    s.field("extra_dhcp_opts", &dhcpopts::decode(ext(dhcpopts::KEY)));
     s.field("tags", none);
     s.field(
         "description",
@@ -304,7 +306,10 @@ struct Shape {
     mac: String,
     ips: Vec<Ipv4Addr>,
     security: bool,
-    dhcp: Option<String>,
+    /// The DHCP_Options row (a uuid or this plan's named uuid).
+    dhcp: Option<Value>,
+    pairs: Vec<Pair>,
+    opts: Vec<Opt>,
 }
 
 impl Shape {
@@ -317,23 +322,36 @@ impl Shape {
     }
 
     fn columns(&self) -> Row {
-        let addr = self.addresses();
+        let security = if self.security {
+            let entries = pairs::port_security(&self.mac, &self.ips, &self.pairs);
+            set(entries.into_iter().map(Value::String))
+        } else {
+            empty_set()
+        };
         row([
-            ("addresses", addr.clone()),
-            (
-                "port_security",
-                if self.security { addr } else { empty_set() },
-            ),
+            ("addresses", self.addresses()),
+            ("port_security", security),
             (
                 "dhcpv4_options",
-                self.dhcp
-                    .as_ref()
-                    .map_or_else(empty_set, |d| Uuid(d.clone()).to_json()),
+                self.dhcp.clone().unwrap_or_else(empty_set),
             ),
         ])
     }
 
-    fn ext(&self) -> Vec<(String, String)> {
+    /// The `external_ids` keys; the pairs' and options' only when set,
+    /// unless `all` (an update, which may clear them).
+    fn ext(&self, all: bool) -> Vec<(String, String)> {
+        let mut v = self.ext_base();
+        if all || !self.pairs.is_empty() {
+            v.push((pairs::KEY.into(), pairs::encode(&self.pairs)));
+        }
+        if all || !self.opts.is_empty() {
+            v.push((dhcpopts::KEY.into(), dhcpopts::encode(&self.opts)));
+        }
+        v
+    }
+
+    fn ext_base(&self) -> Vec<(String, String)> {
         vec![
             ("neutron:mac".into(), self.mac.clone()),
             (
@@ -349,14 +367,13 @@ impl Shape {
     }
 }
 
-/// The DHCP_Options row a port gets: its first address's subnet's, if it
-/// serves DHCP.
-fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<String> {
+/// The subnet whose DHCP a port gets: its first address's, if it serves
+/// DHCP.
+fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<Subnet> {
     let first = ips.first()?;
     subnet::all(c)
         .into_iter()
         .find(|s| s.network == net && s.dhcp && s.cidr.contains(*first))
-        .map(|s| s.row.0)
 }
 
 /// The plain string attributes kept in `external_ids`.
@@ -387,13 +404,27 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
     let security = attrs::boolean(RES, o, "port_security_enabled")?
         .unwrap_or_else(|| network::port_security(ls));
     let sgs = attrs::str_list(RES, o, "security_groups")?;
+    let null = Value::Null;
+    let pairs = pairs::parse(o.get("allowed_address_pairs").unwrap_or(&null), &mac)?;
+    if !pairs.is_empty() && !security {
+        return Err(pairs::need_security(&id));
+    }
+    let opts = dhcpopts::merge(Vec::new(), o.get("extra_dhcp_opts").unwrap_or(&null))?;
+    let sn = dhcp_for(c, &net, &ips);
+    let dhcp = if opts.is_empty() {
+        sn.map(|s| s.row.to_json())
+    } else {
+        dhcpopts::plan(c, p, &id, sn.as_ref(), &opts, true)?
+    };
     let shape = Shape {
-        dhcp: dhcp_for(c, &net, &ips),
+        dhcp,
         mac,
         ips,
         security,
+        pairs,
+        opts,
     };
-    let mut ext = shape.ext();
+    let mut ext = shape.ext(false);
     ext.extend(ext_strings(o)?);
     ext.push((
         "neutron:project_id".into(),
@@ -448,15 +479,18 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
     };
     let security = attrs::boolean(RES, o, "port_security_enabled")?
         .unwrap_or(key(r, "external_ids", "neutron:port_security") != Some("false"));
+    let router = key(r, "external_ids", "neutron:device_owner")
+        .is_some_and(|d| d.starts_with("network:router"));
+    let (pairs, opts, dhcp) = extras(c, p, (id, r), o, (&mac, &net, &ips), security, router)?;
     let shape = Shape {
-        dhcp: dhcp_for(c, &net, &ips),
+        dhcp,
         mac,
         ips,
         security,
+        pairs,
+        opts,
     };
-    let mut cols = if key(r, "external_ids", "neutron:device_owner")
-        .is_some_and(|d| d.starts_with("network:router"))
-    {
+    let mut cols = if router {
         Row::new() // router ports keep `addresses: router`
     } else {
         shape.columns()
@@ -465,7 +499,7 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
         cols.insert("enabled".into(), json!(up));
     }
     p.push(Op::update(LSP, vec![Condition::uuid(u)], cols));
-    let mut ext = shape.ext();
+    let mut ext = shape.ext(true);
     ext.extend(ext_strings(o)?);
     p.ops.extend(set_map_keys(LSP, u, "external_ids", &ext));
     if let Some(h) = attrs::name(RES, o, "binding:host_id")? {
@@ -515,6 +549,7 @@ pub fn delete(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
             "Port {id} is a router's port ({owner}): use remove_router_interface or clear the gateway")));
     }
     detach(c, p, u);
+    dhcpopts::remove(c, p, id);
     super::fip::disassociate_port(c, p, id);
     Ok(())
 }
@@ -531,4 +566,45 @@ pub fn detach(c: &Ctx, p: &mut Plan, u: &Uuid) {
         }
     }
     secgroup::leave_all(c, p, u);
+}
+
+/// An update's allowed address pairs, DHCP options and `dhcpv4_options`:
+/// the body's when given (pairs replace, options merge as Neutron's do),
+/// else the port's. Pairs need port security (409); router ports take
+/// neither (400).
+#[allow(clippy::type_complexity)]
+fn extras(
+    c: &Ctx,
+    p: &mut Plan,
+    (id, r): (&str, &Row),
+    o: &Obj,
+    (mac, net, ips): (&str, &str, &[Ipv4Addr]),
+    security: bool,
+    router: bool,
+) -> Result<(Vec<Pair>, Vec<Opt>, Option<Value>), ApiError> {
+    let pairs = match o.get("allowed_address_pairs") {
+        Some(v) => pairs::parse(v, mac)?,
+        None => pairs::decode(key(r, "external_ids", pairs::KEY)),
+    };
+    let old = dhcpopts::decode(key(r, "external_ids", dhcpopts::KEY));
+    let opts = match o.get("extra_dhcp_opts") {
+        Some(v) => dhcpopts::merge(old.clone(), v)?,
+        None => old.clone(),
+    };
+    if router && (!pairs.is_empty() || !opts.is_empty()) {
+        return Err(ApiError::bad(format!(
+            "Invalid input for allowed_address_pairs or extra_dhcp_opts of port: port {id} is a router's port"
+        )));
+    }
+    if !pairs.is_empty() && !security {
+        return Err(pairs::need_security(id));
+    }
+    let sn = dhcp_for(c, net, ips);
+    let dhcp = if opts.is_empty() && old.is_empty() {
+        sn.map(|s| s.row.to_json())
+    } else {
+        let changed = opts != old || o.contains_key("fixed_ips");
+        dhcpopts::plan(c, p, id, sn.as_ref(), &opts, changed)?
+    };
+    Ok((pairs, opts, dhcp))
 }

@@ -15,6 +15,7 @@ use super::attrs::{self, Obj};
 use super::ident::{Guard, ROUTER};
 use super::network::{self, set_map_keys};
 use super::port;
+use super::routes;
 use super::secgroup::add_to_insert;
 use super::subnet::{self, Subnet};
 use super::{Created, Ctx, Plan};
@@ -91,7 +92,7 @@ fn render(c: &Ctx, u: &Uuid, r: &Row) -> Value {
         "id": router_id(u, r), "name": ext("neutron:router_name").unwrap_or_else(|| s(r, "name")),
         "tenant_id": project, "project_id": project, "status": "ACTIVE",
         "admin_state_up": crate::nb::opt_bool(r, "enabled") != Some(false),
-        "external_gateway_info": gw, "routes": [], "distributed": false, "ha": false,
+        "external_gateway_info": gw, "routes": routes::render(c, r), "distributed": false, "ha": false,
         "description": ext("neutron:description").unwrap_or_default(), "tags": [],
         "availability_zones": [], "availability_zone_hints": [], "revision_number": 0,
         "created_at": ext("neutron:created_at"), "updated_at": ext("neutron:created_at"),
@@ -448,6 +449,10 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
             row([("enabled", json!(up))]),
         ));
     }
+    if let Some(v) = o.get("routes") {
+        // Before the gateway's ops: see `routes::replace`.
+        routes::replace(c, p, id, u, r, &routes::parse(v)?)?;
+    }
     if let Some(gw) = o.get("external_gateway_info") {
         clear_gateway(c, p, u, r)?;
         if gw.as_object().is_some_and(|m| !m.is_empty()) {
@@ -460,6 +465,25 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
     }
     p.ops.extend(set_map_keys(LR, u, "external_ids", &kv));
     Ok(())
+}
+
+/// Plans `add_extraroutes` / `remove_extraroutes` (`{"router":
+/// {"routes": [...]}}`): the router's routes with these added or taken
+/// out, checked and replaced as an update's are.
+pub fn extra_routes(
+    c: &Ctx,
+    p: &mut Plan,
+    id: &str,
+    body: &Obj,
+    add: bool,
+) -> Result<(), ApiError> {
+    let (u, r) = find(c, id)?;
+    let given = body
+        .get(RES)
+        .and_then(|o| o.get("routes"))
+        .ok_or_else(|| ApiError::bad("the body must hold \"router\": {\"routes\": [...]}"))?;
+    let want = routes::combine(c, r, &routes::parse(given)?, add);
+    routes::replace(c, p, id, u, r, &want)
 }
 
 /// Plans a router delete: refused while it has interfaces.

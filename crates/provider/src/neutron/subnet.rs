@@ -459,6 +459,7 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
         ));
     }
     p.ops.extend(set_map_keys(DO, &u, "options", &opts));
+    super::dhcpopts::follow_subnet(c, p, &sn, &opts);
     Ok(())
 }
 
