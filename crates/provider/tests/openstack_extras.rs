@@ -195,16 +195,12 @@ fn router_routes_become_static_routes() {
 
     // The gateway's default route stays apart from the router's routes.
     net_and_subnet(&os, "ext", "extsub", "172.24.4.0/24", true);
-    os.run(&["router", "set", "--external-gateway", "ext", "r1"]);
-    assert_eq!(
-        routes(&nb, &r),
-        ["0.0.0.0/0 172.24.4.1 dst-ip", "10.8.0.0/16 10.0.0.6 dst-ip"]
-    );
-    assert_eq!(shown_routes(&os, "r1").len(), 1);
+    // One call: the gateway, and a route through it (checked against it).
     os.run(&[
         "router",
         "set",
-        "--no-route",
+        "--external-gateway",
+        "ext",
         "--route",
         "destination=198.51.100.0/24,gateway=172.24.4.100",
         "r1",
@@ -213,7 +209,24 @@ fn router_routes_become_static_routes() {
         routes(&nb, &r),
         [
             "0.0.0.0/0 172.24.4.1 dst-ip",
+            "10.8.0.0/16 10.0.0.6 dst-ip",
             "198.51.100.0/24 172.24.4.100 dst-ip"
+        ]
+    );
+    assert_eq!(shown_routes(&os, "r1").len(), 2);
+    os.run(&[
+        "router",
+        "set",
+        "--no-route",
+        "--route",
+        "destination=203.0.113.0/24,gateway=172.24.4.101",
+        "r1",
+    ]);
+    assert_eq!(
+        routes(&nb, &r),
+        [
+            "0.0.0.0/0 172.24.4.1 dst-ip",
+            "203.0.113.0/24 172.24.4.101 dst-ip"
         ]
     );
     os.run(&["router", "set", "--no-route", "r1"]);

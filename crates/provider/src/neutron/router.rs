@@ -449,10 +449,12 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
             row([("enabled", json!(up))]),
         ));
     }
-    if let Some(v) = o.get("routes") {
+    let new_routes = o.get("routes").map(routes::parse).transpose()?;
+    if let Some(rs) = &new_routes {
         // Before the gateway's ops: see `routes::replace`.
-        routes::replace(c, p, id, u, r, &routes::parse(v)?)?;
+        routes::replace(c, p, u, r, rs);
     }
+    let mut gw_now = routes::gateway_of(r);
     if let Some(gw) = o.get("external_gateway_info") {
         clear_gateway(c, p, u, r)?;
         if gw.as_object().is_some_and(|m| !m.is_empty()) {
@@ -462,6 +464,12 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
                 .collect();
             kv.extend(set_gateway(c, p, &Target::Row(u.clone()), id, &inside, gw)?);
         }
+        let get = |k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        gw_now =
+            get("neutron:gw_network_id").zip(get("neutron:gw_ip").and_then(|g| g.parse().ok()));
+    }
+    if let Some(rs) = &new_routes {
+        routes::validate(c, id, &gw_now, rs)?;
     }
     p.ops.extend(set_map_keys(LR, u, "external_ids", &kv));
     Ok(())
@@ -482,8 +490,14 @@ pub fn extra_routes(
         .get(RES)
         .and_then(|o| o.get("routes"))
         .ok_or_else(|| ApiError::bad("the body must hold \"router\": {\"routes\": [...]}"))?;
-    let want = routes::combine(c, r, &routes::parse(given)?, add);
-    routes::replace(c, p, id, u, r, &want)
+    let given = routes::parse(given)?;
+    if add {
+        // Only the new ones: the router's own were checked when set.
+        routes::validate(c, id, &routes::gateway_of(r), &given)?;
+    }
+    let want = routes::combine(c, r, &given, add);
+    routes::replace(c, p, u, r, &want);
+    Ok(())
 }
 
 /// Plans a router delete: refused while it has interfaces.

@@ -118,31 +118,41 @@ pub fn render(c: &Ctx, lr: &Row) -> Vec<Value> {
         .collect()
 }
 
+/// A router's external gateway: its network and address.
+pub type Gateway = Option<(String, Ipv4Addr)>;
+
+/// The gateway router row `lr` has.
+pub fn gateway_of(lr: &Row) -> Gateway {
+    let ip = key(lr, "external_ids", "neutron:gw_ip")?.parse().ok()?;
+    let net = key(lr, "external_ids", "neutron:gw_network_id")?;
+    Some((net.to_owned(), ip))
+}
+
 /// The subnets router `id` is connected to (its interfaces' and its
 /// gateway's) and the addresses it holds on them.
-fn connected(c: &Ctx, id: &str, lr: &Row) -> (Vec<Subnet>, Vec<Ipv4Addr>) {
+fn connected(c: &Ctx, id: &str, gw: &Gateway) -> (Vec<Subnet>, Vec<Ipv4Addr>) {
     let mut subnets = Vec::new();
     let mut own = Vec::new();
     for (_, pr, sn) in interfaces(c, id) {
         own.extend(port::ips(pr));
         subnets.extend(sn);
     }
-    if let Some(gw) = key(lr, "external_ids", "neutron:gw_ip").and_then(|g| g.parse().ok()) {
-        own.push(gw);
-        let net = key(lr, "external_ids", "neutron:gw_network_id").unwrap_or_default();
+    if let Some((net, ip)) = gw {
+        own.push(*ip);
         subnets.extend(
             subnet::all(c)
                 .into_iter()
-                .find(|s| s.network == net && s.cidr.contains(gw)),
+                .find(|s| &s.network == net && s.cidr.contains(*ip)),
         );
     }
     (subnets, own)
 }
 
-/// Refuses routes whose nexthop is on no subnet the router is connected
-/// to, or is one of the router's own addresses (Neutron's checks).
-fn validate(c: &Ctx, id: &str, lr: &Row, routes: &[Route]) -> Result<(), ApiError> {
-    let (subnets, own) = connected(c, id, lr);
+/// Refuses routes whose nexthop is on no subnet router `id` is connected
+/// to (with gateway `gw`: the one it has, or the one the same call
+/// gives it), or is one of the router's own addresses (Neutron's checks).
+pub fn validate(c: &Ctx, id: &str, gw: &Gateway, routes: &[Route]) -> Result<(), ApiError> {
+    let (subnets, own) = connected(c, id, gw);
     for r in routes {
         if own.contains(&r.nexthop) {
             return Err(invalid(format!(
@@ -160,18 +170,11 @@ fn validate(c: &Ctx, id: &str, lr: &Row, routes: &[Route]) -> Result<(), ApiErro
     Ok(())
 }
 
-/// Plans replacing router `id`'s `routes` with `routes` (checked first).
-/// Pushed before any gateway change of the same call: its `update` sets
-/// the column whole, the gateway's mutations then apply on top.
-pub fn replace(
-    c: &Ctx,
-    p: &mut Plan,
-    id: &str,
-    lr_u: &Uuid,
-    lr: &Row,
-    routes: &[Route],
-) -> Result<(), ApiError> {
-    validate(c, id, lr, routes)?;
+/// Plans replacing the `routes` of router row `lr` with `routes` (see
+/// [`validate`]). Pushed before any gateway change of the same call: its
+/// `update` sets the column whole, the gateway's mutations then apply on
+/// top.
+pub fn replace(c: &Ctx, p: &mut Plan, lr_u: &Uuid, lr: &Row, routes: &[Route]) {
     let mine: HashSet<Uuid> = marked(c, lr).into_iter().map(|(u, _)| u).collect();
     let mut keep: Vec<Value> = uuids(lr, "static_routes")
         .into_iter()
@@ -196,7 +199,6 @@ pub fn replace(
         vec![Condition::uuid(lr_u)],
         row([("static_routes", set(keep))]),
     ));
-    Ok(())
 }
 
 /// The router's routes after `add_extraroutes` (`add`) or
