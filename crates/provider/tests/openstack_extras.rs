@@ -451,6 +451,34 @@ fn extra_dhcp_opts_become_a_port_dhcp_options_row() {
     assert_eq!(option(&nb, &row, "dns_server"), "{192.0.2.53}");
     assert_eq!(option(&nb, &row, "router"), "10.0.0.254");
     assert_eq!(option(&nb, &sub_row, "router"), "10.0.0.2");
+    os.run(&[
+        "subnet",
+        "set",
+        "--host-route",
+        "destination=10.9.0.0/24,gateway=10.0.0.5",
+        "sub1",
+    ]);
+    for r in [&row, &sub_row] {
+        assert_eq!(
+            option(&nb, r, "classless_static_route"),
+            "{10.9.0.0/24,10.0.0.5}"
+        );
+    }
+    // Taken away, the options go from both rows (not left empty).
+    os.run(&[
+        "subnet",
+        "set",
+        "--no-dns-nameservers",
+        "--no-host-route",
+        "sub1",
+    ]);
+    for r in [&row, &sub_row] {
+        let all = nb.ctl(&["--bare", "get", "DHCP_Options", r, "options"]);
+        assert!(
+            !all.contains("dns_server") && !all.contains("classless_static_route"),
+            "{all}"
+        );
+    }
 
     // Updates merge by name; a name without a value removes it.
     os.run(&[

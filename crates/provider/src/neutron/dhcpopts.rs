@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::dhcpnames::ovn_value;
-use super::subnet::Subnet;
+use super::subnet::{unset_map_keys, Subnet};
 use super::Plan;
 use super::{network::set_map_keys, Ctx};
 use crate::error::ApiError;
@@ -218,10 +218,16 @@ pub fn plan(
     Ok(Some(named_uuid(&n)))
 }
 
-/// Plans carrying a change of subnet `sn`'s options (`opts`) to the rows
-/// of its ports with options of their own, but for the options each port
-/// overrides.
-pub fn follow_subnet(c: &Ctx, p: &mut Plan, sn: &Subnet, opts: &[(String, String)]) {
+/// Plans carrying a change of subnet `sn`'s options (`set` and `unset`)
+/// to the rows of its ports with options of their own, but for the
+/// options each port overrides.
+pub fn follow_subnet(
+    c: &Ctx,
+    p: &mut Plan,
+    sn: &Subnet,
+    set: &[(String, String)],
+    unset: &[String],
+) {
     for (u, r) in rows(c.r, DO) {
         if key(r, "external_ids", SUBNET_KEY) != Some(sn.id.as_str())
             || key(r, "external_ids", PORT_KEY).is_none()
@@ -232,11 +238,17 @@ pub fn follow_subnet(c: &Ctx, p: &mut Plan, sn: &Subnet, opts: &[(String, String
             .unwrap_or_default()
             .split_whitespace()
             .collect();
-        let kv: Vec<(String, String)> = opts
+        let kv: Vec<(String, String)> = set
             .iter()
             .filter(|(k, _)| !own.contains(&k.as_str()))
             .cloned()
             .collect();
+        let gone: Vec<String> = unset
+            .iter()
+            .filter(|k| !own.contains(&k.as_str()))
+            .cloned()
+            .collect();
         p.ops.extend(set_map_keys(DO, u, "options", &kv));
+        p.ops.extend(unset_map_keys(DO, u, "options", &gone));
     }
 }
