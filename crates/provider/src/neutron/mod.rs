@@ -18,6 +18,7 @@ mod kind;
 mod network;
 mod pairs;
 mod port;
+mod port_extras;
 pub mod query;
 mod router;
 mod routes;

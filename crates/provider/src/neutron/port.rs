@@ -3,7 +3,9 @@
 //! `external_ids` (`neutron:ips` is what IPAM reads, so addresses of router
 //! ports, which OVN spells `router`, are still counted);
 //! `binding:host_id` becomes `options:requested-chassis`; security groups
-//! are Port_Group memberships.
+//! are Port_Group memberships; `allowed_address_pairs` extend
+//! `port_security` (`pairs`) and `extra_dhcp_opts` give the port a
+//! DHCP_Options row of its own (`dhcpopts`).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -369,7 +371,7 @@ impl Shape {
 
 /// The subnet whose DHCP a port gets: its first address's, if it serves
 /// DHCP.
-fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<Subnet> {
+pub(super) fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<Subnet> {
     let first = ips.first()?;
     subnet::all(c)
         .into_iter()
@@ -481,7 +483,8 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
         .unwrap_or(key(r, "external_ids", "neutron:port_security") != Some("false"));
     let router = key(r, "external_ids", "neutron:device_owner")
         .is_some_and(|d| d.starts_with("network:router"));
-    let (pairs, opts, dhcp) = extras(c, p, (id, r), o, (&mac, &net, &ips), security, router)?;
+    let (pairs, opts, dhcp) =
+        super::port_extras::extras(c, p, (id, r), o, (&mac, &net, &ips), security, router)?;
     let shape = Shape {
         dhcp,
         mac,
@@ -566,45 +569,4 @@ pub fn detach(c: &Ctx, p: &mut Plan, u: &Uuid) {
         }
     }
     secgroup::leave_all(c, p, u);
-}
-
-/// An update's allowed address pairs, DHCP options and `dhcpv4_options`:
-/// the body's when given (pairs replace, options merge as Neutron's do),
-/// else the port's. Pairs need port security (409); router ports take
-/// neither (400).
-#[allow(clippy::type_complexity)]
-fn extras(
-    c: &Ctx,
-    p: &mut Plan,
-    (id, r): (&str, &Row),
-    o: &Obj,
-    (mac, net, ips): (&str, &str, &[Ipv4Addr]),
-    security: bool,
-    router: bool,
-) -> Result<(Vec<Pair>, Vec<Opt>, Option<Value>), ApiError> {
-    let pairs = match o.get("allowed_address_pairs") {
-        Some(v) => pairs::parse(v, mac)?,
-        None => pairs::decode(key(r, "external_ids", pairs::KEY)),
-    };
-    let old = dhcpopts::decode(key(r, "external_ids", dhcpopts::KEY));
-    let opts = match o.get("extra_dhcp_opts") {
-        Some(v) => dhcpopts::merge(old.clone(), v)?,
-        None => old.clone(),
-    };
-    if router && (!pairs.is_empty() || !opts.is_empty()) {
-        return Err(ApiError::bad(format!(
-            "Invalid input for allowed_address_pairs or extra_dhcp_opts of port: port {id} is a router's port"
-        )));
-    }
-    if !pairs.is_empty() && !security {
-        return Err(pairs::need_security(id));
-    }
-    let sn = dhcp_for(c, net, ips);
-    let dhcp = if opts.is_empty() && old.is_empty() {
-        sn.map(|s| s.row.to_json())
-    } else {
-        let changed = opts != old || o.contains_key("fixed_ips");
-        dhcpopts::plan(c, p, id, sn.as_ref(), &opts, changed)?
-    };
-    Ok((pairs, opts, dhcp))
 }

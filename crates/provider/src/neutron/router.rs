@@ -3,7 +3,8 @@
 //! of type `router` on the subnet's switch, peered with a Logical_Router_Port
 //! `lrp-<port id>` holding the subnet's gateway address. The external
 //! gateway is the same on the external network, plus a default route and,
-//! with `enable_snat`, one SNAT NAT row per interface subnet.
+//! with `enable_snat`, one SNAT NAT row per interface subnet. `routes`
+//! are static routes of their own (`routes`).
 
 use std::net::Ipv4Addr;
 
