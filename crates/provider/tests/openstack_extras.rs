@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{provider, provider_on, venv, Nb, Openstack, Running};
+use common::{provider, provider_on, token, venv, Http, Nb, Openstack, Running};
 use netswitch_testkit::Central;
 use serde_json::{json, Value};
 
@@ -20,6 +20,17 @@ fn client(p: &Running) -> Option<Openstack> {
             None
         }
     }
+}
+
+/// Attribute `attr` of port `id` as the plain port list (written straight
+/// from the rows, not through a show) has it.
+fn listed(p: &Running, id: &str, attr: &str) -> Value {
+    let path = format!("/v2.0/ports?fields=id&fields={attr}");
+    let a = Http::connect(p.neutron).call("GET", &path, Some(&token(p)), None);
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let ports = a.body["ports"].as_array().cloned().unwrap_or_default();
+    let port = ports.into_iter().find(|o| o["id"] == id).expect("listed");
+    port[attr].clone()
 }
 
 fn id(v: &Value) -> String {
@@ -289,6 +300,10 @@ fn allowed_address_pairs_become_port_security() {
             {"ip_address": "10.0.1.0/24", "mac_address": "fa:16:3e:00:00:99"},
         ])
     );
+    assert_eq!(
+        listed(&p, &pid, "allowed_address_pairs"),
+        shown["allowed_address_pairs"]
+    );
 
     os.run(&[
         "port",
@@ -423,10 +438,9 @@ fn extra_dhcp_opts_become_a_port_dhcp_options_row() {
             .map(Vec::len),
         Some(1)
     );
-    let mut shown = os.run(&["port", "show", "-f", "json", "port1"])["extra_dhcp_opts"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let shown = os.run(&["port", "show", "-f", "json", "port1"])["extra_dhcp_opts"].clone();
+    assert_eq!(listed(&p, &pid, "extra_dhcp_opts"), shown);
+    let mut shown = shown.as_array().cloned().unwrap_or_default();
     shown.sort_by_key(|o| o["opt_name"].as_str().map(str::to_owned));
     assert_eq!(
         shown,
