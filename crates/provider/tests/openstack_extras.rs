@@ -588,6 +588,38 @@ fn extra_dhcp_opts_become_a_port_dhcp_options_row() {
     assert_eq!(nb.count("DHCP_Options"), 2);
     os.run(&["port", "delete", "port2"]);
     assert_eq!(nb.count("DHCP_Options"), 1);
+
+    // DHCP off for the subnet: no port points at a row, own rows go; on
+    // again (with a DNS server in the same call): back, the own row made
+    // anew from the subnet's options as that call leaves them.
+    let p3 = id(&os.run(&[
+        "port",
+        "create",
+        "-f",
+        "json",
+        "--network",
+        "net1",
+        "--extra-dhcp-option",
+        "name=tftp-server,value=10.0.0.9",
+        "port3",
+    ]));
+    os.run(&["subnet", "set", "--no-dhcp", "sub1"]);
+    assert_eq!((dhcp_row(&nb, &pid), dhcp_row(&nb, &p3)), (None, None));
+    assert_eq!(nb.count("DHCP_Options"), 1);
+    os.run(&[
+        "subnet",
+        "set",
+        "--dhcp",
+        "--dns-nameserver",
+        "192.0.2.54",
+        "sub1",
+    ]);
+    assert_eq!(dhcp_row(&nb, &pid), Some(sub_row.clone()));
+    let own = dhcp_row(&nb, &p3).expect("own row again");
+    assert_ne!(own, sub_row);
+    assert_eq!(option(&nb, &own, "tftp_server"), "10.0.0.9");
+    assert_eq!(option(&nb, &own, "dns_server"), "{192.0.2.54}");
+    assert_eq!(nb.count("DHCP_Options"), 2);
 }
 
 /// `ovn-trace` of `flow` entering switch `ls`, against the central's SB:

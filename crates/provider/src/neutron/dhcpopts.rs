@@ -14,7 +14,9 @@
 //! and a new row is inserted after it in the same transaction: a call
 //! re-sent after a leader's death removes what its first attempt made.
 
-use netswitch_ovsdb::datum::{named_uuid, str_map};
+use std::collections::BTreeMap;
+
+use netswitch_ovsdb::datum::{empty_set, named_uuid, str_map};
 use netswitch_ovsdb::{row, Condition, Function, Op, Uuid};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -24,7 +26,7 @@ use super::subnet::{unset_map_keys, Subnet};
 use super::Plan;
 use super::{network::set_map_keys, Ctx};
 use crate::error::ApiError;
-use crate::nb::{key, map, rows};
+use crate::nb::{key, map, rows, s};
 
 const DO: &str = "DHCP_Options";
 /// Where a port keeps its options.
@@ -181,11 +183,26 @@ pub fn plan(
             return Ok(Some(u.to_json()));
         }
     }
+    insert_row(p, port_id, sn, opts, subnet_options(c, sn)).map(Some)
+}
+
+/// The options subnet `sn`'s row has.
+fn subnet_options(c: &Ctx, sn: &Subnet) -> BTreeMap<String, String> {
+    c.r.row(DO, &sn.row)
+        .map(|r| map(r, "options"))
+        .unwrap_or_default()
+}
+
+/// Plans port `port_id`'s row anew (its old one deleted first): `options`
+/// (the subnet's) with the port's `opts` on top; returns its named uuid.
+fn insert_row(
+    p: &mut Plan,
+    port_id: &str,
+    sn: &Subnet,
+    opts: &[Opt],
+    mut options: BTreeMap<String, String>,
+) -> Result<Value, ApiError> {
     p.push(delete_op(port_id));
-    let mut options =
-        c.r.row(DO, &sn.row)
-            .map(|r| map(r, "options"))
-            .unwrap_or_default();
     let mut names = Vec::new();
     for o in opts {
         let (ovn, value) = ovn_value(&o.opt_name, &o.opt_value)?;
@@ -215,7 +232,7 @@ pub fn plan(
             ),
         ]),
     ));
-    Ok(Some(named_uuid(&n)))
+    Ok(named_uuid(&n))
 }
 
 /// Plans carrying a change of subnet `sn`'s options (`set` and `unset`)
@@ -251,4 +268,60 @@ pub fn follow_subnet(
         p.ops.extend(set_map_keys(DO, u, "options", &kv));
         p.ops.extend(unset_map_keys(DO, u, "options", &gone));
     }
+}
+
+/// Plans carrying a change of subnet `sn`'s `enable_dhcp` to `on` to the
+/// ports whose DHCP it serves (those whose first address it holds; router
+/// and floating IP ports have none): off, they point at no row and their
+/// own rows go; on, at the subnet's row, or at a row of their own made
+/// anew from the subnet's options as this same update leaves them (`set`,
+/// `unset`) with theirs on top.
+pub fn follow_enable(
+    c: &Ctx,
+    p: &mut Plan,
+    sn: &Subnet,
+    on: bool,
+    (set, unset): (&[(String, String)], &[String]),
+) -> Result<(), ApiError> {
+    let mut base = subnet_options(c, sn);
+    base.extend(set.iter().cloned());
+    base.retain(|k, _| !unset.contains(k));
+    for (u, id, opts) in served_ports(c, sn) {
+        let dhcp = if !on {
+            remove(c, p, &id);
+            empty_set()
+        } else if opts.is_empty() {
+            sn.row.to_json()
+        } else {
+            insert_row(p, &id, sn, &opts, base.clone())?
+        };
+        p.push(Op::update(
+            "Logical_Switch_Port",
+            vec![Condition::uuid(&u)],
+            row([("dhcpv4_options", dhcp)]),
+        ));
+    }
+    Ok(())
+}
+
+/// The ports whose DHCP subnet `sn` serves: row uuid, id and options.
+fn served_ports(c: &Ctx, sn: &Subnet) -> Vec<(Uuid, String, Vec<Opt>)> {
+    let Some((_, ls)) = super::ident::NETWORK.find(c.r, &sn.network) else {
+        return Vec::new();
+    };
+    crate::nb::uuids(ls, "ports")
+        .into_iter()
+        .filter_map(|u| c.r.row("Logical_Switch_Port", &u).map(|r| (u, r)))
+        .filter(|(_, r)| {
+            s(r, "type").is_empty()
+                && key(r, "external_ids", "neutron:device_owner") != Some("network:floatingip")
+                && super::port::ips(r)
+                    .first()
+                    .is_some_and(|ip| sn.cidr.contains(*ip))
+        })
+        .map(|(u, r)| {
+            let opts = decode(key(r, "external_ids", KEY));
+            (u, s(r, "name").to_owned(), opts)
+        })
+        .collect()
 }

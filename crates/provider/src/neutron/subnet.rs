@@ -448,6 +448,9 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
     p.ops.extend(set_map_keys(DO, &u, "options", &set_opts));
     p.ops.extend(unset_map_keys(DO, &u, "options", &unset));
     super::dhcpopts::follow_subnet(c, p, &sn, &set_opts, &unset);
+    if let Some(on) = sp.dhcp.filter(|d| *d != sn.dhcp) {
+        super::dhcpopts::follow_enable(c, p, &sn, on, (&set_opts, &unset))?;
+    }
     Ok(())
 }
 
