@@ -94,7 +94,7 @@ fn claim(p: &mut Plan, net: &str, m: Option<&str>, ip: Option<Ipv4Addr>) {
 }
 
 /// Checks a MAC's form (six hex octets, unicast).
-fn parse_mac(m: &str) -> Result<String, ApiError> {
+pub(super) fn parse_mac(m: &str) -> Result<String, ApiError> {
     let parts: Vec<&str> = m.split(':').collect();
     let ok = parts.len() == 6
         && parts

@@ -48,7 +48,22 @@ const EXTENSIONS: &[(&str, &str, &str)] = &[
     (
         "allowed-address-pairs",
         "Allowed Address Pairs",
-        "accepted, stored",
+        "allowed_address_pairs in the ports' port_security",
+    ),
+    (
+        "extraroute",
+        "Neutron Extra Route",
+        "routes of routers as static routes",
+    ),
+    (
+        "extraroute-atomic",
+        "Atomically add/remove extra routes",
+        "add_extraroutes and remove_extraroutes",
+    ),
+    (
+        "extra_dhcp_opt",
+        "Neutron Extra DHCP options",
+        "extra_dhcp_opts of ports as their own DHCP_Options",
     ),
     ("sorting", "Sorting", "sort_key and sort_dir"),
     ("pagination", "Pagination", "limit and marker"),

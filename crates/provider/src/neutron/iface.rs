@@ -126,6 +126,7 @@ fn convert_port(
     ));
     attach(p, lr, "ports", named_uuid(&n));
     super::secgroup::leave_all(c, p, pu);
+    super::dhcpopts::remove(c, p, pid);
     p.push(Op::update(
         "Logical_Switch_Port",
         vec![Condition::uuid(pu)],
@@ -133,6 +134,7 @@ fn convert_port(
             ("type", json!("router")),
             ("addresses", json!("router")),
             ("port_security", json!(["set", []])),
+            ("dhcpv4_options", json!(["set", []])),
             ("options", str_map([("router-port", lrp.as_str())])),
         ]),
     ));
@@ -176,6 +178,7 @@ pub fn remove_interface(c: &Ctx, p: &mut Plan, id: &str, body: &Obj) -> Result<V
             &format!("of router {id}"),
         ));
     };
+    super::routes::check_interface_unused(c, id, r, &sn)?;
     let port_id = s(pr, "name").to_owned();
     port::detach(c, p, pu);
     if let Some(lrp) = lrp_of(c, &port_id) {

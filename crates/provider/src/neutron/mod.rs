@@ -6,6 +6,8 @@
 
 mod alloc;
 mod attrs;
+mod dhcpnames;
+mod dhcpopts;
 mod extensions;
 mod fip;
 mod ident;
@@ -14,9 +16,12 @@ pub mod ipam;
 mod json;
 mod kind;
 mod network;
+mod pairs;
 mod port;
+mod port_extras;
 pub mod query;
 mod router;
+mod routes;
 mod rule;
 mod secgroup;
 mod subnet;
@@ -353,11 +358,21 @@ impl Neutron {
             let a = match action {
                 "add_router_interface" => iface::add_interface(&ctx, &mut plan, id, &body)?,
                 "remove_router_interface" => iface::remove_interface(&ctx, &mut plan, id, &body)?,
+                "add_extraroutes" | "remove_extraroutes" => {
+                    let add = action == "add_extraroutes";
+                    router::extra_routes(&ctx, &mut plan, id, &body, add)?;
+                    Value::Null
+                }
                 _ => return Err(not_found_path(&req.path)),
             };
             Ok((plan, a))
         })?;
         self.nb.commit(&mut plan)?;
+        if answer.is_null() {
+            // The extraroute actions answer with the router as it now is.
+            let out = self.nb.read(|r| router::show(&self.ctx(r), id))?;
+            return Ok(Response::json(200, &json!({ "router": out })));
+        }
         Ok(Response::json(200, &answer))
     }
 

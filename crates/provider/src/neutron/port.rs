@@ -3,7 +3,9 @@
 //! `external_ids` (`neutron:ips` is what IPAM reads, so addresses of router
 //! ports, which OVN spells `router`, are still counted);
 //! `binding:host_id` becomes `options:requested-chassis`; security groups
-//! are Port_Group memberships.
+//! are Port_Group memberships; `allowed_address_pairs` extend
+//! `port_security` (`pairs`) and `extra_dhcp_opts` give the port a
+//! DHCP_Options row of its own (`dhcpopts`).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -15,9 +17,11 @@ use serde_json::{json, Value};
 
 pub use super::alloc::{allocate, choose_mac};
 use super::attrs::{self, Obj};
+use super::dhcpopts::{self, Opt};
 use super::ident::{Guard, NETWORK};
 use super::json::{empty_object, MapSink, Sink, Writer};
 use super::network::{self, set_map_keys};
+use super::pairs::{self, Pair};
 use super::query::ListQuery;
 use super::subnet::{self, Subnet};
 use super::{secgroup, Created, Ctx, Plan};
@@ -283,8 +287,8 @@ pub fn emit<S: Sink>(c: &Ctx, idx: &Index, u: &Uuid, r: &Row, s: &mut S) {
     );
     let security = ext("neutron:port_security") != Some("false");
     s.field("port_security_enabled", &security);
-    s.field("allowed_address_pairs", none);
-    s.field("extra_dhcp_opts", none);
+    s.field("allowed_address_pairs", &pairs::decode(ext(pairs::KEY)));
+    s.field("extra_dhcp_opts", &dhcpopts::decode(ext(dhcpopts::KEY)));
     s.field("tags", none);
     s.field(
         "description",
@@ -304,7 +308,10 @@ struct Shape {
     mac: String,
     ips: Vec<Ipv4Addr>,
     security: bool,
-    dhcp: Option<String>,
+    /// The DHCP_Options row (a uuid or this plan's named uuid).
+    dhcp: Option<Value>,
+    pairs: Vec<Pair>,
+    opts: Vec<Opt>,
 }
 
 impl Shape {
@@ -317,23 +324,36 @@ impl Shape {
     }
 
     fn columns(&self) -> Row {
-        let addr = self.addresses();
+        let security = if self.security {
+            let entries = pairs::port_security(&self.mac, &self.ips, &self.pairs);
+            set(entries.into_iter().map(Value::String))
+        } else {
+            empty_set()
+        };
         row([
-            ("addresses", addr.clone()),
-            (
-                "port_security",
-                if self.security { addr } else { empty_set() },
-            ),
+            ("addresses", self.addresses()),
+            ("port_security", security),
             (
                 "dhcpv4_options",
-                self.dhcp
-                    .as_ref()
-                    .map_or_else(empty_set, |d| Uuid(d.clone()).to_json()),
+                self.dhcp.clone().unwrap_or_else(empty_set),
             ),
         ])
     }
 
-    fn ext(&self) -> Vec<(String, String)> {
+    /// The `external_ids` keys; the pairs' and options' only when set,
+    /// unless `all` (an update, which may clear them).
+    fn ext(&self, all: bool) -> Vec<(String, String)> {
+        let mut v = self.ext_base();
+        if all || !self.pairs.is_empty() {
+            v.push((pairs::KEY.into(), pairs::encode(&self.pairs)));
+        }
+        if all || !self.opts.is_empty() {
+            v.push((dhcpopts::KEY.into(), dhcpopts::encode(&self.opts)));
+        }
+        v
+    }
+
+    fn ext_base(&self) -> Vec<(String, String)> {
         vec![
             ("neutron:mac".into(), self.mac.clone()),
             (
@@ -349,14 +369,13 @@ impl Shape {
     }
 }
 
-/// The DHCP_Options row a port gets: its first address's subnet's, if it
-/// serves DHCP.
-fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<String> {
+/// The subnet whose DHCP a port gets: its first address's, if it serves
+/// DHCP.
+pub(super) fn dhcp_for(c: &Ctx, net: &str, ips: &[Ipv4Addr]) -> Option<Subnet> {
     let first = ips.first()?;
     subnet::all(c)
         .into_iter()
         .find(|s| s.network == net && s.dhcp && s.cidr.contains(*first))
-        .map(|s| s.row.0)
 }
 
 /// The plain string attributes kept in `external_ids`.
@@ -387,13 +406,27 @@ pub fn create(c: &Ctx, p: &mut Plan, o: &Obj) -> Result<(), ApiError> {
     let security = attrs::boolean(RES, o, "port_security_enabled")?
         .unwrap_or_else(|| network::port_security(ls));
     let sgs = attrs::str_list(RES, o, "security_groups")?;
+    let null = Value::Null;
+    let pairs = pairs::parse(o.get("allowed_address_pairs").unwrap_or(&null), &mac)?;
+    if !pairs.is_empty() && !security {
+        return Err(pairs::need_security(&id));
+    }
+    let opts = dhcpopts::merge(Vec::new(), o.get("extra_dhcp_opts").unwrap_or(&null))?;
+    let sn = dhcp_for(c, &net, &ips);
+    let dhcp = if opts.is_empty() {
+        sn.map(|s| s.row.to_json())
+    } else {
+        dhcpopts::plan(c, p, &id, sn.as_ref(), &opts, true)?
+    };
     let shape = Shape {
-        dhcp: dhcp_for(c, &net, &ips),
+        dhcp,
         mac,
         ips,
         security,
+        pairs,
+        opts,
     };
-    let mut ext = shape.ext();
+    let mut ext = shape.ext(false);
     ext.extend(ext_strings(o)?);
     ext.push((
         "neutron:project_id".into(),
@@ -448,15 +481,19 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
     };
     let security = attrs::boolean(RES, o, "port_security_enabled")?
         .unwrap_or(key(r, "external_ids", "neutron:port_security") != Some("false"));
+    let router = key(r, "external_ids", "neutron:device_owner")
+        .is_some_and(|d| d.starts_with("network:router"));
+    let (pairs, opts, dhcp) =
+        super::port_extras::extras(c, p, (id, r), o, (&mac, &net, &ips), security, router)?;
     let shape = Shape {
-        dhcp: dhcp_for(c, &net, &ips),
+        dhcp,
         mac,
         ips,
         security,
+        pairs,
+        opts,
     };
-    let mut cols = if key(r, "external_ids", "neutron:device_owner")
-        .is_some_and(|d| d.starts_with("network:router"))
-    {
+    let mut cols = if router {
         Row::new() // router ports keep `addresses: router`
     } else {
         shape.columns()
@@ -465,7 +502,7 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
         cols.insert("enabled".into(), json!(up));
     }
     p.push(Op::update(LSP, vec![Condition::uuid(u)], cols));
-    let mut ext = shape.ext();
+    let mut ext = shape.ext(true);
     ext.extend(ext_strings(o)?);
     p.ops.extend(set_map_keys(LSP, u, "external_ids", &ext));
     if let Some(h) = attrs::name(RES, o, "binding:host_id")? {
@@ -515,6 +552,7 @@ pub fn delete(c: &Ctx, p: &mut Plan, id: &str) -> Result<(), ApiError> {
             "Port {id} is a router's port ({owner}): use remove_router_interface or clear the gateway")));
     }
     detach(c, p, u);
+    dhcpopts::remove(c, p, id);
     super::fip::disassociate_port(c, p, id);
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! of type `router` on the subnet's switch, peered with a Logical_Router_Port
 //! `lrp-<port id>` holding the subnet's gateway address. The external
 //! gateway is the same on the external network, plus a default route and,
-//! with `enable_snat`, one SNAT NAT row per interface subnet.
+//! with `enable_snat`, one SNAT NAT row per interface subnet. `routes`
+//! are static routes of their own (`routes`).
 
 use std::net::Ipv4Addr;
 
@@ -15,6 +16,7 @@ use super::attrs::{self, Obj};
 use super::ident::{Guard, ROUTER};
 use super::network::{self, set_map_keys};
 use super::port;
+use super::routes;
 use super::secgroup::add_to_insert;
 use super::subnet::{self, Subnet};
 use super::{Created, Ctx, Plan};
@@ -91,7 +93,7 @@ fn render(c: &Ctx, u: &Uuid, r: &Row) -> Value {
         "id": router_id(u, r), "name": ext("neutron:router_name").unwrap_or_else(|| s(r, "name")),
         "tenant_id": project, "project_id": project, "status": "ACTIVE",
         "admin_state_up": crate::nb::opt_bool(r, "enabled") != Some(false),
-        "external_gateway_info": gw, "routes": [], "distributed": false, "ha": false,
+        "external_gateway_info": gw, "routes": routes::render(c, r), "distributed": false, "ha": false,
         "description": ext("neutron:description").unwrap_or_default(), "tags": [],
         "availability_zones": [], "availability_zone_hints": [], "revision_number": 0,
         "created_at": ext("neutron:created_at"), "updated_at": ext("neutron:created_at"),
@@ -448,6 +450,12 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
             row([("enabled", json!(up))]),
         ));
     }
+    let new_routes = o.get("routes").map(routes::parse).transpose()?;
+    if let Some(rs) = &new_routes {
+        // Before the gateway's ops: see `routes::replace`.
+        routes::replace(c, p, u, r, rs);
+    }
+    let mut gw_now = routes::gateway_of(r);
     if let Some(gw) = o.get("external_gateway_info") {
         clear_gateway(c, p, u, r)?;
         if gw.as_object().is_some_and(|m| !m.is_empty()) {
@@ -457,8 +465,39 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
                 .collect();
             kv.extend(set_gateway(c, p, &Target::Row(u.clone()), id, &inside, gw)?);
         }
+        let get = |k: &str| kv.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone());
+        gw_now =
+            get("neutron:gw_network_id").zip(get("neutron:gw_ip").and_then(|g| g.parse().ok()));
+    }
+    if let Some(rs) = &new_routes {
+        routes::validate(c, id, &gw_now, rs)?;
     }
     p.ops.extend(set_map_keys(LR, u, "external_ids", &kv));
+    Ok(())
+}
+
+/// Plans `add_extraroutes` / `remove_extraroutes` (`{"router":
+/// {"routes": [...]}}`): the router's routes with these added or taken
+/// out, checked and replaced as an update's are.
+pub fn extra_routes(
+    c: &Ctx,
+    p: &mut Plan,
+    id: &str,
+    body: &Obj,
+    add: bool,
+) -> Result<(), ApiError> {
+    let (u, r) = find(c, id)?;
+    let given = body
+        .get(RES)
+        .and_then(|o| o.get("routes"))
+        .ok_or_else(|| ApiError::bad("the body must hold \"router\": {\"routes\": [...]}"))?;
+    let given = routes::parse(given)?;
+    if add {
+        // Only the new ones: the router's own were checked when set.
+        routes::validate(c, id, &routes::gateway_of(r), &given)?;
+    }
+    let want = routes::combine(c, r, &given, add);
+    routes::replace(c, p, u, r, &want);
     Ok(())
 }
 

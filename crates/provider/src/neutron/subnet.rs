@@ -435,31 +435,69 @@ pub fn update(c: &Ctx, p: &mut Plan, id: &str, o: &Obj) -> Result<(), ApiError> 
     let u = sn.row.clone();
     let kv: Vec<(String, String)> = ext.into_iter().collect();
     p.ops.extend(set_map_keys(DO, &u, "external_ids", &kv));
-    let mut opts = Vec::new();
     if let Some(g) = sp.gateway {
         let g = g.map(|g| g.to_string()).unwrap_or_default();
         p.ops.extend(set_map_keys(
             DO,
             &u,
             "external_ids",
-            &[("neutron:gateway_ip".into(), g.clone())],
-        ));
-        opts.push(("router".to_owned(), g));
-    }
-    if let Some(d) = &sp.dns {
-        opts.push((
-            "dns_server".into(),
-            format!(
-                "{{{}}}",
-                d.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            &[("neutron:gateway_ip".into(), g)],
         ));
     }
-    p.ops.extend(set_map_keys(DO, &u, "options", &opts));
+    let (set_opts, unset) = option_changes(&sp);
+    p.ops.extend(set_map_keys(DO, &u, "options", &set_opts));
+    p.ops.extend(unset_map_keys(DO, &u, "options", &unset));
+    super::dhcpopts::follow_subnet(c, p, &sn, &set_opts, &unset);
+    if let Some(on) = sp.dhcp.filter(|d| *d != sn.dhcp) {
+        super::dhcpopts::follow_enable(c, p, &sn, on, (&set_opts, &unset))?;
+    }
     Ok(())
+}
+
+/// The DHCP options an update sets and those it removes (a gateway,
+/// DNS servers or host routes taken away: OVN reads an empty value as a
+/// broken option, so the key goes).
+fn option_changes(sp: &Spec) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut set, mut unset) = (Vec::new(), Vec::new());
+    let list = |items: Vec<String>| format!("{{{}}}", items.join(", "));
+    match sp.gateway {
+        Some(Some(g)) => set.push(("router".to_owned(), g.to_string())),
+        Some(None) => unset.push("router".to_owned()),
+        None => {}
+    }
+    match &sp.dns {
+        Some(d) if !d.is_empty() => set.push((
+            "dns_server".into(),
+            list(d.iter().map(ToString::to_string).collect()),
+        )),
+        Some(_) => unset.push("dns_server".into()),
+        None => {}
+    }
+    match &sp.routes {
+        Some(r) if !r.is_empty() => set.push((
+            "classless_static_route".into(),
+            list(r.iter().map(|(d, n)| format!("{d},{n}")).collect()),
+        )),
+        Some(_) => unset.push("classless_static_route".into()),
+        None => {}
+    }
+    (set, unset)
+}
+
+/// The op that removes `keys` from map column `col` (none if no keys).
+pub(super) fn unset_map_keys(table: &str, u: &Uuid, col: &str, keys: &[String]) -> Vec<Op> {
+    if keys.is_empty() {
+        return Vec::new();
+    }
+    vec![Op::mutate(
+        table,
+        vec![Condition::uuid(u)],
+        vec![Mutation::new(
+            col,
+            Mutator::Delete,
+            set(keys.iter().map(|k| json!(k))),
+        )],
+    )]
 }
 
 /// Plans a subnet delete: refused while a port holds one of its addresses.

@@ -148,10 +148,15 @@ pub fn provider(nb: &Nb) -> Running {
 
 /// The provider with `extra` config keys added (TLS files and the like).
 pub fn provider_with(nb: &Nb, extra: Value) -> Running {
+    provider_on(&nb.remote(), extra)
+}
+
+/// The provider serving the NB at `remote` (e.g. a testkit `Central`'s).
+pub fn provider_on(remote: &str, extra: Value) -> Running {
     let mut config = json!({
         "keystone_listen": "127.0.0.1:0",
         "neutron_listen": "127.0.0.1:0",
-        "nb_remotes": [nb.remote()],
+        "nb_remotes": [remote],
         "users": {USER: PASSWORD},
         "token_lifetime_secs": 600,
     });
