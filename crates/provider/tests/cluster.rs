@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{token, Http, Running, NB_SCHEMA, PASSWORD, USER};
+use common::{nbctl_column, token, Http, Running, NB_SCHEMA, PASSWORD, USER};
 use netswitch_provider::{Config, Provider};
 use netswitch_testkit::OvsdbCluster;
 use serde_json::{json, Value};
@@ -45,31 +44,6 @@ fn create(h: &mut Http, tok: &str, kind: &str, body: Value) -> String {
     );
     assert_eq!(a.status, 201, "{kind} {body}: {:?}", a.body);
     a.body[kind]["id"].as_str().expect("id").to_owned()
-}
-
-/// `ovn-nbctl --db=REMOTES --data=bare --columns=COL list TABLE`.
-fn nbctl_column(remotes: &str, table: &str, col: &str) -> Vec<String> {
-    let out = Command::new("ovn-nbctl")
-        .arg(format!("--db={remotes}"))
-        .args([
-            "--no-leader-only",
-            "--data=bare",
-            "--no-headings",
-            "--format=csv",
-        ])
-        .arg(format!("--columns={col}"))
-        .args(["list", table])
-        .output()
-        .expect("ovn-nbctl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Makes `CALLS` creates (every fourth a network, the others ports on one

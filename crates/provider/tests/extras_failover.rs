@@ -7,12 +7,11 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{provider_on, token, Http, NB_SCHEMA};
+use common::{nbctl_column, provider_on, token, Http, NB_SCHEMA};
 use netswitch_testkit::OvsdbCluster;
 use serde_json::{json, Value};
 
@@ -23,32 +22,6 @@ fn call(h: &mut Http, tok: &str, method: &str, path: &str, body: Value, want: u1
     let a = h.call(method, path, Some(tok), Some(&body));
     assert_eq!(a.status, want, "{method} {path} {body}: {:?}", a.body);
     a.body
-}
-
-/// `ovn-nbctl --db=REMOTES --data=bare --columns=COL list TABLE`, a line
-/// per row.
-fn column(remotes: &str, table: &str, col: &str) -> Vec<String> {
-    let out = Command::new("ovn-nbctl")
-        .arg(format!("--db={remotes}"))
-        .args([
-            "--no-leader-only",
-            "--data=bare",
-            "--no-headings",
-            "--format=csv",
-        ])
-        .arg(format!("--columns={col}"))
-        .args(["list", table])
-        .output()
-        .expect("ovn-nbctl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The body of the `i`th call: even calls set the router's routes, odd
@@ -131,7 +104,7 @@ fn replacing_updates_survive_a_sigkilled_nb_leader_without_leftovers() {
     );
     let alive = cl.remotes(&[cl.wait_leader(Duration::from_secs(30))]);
 
-    let mut routes = column(&alive, "Logical_Router_Static_Route", "ip_prefix");
+    let mut routes = nbctl_column(&alive, "Logical_Router_Static_Route", "ip_prefix");
     routes.sort();
     let last = CALLS - 2;
     assert_eq!(
@@ -139,13 +112,13 @@ fn replacing_updates_survive_a_sigkilled_nb_leader_without_leftovers() {
         [format!("10.200.{last}.0/24"), format!("10.201.{last}.0/24")],
         "the last call's routes, nothing left over"
     );
-    let ext = column(&alive, "DHCP_Options", "external_ids");
+    let ext = nbctl_column(&alive, "DHCP_Options", "external_ids");
     let own: Vec<&String> = ext
         .iter()
         .filter(|e| e.contains("neutron:port_id"))
         .collect();
     assert_eq!(own.len(), 1, "one row of the port's own: {ext:?}");
-    let opts = column(&alive, "DHCP_Options", "options");
+    let opts = nbctl_column(&alive, "DHCP_Options", "options");
     let tftp = format!("tftp_server=10.9.1.{}", CALLS - 1);
     assert_eq!(
         opts.iter().filter(|o| o.contains(&tftp)).count(),

@@ -464,3 +464,29 @@ pub fn junk() -> Vec<Value> {
         json!([{"subnet_id": 7}]),
     ]
 }
+
+/// `ovn-nbctl --db=REMOTES --data=bare --columns=COL list TABLE`, a line
+/// per row, from any member of a cluster (`--no-leader-only`).
+pub fn nbctl_column(remotes: &str, table: &str, col: &str) -> Vec<String> {
+    let out = Command::new("ovn-nbctl")
+        .arg(format!("--db={remotes}"))
+        .args([
+            "--no-leader-only",
+            "--data=bare",
+            "--no-headings",
+            "--format=csv",
+        ])
+        .arg(format!("--columns={col}"))
+        .args(["list", table])
+        .output()
+        .expect("ovn-nbctl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
