@@ -10,6 +10,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{provider_on, token, Http, Running};
+use netswitch_provider::{Config, Provider};
 use netswitch_testkit::ovn::SB_SCHEMA;
 use netswitch_testkit::Central;
 use serde_json::{json, Value};
@@ -210,6 +211,15 @@ fn no_eligible_chassis_leaves_the_gateway_unbound() {
     let body = json!({"router": {"external_gateway_info": {"network_id": net}}});
     api.call("PUT", &format!("/v2.0/routers/{r}"), body, 200);
     assert!(bound(&ovn, "r1").is_empty());
+
+    // A malformed SB address is a config error (21) naming the key.
+    let config = json!({"nb_remotes": [ovn.nb()], "users": {"u": "p"},
+        "keystone_listen": "127.0.0.1:0", "neutron_listen": "127.0.0.1:0",
+        "sb_remotes": ["tcp:nohost"]});
+    let config = Config::parse(&config.to_string()).expect("parses");
+    let e = Provider::start(config).err().expect("refused");
+    assert_eq!(e.code(), 21, "{e}");
+    assert!(e.to_string().contains("sb_remotes"), "{e}");
 }
 
 /// An SB server of our own at `late-sb.sock` in `dir`, stopped at the test's end.
