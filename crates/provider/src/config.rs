@@ -59,6 +59,10 @@ pub struct Config {
     /// listed, gateways are made without one and NAT waits for an
     /// operator's `ovn-nbctl lrp-set-gateway-chassis`.
     pub gateway_chassis: Vec<String>,
+    /// The southbound DB's remotes, in the form of `nb_remotes`. When set
+    /// and `gateway_chassis` is empty, gateway ports are bound to chassis
+    /// chosen from SB's gateway-capable ones (`neutron::gwchassis`).
+    pub sb_remotes: Vec<String>,
 }
 
 impl Default for Config {
@@ -80,6 +84,7 @@ impl Default for Config {
             neutron_tls: None,
             max_body: 16 << 20,
             gateway_chassis: Vec::new(),
+            sb_remotes: Vec::new(),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod keystone;
 pub mod nb;
 pub mod neutron;
+pub mod sb;
 pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -52,6 +53,9 @@ impl Provider {
             .transpose()?;
         let config = Arc::new(config);
         let nb = Arc::new(nb::Nb::connect(&config.nb_remotes)?);
+        let sb = (!config.sb_remotes.is_empty())
+            .then(|| sb::Sb::start(&config.sb_remotes))
+            .transpose()?;
         let ks_l = http::bind(config.keystone_listen)?;
         let nt_l = http::bind(config.neutron_listen)?;
         // Catalog URLs must name the ports actually bound.
@@ -64,7 +68,7 @@ impl Provider {
             Arc::clone(&config),
             Arc::clone(&tokens),
         ));
-        let nt = Arc::new(neutron::Neutron::new(Arc::clone(&config), tokens, nb));
+        let nt = Arc::new(neutron::Neutron::new(Arc::clone(&config), tokens, nb).with_sb(sb));
         let limits = http::Limits {
             max_body: config.max_body,
             ..http::Limits::default()

@@ -36,6 +36,8 @@ pub const TABLES: &[&str] = &[
     "Logical_Router_Port",
     "Logical_Router_Static_Route",
     "NAT",
+    // Read for the gateway chassis' load (`neutron::gwchassis`).
+    "Gateway_Chassis",
 ];
 
 /// The NB connection.

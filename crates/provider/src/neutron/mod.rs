@@ -10,6 +10,7 @@ mod dhcpnames;
 mod dhcpopts;
 mod extensions;
 mod fip;
+mod gwchassis;
 mod ident;
 mod iface;
 pub mod ipam;
@@ -39,6 +40,7 @@ use crate::error::ApiError;
 use crate::http::{Handler, Request, Response};
 use crate::keystone::{project_id, Tokens};
 use crate::nb::Nb;
+use crate::sb::Sb;
 use ident::Guard;
 pub use kind::Kind;
 use query::ListQuery;
@@ -51,6 +53,9 @@ pub struct Ctx<'a> {
     pub project: &'a str,
     /// Where routers' gateway ports may be bound ([`Config::gateway_chassis`]).
     pub gateway_chassis: &'a [String],
+    /// The southbound DB, when `sb_remotes` is set: where gateway chassis
+    /// are chosen from when `gateway_chassis` is empty.
+    pub sb: Option<&'a Sb>,
 }
 
 /// A call's ops, with what they already claim (IPs, MACs) so a bulk create
@@ -132,6 +137,7 @@ pub struct Neutron {
     config: Arc<Config>,
     tokens: Arc<Tokens>,
     nb: Arc<Nb>,
+    sb: Option<Arc<Sb>>,
     project: String,
 }
 
@@ -143,8 +149,15 @@ impl Neutron {
             config,
             tokens,
             nb,
+            sb: None,
             project,
         }
+    }
+
+    /// Chooses gateway chassis from `sb` (see `gwchassis`).
+    pub fn with_sb(mut self, sb: Option<Arc<Sb>>) -> Self {
+        self.sb = sb;
+        self
     }
 
     fn route(&self, req: &Request) -> Result<Response, ApiError> {
@@ -198,6 +211,7 @@ impl Neutron {
             r,
             project: &self.project,
             gateway_chassis: &self.config.gateway_chassis,
+            sb: self.sb.as_deref(),
         }
     }
 

@@ -13,6 +13,7 @@ use netswitch_ovsdb::{row, Condition, Mutation, Mutator, Op, Row, Uuid};
 use serde_json::{json, Value};
 
 use super::attrs::{self, Obj};
+use super::gwchassis;
 use super::ident::{Guard, ROUTER};
 use super::network::{self, set_map_keys};
 use super::port;
@@ -271,11 +272,11 @@ pub(super) fn router_port(
         ("networks", json!(format!("{ip}/{}", sn.cidr.prefix))),
         ("external_ids", str_map([("neutron:router_id", id)])),
     ]);
-    if owner == "network:router_gateway" && !c.gateway_chassis.is_empty() {
-        lrp_row.insert(
-            "gateway_chassis".into(),
-            gateway_chassis(p, &lrp, c.gateway_chassis),
-        );
+    if owner == "network:router_gateway" {
+        let chassis = gwchassis::for_gateway(c, id, net);
+        if !chassis.is_empty() {
+            lrp_row.insert("gateway_chassis".into(), gateway_chassis(p, &lrp, &chassis));
+        }
     }
     let n = p.name("lrp");
     p.push(Op::insert_named("Logical_Router_Port", &n, lrp_row));
@@ -312,7 +313,7 @@ pub(super) fn router_port(
     Ok(port_id)
 }
 
-/// One `Gateway_Chassis` row per configured chassis for router port
+/// One `Gateway_Chassis` row per chosen chassis (`gwchassis`) for router port
 /// `lrp`, the first listed the most preferred (highest priority), as
 /// `ovn-nbctl lrp-set-gateway-chassis` makes them; returns the set the
 /// port's `gateway_chassis` column takes. The rows are not root: they go
