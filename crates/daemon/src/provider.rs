@@ -159,25 +159,19 @@ fn import(d: &Daemon, params: Option<Value>) -> Result<Value, RpcError> {
 struct Engine<'a>(&'a Daemon);
 
 impl Chassis for Engine<'_> {
-    fn system_id(&mut self) -> Result<String, Error> {
+    fn system_id(&mut self) -> Result<Option<String>, Error> {
         let ovn = self.0.engine.ovn_report()?;
-        match ovn.system_id {
-            Some(id) if ovn.configured => Ok(id),
-            _ => Err(Error::new(
-                21,
-                "ovn: this host is no OVN chassis (Host.configureOvn first)",
-            )),
-        }
+        Ok(ovn.system_id.filter(|_| ovn.configured))
     }
 
-    fn plug(&mut self, vnic: &Vnic, timeout: Option<f64>) -> Result<HostPlugged, Error> {
+    fn how_to_configure(&self) -> &'static str {
+        "Host.configureOvn first"
+    }
+
+    fn plug(&mut self, vnic: &Vnic, timeout: Option<f64>) -> Result<Vec<HostPlugged>, Error> {
         let t = netswitch_engine::vnic::timeout_of(timeout)
             .map_err(netswitch_engine::EngineError::from)?;
-        let mut p = self.0.engine.plug_vnics(std::slice::from_ref(vnic), t)?;
-        if p.is_empty() {
-            return Err(Error::new(29, format!("vnic {}: not plugged", vnic.name())));
-        }
-        Ok(p.remove(0))
+        Ok(self.0.engine.plug_vnics(std::slice::from_ref(vnic), t)?)
     }
 
     fn unplug(&mut self, device: &str) -> Result<HostPlugged, Error> {

@@ -32,11 +32,14 @@ pub const DEVICE_OWNER: &str = "oVirt";
 
 /// The host a provider vNIC is plugged on.
 pub trait Chassis {
-    /// This chassis' OVN `system-id` (21 when the host is no chassis).
-    fn system_id(&mut self) -> Result<String, Error>;
-    /// Plugs one OVN vNIC, waiting `timeout` seconds at most (the host's
-    /// default when `None`).
-    fn plug(&mut self, vnic: &Vnic, timeout: Option<f64>) -> Result<HostPlugged, Error>;
+    /// This host's OVN `system-id` when it is a configured chassis.
+    fn system_id(&mut self) -> Result<Option<String>, Error>;
+    /// What makes this host a chassis: the hint of the refusal when it is
+    /// none (a verb for the CLI, a method for the daemon).
+    fn how_to_configure(&self) -> &'static str;
+    /// Plugs OVN vNICs (one here), waiting `timeout` seconds at most (the
+    /// host's default when `None`); answers those plugged.
+    fn plug(&mut self, vnic: &Vnic, timeout: Option<f64>) -> Result<Vec<HostPlugged>, Error>;
     /// Unplugs the vNIC on `device` (23 when none is plugged there).
     fn unplug(&mut self, device: &str) -> Result<HostPlugged, Error>;
 }
@@ -84,6 +87,17 @@ fn unicast(device: &str, mac: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::new(21, format!("vnic {device}: mac: {mac:?} is no unicast MAC")))
 }
 
+/// Plugs `vnic` on `host`: 29 when the host answers without it.
+fn plug_one(
+    host: &mut dyn Chassis,
+    vnic: &Vnic,
+    timeout: Option<f64>,
+) -> Result<HostPlugged, Error> {
+    host.plug(vnic, timeout)?
+        .pop()
+        .ok_or_else(|| Error::new(29, format!("vnic {}: not plugged", vnic.name())))
+}
+
 /// Allocates (or reuses) the vNIC's port and plugs it on `host`.
 pub fn plug(store: &Store, a: &PlugArgs, host: &mut dyn Chassis) -> Result<Plugged, Error> {
     let mac = unicast(a.device, a.mac)?;
@@ -93,7 +107,10 @@ pub fn plug(store: &Store, a: &PlugArgs, host: &mut dyn Chassis) -> Result<Plugg
     let record = store.port(a.device)?;
     let mut c = client(store, a.provider)?;
     let net = network(store, &mut c, a.provider, a.network)?;
-    let chassis = host.system_id()?;
+    let chassis = host.system_id()?.ok_or_else(|| {
+        let hint = host.how_to_configure();
+        Error::new(21, format!("ovn: this host is no OVN chassis ({hint})"))
+    })?;
     let vnic = a
         .vnic_id
         .map_or_else(|| vnic_id(a.vm, &mac), str::to_string);
@@ -101,7 +118,7 @@ pub fn plug(store: &Store, a: &PlugArgs, host: &mut dyn Chassis) -> Result<Plugg
     crash_point("provider-port-created");
     let give = created || record.is_none();
     let plugged = ovn_vnic(a, &mac, &port.id)
-        .and_then(|v| host.plug(&v, a.timeout))
+        .and_then(|v| plug_one(host, &v, a.timeout))
         .map_err(|e| give_back(&mut c, a, &port, give, e))?;
     let r = PortRecord {
         provider: a.provider.into(),

@@ -38,26 +38,19 @@ fn to_error(f: Failure) -> Error {
 }
 
 impl Chassis for CliChassis<'_> {
-    fn system_id(&mut self) -> Result<String, Error> {
+    fn system_id(&mut self) -> Result<Option<String>, Error> {
         let ovn = self.host()?.ovn().map_err(to_error)?;
-        match ovn.system_id {
-            Some(id) if ovn.configured => Ok(id),
-            _ => Err(Error::new(
-                21,
-                "ovn: this host is no OVN chassis (run `netswitch ovn configure`)",
-            )),
-        }
+        Ok(ovn.system_id.filter(|_| ovn.configured))
     }
 
-    fn plug(&mut self, vnic: &Vnic, timeout: Option<f64>) -> Result<Plugged, Error> {
-        let mut p = self
-            .host()?
+    fn how_to_configure(&self) -> &'static str {
+        "run `netswitch ovn configure`"
+    }
+
+    fn plug(&mut self, vnic: &Vnic, timeout: Option<f64>) -> Result<Vec<Plugged>, Error> {
+        self.host()?
             .plug_vnics(std::slice::from_ref(vnic), timeout)
-            .map_err(to_error)?;
-        if p.is_empty() {
-            return Err(Error::new(29, format!("vnic {}: not plugged", vnic.name())));
-        }
-        Ok(p.remove(0))
+            .map_err(to_error)
     }
 
     fn unplug(&mut self, device: &str) -> Result<Plugged, Error> {
