@@ -11,23 +11,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{reaches, Host};
-use netswitch_testkit::{Central, Controller, Netns, Ovs};
+use common::{reaches, Chassis, Host};
+use netswitch_testkit::{Central, Netns};
 use serde_json::json;
 
-/// Fields drop in order: ovn-controller, OVS, the host namespace.
-struct Chassis {
-    ctl: Controller,
-    _ovs: Ovs,
-    h: Host,
-}
-
 fn chassis() -> Chassis {
-    let mut h = Host::empty();
-    let ovs = Ovs::start(&h.ns);
-    h.use_ovs(&ovs);
-    let ctl = Controller::start(&h.ns, &ovs);
-    Chassis { ctl, _ovs: ovs, h }
+    Chassis::on(Host::empty())
 }
 
 /// Plugs `(vm, mac, port, device)`s: one with `vnic plug --port`, more

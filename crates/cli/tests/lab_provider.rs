@@ -20,24 +20,13 @@ mod neutron;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{reaches, Host};
-use netswitch_testkit::{Central, Controller, Netns, Ovs};
+use common::{reaches, Chassis, Host};
+use netswitch_testkit::{Central, Netns};
 use neutron::Provider;
 use serde_json::{json, Value};
 
-/// Fields drop in order: ovn-controller, OVS, the host namespace.
-struct Chassis {
-    ctl: Controller,
-    _ovs: Ovs,
-    h: Host,
-}
-
 fn chassis() -> Chassis {
-    let mut h = Host::empty();
-    let ovs = Ovs::start(&h.ns);
-    h.use_ovs(&ovs);
-    let ctl = Controller::start(&h.ns, &ovs);
-    Chassis { ctl, _ovs: ovs, h }
+    Chassis::on(Host::empty())
 }
 
 fn configure(c: &Chassis, central: &Central, id: &str) {

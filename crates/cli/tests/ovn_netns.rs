@@ -12,26 +12,13 @@ mod daemon;
 
 use std::time::Duration;
 
-use common::{reaches, Host};
+use common::{reaches, Chassis, Host};
 use daemon::Daemon;
-use netswitch_testkit::{Central, Controller, Ovs};
+use netswitch_testkit::{Central, Ovs};
 use serde_json::{json, Value};
 
-/// A chassis: the host namespace with its OVS and ovn-controller, and
-/// netswitch pointed at that OVS. Fields drop in order: controller, OVS,
-/// host.
-struct Chassis {
-    ctl: Controller,
-    ovs: Ovs,
-    h: Host,
-}
-
 fn chassis() -> Chassis {
-    let mut h = Host::new();
-    let ovs = Ovs::start(&h.ns);
-    h.use_ovs(&ovs);
-    let ctl = Controller::start(&h.ns, &ovs);
-    Chassis { ctl, ovs, h }
+    Chassis::on(Host::new())
 }
 
 /// `Open_vSwitch.external_ids` as a map.

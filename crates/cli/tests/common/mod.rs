@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 
 use netswitch_engine::{Facts, Store, Which};
-use netswitch_testkit::Netns;
+use netswitch_testkit::{Controller, Netns, Ovs};
 use serde_json::Value;
 
 /// A scratch namespace with its own state dir and resolv.conf, and the
@@ -293,4 +293,24 @@ pub fn reaches(from: &Netns, ip: &str, secs: u32) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     out.status.success()
+}
+
+/// An OVN chassis: a host namespace with its own OVS and ovn-controller,
+/// netswitch pointed at that OVS. Fields drop in order: controller, OVS,
+/// host.
+pub struct Chassis {
+    pub ctl: Controller,
+    pub ovs: Ovs,
+    pub h: Host,
+}
+
+impl Chassis {
+    /// Makes `h` a chassis (`Host::new()` on the host, `Host::empty()` in
+    /// the lab); `netswitch ovn configure` is the test's own step.
+    pub fn on(mut h: Host) -> Self {
+        let ovs = Ovs::start(&h.ns);
+        h.use_ovs(&ovs);
+        let ctl = Controller::start(&h.ns, &ovs);
+        Chassis { ctl, ovs, h }
+    }
 }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use netswitch_neutron_client::http::Transport;
 use netswitch_neutron_client::url::Url;
 use netswitch_neutron_client::{keystone, Credentials, Version};
-use netswitch_testkit::{Central, Controller, Ovs};
+use netswitch_testkit::Central;
 use serde_json::{json, Value};
 
+pub use crate::common::Chassis;
 use crate::common::Host;
 
 pub const USER: &str = "admin";
@@ -105,21 +106,11 @@ pub fn ok(r: (i32, String, String)) -> Value {
     serde_json::from_str(&r.1).unwrap_or_else(|e| panic!("{e}: {}", r.1))
 }
 
-/// A chassis: the host namespace with its OVS and ovn-controller. Fields
-/// drop in order: controller, OVS, host.
-pub struct Chassis {
-    pub ctl: Controller,
-    pub ovs: Ovs,
-    pub h: Host,
-}
-
+/// A chassis on a fresh host, configured as `chassis-1` of `central`.
 pub fn chassis(central: &Central) -> Chassis {
-    let mut h = Host::new();
-    let ovs = Ovs::start(&h.ns);
-    h.use_ovs(&ovs);
-    let ctl = Controller::start(&h.ns, &ovs);
+    let c = Chassis::on(Host::new());
     let sb = central.sb();
-    ok(h.netswitch(
+    ok(c.h.netswitch(
         &[
             "--json",
             "ovn",
@@ -133,7 +124,7 @@ pub fn chassis(central: &Central) -> Chassis {
         ],
         None,
     ));
-    Chassis { ctl, ovs, h }
+    c
 }
 
 /// The ports of br-int.
