@@ -157,20 +157,7 @@ fn vf_settings_are_set_and_read_back(h: &Host, pf: &str) {
 
 /// `vnic plug --vf PF:N` and the rest of a VF vNIC's life.
 fn plug_vf(h: &Host, vf: &str, vm: &str, mac: &str) -> (i32, String) {
-    let args = [
-        "--json",
-        "vnic",
-        "plug",
-        "--vm",
-        vm,
-        "--mac",
-        mac,
-        "--network",
-        "vfnet",
-        "--vf",
-        vf,
-    ];
-    let (code, out, err) = h.netswitch(&args, None);
+    let (code, out, err) = h.plug_vnic(vm, mac, "vfnet", &["--vf", vf]);
     (code, format!("{out}{err}"))
 }
 

@@ -38,19 +38,7 @@ fn dropped(h: &Host) -> u64 {
 }
 
 fn plug(h: &Host, vm: &str, mac: &str, tap: &str, extra: &[&str]) {
-    let mut args = vec![
-        "vnic",
-        "plug",
-        "--vm",
-        vm,
-        "--mac",
-        mac,
-        "--network",
-        "vmnet",
-    ];
-    args.extend_from_slice(extra);
-    args.push(tap);
-    let (code, out, err) = h.netswitch(&args, None);
+    let (code, out, err) = h.plug_vnic(vm, mac, "vmnet", &[extra, &[tap]].concat());
     assert_eq!(code, 0, "{out}{err}");
 }
 
