@@ -172,15 +172,7 @@ fn fuzzed_bodies_and_headers_leave_the_nb_alone_and_the_provider_serving() {
     let p = provider(&nb);
     let t = token(&p);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let paths = [
-        "/v2.0/networks",
-        "/v2.0/subnets",
-        "/v2.0/ports",
-        "/v2.0/security-groups",
-        "/v2.0/security-group-rules",
-        "/v2.0/routers",
-        "/v2.0/floatingips",
-    ];
+    let paths = common::COLLECTIONS;
     let junk: &[Value] = &common::junk();
     let keys = [
         "name",

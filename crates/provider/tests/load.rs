@@ -114,14 +114,7 @@ fn fuzzed(g: &mut Gen, token: &str) -> (String, String, Option<String>, Vec<u8>)
     let methods = [
         "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "POST",
     ];
-    let paths = [
-        "/v2.0/networks",
-        "/v2.0/subnets",
-        "/v2.0/ports",
-        "/v2.0/security-groups",
-        "/v2.0/security-group-rules",
-        "/v2.0/routers",
-        "/v2.0/floatingips",
+    let more = [
         "/v2.0/networks/00000000-0000-0000-0000-000000000000",
         "/v2.0/ports?limit=x&marker=y&sort_dir=sideways",
         "/v2.0/networks?fields=id&fields=&name=%zz",
@@ -130,6 +123,7 @@ fn fuzzed(g: &mut Gen, token: &str) -> (String, String, Option<String>, Vec<u8>)
         "/../../etc/passwd",
         "/v2.0/routers/x/add_router_interface",
     ];
+    let paths: Vec<&str> = common::COLLECTIONS.iter().chain(&more).copied().collect();
     let tokens = [
         Some(token.to_string()),
         None,

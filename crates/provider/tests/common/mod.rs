@@ -447,6 +447,17 @@ impl Openstack {
     }
 }
 
+/// The Neutron collections, each a `/v2.0/...` path a fuzzer aims at.
+pub const COLLECTIONS: [&str; 7] = [
+    "/v2.0/networks",
+    "/v2.0/subnets",
+    "/v2.0/ports",
+    "/v2.0/security-groups",
+    "/v2.0/security-group-rules",
+    "/v2.0/routers",
+    "/v2.0/floatingips",
+];
+
 /// Values no attribute takes, for fuzzing bodies.
 pub fn junk() -> Vec<Value> {
     vec![
