@@ -123,6 +123,19 @@ fn tls_front(h: &Host, pki: &std::path::Path, backend: SocketAddr) -> SocketAddr
     addr
 }
 
+/// `provider add NAME --auth-url AUTH` as the test's admin, then `extra`.
+fn add_at(h: &Host, name: &str, auth: &str, extra: &[&str]) -> (i32, String, String) {
+    let creds = [
+        "--auth-url",
+        auth,
+        "--password",
+        PASSWORD,
+        "--tenant",
+        "admin",
+    ];
+    add(h, name, &[&creds[..], extra].concat())
+}
+
 fn add(h: &Host, name: &str, extra: &[&str]) -> (i32, String, String) {
     let mut args = vec!["--json", "provider", "add", name, "--user", USER];
     args.extend_from_slice(extra);
@@ -140,18 +153,7 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
 
     // Keystone v3, Neutron from the catalog.
     let auth = p.v3();
-    ok(add(
-        &h,
-        "p3",
-        &[
-            "--auth-url",
-            &auth,
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-        ],
-    ));
+    ok(add_at(&h, "p3", &auth, &[]));
     let secret = lib.join("providers/p3.secret");
     assert_eq!(
         std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777,
@@ -189,20 +191,7 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
     // Keystone v2.0 as oVirt engine speaks it, Neutron's URL given.
     let v2 = format!("http://{}/v2.0", p.keystone);
     let neutron = format!("http://{}", p.neutron);
-    ok(add(
-        &h,
-        "p2",
-        &[
-            "--auth-url",
-            &v2,
-            "--url",
-            &neutron,
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-        ],
-    ));
+    ok(add_at(&h, "p2", &v2, &["--url", &neutron]));
     let shown = ok(h.netswitch(&["--json", "provider", "show", "p2"], None));
     assert_eq!(shown["provider"]["keystoneVersion"], "v2.0");
     assert_eq!(
@@ -243,36 +232,12 @@ fn providers_are_recorded_tested_and_their_networks_imported() {
     let front = format!("https://{}/v3", tls_front(&h, pki.dir(), p.keystone));
     let ca = pki.dir().join("ca.pem");
     let ca = ca.to_str().unwrap();
-    ok(add(
-        &h,
-        "tls-ca",
-        &[
-            "--auth-url",
-            &front,
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-            "--ca",
-            ca,
-        ],
-    ));
+    ok(add_at(&h, "tls-ca", &front, &["--ca", ca]));
     assert_eq!(
         ok(h.netswitch(&["--json", "provider", "test", "tls-ca"], None))["networks"],
         2
     );
-    ok(add(
-        &h,
-        "tls-sys",
-        &[
-            "--auth-url",
-            &front,
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-        ],
-    ));
+    ok(add_at(&h, "tls-sys", &front, &[]));
     let (code, out, _) = h.netswitch(&["--json", "provider", "test", "tls-sys"], None);
     assert_eq!(code, 29, "{out}");
     assert!(out.contains("TLS") && out.contains("certificate"), "{out}");
@@ -353,18 +318,7 @@ fn vnic_plug_with_a_provider_creates_reuses_and_deletes_the_port() {
     let mut c = chassis(&central);
     let p = provider(&c.h, &central);
     p.network(&c.h, "red", "10.0.1.0/24");
-    ok(add(
-        &c.h,
-        "osn",
-        &[
-            "--auth-url",
-            &p.v3(),
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-        ],
-    ));
+    ok(add_at(&c.h, "osn", &p.v3(), &[]));
     let _vm1 = c.h.vm("tap1", Some(MAC1), "10.0.1.11");
     let _vm2 = c.h.vm("tap2", Some(MAC2), "10.0.1.12");
 
@@ -464,35 +418,13 @@ fn vnic_plug_with_a_provider_creates_reuses_and_deletes_the_port() {
 
     // With the provider unreachable the host lets go anyway, and the error
     // names the port left; a second unplug finishes.
-    ok(add(
-        &c.h,
-        "osn",
-        &[
-            "--auth-url",
-            "http://127.0.0.1:1/v3",
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-        ],
-    ));
+    ok(add_at(&c.h, "osn", "http://127.0.0.1:1/v3", &[]));
     let (code, out, _) = c.h.netswitch(&["--json", "vnic", "unplug", "tap1"], None);
     assert_eq!(code, 29, "{out}");
     assert!(out.contains(&port) && out.contains("left"), "{out}");
     assert!(on_br_int(&c).is_empty());
     assert_eq!(p.ports_of(&c.h, &vnic1).len(), 1);
-    ok(add(
-        &c.h,
-        "osn",
-        &[
-            "--auth-url",
-            &p.v3(),
-            "--password",
-            PASSWORD,
-            "--tenant",
-            "admin",
-        ],
-    ));
+    ok(add_at(&c.h, "osn", &p.v3(), &[]));
     ok(c.h.netswitch(&["--json", "vnic", "unplug", "tap1"], None));
     assert!(p.ports_of(&c.h, &vnic1).is_empty());
     assert_eq!(
