@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 
 use common::Host;
-use fixture::{chassis, ok, on_br_int, provider, PASSWORD, USER};
+use fixture::{chassis, created_port, ok, on_br_int, provider, PASSWORD, USER};
 use netswitch_neutron_client::vnic_id;
 use netswitch_testkit::pki::{Pki, SERVER_EXT};
 use netswitch_testkit::Central;
@@ -348,16 +348,10 @@ fn vnic_plug_with_a_provider_creates_reuses_and_deletes_the_port() {
     // The plug: a port with the vNIC id, oVirt's owner and this chassis.
     let vnic1 = vnic_id("vm-1", MAC1);
     let v = ok(plug(&c.h, "osn", "red", "vm-1", MAC1, "tap1"));
-    assert_eq!(v["created"], true, "{v}");
-    let port = v["providerPort"]["portId"].as_str().unwrap().to_string();
-    let ports = p.ports_of(&c.h, &vnic1);
-    assert_eq!(ports.len(), 1, "{ports:?}");
-    assert_eq!(ports[0]["id"], port.as_str());
-    assert_eq!(ports[0]["device_owner"], "oVirt");
-    assert_eq!(ports[0]["binding:host_id"], "chassis-1");
-    assert_eq!(ports[0]["mac_address"], MAC1);
+    let (port, made) = created_port(&p, &c.h, &v, &vnic1);
+    assert_eq!(made["mac_address"], MAC1);
     assert_eq!(
-        ports[0]["security_groups"].as_array().map(Vec::len),
+        made["security_groups"].as_array().map(Vec::len),
         Some(1),
         "the default group"
     );

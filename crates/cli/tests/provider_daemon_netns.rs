@@ -18,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use daemon::Daemon;
-use fixture::{chassis, on_br_int, provider, Chassis, PASSWORD, USER};
+use fixture::{chassis, created_port, on_br_int, provider, Chassis, PASSWORD, USER};
 use netswitch_daemon::ClientError;
 use netswitch_neutron_client::vnic_id;
 use netswitch_testkit::Central;
@@ -226,13 +226,7 @@ fn plug_and_unplug(c: &Chassis, p: &fixture::Provider, d: &Daemon, central: &Cen
     // The plug: the port made with the vNIC id and this chassis, bound.
     let vnic1 = vnic_id("vm-1", MAC1);
     let v = call(d, "Host.plugVnic", plug_params("tap1", "vm-1", MAC1));
-    assert_eq!(v["created"], true, "{v}");
-    let port = v["providerPort"]["portId"].as_str().unwrap().to_string();
-    let ports = p.ports_of(&c.h, &vnic1);
-    assert_eq!(ports.len(), 1, "{ports:?}");
-    assert_eq!(ports[0]["id"], port.as_str());
-    assert_eq!(ports[0]["device_owner"], "oVirt");
-    assert_eq!(ports[0]["binding:host_id"], "chassis-1");
+    let (port, _) = created_port(p, &c.h, &v, &vnic1);
     let requested = [
         "get",
         "Logical_Switch_Port",

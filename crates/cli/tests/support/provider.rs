@@ -100,6 +100,21 @@ impl Provider {
     }
 }
 
+/// A plug's answer `v` that made a port: the one port of `vnic` on the
+/// provider, owned by oVirt and bound to `chassis-1`. Answers its id and
+/// the port.
+pub fn created_port(p: &Provider, h: &Host, v: &Value, vnic: &str) -> (String, Value) {
+    assert_eq!(v["created"], true, "{v}");
+    let port = v["providerPort"]["portId"].as_str().unwrap().to_string();
+    let mut ports = p.ports_of(h, vnic);
+    assert_eq!(ports.len(), 1, "{ports:?}");
+    let made = ports.remove(0);
+    assert_eq!(made["id"], port.as_str());
+    assert_eq!(made["device_owner"], "oVirt");
+    assert_eq!(made["binding:host_id"], "chassis-1");
+    (port, made)
+}
+
 /// A verb's JSON answer, which must be a success.
 pub fn ok(r: (i32, String, String)) -> Value {
     assert_eq!(r.0, 0, "{}{}", r.1, r.2);
